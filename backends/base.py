@@ -99,9 +99,21 @@ class ToolSpec(BaseModel):
 class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    @field_validator("tool_choice")
+    @classmethod
+    def _known_tool_choice(cls, value: str, info: Any) -> str:
+        tools = info.data.get("tools", ())
+        if value in ("auto", "none", "required"):
+            return value
+        if not any(t.name == value for t in tools):
+            raise ValueError(f"tool_choice names {value!r}, which is not among the tools offered")
+        return value
+
     messages: tuple[Message, ...] = Field(min_length=1)
     options: SamplingOptions = SamplingOptions()
     tools: tuple[ToolSpec, ...] = ()
+    tool_choice: str = "auto"
+    """OpenAI semantics: "auto", "none", "required", or the name of one function to call."""
     model: str | None = None
     """Model id for backends that serve several; None means the backend's default."""
 
