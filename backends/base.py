@@ -175,7 +175,9 @@ class Metrics:
         if self.decode_tokens_per_s is not None:
             parts.append(f"{self.decode_tokens_per_s:.1f} tok/s")
         if self.prompt_tokens is not None or self.completion_tokens is not None:
-            parts.append(f"{self.prompt_tokens or 0} prompt + {self.completion_tokens or 0} completion tokens")
+            parts.append(
+                f"{self.prompt_tokens or 0} prompt + {self.completion_tokens or 0} completion tokens"
+            )
         parts.append(f"{self.total_s:.2f} s")
         if self.finish_reason not in ("stop", "tool_calls"):
             parts.append(f"finish: {self.finish_reason}")
@@ -237,7 +239,7 @@ class Backend(ABC):
     def default_model(self) -> str:
         return ""
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - optional hook: most backends hold nothing
         """Release connections or the loaded model."""
 
     async def chat(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:

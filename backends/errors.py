@@ -1,13 +1,13 @@
 """Errors a backend raises. Each message is written for the person at the keyboard.
 
-    BackendError                 base: .backend names the backend, .hint says what to do
-    ├── BackendUnavailable       cannot reach the server or load the model (connection refused,
-    │                            timeout, folder that is not a model); nothing was generated
-    ├── InvalidRequest           the backend refused this request before generating
-    │   ├── ContextOverflow      prompt (+ reserved output) longer than the model's context
-    │   └── ModelNotFound        the named model is not served here; .available lists what is
-    └── BackendResponseError     the server answered with an error, possibly mid-stream;
-                                 .status is the HTTP status (None for in-process or mid-stream)
+BackendError                 base: .backend names the backend, .hint says what to do
+├── BackendUnavailable       cannot reach the server or load the model (connection refused,
+│                            timeout, folder that is not a model); nothing was generated
+├── InvalidRequest           the backend refused this request before generating
+│   ├── ContextOverflow      prompt (+ reserved output) longer than the model's context
+│   └── ModelNotFound        the named model is not served here; .available lists what is
+└── BackendResponseError     the server answered with an error, possibly mid-stream;
+                             .status is the HTTP status (None for in-process or mid-stream)
 """
 
 from __future__ import annotations

@@ -1,0 +1,177 @@
+"""`slm-playground`: one console script; `ui` is the default subcommand.
+
+Subcommands owned by other packages are registered by module path; each such module has
+`add_arguments(parser)` and `run(args) -> int` and keeps heavy imports inside `run`, so
+`slm-playground --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+from app.settings import Settings, settings_from_env
+
+EXTERNAL_COMMANDS = {
+    # name: (module, help)
+    "engine": ("serve.cli", "serve the in-process model over an OpenAI-compatible HTTP API"),
+    "verify": ("mathcheck.cli", "check math answers in JSON lines (prompt, gold, response)"),
+    "compare": ("compare.cli", "run one prompt on several backends side by side and print the run card"),
+}
+BENCH_COMMANDS = {
+    "engine": ("bench.engine", "in-process engine vs llama.cpp: TTFT, decode tok/s, RSS, multi-turn"),
+    "precision": ("bench.precision", "quality and speed of each ONNX precision vs fp32 and llama.cpp"),
+    "app": ("bench.app", "the running app through gradio_client vs the raw backend; load; cold start"),
+    "math": ("mathcheck.bench", "math preset problems through backends, verified with sympy"),
+    "verify": ("mathcheck.evaluate", "the verifier on its labelled test set, beside Math-Verify"),
+    "compare": ("compare.bench", "wall time of 2- and 3-lane comparisons vs the slowest lane alone"),
+    "engine-server": ("serve.bench", "concurrent clients against the engine server"),
+}
+
+
+def _add_ui_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="interface to listen on (default 127.0.0.1; SLM_HOST)")
+    parser.add_argument("--port", type=int, help="port (default 7860; SLM_PORT)")
+    parser.add_argument(
+        "--model", help="ONNX model folder or hub id[:subfolder] (default: embedded; SLM_MODEL)"
+    )
+    parser.add_argument("--home", type=Path, help="where prepared models live (SLM_HOME)")
+    parser.add_argument("--presets-dir", type=Path, help="folder of extra preset files (SLM_PRESETS_DIR)")
+    parser.add_argument(
+        "--public",
+        action="store_true",
+        default=None,
+        help="public deployment: no user-entered backend URLs, tighter limits (SLM_PUBLIC)",
+    )
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    return settings_from_env().with_overrides(
+        host=getattr(args, "host", None),
+        port=getattr(args, "port", None),
+        model=getattr(args, "model", None),
+        model_home=getattr(args, "home", None),
+        presets_dir=getattr(args, "presets_dir", None),
+        public=getattr(args, "public", None),
+    )
+
+
+def _run_ui(args: argparse.Namespace) -> int:
+    from app.server import run_ui
+
+    return run_ui(settings_from_args(args))
+
+
+def _run_model(args: argparse.Namespace) -> int:
+    from backends import model_store
+
+    settings = settings_from_args(args)
+    if args.model_command == "prepare":
+        from backends.convert import ConversionError, prepare_default
+
+        try:
+            path = prepare_default(settings.model_home, args.precision, progress=print, force=args.force)
+        except ConversionError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(path)
+        return 0
+    if args.model_command == "list":
+        folders = model_store.list_model_dirs(settings.model_home)
+        print(f"models in {model_store.model_home(settings.model_home)}:")
+        for folder in folders:
+            print(f"  {folder.name:40} {folder.model_type:10} context {folder.context_length}")
+        if not folders:
+            print("  (none yet: run `slm-playground model prepare`)")
+        return 0
+    # path: where the app would load its model from; prints even before it is prepared
+    if settings.model and not model_store.is_hub_spec(settings.model):
+        print(Path(settings.model).expanduser().resolve())
+    elif settings.model:
+        print(model_store.resolve_model_dir(settings.model, home=settings.model_home))
+    else:
+        print(model_store.default_model_dir(settings.model_home))
+    return 0
+
+
+def _run_convert(args: argparse.Namespace) -> int:
+    from backends.convert import ConversionError, convert
+
+    try:
+        convert(args.source, args.out, args.precision, progress=print, force=args.force)
+    except ConversionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from backends.convert import PRECISIONS
+    from backends.model_store import DEFAULT_PRECISION
+
+    parser = argparse.ArgumentParser(prog="slm-playground", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    ui = commands.add_parser("ui", help="start the web app (the default)")
+    _add_ui_arguments(ui)
+    ui.set_defaults(handler=_run_ui)
+
+    model = commands.add_parser("model", help="prepare, list or locate ONNX models")
+    model_commands = model.add_subparsers(dest="model_command", required=True, metavar="ACTION")
+    prepare = model_commands.add_parser("prepare", help="build the embedded default model (offline)")
+    prepare.add_argument("--precision", default=DEFAULT_PRECISION, choices=sorted(PRECISIONS))
+    prepare.add_argument("--force", action="store_true", help="rebuild even if it is ready")
+    model_commands.add_parser("list", help="list prepared model folders")
+    path = model_commands.add_parser("path", help="print the folder of the model the app would load")
+    path.add_argument("--model", help="model spec (default: the embedded default)")
+    for sub in model_commands.choices.values():
+        sub.add_argument("--home", type=Path, help="model folder home (SLM_HOME)")
+    model.set_defaults(handler=_run_model)
+
+    convert = commands.add_parser("convert", help="convert a GGUF, HF folder or hub id to ONNX")
+    convert.add_argument(
+        "source", help="GGUF file, local Hugging Face folder, or hub id (e.g. microsoft/Phi-4-mini-instruct)"
+    )
+    convert.add_argument("--out", type=Path, required=True, help="output model folder")
+    convert.add_argument("--precision", default="int4", choices=sorted(PRECISIONS))
+    convert.add_argument("--force", action="store_true")
+    convert.set_defaults(handler=_run_convert)
+
+    for name, (module_name, help_text) in EXTERNAL_COMMANDS.items():
+        _register(commands, name, module_name, help_text)
+    bench = commands.add_parser("bench", help="benchmarks that print tables")
+    bench_commands = bench.add_subparsers(dest="bench_command", required=True, metavar="WHAT")
+    for name, (module_name, help_text) in BENCH_COMMANDS.items():
+        _register(bench_commands, name, module_name, help_text)
+    return parser
+
+
+def _register(commands: argparse._SubParsersAction, name: str, module_name: str, help_text: str) -> None:  # type: ignore[type-arg]
+    sub = commands.add_parser(name, help=help_text)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        error = f"`{name}` is unavailable: {exc}"
+
+        def unavailable(_args: argparse.Namespace, error: str = error) -> int:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+
+        sub.set_defaults(handler=unavailable)
+        return
+    module.add_arguments(sub)
+    sub.set_defaults(handler=module.run)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        argv.insert(0, "ui")
+    args = build_parser().parse_args(argv)
+    return int(args.handler(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,131 @@
+"""Tool calling for the in-process model: prompt text, constrained decoding, output parsing.
+
+tool_choice "required" or a named function: decoding is constrained with onnxruntime-genai
+guidance to a JSON schema (one of the offered functions with its parameter schema), so the
+call is always valid JSON. "auto": the model may answer in prose or write
+<tool_call>{...}</tool_call>; a call whose JSON does not parse stays visible as text and is
+never executed.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from backends.base import ToolCall, ToolSpec
+
+OPEN, CLOSE = "<tool_call>", "</tool_call>"
+
+
+def tools_system_text(tools: Sequence[ToolSpec], tool_choice: str) -> str:
+    listing = json.dumps([t.openai_schema()["function"] for t in tools])
+    if tool_choice == "auto":
+        how = (
+            f'If a function helps, reply with {OPEN}{{"name": ..., "arguments": {{...}}}}{CLOSE} '
+            "and nothing else; otherwise answer normally."
+        )
+    elif tool_choice == "required":
+        how = 'Reply with one JSON object {"name": ..., "arguments": {...}} calling one of them.'
+    else:
+        how = f'Reply with one JSON object {{"name": "{tool_choice}", "arguments": {{...}}}}.'
+    return f"You can call these functions: {listing}\n{how}"
+
+
+def _call_schema(tool: ToolSpec) -> dict[str, Any]:
+    # A small model given an open schema keeps inventing keys; closed objects end the call.
+    arguments = {"additionalProperties": False, **tool.parameters}
+    return {
+        "type": "object",
+        "properties": {"name": {"const": tool.name}, "arguments": arguments},
+        "required": ["name", "arguments"],
+        "additionalProperties": False,
+    }
+
+
+def tool_guidance(tools: Sequence[ToolSpec], tool_choice: str) -> tuple[str, str] | None:
+    """(guidance type, data) for GeneratorParams.set_guidance, or None for free text."""
+    if tool_choice in ("auto", "none") or not tools:
+        return None
+    chosen = [t for t in tools if tool_choice == "required" or t.name == tool_choice]
+    schema = _call_schema(chosen[0]) if len(chosen) == 1 else {"anyOf": [_call_schema(t) for t in chosen]}
+    return "json_schema", json.dumps(schema)
+
+
+class ToolCallParser:
+    """Separates tool calls from the text stream (pure: fed decoded pieces, no I/O)."""
+
+    def __init__(self, tools: Sequence[ToolSpec], tool_choice: str) -> None:
+        self.names = {t.name for t in tools}
+        self.whole_json = tool_choice not in ("auto", "none")
+        self._buffer = ""
+        self._in_call = False
+        self._calls: list[ToolCall] = []
+
+    def feed(self, piece: str) -> str:
+        """Return the text to show; tool-call text is held until it can be parsed."""
+        if self.whole_json:
+            self._buffer += piece
+            return ""
+        self._buffer += piece
+        shown = ""
+        while True:
+            if not self._in_call:
+                at = self._buffer.find(OPEN)
+                if at < 0:
+                    keep = _partial_suffix(self._buffer, OPEN)
+                    shown += self._buffer[: len(self._buffer) - keep]
+                    self._buffer = self._buffer[len(self._buffer) - keep :]
+                    return shown
+                shown += self._buffer[:at]
+                self._buffer = self._buffer[at + len(OPEN) :]
+                self._in_call = True
+            end = self._buffer.find(CLOSE)
+            if end < 0:
+                return shown
+            body, self._buffer = self._buffer[:end], self._buffer[end + len(CLOSE) :]
+            self._in_call = False
+            if not self._parse(body):
+                shown += OPEN + body + CLOSE
+
+    def flush(self) -> str:
+        body, self._buffer = self._buffer, ""
+        if self.whole_json or self._in_call:
+            self._in_call = False
+            if self._parse(body):
+                return ""
+            return body if self.whole_json else OPEN + body
+        return body
+
+    def calls(self) -> list[ToolCall]:
+        return list(self._calls)
+
+    def _parse(self, body: str) -> bool:
+        try:
+            data = json.loads(body.strip())
+        except ValueError:
+            return False
+        items = data if isinstance(data, list) else [data]
+        parsed = []
+        for item in items:
+            if not (
+                isinstance(item, dict)
+                and item.get("name") in self.names
+                and isinstance(item.get("arguments", {}), dict)
+            ):
+                return False
+            parsed.append(
+                ToolCall(
+                    id=f"call_{uuid.uuid4().hex[:12]}", name=item["name"], arguments=item.get("arguments", {})
+                )
+            )
+        self._calls.extend(parsed)
+        return bool(parsed)
+
+
+def _partial_suffix(text: str, marker: str) -> int:
+    for n in range(min(len(marker) - 1, len(text)), 0, -1):
+        if text.endswith(marker[:n]):
+            return n
+    return 0

@@ -1,0 +1,205 @@
+"""`slm-playground bench engine`: the in-process backend against llama.cpp, same prompts, same run.
+
+Each engine runs in its own subprocess, so its peak RSS is its own. Both stream greedy chat
+completions of the fixed prompt set; TTFT and decode tokens/s are measured the same way
+(client side, first token to last). The multi-turn case grows one chat to 8 turns and
+reports the time to first token of turn 1 and of turn 8.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.prompts import FOLLOW_UPS, PROMPTS, SYSTEM
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default="", help="ONNX model folder (default: the embedded default)")
+    parser.add_argument("--home", type=Path, help="model home (SLM_HOME)")
+    parser.add_argument("--runs", type=int, default=3, help="runs of the prompt set (median taken)")
+    parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument("--no-llamacpp", action="store_true", help="skip the llama.cpp comparison")
+    parser.add_argument("--worker", choices=["onnx", "llamacpp"], help=argparse.SUPPRESS)
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def _onnx_worker(model_dir: Path, runs: int, max_new: int) -> dict[str, Any]:
+    from backends.base import ChatRequest, Message, SamplingOptions
+    from backends.onnx_engine import OnnxBackend
+
+    backend = OnnxBackend("onnx", model_dir)
+    options = SamplingOptions(temperature=0.0, max_new_tokens=max_new)
+
+    async def ask(messages: list[Message]) -> tuple[str, Any]:
+        text, metrics = "", None
+        async for event in backend.chat(ChatRequest(messages=tuple(messages), options=options)):
+            if event.kind == "text":
+                text += event.text
+            elif event.kind == "done":
+                metrics = event.metrics
+        return text, metrics
+
+    await ask([Message(role="user", content="Hello")])  # load + warm up
+    ttfts, rates, tokens = [], [], 0
+    for _ in range(runs):
+        for prompt in PROMPTS:
+            _, m = await ask([Message(role="system", content=SYSTEM), Message(role="user", content=prompt)])
+            ttfts.append(m.ttft_s)
+            tokens += m.completion_tokens or 0
+            if m.decode_tokens_per_s:
+                rates.append(m.decode_tokens_per_s)
+    turn_ttfts, prompt_tokens = [], []
+    chat = [Message(role="system", content=SYSTEM), Message(role="user", content=PROMPTS[0])]
+    for turn in range(8):
+        answer, m = await ask(chat)
+        turn_ttfts.append(m.ttft_s)
+        prompt_tokens.append(m.prompt_tokens)
+        chat += [
+            Message(role="assistant", content=answer),
+            Message(role="user", content=FOLLOW_UPS[turn % len(FOLLOW_UPS)]),
+        ]
+    await backend.aclose()
+    return {
+        "ttft_s": statistics.median(ttfts),
+        "decode_tok_s": statistics.median(rates),
+        "tokens": tokens,
+        "turn_ttft_s": turn_ttfts,
+        "turn_prompt_tokens": prompt_tokens,
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+
+
+def _llamacpp_worker(runs: int, max_new: int) -> dict[str, Any]:
+    from llama_cpp import Llama
+
+    from backends.convert import find_default_gguf
+
+    llm = Llama(model_path=str(find_default_gguf()), n_ctx=4096, verbose=False)
+
+    def ask(messages: list[dict[str, str]]) -> tuple[str, float, float | None, int]:
+        start = time.perf_counter()
+        first = last = None
+        text, n = "", 0
+        for chunk in llm.create_chat_completion(messages, temperature=0.0, max_tokens=max_new, stream=True):
+            piece = chunk["choices"][0]["delta"].get("content") or ""  # type: ignore[index]
+            if piece:
+                now = time.perf_counter()
+                first = first or now
+                last = now
+                text += piece
+                n += 1
+        ttft = (first or time.perf_counter()) - start
+        rate = (n - 1) / (last - first) if first and last and n > 1 and last > first else None
+        return text, ttft, rate, n
+
+    ask([{"role": "user", "content": "Hello"}])
+    ttfts, rates, tokens = [], [], 0
+    for _ in range(runs):
+        for prompt in PROMPTS:
+            _, ttft, rate, n = ask(
+                [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}]
+            )
+            ttfts.append(ttft)
+            tokens += n
+            if rate:
+                rates.append(rate)
+    turn_ttfts = []
+    chat = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": PROMPTS[0]}]
+    for turn in range(8):
+        answer, ttft, _, _ = ask(chat)
+        turn_ttfts.append(ttft)
+        chat += [
+            {"role": "assistant", "content": answer},
+            {"role": "user", "content": FOLLOW_UPS[turn % len(FOLLOW_UPS)]},
+        ]
+    return {
+        "ttft_s": statistics.median(ttfts),
+        "decode_tok_s": statistics.median(rates),
+        "tokens": tokens,
+        "turn_ttft_s": turn_ttfts,
+        "turn_prompt_tokens": [],
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+
+
+def _spawn(args: argparse.Namespace, worker: str, model_dir: Path | None) -> dict[str, Any]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "app.cli",
+        "bench",
+        "engine",
+        "--worker",
+        worker,
+        "--runs",
+        str(args.runs),
+        "--max-new-tokens",
+        str(args.max_new_tokens),
+    ]
+    if model_dir is not None:
+        cmd += ["--model", str(model_dir)]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"the {worker} worker failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.worker == "onnx":
+        print(json.dumps(asyncio.run(_onnx_worker(Path(args.model), args.runs, args.max_new_tokens))))
+        return 0
+    if args.worker == "llamacpp":
+        print(json.dumps(_llamacpp_worker(args.runs, args.max_new_tokens)))
+        return 0
+
+    from backends.model_store import resolve_model_dir
+
+    model_dir = resolve_model_dir(args.model, home=args.home)
+    print(
+        f"onnx model: {model_dir}\nprompts: {len(PROMPTS)} x {args.runs} runs, greedy, "
+        f"max {args.max_new_tokens} new tokens",
+        flush=True,
+    )
+    rows = {"onnx (" + model_dir.name + ")": _spawn(args, "onnx", model_dir)}
+    if not args.no_llamacpp:
+        try:
+            import llama_cpp  # noqa: F401
+        except ImportError:
+            print("llama-cpp-python is not installed: no llama.cpp row (pip install llama-cpp-python)")
+        else:
+            rows["llama.cpp (Q4_1 GGUF)"] = _spawn(args, "llamacpp", None)
+    base = rows.get("llama.cpp (Q4_1 GGUF)")
+    columns = [
+        "TTFT ms",
+        "decode tok/s",
+        "vs llama.cpp",
+        "peak RSS MB",
+        "TTFT turn 1",
+        "TTFT turn 8",
+        "turn 8 / 1",
+    ]
+    print(f"\n| {'engine':40} | " + " | ".join(columns) + " |")
+    print(f"|{'-' * 42}|" + "|".join("-" * (len(c) + 2) for c in columns) + "|")
+    for name, r in rows.items():
+        ratio = f"{r['decode_tok_s'] / base['decode_tok_s']:.2f}x" if base else "-"
+        t1, t8 = r["turn_ttft_s"][0], r["turn_ttft_s"][-1]
+        print(
+            f"| {name:40} | {r['ttft_s'] * 1000:7.1f} | {r['decode_tok_s']:12.1f} | {ratio:>12} | "
+            f"{r['peak_rss_mb']:11.0f} | {t1 * 1000:8.1f} ms | {t8 * 1000:8.1f} ms | {t8 / t1:9.2f}x |"
+        )
+    onnx = next(iter(rows.values()))
+    if onnx["turn_prompt_tokens"]:
+        print(f"\nmulti-turn prompt tokens, turn 1..8 (onnx): {onnx['turn_prompt_tokens']}")
+    return 0
