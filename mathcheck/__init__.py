@@ -1,0 +1,22 @@
+"""Math verification with sympy: final answers against a reference (given or computed from the
+prompt), every arithmetic claim in the response, safely and within a time budget.
+
+Public API (pure, no gradio)::
+
+    verify_response(response, prompt=None, gold=None, budget_s=3.0) -> Verification
+    render_markdown(verification) -> str
+"""
+
+from mathcheck.claims import Claim
+from mathcheck.sandbox import shutdown, verify_response, warm_up
+from mathcheck.verify import Verification, render_markdown, verify_inprocess
+
+__all__ = [
+    "Claim",
+    "Verification",
+    "render_markdown",
+    "shutdown",
+    "verify_inprocess",
+    "verify_response",
+    "warm_up",
+]

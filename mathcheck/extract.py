@@ -1,0 +1,152 @@
+"""Find the final answer in a response: \\boxed{}, a "final answer" line, or the concluding sentence.
+
+The answer is the value the response commits to, not its last number: "Final Answer: the speed is
+100 km/h, so the time is 2.4 h" gives 2.4 h; when a reference is known, a quantity of the reference's
+dimension (time, length, money) is preferred within the chosen sentence.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from mathcheck.answers import Value, dimension_of, parse_answer
+from mathcheck.parser import ParseError
+
+
+@dataclass(frozen=True, slots=True)
+class Extraction:
+    text: str
+    span: tuple[int, int]
+    source: str
+    """"boxed", "final answer" or "conclusion"."""
+    value: Value | None = None
+
+
+_MARKER = re.compile(
+    r"(?:final answer|the answer is|answer\s*:|answer is|the result is|solution is|solutions are)"
+    r"\s*(?:is\s*)?[:\-]?\s*(?:\*\*)?\s*:?",
+    re.IGNORECASE,
+)
+_CONCLUDE = re.compile(
+    r"\b(?:therefore|thus|so|hence|in total|altogether|overall|total|answer|final(?:ly)?|in conclusion)\b",
+    re.IGNORECASE,
+)
+_META = re.compile(
+    r"\b(?:steps?|took|hope|let me know|check|checking|verify|verifying|substitut\w*|plug\w*)\b|✓", re.I
+)
+_CLAUSE = re.compile(
+    r",?\s+(?:so|therefore|thus|hence|which means|meaning|giving|and so)\b\s*,?|;|\.\s+|\s+=>\s+|→"
+    r"|\\implies|\\Rightarrow",
+    re.IGNORECASE,
+)
+_COPULA = re.compile(
+    r"\b(?:is|are|was|were|equals|be|gives|get|makes|takes|costs|earns|needs|has|have|had|spends|"
+    r"remain|remains|left with|works out to|comes to)\b\s*:?|=|≈|\\approx",
+    re.IGNORECASE,
+)
+_QUANTITY = re.compile(
+    r"-?\$?\s?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?(?:\s*%|\s*(?:[A-Za-z]+(?:/[A-Za-z]+)?)"
+    r"(?:\s*(?:and\s+)?\d+(?:\.\d+)?\s*[A-Za-z]+)?)?"
+)
+_MATH_START = re.compile(r"(?<![A-Za-z])[A-Za-z](?:_\{?\w+\}?)?\s*=|[-−$(\d\\]|\{")
+_TAIL = re.compile(
+    r"\s+(?:because|since|as|which|that|for|to|in|on|per|each|after|when|if|from)\b.*$|\s*\(.*\)\s*\.?\s*$",
+    re.IGNORECASE,
+)
+
+
+def _boxed(text: str) -> list[tuple[int, int]]:
+    spans = []
+    for m in re.finditer(r"\\(?:boxed|fbox)\s*\{", text):
+        depth, i = 1, m.end()
+        while i < len(text) and depth:
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            i += 1
+        if depth == 0:
+            spans.append((m.end(), i - 1))
+    return spans
+
+
+def _try(text: str) -> Value | None:
+    try:
+        return parse_answer(text)
+    except (ParseError, ValueError, TypeError, ZeroDivisionError, RecursionError):
+        return None
+
+
+def _pick(fragment: str, want_dimension: str | None) -> tuple[str, Value | None]:
+    """Narrow a sentence to the answer phrase and parse it."""
+    fragment = fragment.replace("**", "").strip()
+    clauses = [c for c in _CLAUSE.split(fragment) if c and re.search(r"\d|\\frac|[a-z]\s*=", c)]
+    candidates = list(reversed(clauses)) or [fragment]
+    if want_dimension:  # prefer a quantity of the reference's kind anywhere in the sentence
+        for q in reversed(list(_QUANTITY.finditer(fragment))):
+            value = _try(q.group(0))
+            if value is not None and dimension_of(value) == want_dimension:
+                return q.group(0).strip(), value
+    for clause in candidates:
+        clause = clause.strip().strip("*").strip()
+        start = _MATH_START.search(clause)
+        if start:
+            phrase = _TAIL.sub("", clause[start.start() :]).strip()
+            value = _try(phrase)
+            if value is not None:
+                return phrase, value
+        pieces = _COPULA.split(clause)
+        tail = pieces[-1] if len(pieces) > 1 else clause
+        if re.fullmatch(r"\s*[A-Za-z]\s*", pieces[-2] if len(pieces) > 1 else ""):
+            tail = clause[clause.rfind(pieces[-2]) :]  # keep "x = 5" together
+        tail = _TAIL.sub("", tail.strip().strip("$").strip())
+        value = _try(tail)
+        if value is not None:
+            return tail, value
+        quantities = list(_QUANTITY.finditer(tail))
+        if len(quantities) == 1:
+            value = _try(quantities[0].group(0))
+            if value is not None:
+                return quantities[0].group(0).strip(), value
+    return fragment, None
+
+
+def extract_answer(response: str, want_dimension: str | None = None) -> Extraction | None:
+    """The committed final answer, or None when the response does not commit to one."""
+    boxes = _boxed(response)
+    if boxes:
+        last_line = response.rfind("\n", 0, boxes[-1][0])
+        same_line = [b for b in boxes if b[0] > last_line]
+        text = ", ".join(response[a:b] for a, b in same_line)
+        value = _try(text)
+        if value is None and len(same_line) == 1:
+            text, value = _pick(text, want_dimension)
+        return Extraction(text, (same_line[0][0], same_line[-1][1]), "boxed", value)
+    markers = list(_MARKER.finditer(response))
+    if markers:
+        m = markers[-1]
+        rest = response[m.end() :]
+        line = rest.split("\n", 1)[0].strip()
+        if not re.search(r"\d|\\|[a-z]\s*=", line):  # "**Final Answer**" on its own line
+            nxt = [ln for ln in rest.split("\n")[1:] if ln.strip()]
+            line = nxt[0].strip() if nxt else ""
+        start = response.find(line, m.end()) if line else m.end()
+        text, value = _pick(line, want_dimension)
+        return Extraction(text, (start, start + len(line)), "final answer", value)
+    sentences = [
+        (m.start(), m.group(0))
+        for m in re.finditer(r"[^\n]*?(?:[.!?](?=\s|$)|\n|$)", response)
+        if m.group(0).strip()
+    ]
+    mathy = [(s, t) for s, t in sentences if re.search(r"\d", t)]
+    if not mathy:
+        return None
+    statements = [(s, t) for s, t in mathy if not _META.search(t)]
+    if not statements:
+        return None
+    start, sentence = statements[-1]
+    trailing = [t for s, t in sentences if s > start and not _META.search(t)]
+    if trailing and not _CONCLUDE.search(sentence):
+        return None  # the response goes on past its last number: no committed answer
+    text, value = _pick(sentence, want_dimension)
+    if value is None:
+        return None
+    return Extraction(text, (start, start + len(sentence)), "conclusion", value)

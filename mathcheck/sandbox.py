@@ -1,0 +1,227 @@
+"""Run verifications in worker processes under a hard time limit that works from any thread.
+
+Signal-based timeouts only work in the main thread and cannot interrupt a long C-level big-integer
+operation. Here each verification runs in a separate process: inside it, ``SIGALRM`` (the worker's
+own main thread) bounds each claim; from the caller, a worker that misses the message deadline is
+killed and replaced, so a power tower costs at most the budget and never hangs the app.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import select
+import signal
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+from mathcheck.verify import DEFAULT_BUDGET_S, DEFAULT_CLAIM_S, StepTimeout, Verification, verify_inprocess
+
+MAX_WORKERS = 2
+STARTUP_TIMEOUT_S = 30.0
+_MARGIN_S = 0.15
+"""The worker stops checking this long before the deadline so its answer arrives in time."""
+
+
+@contextmanager
+def _alarm(seconds: float) -> Iterator[None]:
+    """Raise StepTimeout after ``seconds`` (worker main thread only; elsewhere a no-op)."""
+    if threading.current_thread() is not threading.main_thread() or seconds <= 0:
+        yield
+        return
+
+    def _fire(_sig: int, _frame: Any) -> None:
+        raise StepTimeout
+
+    previous = signal.signal(signal.SIGALRM, _fire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _write(stream: IO[bytes], obj: Any) -> None:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(struct.pack(">I", len(data)) + data)
+    stream.flush()
+
+
+def _read_exact(stream: IO[bytes], n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = stream.read(n - len(data))
+        if not chunk:
+            raise EOFError
+        data += chunk
+    return data
+
+
+def _worker_main() -> None:
+    """Worker loop: one pickled job in on stdin, one pickled result out on stdout."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business
+    out, inp = sys.stdout.buffer, sys.stdin.buffer
+    sys.stdout = sys.stderr  # a stray print must not corrupt the frames
+    _write(out, "ready")
+    while True:
+        try:
+            (size,) = struct.unpack(">I", _read_exact(inp, 4))
+            job = pickle.loads(_read_exact(inp, size))  # only ever written by our own parent
+        except EOFError:
+            return
+        try:
+            result: Any = verify_inprocess(**job, limiter=_alarm)
+        except Exception as exc:  # report, never die silently: the parent maps it to unverifiable
+            result = f"{type(exc).__name__}: {exc}"
+        _write(out, result)
+
+
+class _Worker:
+    """One ``python -m mathcheck.sandbox`` process speaking length-prefixed pickles over pipes."""
+
+    def __init__(self) -> None:
+        root = str(Path(__file__).resolve().parent.parent)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mathcheck.sandbox"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
+        self.ready = False
+        self._buffer = b""
+
+    def send(self, obj: Any) -> None:
+        assert self.proc.stdin is not None
+        _write(self.proc.stdin, obj)
+
+    def receive(self, timeout: float) -> Any:
+        """The next result, or raise TimeoutError after ``timeout`` seconds (EOFError if it died)."""
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        while True:
+            if len(self._buffer) >= 4:
+                (size,) = struct.unpack(">I", self._buffer[:4])
+                if len(self._buffer) >= 4 + size:
+                    frame, self._buffer = self._buffer[4 : 4 + size], self._buffer[4 + size :]
+                    return pickle.loads(frame)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+                raise TimeoutError
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                raise EOFError
+            self._buffer += chunk
+
+    def wait_ready(self, timeout: float) -> bool:
+        if not self.ready:
+            try:
+                self.ready = self.receive(timeout) == "ready"
+            except (TimeoutError, EOFError):
+                return False
+        return self.ready
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        if self.alive():
+            self.proc.kill()
+        self.proc.wait(2.0)
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                stream.close()
+
+
+_idle: list[_Worker] = []
+_lock = threading.Lock()
+_slots = threading.BoundedSemaphore(MAX_WORKERS)
+
+
+def _checkout() -> _Worker:
+    with _lock:
+        while _idle:
+            worker = _idle.pop()
+            if worker.alive():
+                return worker
+    return _Worker()
+
+
+def _checkin(worker: _Worker) -> None:
+    with _lock:
+        _idle.append(worker)
+
+
+def warm_up(count: int = 1) -> None:
+    """Start workers ahead of the first message (importing sympy takes a moment)."""
+    workers = [_Worker() for _ in range(max(0, min(count, MAX_WORKERS) - len(_idle)))]
+    for worker in workers:
+        worker.wait_ready(STARTUP_TIMEOUT_S)
+        _checkin(worker)
+
+
+def shutdown() -> None:
+    with _lock:
+        workers, _idle[:] = list(_idle), []
+    for worker in workers:
+        worker.kill()
+
+
+def verify_response(
+    response: str,
+    *,
+    prompt: str | None = None,
+    gold: str | None = None,
+    budget_s: float = DEFAULT_BUDGET_S,
+    claim_s: float = DEFAULT_CLAIM_S,
+) -> Verification:
+    """Verify a response in a worker process; returns within ``budget_s`` of the worker being ready.
+
+    Safe to call from any thread. A verification that overruns is killed and reported as
+    unverifiable ("timed out"); the worker is replaced in the background.
+    """
+    _slots.acquire()
+    try:
+        worker = _checkout()
+        if not worker.wait_ready(STARTUP_TIMEOUT_S):
+            worker.kill()
+            return Verification("unverifiable", notes=("the verification worker did not start",))
+        start = time.monotonic()
+        inner = max(0.05, budget_s - _MARGIN_S)
+        try:
+            worker.send(
+                {"response": response, "prompt": prompt, "gold": gold, "budget_s": inner, "claim_s": claim_s}
+            )
+            result = worker.receive(budget_s)
+        except (TimeoutError, EOFError, OSError) as exc:
+            worker.kill()
+            _checkin(_Worker())  # a fresh one starts importing now, not on the next call
+            stopped = isinstance(exc, TimeoutError)
+            note = (
+                f"verification stopped after {budget_s:.1f} s" if stopped else "the verification worker died"
+            )
+            return Verification(
+                "unverifiable", notes=(note,), elapsed_s=time.monotonic() - start, timed_out=stopped
+            )
+        _checkin(worker)
+        if isinstance(result, Verification):
+            return result
+        return Verification("unverifiable", notes=(f"verification failed: {result}",))
+    finally:
+        _slots.release()
+
+
+if __name__ == "__main__":
+    _worker_main()

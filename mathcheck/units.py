@@ -1,0 +1,98 @@
+"""Units the checker converts between: time, length, mass, volume, speed, money.
+
+A unit is a factor to the base unit of its dimension. Words the table does not know (apples,
+students) are kept as labels: they carry no dimension and never take part in a conversion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    name: str
+    dimension: str | None
+    """None for a label such as "apples"."""
+    factor: sp.Rational = sp.Integer(1)  # noqa: RUF009 (immutable sympy number)
+
+
+def _table() -> dict[str, Unit]:
+    groups: dict[str, list[tuple[tuple[str, ...], sp.Rational]]] = {
+        "time": [
+            (("s", "sec", "secs", "second", "seconds"), sp.Integer(1)),
+            (("min", "mins", "minute", "minutes"), sp.Integer(60)),
+            (("h", "hr", "hrs", "hour", "hours"), sp.Integer(3600)),
+            (("day", "days"), sp.Integer(86400)),
+            (("week", "weeks"), sp.Integer(604800)),
+        ],
+        "length": [
+            (("mm", "millimeter", "millimeters", "millimetre", "millimetres"), sp.Rational(1, 1000)),
+            (("cm", "centimeter", "centimeters", "centimetre", "centimetres"), sp.Rational(1, 100)),
+            (("m", "meter", "meters", "metre", "metres"), sp.Integer(1)),
+            (("km", "kilometer", "kilometers", "kilometre", "kilometres"), sp.Integer(1000)),
+            (("in", "inch", "inches"), sp.Rational(254, 10000)),
+            (("ft", "foot", "feet"), sp.Rational(3048, 10000)),
+            (("yd", "yard", "yards"), sp.Rational(9144, 10000)),
+            (("mi", "mile", "miles"), sp.Rational(1609344, 1000)),
+        ],
+        "mass": [
+            (("mg", "milligram", "milligrams"), sp.Rational(1, 1000)),
+            (("g", "gram", "grams"), sp.Integer(1)),
+            (("kg", "kilogram", "kilograms"), sp.Integer(1000)),
+        ],
+        "volume": [
+            (("ml", "mL", "milliliter", "milliliters", "millilitre", "millilitres"), sp.Rational(1, 1000)),
+            (("l", "L", "liter", "liters", "litre", "litres"), sp.Integer(1)),
+        ],
+        "speed": [
+            (("m/s",), sp.Integer(1)),
+            (("km/h", "kmh", "kph"), sp.Rational(1000, 3600)),
+            (("mph", "mi/h"), sp.Rational(1609344, 3600000)),
+        ],
+        "money": [
+            (("$", "dollar", "dollars", "usd", "USD"), sp.Integer(1)),
+            (("cent", "cents"), sp.Rational(1, 100)),
+        ],
+        "area": [
+            (("m^2", "m²", "sq m"), sp.Integer(1)),
+            (("cm^2", "cm²"), sp.Rational(1, 10000)),
+            (("km^2", "km²"), sp.Integer(1000000)),
+        ],
+    }
+    table: dict[str, Unit] = {}
+    for dimension, rows in groups.items():
+        for names, factor in rows:
+            canonical = names[0]
+            for name in names:
+                table[name] = Unit(canonical, dimension, factor)
+    return table
+
+
+UNITS = _table()
+TIME_WORDS = {"hour": "h", "minute": "min", "second": "s", "day": "day", "week": "week"}
+
+
+def label(word: str) -> Unit:
+    return Unit(word.lower().rstrip("s") or word, None)
+
+
+def prompt_unit(prompt: str | None, dimension: str) -> list[Unit]:
+    """Units of ``dimension`` the prompt names, most specific first ("how many minutes" -> min)."""
+    if not prompt:
+        return []
+    import re
+
+    found: list[Unit] = []
+    for word in re.findall(r"[A-Za-z$/²^0-9]+", prompt):
+        unit = UNITS.get(word) or UNITS.get(word.lower())
+        if unit and unit.dimension == dimension and len(word) > 1 and unit not in found:
+            found.append(unit)
+    m = re.search(r"how (?:many|much|long)\s+(\w+)", prompt, re.IGNORECASE)
+    if m:
+        unit = UNITS.get(m.group(1).lower())
+        if unit and unit.dimension == dimension:
+            found.insert(0, unit)
+    return found

@@ -1,0 +1,215 @@
+"""The verification pipeline: final answer vs a reference (given or computed), then every claim.
+
+``verify_response`` (in :mod:`mathcheck.sandbox`) runs :func:`verify_inprocess` in a worker process
+under a hard time limit; this module is the pure part and never imports gradio.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from mathcheck.answers import Value, Verdict, compare, dimension_of, parse_answer
+from mathcheck.claims import Claim, check_claim, find_claims
+from mathcheck.extract import extract_answer
+from mathcheck.parser import ParseError
+from mathcheck.tasks import task_from_prompt
+
+MAX_RESPONSE_CHARS = 20_000
+DEFAULT_BUDGET_S = 3.0
+DEFAULT_CLAIM_S = 0.5
+
+Limiter = Callable[[float], AbstractContextManager[None]]
+
+
+class StepTimeout(Exception):
+    """One step (a claim, the final comparison) ran past its share of the budget."""
+
+
+@dataclass(frozen=True)
+class Verification:
+    verdict: Verdict
+    answer: str | None = None
+    """The extracted final answer as written in the response."""
+    answer_span: tuple[int, int] | None = None
+    reference: str | None = None
+    reference_source: Literal["given", "computed", "none"] = "none"
+    claims: tuple[Claim, ...] = ()
+    notes: tuple[str, ...] = ()
+    elapsed_s: float = 0.0
+    timed_out: bool = False
+
+    @property
+    def final(self) -> Literal["correct", "incorrect", "unverifiable"]:
+        if self.verdict.startswith("equivalent"):
+            return "correct"
+        return "incorrect" if self.verdict == "not_equivalent" else "unverifiable"
+
+    @property
+    def wrong_claims(self) -> list[Claim]:
+        return [c for c in self.claims if c.verdict == "wrong"]
+
+    def to_json(self) -> dict[str, Any]:
+        """The CLI's line: final plus claims (expected only on wrong claims)."""
+        claims = []
+        for c in self.claims:
+            item: dict[str, Any] = {"text": c.text, "verdict": c.verdict}
+            if c.verdict == "wrong" and c.expected is not None:
+                item["expected"] = c.expected
+            claims.append(item)
+        return {"final": self.final, "verdict": self.verdict, "answer": self.answer, "claims": claims}
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _no_limit(_seconds: float) -> AbstractContextManager[None]:
+    return nullcontext()
+
+
+@dataclass
+class _Clock:
+    deadline: float
+    per_step_s: float
+    notes: list[str] = field(default_factory=list)
+
+    def share(self) -> float:
+        return max(0.0, min(self.per_step_s, self.deadline - time.monotonic()))
+
+
+def _reference(
+    prompt: str | None, gold: str | None
+) -> tuple[Value | None, str | None, str, bool, str | None]:
+    """(value, text, source, up_to_constant, problem)."""
+    if gold is not None and str(gold).strip():
+        try:
+            integral = bool(prompt and re.search(r"integra|antiderivative|\\int", prompt, re.I))
+            return parse_answer(str(gold)), str(gold), "given", integral, None
+        except (ParseError, ValueError, TypeError, ZeroDivisionError):
+            return None, str(gold), "given", False, f"could not read the reference {gold!r}"
+    task = task_from_prompt(prompt)
+    if task is None:
+        return None, None, "none", False, None
+    return task.reference, task.description, "computed", task.up_to_constant, None
+
+
+def verify_inprocess(
+    response: str,
+    *,
+    prompt: str | None = None,
+    gold: str | None = None,
+    budget_s: float = DEFAULT_BUDGET_S,
+    claim_s: float = DEFAULT_CLAIM_S,
+    limiter: Limiter = _no_limit,
+) -> Verification:
+    """Verify one response in this process. ``limiter(seconds)`` bounds each step (see sandbox)."""
+    start = time.monotonic()
+    clock = _Clock(start + budget_s, claim_s)
+    notes: list[str] = []
+    if len(response) > MAX_RESPONSE_CHARS:
+        notes.append(f"only the first {MAX_RESPONSE_CHARS} characters were checked")
+        response = response[:MAX_RESPONSE_CHARS]
+    verdict: Verdict = "unverifiable"
+    answer = span = ref_text = None
+    source = "none"
+    try:
+        with limiter(max(0.05, min(budget_s / 2, clock.deadline - time.monotonic()))):
+            ref, ref_text, source, up_to_c, problem = _reference(prompt, gold)
+            if problem:
+                notes.append(problem)
+            extraction = extract_answer(response, dimension_of(ref) if ref is not None else None)
+            if extraction is not None:
+                answer, span = extraction.text, extraction.span
+            if ref is None:
+                if source == "none":
+                    notes.append("no reference given and the prompt is not a computable exercise")
+            elif extraction is None:
+                verdict = "not_equivalent"
+                notes.append("the response commits to no final answer")
+            elif extraction.value is None:
+                notes.append(f"could not read the final answer {extraction.text!r}")
+            else:
+                verdict = compare(extraction.value, ref, prompt, up_to_c)
+    except StepTimeout:
+        notes.append("the final-answer check ran out of time")
+    except (ParseError, ValueError, TypeError, ZeroDivisionError, RecursionError, AttributeError) as exc:
+        notes.append(f"the final-answer check failed: {type(exc).__name__}")
+    claims: list[Claim] = []
+    skipped = 0
+    for cand in find_claims(response):
+        share = clock.share()
+        if share <= 0.01:
+            skipped += 1
+            claims.append(Claim(cand.text, cand.span, "unchecked", note="time budget spent"))
+            continue
+        try:
+            with limiter(share):
+                claim = check_claim(cand)
+        except StepTimeout:
+            claim = Claim(cand.text, cand.span, "unchecked", note="took too long")
+        except (
+            ParseError,
+            ValueError,
+            TypeError,
+            ZeroDivisionError,
+            RecursionError,
+            AttributeError,
+            OverflowError,
+        ):
+            claim = Claim(cand.text, cand.span, "unchecked", note="could not evaluate")
+        if claim is not None:
+            claims.append(claim)
+    if skipped:
+        notes.append(f"{skipped} claims not checked: time budget spent")
+    return Verification(
+        verdict=verdict,
+        answer=answer,
+        answer_span=span,
+        reference=ref_text,
+        reference_source=source,  # type: ignore[arg-type]
+        claims=tuple(claims),
+        notes=tuple(notes),
+        elapsed_s=time.monotonic() - start,
+        timed_out=bool(skipped),
+    )
+
+
+_VERDICT_TEXT = {
+    "equivalent": "✓ equivalent to the reference",
+    "equivalent_after_rounding": "✓ equivalent after rounding",
+    "equivalent_in_other_unit": "✓ equivalent (in another unit)",
+    "not_equivalent": "✗ not equivalent to the reference",
+    "unverifiable": "? can't check the final answer",
+}
+
+
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ").replace("`", "'")
+
+
+def render_markdown(v: Verification) -> str:
+    """A chat message's verification section: the final verdict, then ✓ / ✗ (right value) / ? per claim."""
+    lines = ["**Verification**", ""]
+    head = _VERDICT_TEXT[v.verdict]
+    if v.answer:
+        head += f" · answer `{_escape(v.answer)}`"
+    if v.reference:
+        kind = "reference" if v.reference_source == "given" else "computed"
+        head += f" · {kind} `{_escape(v.reference)}`"
+    lines.append(head)
+    if v.claims:
+        lines.append("")
+        for c in v.claims:
+            if c.verdict == "ok":
+                lines.append(f"- ✓ `{_escape(c.text)}`")
+            elif c.verdict == "wrong":
+                lines.append(f"- ✗ `{_escape(c.text)}` → should be **{_escape(c.expected or '?')}**")
+            else:
+                lines.append(f"- ? `{_escape(c.text)}`" + (f" ({c.note})" if c.note else ""))
+    for note in v.notes:
+        lines.append(f"\n_{_escape(note)}_")
+    return "\n".join(lines)

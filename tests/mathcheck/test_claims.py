@@ -1,0 +1,86 @@
+"""Claim finding and checking: every slip flagged with its right value, no false alarms."""
+
+from __future__ import annotations
+
+from mathcheck.claims import check_claim, find_claims
+
+
+def _checked(text: str) -> list[tuple[str, str, str | None]]:
+    out = []
+    for cand in find_claims(text):
+        claim = check_claim(cand)
+        if claim is not None:
+            out.append((claim.text, claim.verdict, claim.expected))
+    return out
+
+
+def test_plain_text_claims_with_units_and_labels() -> None:
+    text = (
+        "First, 3 × 12 = 36 apples. She gives away 14, so 36 - 14 = 24.\n"
+        "At 60 km/h for 2.4 h she goes 60 × 2.4 = 144 km."
+    )
+    assert _checked(text) == [
+        ("3 × 12 = 36 apples", "ok", None),
+        ("36 - 14 = 24", "wrong", "22"),
+        ("60 × 2.4 = 144 km", "ok", None),
+    ]
+
+
+def test_first_false_link_of_a_chain_gets_the_right_value() -> None:
+    (claim,) = _checked("Earnings: 35 × 18 = 35 × 20 - 35 × 2 = 700 - 60 = 640.")
+    assert claim == ("35 × 18 = 35 × 20 - 35 × 2 = 700 - 60 = 640", "wrong", "630")
+
+
+def test_latex_claims() -> None:
+    text = r"$$\frac{3}{4} \times 48 = \frac{144}{4} = 34$$ and $\sqrt{18} = 2\sqrt{3}$ but $2^{10} = 1024$."
+    assert _checked(text) == [
+        (r"\frac{3}{4} \times 48 = \frac{144}{4} = 34", "wrong", "36"),
+        (r"\sqrt{18} = 2\sqrt{3}", "wrong", "4.2426"),
+        ("2^{10} = 1024", "ok", None),
+    ]
+
+
+def test_align_environment_is_one_chain() -> None:
+    text = "\\begin{align*}\n(3+4)^2 - 2 \\times 5 &= 7^2 - 10 \\\\\n&= 42 - 10 \\\\\n&= 32\n\\end{align*}"
+    ((_, verdict, expected),) = _checked(text)
+    assert (verdict, expected) == ("wrong", "39")
+
+
+def test_unicode_operators() -> None:
+    assert _checked("144 ÷ 12 = 12\n3² = 6\n12 − 6 = 6") == [
+        ("144 ÷ 12 = 12", "ok", None),
+        ("3² = 6", "wrong", "9"),
+        ("12 − 6 = 6", "ok", None),
+    ]
+
+
+def test_rounded_results_are_accepted_at_their_precision() -> None:
+    assert [v for _, v, _ in _checked("1/3 ≈ 0.333 and 10 / 3 = 3.33, but 10 / 3 = 3.43.")] == [
+        "ok",
+        "ok",
+        "wrong",
+    ]
+
+
+def test_unit_conversions_are_checked_and_definitions_skipped() -> None:
+    assert _checked("We know 1 h = 60 min. Then 2.4 h = 124 min and 50 min = 5/6 h.") == [
+        ("1 h = 60 min", "unchecked", None),
+        ("2.4 h = 124 min", "wrong", "144 min"),
+        ("50 min = 5/6 h", "ok", None),
+    ]
+
+
+def test_no_false_alarms_on_hypotheticals_equations_and_ambiguous_text() -> None:
+    text = (
+        "If each box held 5 eggs, 7 × 5 = 30 would be the total.\n"
+        "We solve 2x + 3 = 7. 3 bags of 4 apples = 12 apples. Half of 10 + 4 = 9.\n"
+        "Speed = 10 ÷ 5/6 = 12 km/h. log(100) = 2 and (x+1)^2 = x^2 + 2x + 1."
+    )
+    verdicts = _checked(text)
+    assert all(v != "wrong" for _, v, _ in verdicts), verdicts
+    assert ("(x+1)^2 = x^2 + 2x + 1", "ok", None) in verdicts
+
+
+def test_unparseable_claims_are_unchecked() -> None:
+    verdicts = _checked("Then 2^{2^{2^{2^{2}}}} = 2^{65536} is even.")
+    assert [v for _, v, _ in verdicts] == ["unchecked"]

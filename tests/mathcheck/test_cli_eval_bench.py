@@ -1,0 +1,108 @@
+"""The verify CLI on JSON lines, the evaluation set's composition, and the math benchmark."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from mathcheck import bench, cli, evaluate
+from mathcheck.sandbox import shutdown
+from tests.support.scripted import ScriptedBackend, ScriptedReply
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _workers() -> object:
+    yield
+    shutdown()
+
+
+def _run_cli(tmp_path: Path, lines: list[str]) -> tuple[int, list[dict[str, object]]]:
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    target = tmp_path / "out.jsonl"
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    code = cli.run(parser.parse_args([str(source), "-o", str(target)]))
+    return code, [json.loads(x) for x in target.read_text(encoding="utf-8").splitlines()]
+
+
+def test_verify_cli_writes_one_line_per_input(tmp_path: Path) -> None:
+    lines = [
+        {
+            "prompt": "3 bags of 12, give 14?",
+            "gold": "22",
+            "response": "3 × 12 = 36. 36 - 14 = 24.\nShe has 24.",
+        },
+        {"prompt": "What is 17 × 23?", "gold": None, "response": "17 × 23 = 391. The answer is 391."},
+        {"prompt": "Tell a story", "gold": None, "response": "Once upon a time there were 3 bears."},
+    ]
+    code, out = _run_cli(tmp_path, [json.dumps(line) for line in lines])
+    assert code == 0
+    assert [o["final"] for o in out] == ["incorrect", "correct", "unverifiable"]
+    assert out[0]["claims"] == [
+        {"text": "3 × 12 = 36", "verdict": "ok"},
+        {"text": "36 - 14 = 24", "verdict": "wrong", "expected": "22"},
+    ]
+    assert out[1]["claims"] == [{"text": "17 × 23 = 391", "verdict": "ok"}]
+
+
+def test_verify_cli_reports_bad_lines_and_keeps_going(tmp_path: Path) -> None:
+    code, out = _run_cli(
+        tmp_path, ["{not json", json.dumps({"gold": "1"}), json.dumps({"response": "So 1 + 1 = 2."})]
+    )
+    assert code == 1
+    assert "error" in out[0]
+    assert "error" in out[1]
+    assert out[2]["final"] == "unverifiable"
+
+
+def test_verify_cli_reads_stdin(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(
+        "sys.stdin", io.StringIO(json.dumps({"gold": "4", "response": "2 + 2 = 4, so 4."}) + "\n")
+    )
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    assert cli.run(parser.parse_args([])) == 0
+    assert json.loads(capsys.readouterr().out)["final"] == "correct"
+
+
+def test_evaluation_set_has_the_claimed_composition() -> None:
+    cases = evaluate.load_cases()
+    comp = evaluate.composition(cases)
+    assert comp["cases"] >= 80
+    assert comp["no reference"] >= 15
+    assert comp["planted wrong steps"] >= 25
+    assert comp["tags"]["latex"] >= 30
+    assert comp["tags"]["plain"] >= 30
+    assert comp["tags"]["unusual"] >= 15
+    assert all(c.response.count(step) == 1 for c in cases for step in c.wrong_steps)
+    assert len({c.id for c in cases}) == len(cases)
+
+
+async def test_math_benchmark_scores_scripted_backends() -> None:
+    good = ScriptedBackend(label="good")
+    good.enqueue(
+        ScriptedReply(chunks=["17 × 23 = 391.\n", "Final answer: 391"]),
+        ScriptedReply(chunks=["3x = 15 so x = 5.\nFinal answer: x = 5"]),
+    )
+    bad = ScriptedBackend(label="bad")
+    bad.enqueue(
+        ScriptedReply(chunks=["17 × 23 = 381.\nFinal answer: 381"]),
+        ScriptedReply(chunks=["Final answer: x = 5"]),
+    )
+    problems = [("What is 17 × 23?", "391"), ("Solve for x: 3x + 5 = 20.", "5")]
+    results = await bench.run_benchmark([good, bad], problems)
+    assert [r.count("correct") for r in results] == [2, 1]
+    assert results[1].wrong_steps == 1
+    table = bench.render_table(results)
+    assert "good" in table
+    assert "100%" in table
+    assert "50%" in table
+    chart = bench.render_chart(results, width=10)
+    assert "good |██████████|" in chart
+    assert "bad  |█████·····|" in chart
+    assert "17 × 23 = 381 → 391" in bench.render_details(results)

@@ -1,0 +1,99 @@
+"""The public API: the hard time budget holds from any thread, and results are complete otherwise."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from mathcheck import render_markdown, verify_response, warm_up
+from mathcheck.sandbox import StepTimeout, _alarm, shutdown
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _workers() -> object:
+    warm_up()
+    yield
+    shutdown()
+
+
+POWER_TOWERS = (
+    "We compute 9^9^9^9 = 5 and (10^1000)! = 2, then 99999999^99999 = 1. "
+    + " ".join(f"{i}^{{{i}^{{{i}^{{{i}}}}}}} = 7" for i in range(2, 30))
+    + " The answer is 5."
+)
+
+
+def test_pathological_input_returns_within_budget() -> None:
+    start = time.monotonic()
+    result = verify_response(POWER_TOWERS, gold="5", budget_s=1.0)
+    assert time.monotonic() - start < 1.5
+    assert result.verdict == "equivalent"
+    assert not result.wrong_claims
+
+
+def test_budget_holds_from_a_non_main_thread_and_kills_an_overrun() -> None:
+    long = "\n".join(f"{i} × {i + 1} = {i * (i + 1)}" for i in range(1, 150)) + "\nThe answer is 2."
+    box: dict[str, object] = {}
+
+    def call() -> None:
+        start = time.monotonic()
+        box["result"] = verify_response(long, gold="2", budget_s=0.02)
+        box["elapsed"] = time.monotonic() - start
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive()
+    assert box["elapsed"] < 0.5  # type: ignore[operator]
+    result = box["result"]
+    assert result.verdict == "unverifiable"
+    assert result.timed_out
+    # the replacement worker serves the next call normally
+    again = verify_response("So 6 × 7 = 42. The answer is 42.", gold="42", budget_s=2.0)
+    assert again.verdict == "equivalent"
+    assert [c.verdict for c in again.claims] == ["ok"]
+
+
+def test_concurrent_calls_from_threads() -> None:
+    results: list[str] = []
+
+    def call(n: int) -> None:
+        v = verify_response(
+            f"So {n} + {n} = {2 * n + 1}. The answer is {2 * n}.", gold=str(2 * n), budget_s=3.0
+        )
+        results.append(f"{v.verdict}:{v.wrong_claims[0].expected}")
+
+    threads = [threading.Thread(target=call, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert sorted(results) == [f"equivalent:{2 * n}" for n in range(4)]
+
+
+def test_step_alarm_interrupts_python_work_in_the_main_thread() -> None:
+    start = time.monotonic()
+
+    def spin() -> None:
+        with _alarm(0.1):
+            while True:
+                sum(range(1000))
+
+    with pytest.raises(StepTimeout):
+        spin()
+    assert time.monotonic() - start < 1.0
+
+
+def test_no_reference_prompt_is_computed_and_rendered() -> None:
+    v = verify_response(
+        "Subtract 5: 3x = 20 - 5 = 16, so x = 16/3.\n\nFinal answer: x = 16/3",
+        prompt="Solve for x: 3x + 5 = 20.",
+    )
+    assert v.verdict == "not_equivalent"
+    assert v.reference_source == "computed"
+    text = render_markdown(v)
+    assert "✗ not equivalent" in text
+    assert "20 - 5 = 16" in text
+    assert "**15**" in text
