@@ -164,7 +164,10 @@ def smoke_test(folder: Path, progress: Progress | None = None) -> str:
 
     check_model_dir(folder)
     _say(progress, "checking that the model loads and generates")
-    model = og.Model(str(folder))
+    try:
+        model = og.Model(str(folder))
+    except Exception as exc:  # e.g. a builder option combination that writes an invalid graph
+        raise ConversionError(f"the converted model does not load: {exc}") from exc
     tokenizer = og.Tokenizer(model)
     ids = tokenizer.encode("The capital of France is")
     params = og.GeneratorParams(model)

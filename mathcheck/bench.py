@@ -163,10 +163,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--details", action="store_true", help="print each problem's verdict and wrong steps")
 
 
-def run(args: argparse.Namespace, backends: Sequence[Backend] | None = None) -> int:
+def run(
+    args: argparse.Namespace,
+    backends: Sequence[Backend] | None = None,
+    problems: Sequence[tuple[str, str]] | None = None,
+) -> int:
     """Backends come from the caller (the lead's CLI resolves --backend labels through the registry)."""
     try:
-        problems = load_problems(args.problems) if args.problems else BUILTIN_PROBLEMS
+        if args.problems:
+            problems = load_problems(args.problems)
+        elif problems is None:
+            problems = BUILTIN_PROBLEMS
     except (OSError, ValueError, json.JSONDecodeError) as exc:
         print(f"bench math: cannot read problems: {exc}", file=sys.stderr)
         return 2
