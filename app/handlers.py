@@ -1,0 +1,381 @@
+"""Event handlers: short async generators between the Gradio wiring and the backends.
+
+:class:`ChatService` runs one assistant turn (tool rounds included) against a backend from the
+registry; the chat handlers wrap it in the one error boundary that turns a failed request into a
+visible chat message. Stop works twice over: Gradio cancels the task, and the ``aclosing`` block
+closes the backend's stream, so the in-process engine stops generating rather than running on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from app.registry import IN_PROCESS, BackendRegistry
+from app.render import (
+    AnswerView,
+    error_message,
+    field_of,
+    invalid_input_message,
+    metrics_dict,
+    section,
+    stopped_note,
+    strip_last_turn,
+    to_model_messages,
+    waiting_note,
+)
+from app.settings import Endpoint, Settings
+from app.tools import run_tool_call, tool_specs
+from backends.base import ChatRequest, Message, SamplingOptions
+from backends.errors import BackendError
+from presets import Preset, PresetCatalog, PresetError, parse_preset
+
+log = logging.getLogger(__name__)
+MAX_TOOL_ROUNDS = 3
+
+
+@dataclass(frozen=True)
+class PanelValues:
+    """What a tab's settings panel holds; the order matches ``ui.SETTINGS_FIELDS``."""
+
+    system_prompt: str
+    temperature: float
+    top_p: float
+    top_k: int
+    max_new_tokens: int
+    seed: float | None
+    """-1 or empty: a random seed."""
+    tools: bool
+
+    def options(self, cap: int) -> SamplingOptions:
+        """Validated sampling options; raises ValidationError with the bad field named."""
+        return SamplingOptions(
+            temperature=self.temperature,
+            top_p=self.top_p,
+            top_k=int(self.top_k or 0),
+            max_new_tokens=min(int(self.max_new_tokens), cap),
+            seed=None if self.seed in (None, "") or int(self.seed) < 0 else int(self.seed),
+        )
+
+    @classmethod
+    def of(cls, preset: Preset) -> PanelValues:
+        o = preset.options
+        return cls(
+            preset.system_prompt,
+            o.temperature,
+            o.top_p,
+            o.top_k,
+            o.max_new_tokens,
+            -1 if o.seed is None else o.seed,
+            preset.tools,
+        )
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        return (
+            self.system_prompt,
+            self.temperature,
+            self.top_p,
+            self.top_k,
+            self.max_new_tokens,
+            self.seed,
+            self.tools,
+        )
+
+
+class InProcessGate:
+    """At most ``limit`` in-process generations at once; the others wait in order and can see it."""
+
+    def __init__(self, limit: int) -> None:
+        self._semaphore = asyncio.Semaphore(max(1, limit))
+        self.waiting = 0
+
+    @property
+    def busy(self) -> bool:
+        return self._semaphore.locked()
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        self.waiting += 1
+        try:
+            await self._semaphore.acquire()
+        finally:
+            self.waiting -= 1
+        try:
+            yield
+        finally:
+            self._semaphore.release()
+
+
+def _problem(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+
+
+@dataclass
+class ChatService:
+    settings: Settings
+    registry: BackendRegistry
+    catalog: PresetCatalog
+    verifier: Callable[[str, str, str | None], Any] | None = None
+    """(answer, prompt, reference) -> a ChatMessage section, used where ``verify`` is asked for."""
+    gate: InProcessGate = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.gate = InProcessGate(self.settings.onnx_concurrency)
+
+    async def run_turn(
+        self, label: str, messages: list[Message], options: SamplingOptions, use_tools: bool, view: AnswerView
+    ) -> AsyncIterator[None]:
+        """Stream one assistant turn into ``view``, yielding after every change."""
+        backend = self.registry.get(label)
+        gate = self.gate.slot() if label == IN_PROCESS else contextlib.nullcontext()
+        if label == IN_PROCESS and self.gate.busy:
+            view.add(waiting_note(self.gate.waiting + 1, label))
+            yield
+        async with gate:
+            if view.parts and (view.parts[-1].metadata or {}).get("id") == "waiting":
+                view.parts.pop()
+            offered = tool_specs() if use_tools and backend.supports_tools else ()
+            if use_tools and not backend.supports_tools:
+                view.add(section(f"ℹ️ {label} does not support tool calls; answering without tools"))
+            for _round in range(MAX_TOOL_ROUNDS + 1):
+                request = ChatRequest(messages=tuple(messages), options=options, tools=offered)
+                before = len(view.answer)
+                async with contextlib.aclosing(backend.chat(request)) as stream:  # type: ignore[type-var]
+                    async for event in stream:
+                        view.apply(event)
+                        yield
+                if not view.tool_calls:
+                    return
+                calls, view.tool_calls = list(view.tool_calls), []
+                messages.append(
+                    Message(role="assistant", content=view.answer[before:], tool_calls=tuple(calls))
+                )
+                for call in calls:
+                    outcome = run_tool_call(call)
+                    view.record_tool_outcome(outcome)
+                    messages.append(
+                        Message(role="tool", content=outcome.output, tool_call_id=call.id, name=call.name)
+                    )
+                yield
+            view.add(section(f"⚠️ Stopped after {MAX_TOOL_ROUNDS} tool rounds", kind="error"))
+
+    async def respond(
+        self,
+        prompt: str,
+        history: Sequence[Any],
+        label: str,
+        panel: PanelValues,
+        reference: str | None = None,
+        verify: bool = False,
+    ) -> AsyncIterator[list[Any]]:
+        """The chat turn the UI runs: yields the whole history after each change; never raises
+        for a failed request (the error becomes a message and the conversation is kept)."""
+        history = list(history or [])
+        prompt = (prompt or "").strip()
+        if not prompt:
+            yield history
+            return
+        history.append({"role": "user", "content": prompt})
+        view = AnswerView()
+        if len(prompt) > self.settings.max_prompt_chars:
+            view.add(
+                invalid_input_message(
+                    f"the prompt has {len(prompt)} characters; the limit is {self.settings.max_prompt_chars}"
+                )
+            )
+            yield history + view.messages()
+            return
+        try:
+            options = panel.options(self.settings.max_new_tokens_cap)
+            messages = to_model_messages(panel.system_prompt, history)
+            async for _ in self.run_turn(label, messages, options, panel.tools, view):
+                yield history + view.messages()
+        except BackendError as exc:
+            view.add(error_message(exc))
+        except ValidationError as exc:
+            view.add(invalid_input_message(_problem(exc)))
+        except KeyError as exc:
+            view.add(invalid_input_message(str(exc).strip("\"'")))
+        except Exception as exc:  # the app keeps working; the trace goes to the log
+            log.exception("chat turn failed")
+            view.add(error_message(exc))
+        else:
+            if verify and self.verifier is not None and view.answer:
+                view.add(section("🧮 Verifying with sympy…", status="pending", kind="verifying"))
+                yield history + view.messages()
+                view.parts.pop()
+                try:  # runs in a worker process with a time budget; keep the event loop free
+                    view.add(await asyncio.to_thread(self.verifier, view.answer, prompt, reference))
+                except Exception as exc:  # verification is advisory: say so, keep the answer
+                    log.warning("verification failed: %s", exc)
+        yield history + view.messages()
+
+    async def regenerate(
+        self,
+        history: Sequence[Any],
+        label: str,
+        panel: PanelValues,
+        reference_of: Callable[[str], str | None],
+        verify: bool = False,
+    ) -> AsyncIterator[list[Any]]:
+        earlier, prompt = strip_last_turn(history)
+        if prompt is None:
+            yield list(history)
+            return
+        async for value in self.respond(prompt, earlier, label, panel, reference_of(prompt), verify):
+            yield value
+
+    async def answer(
+        self, prompt: str, preset_name: str, label: str, overrides: dict[str, Any]
+    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """The scripting API: stream (answer so far, {}) then (answer, metrics). Errors raise."""
+        preset = self.catalog.get(preset_name)
+        base = PanelValues.of(preset)
+        unknown = set(overrides) - set(PanelValues.__dataclass_fields__)
+        if unknown:
+            raise ValueError(
+                f"unknown settings {sorted(unknown)}; known: {list(PanelValues.__dataclass_fields__)}"
+            )
+        panel = PanelValues(**{**base.__dict__, **overrides})
+        options = panel.options(self.settings.max_new_tokens_cap)
+        messages = to_model_messages(panel.system_prompt, [{"role": "user", "content": prompt}])
+        view = AnswerView()
+        async for _ in self.run_turn(label, messages, options, panel.tools, view):
+            if view.answer:
+                yield view.answer, {}
+        metrics = view.last_metrics
+        yield view.answer, metrics_dict(metrics) if metrics else {}
+
+
+def mark_stopped(history: Sequence[Any]) -> list[Any]:
+    """Runs with Stop: keep the partial answer and say it is partial."""
+    items = list(history or [])
+    if not items or _finished(items):
+        return items
+    return [*items, stopped_note()]
+
+
+def _finished(history: Sequence[Any]) -> bool:
+    """Whether the last turn already ended (metrics, error or an earlier stop note)."""
+    for item in reversed(history):
+        if field_of(item, "role") == "user":
+            return False
+        kind = (field_of(item, "metadata") or {}).get("id")
+        if kind in ("metrics", "error", "stopped"):
+            return True
+    return False
+
+
+def find_preset(name: str, catalog: PresetCatalog, mine: dict[str, Any] | None) -> Preset:
+    """A shipped/folder preset by name, or one saved in this browser."""
+    if name in catalog.presets:
+        return catalog.presets[name]
+    if mine and name in mine:
+        return parse_preset(json.dumps(mine[name]), source=f"saved preset {name!r}")
+    raise PresetError(f"no preset named {name!r}")
+
+
+# --- presets: pick, save in the browser, export, import ---------------------------------------
+
+
+def preset_from_panel(name: str, base: Preset, panel: PanelValues, cap: int) -> Preset:
+    """A new preset with the panel's settings and the base preset's tab and examples."""
+    return Preset(
+        name=name.strip(),
+        tab=base.tab,
+        description=f"Saved from {base.name}",
+        system_prompt=panel.system_prompt,
+        options=panel.options(cap),
+        tools=bool(panel.tools),
+        examples=base.examples,
+    )
+
+
+def save_in_browser(
+    name: str, base: Preset, panel: PanelValues, mine: dict[str, Any] | None, catalog: PresetCatalog, cap: int
+) -> tuple[dict[str, Any], str]:
+    """Add a preset to the browser's store; returns (new store, status line). Raises PresetError."""
+    if not name.strip():
+        raise PresetError("give the preset a name first")
+    if name.strip() in catalog.presets:
+        raise PresetError(f"{name.strip()!r} is a shipped preset; choose another name")
+    try:
+        preset = preset_from_panel(name, base, panel, cap)
+    except ValidationError as exc:
+        raise PresetError(f"cannot save: {_problem(exc)}") from None
+    store = dict(mine or {})
+    store[preset.name] = preset.model_dump(mode="json")
+    return store, f"Saved **{preset.name}** in this browser."
+
+
+def import_preset_file(path: str | None) -> Preset:
+    """Read an uploaded preset file; every failure is a PresetError with the reason."""
+    if not path:
+        raise PresetError("no file was uploaded")
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(1_000_000)
+    except OSError as exc:
+        raise PresetError(f"cannot read the uploaded file ({exc.strerror})") from None
+    return parse_preset(raw, source="imported file")
+
+
+def choices_for(tab: str, catalog: PresetCatalog, mine: dict[str, Any] | None) -> list[str]:
+    return catalog.names(tab) + [n for n in (mine or {}) if n not in catalog.presets]
+
+
+# --- backends: health strip and endpoints --------------------------------------------------
+
+_HEALTH_ICON = {"ready": "🟢", "loading": "🟡", "unreachable": "🔴"}
+
+
+async def health_strip(registry: BackendRegistry) -> str:
+    """One markdown line with every backend's state; never blocks longer than the timeout."""
+    results = await registry.health_all(timeout_s=2.0)
+    if not results:
+        return "**Backends:** none configured"
+    parts = []
+    for label, health in results.items():
+        detail = f" ({health.detail[:80]})" if health.detail and health.status != "ready" else ""
+        parts.append(f"{_HEALTH_ICON.get(health.status, '⚪')} `{label}` {health.status}{detail}")
+    return "**Backends:** " + " · ".join(parts)
+
+
+def endpoint_from_form(
+    kind: str, url: str, name: str, api_key: str, model: str, taken: list[str]
+) -> Endpoint:
+    """Validate the add-endpoint form into an Endpoint; raises ValueError with what to fix."""
+    url = (url or "").strip().rstrip("/")
+    if kind not in ("openai", "vllm", "ollama"):
+        raise ValueError("choose the kind of server: openai, vllm or ollama")
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"the URL must start with http:// or https:// (got {url!r})")
+    endpoint = Endpoint(
+        kind, url, name=(name or "").strip(), api_key=(api_key or "").strip(), model=model or ""
+    )
+    if endpoint.label in taken:
+        raise ValueError(f"a backend named {endpoint.label!r} already exists; pick another name")
+    return endpoint
+
+
+async def test_connection(registry: BackendRegistry, label: str) -> str:
+    if not label:
+        return "Choose a backend to test."
+    health = await registry.health(label, timeout_s=registry.settings.connect_timeout_s)
+    icon = _HEALTH_ICON.get(health.status, "⚪")
+    line = f"{icon} `{label}`: {health.status}" + (f" — {health.detail}" if health.detail else "")
+    if health.status != "ready":
+        return line
+    try:
+        models = await asyncio.wait_for(registry.get(label).list_models(), 5.0)
+    except Exception as exc:  # listing is a courtesy; say why it failed
+        return f"{line}\n\nCould not list models: {exc}"
+    names = ", ".join(f"`{m.id}`" for m in models[:10]) or "none"
+    return f"{line}\n\nModels: {names}"

@@ -1,0 +1,231 @@
+"""Pure rendering: backend events and errors -> chat messages, metrics -> one line.
+
+Nothing here does I/O. The handlers feed events into an :class:`AnswerView` and yield its
+messages; the same view renders a streaming answer, tool-call sections, the metrics line and
+error or "stopped" notes. Display-only messages carry a ``metadata.title`` (Gradio shows them
+as collapsible sections); :func:`to_model_messages` leaves them out of what the model sees.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import gradio as gr
+
+from app.tools import ToolOutcome
+from backends.base import (
+    ChatEvent,
+    Done,
+    Message,
+    Metrics,
+    ReasoningDelta,
+    TextDelta,
+    ToolCall,
+    ToolCallEvent,
+)
+from backends.errors import (
+    BackendError,
+    BackendResponseError,
+    BackendUnavailable,
+    ContextOverflow,
+    ModelNotFound,
+)
+
+LATEX_DELIMITERS: list[dict[str, str | bool]] = [
+    {"left": "$$", "right": "$$", "display": True},
+    {"left": "$", "right": "$", "display": False},
+    {"left": "\\[", "right": "\\]", "display": True},
+    {"left": "\\(", "right": "\\)", "display": False},
+]
+METRICS_ICON = "📊"
+
+
+def text_of(content: Any) -> str:
+    """Text of a Chatbot message's content: a string, a block dict or a list of blocks."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        return str(content.get("text") or content.get("value") or "")
+    if isinstance(content, list | tuple):
+        return "".join(text_of(block) for block in content)
+    return str(content)
+
+
+def field_of(message: Any, name: str) -> Any:
+    return message.get(name) if isinstance(message, dict) else getattr(message, name, None)
+
+
+def is_display_only(message: Any) -> bool:
+    """Sections (thinking, tools, metrics, errors, notes) are for the reader, not the model."""
+    metadata = field_of(message, "metadata") or {}
+    return bool(metadata.get("title"))
+
+
+def to_model_messages(system_prompt: str, history: Sequence[Any]) -> list[Message]:
+    messages = [Message(role="system", content=system_prompt)] if system_prompt.strip() else []
+    for item in history:
+        role = field_of(item, "role")
+        if role not in ("user", "assistant") or is_display_only(item):
+            continue
+        text = text_of(field_of(item, "content"))
+        if not text:
+            continue
+        if messages and messages[-1].role == role == "assistant":
+            merged = messages[-1].content + text  # a turn split by a tool section
+            messages[-1] = Message(role="assistant", content=merged)
+        else:
+            messages.append(Message(role=role, content=text))
+    return messages
+
+
+def strip_last_turn(history: Sequence[Any]) -> tuple[list[Any], str | None]:
+    """History without its last user message and everything after it, plus that message."""
+    items = list(history)
+    for index in range(len(items) - 1, -1, -1):
+        if field_of(items[index], "role") == "user":
+            return items[:index], text_of(field_of(items[index], "content"))
+    return items, None
+
+
+# --- metrics ---------------------------------------------------------------------------
+
+
+def metrics_line(metrics: Metrics) -> str:
+    return f"{METRICS_ICON} {metrics.summary()}"
+
+
+def metrics_dict(metrics: Metrics) -> dict[str, Any]:
+    return dataclasses.asdict(metrics)
+
+
+# --- notes and errors -----------------------------------------------------------------
+
+
+def section(
+    title: str, content: str = "", *, status: str | None = None, kind: str = "note"
+) -> gr.ChatMessage:
+    metadata: dict[str, Any] = {"title": title, "id": kind}
+    if status:
+        metadata["status"] = status
+    return gr.ChatMessage(role="assistant", content=content, metadata=metadata)  # type: ignore[arg-type]
+
+
+def error_title(exc: BackendError) -> str:
+    if isinstance(exc, BackendUnavailable):
+        return f"⚠️ {exc.backend} is unavailable"
+    if isinstance(exc, ContextOverflow):
+        return "⚠️ The prompt does not fit the model's context"
+    if isinstance(exc, ModelNotFound):
+        return f"⚠️ Model {exc.model!r} not found on {exc.backend}"
+    if isinstance(exc, BackendResponseError) and exc.status:
+        return f"⚠️ {exc.backend} answered with an error (HTTP {exc.status})"
+    return f"⚠️ {exc.backend} failed"
+
+
+def error_message(exc: BaseException) -> gr.ChatMessage:
+    """What the user sees when a request fails; it is open by default and never sent to the model."""
+    if isinstance(exc, BackendError):
+        body = exc.message + (f"\n\n**What to do:** {exc.hint}" if exc.hint else "")
+        return section(error_title(exc), body, kind="error")
+    return section("⚠️ Something went wrong", f"{type(exc).__name__}: {exc}", kind="error")
+
+
+def invalid_input_message(problem: str) -> gr.ChatMessage:
+    return section("⚠️ Cannot send this request", problem, kind="error")
+
+
+def stopped_note() -> gr.ChatMessage:
+    return section("⏹ Stopped: the answer above is partial", status="done", kind="stopped")
+
+
+def waiting_note(ahead: int, backend: str) -> gr.ChatMessage:
+    who = "1 request" if ahead == 1 else f"{ahead} requests"
+    return section(f"⏳ Waiting for {backend}: {who} ahead of you", status="pending", kind="waiting")
+
+
+# --- one assistant turn -----------------------------------------------------------------
+
+
+def _call_title(call: ToolCall) -> str:
+    args = json.dumps(call.arguments, ensure_ascii=False)
+    if len(args) > 80:
+        args = args[:77] + "..."
+    return f"🛠 {call.name}({args})"
+
+
+@dataclasses.dataclass
+class AnswerView:
+    """Accumulates the events of one assistant turn (possibly several tool rounds) into messages."""
+
+    parts: list[gr.ChatMessage] = dataclasses.field(default_factory=list)
+    answer: str = ""
+    """All answer text of the turn, for the API and for verification."""
+    metrics: list[Metrics] = dataclasses.field(default_factory=list)
+    tool_calls: list[ToolCall] = dataclasses.field(default_factory=list)
+    """Calls of the current round, waiting to be run."""
+
+    def _open(self, kind: str) -> gr.ChatMessage | None:
+        if not self.parts:
+            return None
+        last = self.parts[-1]
+        last_kind = (last.metadata or {}).get("id", "text") if last.metadata else "text"
+        return last if last_kind == kind else None
+
+    def _close_thinking(self) -> None:
+        last = self._open("thinking")
+        if last is not None:
+            last.metadata["status"] = "done"
+
+    def apply(self, event: ChatEvent) -> None:
+        if isinstance(event, TextDelta):
+            self._close_thinking()
+            current = self._open("text")
+            if current is None:
+                self.parts.append(gr.ChatMessage(role="assistant", content=event.text))
+            else:
+                current.content = str(current.content) + event.text
+            self.answer += event.text
+        elif isinstance(event, ReasoningDelta):
+            current = self._open("thinking")
+            if current is None:
+                self.parts.append(section("💭 Thinking", event.text, status="pending", kind="thinking"))
+            else:
+                current.content = str(current.content) + event.text
+        elif isinstance(event, ToolCallEvent):
+            self._close_thinking()
+            self.tool_calls.append(event.call)
+            self.parts.append(section(_call_title(event.call), "running…", status="pending", kind="tool"))
+        elif isinstance(event, Done):
+            self._close_thinking()
+            self.metrics.append(event.metrics)
+            self.parts.append(section(metrics_line(event.metrics), kind="metrics"))
+
+    def record_tool_outcome(self, outcome: ToolOutcome) -> None:
+        """Fill the section of the call with its result, or with why it was refused."""
+        title = _call_title(outcome.call)
+        for part in reversed(self.parts):
+            meta = part.metadata or {}
+            if meta.get("title") == title and meta.get("status") == "pending":
+                verdict = "Result" if outcome.ok else "Refused"
+                part.content = f"**{verdict}:** {outcome.output}"
+                part.metadata["status"] = "done"
+                if not outcome.ok:
+                    part.metadata["title"] = title + " — refused"
+                break
+
+    def add(self, message: gr.ChatMessage) -> None:
+        self.parts.append(message)
+
+    def messages(self) -> list[gr.ChatMessage]:
+        """Snapshots: later events mutate the parts, not what was already handed out."""
+        return [dataclasses.replace(p, metadata=copy.copy(p.metadata)) for p in self.parts]
+
+    @property
+    def last_metrics(self) -> Metrics | None:
+        return self.metrics[-1] if self.metrics else None

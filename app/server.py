@@ -1,0 +1,54 @@
+"""``slm-playground ui``: build the registry (in-process model + endpoints) and launch the app."""
+
+from __future__ import annotations
+
+import time
+
+from app.settings import Settings
+
+
+def run_ui(settings: Settings, *, block: bool = True) -> int:
+    started = time.perf_counter()
+    from app.registry import BackendRegistry
+    from app.ui import APP_CSS, build_app
+
+    def in_process():  # imported lazily: the page comes up before the model loads
+        from backends.model_store import resolve_model_dir
+        from backends.onnx_engine import OnnxBackend
+
+        return OnnxBackend("onnx", resolve_model_dir(settings.model, home=settings.model_home))
+
+    registry = BackendRegistry(settings, in_process=in_process)
+    try:  # start the sympy verification worker while the page loads
+        from mathcheck import warm_up
+
+        warm_up()
+    except ImportError:
+        pass
+    imported = time.perf_counter()
+    demo = build_app(settings, registry)
+    built = time.perf_counter()
+    demo.launch(
+        server_name=settings.host,
+        server_port=settings.port,
+        css=APP_CSS,
+        prevent_thread_lock=True,
+        quiet=True,
+        footer_links=["api", "gradio", "settings"],
+    )
+    ready = time.perf_counter()
+    print(
+        f"SLM Playground on http://{settings.host}:{settings.port} "
+        f"(imports {imported - started:.2f} s, build {built - imported:.2f} s, "
+        f"launch {ready - built:.2f} s; backends: {', '.join(registry.labels()) or 'none'})",
+        flush=True,
+    )
+    if not block:
+        return 0
+    try:
+        demo.block_thread()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        demo.close()
+    return 0
