@@ -1,0 +1,449 @@
+"""The Compare tab: Gradio wiring over compare/ (which never imports gradio).
+
+2-4 lanes (backend + model + one setting varied on purpose), one preset and prompt for all.
+Run streams every lane at once; Stop on a lane stops only that lane (the runner cancels its
+task, so the backend stops generating); Run ×N repeats for median/p95. Afterwards: tokens over
+time per lane, where the answers diverge, math verdicts, the run card (JSON/Markdown) and a
+share link. API: ``/compare`` (lanes, prompt, preset, ...) returns the run card as JSON.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from app.registry import BackendRegistry
+from app.settings import Settings
+from compare.diff import highlighted, word_diff
+from compare.lanes import MAX_LANES, OVERRIDABLE, LaneSpecError, parse_lane
+from compare.runcard import RunCard, differences_markdown, metrics_markdown, verdicts_markdown
+from compare.runner import Comparison, ComparisonResult, LaneUpdate
+from compare.service import Prepared, SetupError, card_for, prepare
+from compare.share import ComparisonSetup, ShareLinkError, decode_setup, encode_setup
+
+NO_OVERRIDE = "(none)"
+REFRESH_S = 0.1
+"""Redraw at most this often while streaming (4 lanes x every token would flood the browser)."""
+SHARE_JS = "(q) => q ? window.location.origin + window.location.pathname + q : ''"
+_ACTIVE: dict[str, Comparison] = {}
+"""The comparison each browser session is running, so Stop buttons can reach it."""
+
+
+def lane_spec(backend: str, model: str, override: str, value: float | None) -> str:
+    """The lane spec for one lane's pickers (a configured label, or a full spec typed in)."""
+    backend, model = (backend or "").strip(), (model or "").strip()
+    if not backend:
+        return ""
+    spec = f"{backend}:{model}" if model and "@" not in backend and ":" not in backend else backend
+    if override and override != NO_OVERRIDE:
+        if value is None:
+            raise LaneSpecError(f"give a value for {override}, or choose {NO_OVERRIDE}")
+        shown = int(value) if override in ("top_k", "max_new_tokens", "seed") else value
+        spec += f"#{override}={shown}"
+    return spec
+
+
+def pickers_for(spec: str, labels: list[str]) -> tuple[str, str, str, float | None]:
+    """Inverse of :func:`lane_spec`: (backend, model, override, value) for a spec from a link."""
+    parsed = parse_lane(spec, known_labels=labels)
+    override = parsed.override
+    if parsed.kind == "label":
+        backend, model = parsed.label, parsed.model
+    else:
+        backend, model = str(parsed).split("#", 1)[0], ""
+    if override is None:
+        return backend, model, NO_OVERRIDE, None
+    return backend, model, override.name, None if override.value is None else float(override.value)
+
+
+def _readout(update: LaneUpdate) -> str:
+    if update.metrics is not None:
+        m = update.metrics
+        line = f"✅ {m.summary()}"
+        if m.server:
+            line += "  \nserver: " + ", ".join(f"{k} {v:.3g}" for k, v in m.server.items())
+        return line
+    icon = {"waiting": "⏳", "streaming": "⏵", "stopped": "⏹", "timeout": "⌛", "error": "❌"}[update.status]
+    rate = f" · {update.tokens_per_s:.1f} tok/s" if update.tokens_per_s else ""
+    text = f"{icon} {update.status} · {update.tokens} tokens{rate} · {update.elapsed_s:.1f} s"
+    return text + (f"  \n{update.error}" if update.error else "")
+
+
+def timeline_frame(result: ComparisonResult) -> pd.DataFrame:
+    """Tokens over time per lane, long format for gr.LinePlot (x=seconds, y=tokens, color=lane)."""
+    rows = [{"seconds": 0.0, "tokens": 0, "lane": f"{lane.index + 1}: {lane.title}"} for lane in result.lanes]
+    rows += [
+        {"seconds": round(t, 4), "tokens": n, "lane": f"{lane.index + 1}: {lane.title}"}
+        for lane in result.lanes
+        for t, n in lane.timeline
+    ]
+    return pd.DataFrame(rows, columns=["seconds", "tokens", "lane"]).astype(
+        {"seconds": float, "tokens": int, "lane": str}
+    )
+
+
+def summary_markdown(card: RunCard) -> str:
+    parts = ["### Metrics (median / p95)", *metrics_markdown(card)]
+    if verdicts := verdicts_markdown(card):
+        parts += ["", "### Math verdicts", *verdicts]
+    if card.diffs:
+        parts += ["", "### Differences (against lane 1)", *differences_markdown(card)]
+    return "\n".join(parts)
+
+
+def write_card_files(card: RunCard) -> tuple[str, str]:
+    folder = Path(tempfile.mkdtemp(prefix="slm-compare-"))
+    json_path, md_path = folder / "run-card.json", folder / "run-card.md"
+    json_path.write_text(card.to_json(), encoding="utf-8")
+    md_path.write_text(card.to_markdown(), encoding="utf-8")
+    return str(json_path), str(md_path)
+
+
+def build_compare_tab(settings: Settings, registry: BackendRegistry, presets: Any) -> None:
+    """Build the tab's components and events; call inside ``with gr.Tab("Compare"):``."""
+    labels = registry.labels()
+    preset_names = list(presets.names()) if presets is not None else []
+    default_preset = "math" if "math" in preset_names else (preset_names[0] if preset_names else None)
+    first_preset = presets.get(default_preset) if default_preset else None
+    base = first_preset.options if first_preset is not None else None
+
+    gr.Markdown(
+        "Same prompt and settings on 2-4 backends at once; every lane is timed the same way. "
+        "Vary one setting per lane on purpose with *Vary*."
+    )
+    with gr.Row():
+        preset = gr.Dropdown(preset_names, value=default_preset, label="Preset", elem_id="cmp-preset")
+        lane_count = gr.Radio([2, 3, 4], value=2, label="Lanes", elem_id="cmp-lanes")
+        runs = gr.Number(3, precision=0, minimum=1, maximum=20, label="N for Run ×N", elem_id="cmp-runs")
+        timeout = gr.Number(
+            settings.read_timeout_s, minimum=1, label="Lane timeout (s)", elem_id="cmp-timeout"
+        )
+    prompt = gr.Textbox(
+        label="Prompt", lines=3, placeholder="One prompt for every lane", elem_id="cmp-prompt"
+    )
+    with gr.Accordion("System prompt and shared settings", open=False):
+        system = gr.Textbox(
+            first_preset.system_prompt if first_preset else "",
+            label="System prompt",
+            lines=3,
+            elem_id="cmp-system",
+        )
+        with gr.Row():
+            temperature = gr.Slider(0, 2, base.temperature if base else 0.7, step=0.05, label="Temperature")
+            top_p = gr.Slider(0.05, 1, base.top_p if base else 1.0, step=0.05, label="Top p")
+            top_k = gr.Slider(0, 200, base.top_k if base else 0, step=1, label="Top k (0 = off)")
+            max_new = gr.Slider(
+                16,
+                settings.max_new_tokens_cap,
+                min(base.max_new_tokens if base else 512, settings.max_new_tokens_cap),
+                step=16,
+                label="Max new tokens",
+            )
+            seed = gr.Number(
+                -1 if base is None or base.seed is None else base.seed,
+                precision=0,
+                label="Seed (-1 = random)",
+            )
+    shared = [temperature, top_p, top_k, max_new, seed]
+    with gr.Row():
+        run_btn = gr.Button("Run", variant="primary", elem_id="cmp-run")
+        run_n_btn = gr.Button("Run ×N", elem_id="cmp-run-n")
+        stop_all_btn = gr.Button("Stop all", variant="stop", elem_id="cmp-stop-all")
+
+    columns, pickers, outputs, readouts, stops = [], [], [], [], []
+    with gr.Row(equal_height=False):
+        for i in range(MAX_LANES):
+            with gr.Column(visible=i < 2, min_width=240) as column:
+                gr.Markdown(f"**Lane {i + 1}**")
+                backend = gr.Dropdown(
+                    labels,
+                    value=labels[min(i, len(labels) - 1)] if labels else None,
+                    label="Backend",
+                    allow_custom_value=not settings.public,
+                    info=None if settings.public else "or type a spec, e.g. ollama:MODEL@HOST",
+                    elem_id=f"cmp-backend-{i}",
+                )
+                model = gr.Textbox(label="Model (empty = backend default)", elem_id=f"cmp-model-{i}")
+                with gr.Row():
+                    vary = gr.Dropdown(
+                        [NO_OVERRIDE, *OVERRIDABLE], value=NO_OVERRIDE, label="Vary", min_width=100
+                    )
+                    vary_value = gr.Number(None, label="to", min_width=80)
+                readout = gr.Markdown("", elem_id=f"cmp-readout-{i}", elem_classes=["metrics-line"])
+                output = gr.Markdown(
+                    "",
+                    height=360,
+                    latex_delimiters=[
+                        {"left": "$$", "right": "$$", "display": True},
+                        {"left": "$", "right": "$", "display": False},
+                    ],
+                    container=True,
+                    elem_id=f"cmp-output-{i}",
+                )
+                stop = gr.Button(f"Stop lane {i + 1}", size="sm", variant="stop", elem_id=f"cmp-stop-{i}")
+            columns.append(column)
+            pickers += [backend, model, vary, vary_value]
+            outputs.append(output)
+            readouts.append(readout)
+            stops.append(stop)
+
+    chart = gr.LinePlot(
+        None,  # not an empty DataFrame: the plot would fix its (empty) color domain and never draw lines
+        x="seconds",
+        y="tokens",
+        color="lane",
+        title="Tokens over time (last run)",
+        x_title="seconds since the lane started",
+        y_title="tokens streamed",
+        height=300,
+        elem_id="cmp-chart",
+    )
+    diff = gr.HighlightedText(
+        label="Word diff: lane 1 → lane 2 (− only in lane 1, + only in lane 2)",
+        combine_adjacent=True,
+        show_legend=True,
+        color_map={"-": "#f8b4b4", "+": "#a7f3d0"},
+        elem_id="cmp-diff",
+    )
+    summary = gr.Markdown("", elem_id="cmp-summary")
+    with gr.Row():
+        card_json = gr.DownloadButton(
+            "Run card (JSON)", value=None, interactive=False, elem_id="cmp-card-json"
+        )
+        card_md = gr.DownloadButton(
+            "Run card (Markdown)", value=None, interactive=False, elem_id="cmp-card-md"
+        )
+        share_btn = gr.Button("Share link", elem_id="cmp-share")
+    share_box = gr.Textbox(
+        label="Share link (reopens this setup)", buttons=["copy"], elem_id="cmp-share-link"
+    )
+
+    # --- handlers ------------------------------------------------------------------------
+
+    def setup_from(
+        count: int, prompt_text: str, preset_name: str, system_text: str, n: int, *rest: Any
+    ) -> ComparisonSetup:
+        temp, tp, tk, mx, sd = rest[:5]
+        lane_values = rest[5:]
+        specs = []
+        for i in range(int(count)):
+            b, m, o, v = lane_values[4 * i : 4 * i + 4]
+            if settings.public and b not in labels:
+                raise LaneSpecError(f"lane {i + 1}: choose one of the configured backends")
+            if spec := lane_spec(b, m, o, v):
+                specs.append(spec)
+            else:
+                raise LaneSpecError(f"lane {i + 1}: choose a backend")
+        preset_obj = presets.get(preset_name) if (presets is not None and preset_name) else None
+        options = {"temperature": temp, "top_p": tp, "top_k": int(tk), "max_new_tokens": int(mx)}
+        options["seed"] = None if sd is None or int(sd) < 0 else int(sd)
+        if preset_obj is not None:  # keep links short: only what differs from the preset
+            options = {k: v for k, v in options.items() if getattr(preset_obj.options, k) != v}
+        return ComparisonSetup(
+            lanes=specs,
+            prompt=prompt_text or "",
+            preset=preset_name or "",
+            system_prompt=None
+            if preset_obj is not None and system_text == preset_obj.system_prompt
+            else system_text,
+            options=options,
+            runs=max(1, min(int(n or 1), 20 if settings.public else 100)),
+        )
+
+    def blank(text: str = "") -> list[Any]:
+        return [text] * MAX_LANES
+
+    async def run_comparison(
+        n_runs: int, request: gr.Request | None, args: tuple[Any, ...]
+    ) -> AsyncIterator[list[Any]]:
+        count, prompt_text, preset_name, system_text, n, time_limit, *rest = args
+        key = request.session_hash if request is not None and request.session_hash else "api"
+        try:
+            setup = setup_from(count, prompt_text, preset_name, system_text, n if n_runs != 1 else 1, *rest)
+            prepared: Prepared = prepare(setup, registry, presets)
+            if len(prompt_text) > settings.max_prompt_chars:
+                raise SetupError(
+                    f"the prompt is {len(prompt_text)} characters; at most {settings.max_prompt_chars}"
+                )
+        except (SetupError, ValueError, KeyError) as exc:
+            raise gr.Error(str(exc).strip("'\"")) from None
+        texts, notes = blank(), blank()
+        results: list[ComparisonResult] = []
+        for run_index in range(setup.runs):
+            comparison = prepared.comparison(float(time_limit or settings.read_timeout_s))
+            _ACTIVE[key] = comparison
+            last_draw = 0.0
+            try:
+                async for update in comparison.stream():
+                    texts[update.lane] = update.text or (
+                        "*thinking…*\n\n" + update.reasoning if update.reasoning else ""
+                    )
+                    label = f"run {run_index + 1}/{setup.runs} · " if setup.runs > 1 else ""
+                    notes[update.lane] = label + _readout(update)
+                    now = time.monotonic()
+                    if update.finished or now - last_draw >= REFRESH_S:
+                        last_draw = now
+                        yield [
+                            *texts,
+                            *notes,
+                            gr.skip(),
+                            gr.skip(),
+                            gr.skip(),
+                            gr.skip(),
+                            gr.skip(),
+                            gr.skip(),
+                        ]
+            finally:
+                if _ACTIVE.get(key) is comparison:
+                    del _ACTIVE[key]
+            results.append(comparison.result())
+            if all(lane.status == "stopped" for lane in results[-1].lanes):
+                break  # Stop all: no further runs
+        card = await card_for(prepared, results)
+        json_path, md_path = write_card_files(card)
+        last = results[-1]
+        pair = highlighted(word_diff(last.lanes[0].text, last.lanes[1].text)) if len(last.lanes) > 1 else []
+        yield [
+            *texts,
+            *notes,
+            timeline_frame(last),
+            pair,
+            summary_markdown(card),
+            gr.DownloadButton(value=json_path, interactive=True),
+            gr.DownloadButton(value=md_path, interactive=True),
+            "?" + card.share_query,
+        ]
+
+    inputs = [lane_count, prompt, preset, system, runs, timeout, *shared, *pickers]
+    results_out = [*outputs, *readouts, chart, diff, summary, card_json, card_md, share_box]
+
+    async def run_once(request: gr.Request, *args: Any) -> AsyncIterator[list[Any]]:
+        async for value in run_comparison(1, request, args):
+            yield value
+
+    async def run_n(request: gr.Request, *args: Any) -> AsyncIterator[list[Any]]:
+        async for value in run_comparison(0, request, args):
+            yield value
+
+    for button, fn in ((run_btn, run_once), (run_n_btn, run_n)):
+        button.click(
+            fn, inputs, results_out, api_visibility="private", concurrency_limit=None, show_progress="hidden"
+        ).then(None, share_box, share_box, js=SHARE_JS)
+
+    def stopper(index: int | None):
+        def stop(request: gr.Request) -> None:
+            comparison = _ACTIVE.get(request.session_hash or "")
+            if comparison is None:
+                return
+            if index is None:
+                comparison.stop_all()
+            else:
+                comparison.stop(index)
+
+        return stop
+
+    quiet: dict[str, Any] = {"api_visibility": "private", "concurrency_limit": None, "queue": False}
+    for i, button in enumerate(stops):
+        button.click(stopper(i), None, None, **quiet)
+    stop_all_btn.click(stopper(None), None, None, **quiet)
+
+    lane_count.change(
+        lambda n: [gr.Column(visible=i < int(n)) for i in range(MAX_LANES)], lane_count, columns, **quiet
+    )
+
+    def apply_preset(name: str) -> list[Any]:
+        if presets is None or not name:
+            return [gr.skip()] * 6
+        p = presets.get(name)
+        o = p.options
+        max_new_tokens = min(o.max_new_tokens, settings.max_new_tokens_cap)
+        seed_value = -1 if o.seed is None else o.seed
+        return [p.system_prompt, o.temperature, o.top_p, o.top_k, max_new_tokens, seed_value]
+
+    preset.input(apply_preset, preset, [system, *shared], **quiet)
+
+    def share(*args: Any) -> str:
+        count, prompt_text, preset_name, system_text, n, _time_limit, *rest = args
+        try:
+            return "?" + encode_setup(setup_from(count, prompt_text, preset_name, system_text, n, *rest))
+        except ValueError as exc:
+            raise gr.Error(str(exc)) from None
+
+    share_btn.click(share, inputs, share_box, **quiet).then(None, share_box, share_box, js=SHARE_JS)
+
+    def restore(request: gr.Request) -> list[Any]:
+        """App load: reopen the setup a share link describes (?tab=compare&lane=...)."""
+        params = dict(request.query_params) if request is not None else {}
+        skip = [gr.skip()] * (6 + len(shared) + len(pickers) + len(columns))
+        if not params.get("lane"):
+            return skip
+        try:
+            setup = decode_setup(request.query_params, known_labels=registry.labels())
+            lanes = [pickers_for(spec, registry.labels()) for spec in setup.lanes]
+        except (ShareLinkError, LaneSpecError) as exc:
+            gr.Warning(f"This comparison link cannot be opened: {exc}")
+            return skip
+        options = setup.sampling(presets.get(setup.preset).options if presets and setup.preset else None)
+        preset_obj = presets.get(setup.preset) if presets and setup.preset else None
+        system_text = (
+            setup.system_prompt
+            if setup.system_prompt is not None
+            else (preset_obj.system_prompt if preset_obj else "")
+        )
+        lane_values: list[Any] = []
+        for i in range(MAX_LANES):
+            lane_values += list(lanes[i]) if i < len(lanes) else [gr.skip()] * 4
+        return [
+            len(setup.lanes) if len(setup.lanes) >= 2 else 2,
+            setup.prompt,
+            setup.preset or gr.skip(),
+            system_text,
+            setup.runs,
+            gr.skip(),
+            options.temperature, options.top_p, options.top_k, options.max_new_tokens,
+            -1 if options.seed is None else options.seed,
+            *lane_values,
+            *[gr.Column(visible=i < max(2, len(setup.lanes))) for i in range(MAX_LANES)],
+        ]  # fmt: skip
+
+    gr.on(None, restore, None, [*inputs[:6], *shared, *pickers, *columns], api_visibility="private")
+
+    async def compare(
+        lanes: list[str],
+        prompt: str,
+        preset: str = "",
+        system_prompt: str | None = None,
+        settings_override: dict | None = None,
+        runs: int = 1,
+    ) -> dict:
+        """Run one prompt on 2-4 lanes in parallel and return the run card (JSON object).
+
+        lanes: lane specs, e.g. ["onnx", "vllm", "ollama:qwen2.5:0.5b@http://host:11434#temperature=0"]
+        (configured backend labels, or kind:MODEL@URL; "#SETTING=VALUE" varies one setting on a lane).
+        settings_override: temperature, top_p, top_k, max_new_tokens, seed on top of the preset's.
+        runs: repeat count (1-20); the card has median and p95 per lane and metric.
+        """
+        if settings.public and any(parse_lane(s, known_labels=labels).kind != "label" for s in lanes):
+            raise gr.Error("this public instance only compares its configured backends: " + ", ".join(labels))
+        setup = ComparisonSetup(
+            lanes=list(lanes),
+            prompt=prompt,
+            preset=preset,
+            system_prompt=system_prompt,
+            options=dict(settings_override or {}),
+            runs=max(1, min(int(runs), 20)),
+        )
+        try:
+            prepared = prepare(setup, registry, presets)
+        except (SetupError, ValueError) as exc:
+            raise gr.Error(str(exc)) from None
+        results = [await prepared.comparison(settings.read_timeout_s).run() for _ in range(setup.runs)]
+        return (await card_for(prepared, results)).model_dump(mode="json")
+
+    gr.api(compare, api_name="compare", concurrency_limit=None)

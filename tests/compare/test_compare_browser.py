@@ -1,0 +1,90 @@
+"""The Compare tab in headless chromium: two lanes stream side by side, one is stopped alone.
+
+Screenshot: /tmp/shots/compare.png (looked at by eye).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.registry import BackendRegistry
+from app.settings import Settings
+from tests.compare.conftest import paced
+from tests.ui.conftest import running_app
+
+pytestmark = pytest.mark.browser
+playwright = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = Path("/tmp/shots")
+
+
+@pytest.fixture
+def page() -> Iterator[object]:
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium is not installed")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--headless", "--no-sandbox"])
+        context = browser.new_context(viewport={"width": 1400, "height": 1500})
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        yield page
+        browser.close()
+
+
+def test_two_lanes_stream_and_finish_with_chart_diff_and_card(page) -> None:
+    fast = paced("fast", "The answer is 391 because 17 times 23 is 391. Final answer: 391", 0.03)
+    slow = paced("slow", "The answer is 390 since 17 times 23 is 390. Final answer: 390", 0.06)
+    registry = BackendRegistry.with_backends(Settings(), fast, slow)
+    with running_app(registry=registry) as url:
+        page.goto(url)
+        page.get_by_role("tab", name="Compare").click()
+        page.locator("#cmp-prompt textarea").fill("What is 17*23?")
+        page.locator("#cmp-run").click()
+        readout_1, readout_2 = page.locator("#cmp-readout-0"), page.locator("#cmp-readout-1")
+        page.wait_for_function(
+            "() => document.querySelector('#cmp-readout-1')?.innerText.includes('tok/s')"
+        )  # live readout while streaming
+        page.locator("#cmp-summary").get_by_text("Metrics (median / p95)").wait_for()
+        assert "fast" in readout_1.inner_text()
+        assert "slow" in readout_2.inner_text()
+        assert "Final answer: 391" in page.locator("#cmp-output-0").inner_text()
+        assert "Final answer: 390" in page.locator("#cmp-output-1").inner_text()
+        summary = page.locator("#cmp-summary").inner_text()
+        assert "lanes agree: no" in summary
+        assert "first differs at word 3" in summary
+        assert page.locator("#cmp-diff").get_by_text("391 because").count() >= 1
+        page.locator("#cmp-chart").get_by_text("1: fast").wait_for()  # one series per lane, in the legend
+        page.locator("#cmp-chart").get_by_text("2: slow").wait_for()
+        share = page.locator("#cmp-share-link textarea, #cmp-share-link input").first.input_value()
+        assert share.startswith(url.rstrip("/")) and "lane=fast" in share
+        SHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SHOTS / "compare.png"), full_page=True)
+
+        # the share link reopens the same setup in a new page
+        page.goto(share)
+        page.get_by_role("tab", name="Compare").click()
+        page.wait_for_function(
+            "() => document.querySelector('#cmp-prompt textarea')?.value === 'What is 17*23?'"
+        )
+
+
+def test_stop_one_lane_in_the_browser(page) -> None:
+    long = paced("long", " ".join(["word"] * 400), 0.02)
+    short = paced("short", " ".join(["done"] * 30), 0.02)
+    registry = BackendRegistry.with_backends(Settings(), long, short)
+    with running_app(registry=registry) as url:
+        page.goto(url)
+        page.get_by_role("tab", name="Compare").click()
+        page.locator("#cmp-prompt textarea").fill("Talk")
+        page.locator("#cmp-run").click()
+        page.wait_for_function("() => document.querySelector('#cmp-readout-0')?.innerText.includes('tokens')")
+        page.locator("#cmp-stop-0").click()
+        page.locator("#cmp-summary").get_by_text("Metrics (median / p95)").wait_for()
+        assert "stopped" in page.locator("#cmp-readout-0").inner_text()
+        assert "✅" in page.locator("#cmp-readout-1").inner_text()
+        assert long.cancelled == 1
+        assert short.cancelled == 0
