@@ -9,6 +9,9 @@ from app.settings import Settings
 
 def run_ui(settings: Settings, *, block: bool = True) -> int:
     started = time.perf_counter()
+    from serve.safety import install_redaction
+
+    install_redaction()  # API keys and HF_TOKEN never reach the logs
     from app.registry import BackendRegistry
     from app.ui import APP_CSS, build_app
 

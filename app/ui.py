@@ -357,8 +357,13 @@ def _restore(views: dict[str, ChatTab], catalog: PresetCatalog, labels: Callable
 
     def restore(mine: dict | None, request: gr.Request):
         params = dict(request.query_params) if request is not None else {}
-        state = decode_query(params) if params else None
-        out: list[Any] = [gr.Tabs(selected=state.tab) if state else gr.skip()]
+        out: list[Any]
+        if params.get("tab", "").strip().lower() == "compare":
+            # A comparison link: the Compare tab's own load handler restores the lanes.
+            state, out = None, [gr.Tabs(selected="compare")]
+        else:
+            state = decode_query(params) if params else None
+            out = [gr.Tabs(selected=state.tab) if state else gr.skip()]
         for name, view in views.items():
             choices = h.choices_for(name, catalog, mine)
             if state is None or state.tab != name:

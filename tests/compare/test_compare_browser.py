@@ -65,11 +65,12 @@ def test_two_lanes_stream_and_finish_with_chart_diff_and_card(page) -> None:
         page.screenshot(path=str(SHOTS / "compare.png"), full_page=True)
 
         # the share link reopens the same setup in a new page
-        page.goto(share)
-        page.get_by_role("tab", name="Compare").click()
+        page.goto(share)  # the link itself selects the Compare tab: no click here
         page.wait_for_function(
             "() => document.querySelector('#cmp-prompt textarea')?.value === 'What is 17*23?'"
         )
+        assert page.get_by_role("tab", name="Compare").get_attribute("aria-selected") == "true"
+        assert page.locator("#cmp-prompt textarea").is_visible()
 
 
 def test_stop_one_lane_in_the_browser(page) -> None:
