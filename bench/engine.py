@@ -28,6 +28,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", type=int, default=3, help="runs of the prompt set (median taken)")
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--no-llamacpp", action="store_true", help="skip the llama.cpp comparison")
+    parser.add_argument(
+        "--backend",
+        action="append",
+        default=[],
+        metavar="LABEL",
+        help="also measure a configured endpoint (vllm, ollama, openai from "
+        "VLLM_BASE_URL / OLLAMA_HOST / OPENAI_BASE_URL); repeatable",
+    )
     parser.add_argument("--worker", choices=["onnx", "llamacpp"], help=argparse.SUPPRESS)
 
 
@@ -35,11 +43,10 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-async def _onnx_worker(model_dir: Path, runs: int, max_new: int) -> dict[str, Any]:
+async def measure_backend(backend: Any, runs: int, max_new: int) -> dict[str, Any]:
+    """The prompt set and the 8-turn chat through Backend.chat: the same for every backend."""
     from backends.base import ChatRequest, Message, SamplingOptions
-    from backends.onnx_engine import OnnxBackend
 
-    backend = OnnxBackend("onnx", model_dir)
     options = SamplingOptions(temperature=0.0, max_new_tokens=max_new)
 
     async def ask(messages: list[Message]) -> tuple[str, Any]:
@@ -70,15 +77,39 @@ async def _onnx_worker(model_dir: Path, runs: int, max_new: int) -> dict[str, An
             Message(role="assistant", content=answer),
             Message(role="user", content=FOLLOW_UPS[turn % len(FOLLOW_UPS)]),
         ]
-    await backend.aclose()
     return {
         "ttft_s": statistics.median(ttfts),
-        "decode_tok_s": statistics.median(rates),
+        "decode_tok_s": statistics.median(rates) if rates else 0.0,
         "tokens": tokens,
         "turn_ttft_s": turn_ttfts,
         "turn_prompt_tokens": prompt_tokens,
-        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb": None,
     }
+
+
+async def _onnx_worker(model_dir: Path, runs: int, max_new: int) -> dict[str, Any]:
+    from backends.onnx_engine import OnnxBackend
+
+    backend = OnnxBackend("onnx", model_dir)
+    try:
+        result = await measure_backend(backend, runs, max_new)
+    finally:
+        await backend.aclose()
+    return {**result, "peak_rss_mb": _peak_rss_mb()}
+
+
+async def _remote_rows(labels: list[str], runs: int, max_new: int) -> dict[str, dict[str, Any]]:
+    from app.registry import BackendRegistry
+    from app.settings import settings_from_env
+
+    registry = BackendRegistry(settings_from_env())
+    rows = {}
+    try:
+        for label in labels:
+            rows[label] = await measure_backend(registry.get(label), runs, max_new)
+    finally:
+        await registry.aclose()
+    return rows
 
 
 def _llamacpp_worker(runs: int, max_new: int) -> dict[str, Any]:
@@ -134,6 +165,10 @@ def _llamacpp_worker(runs: int, max_new: int) -> dict[str, Any]:
     }
 
 
+def _rss(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
 def _spawn(args: argparse.Namespace, worker: str, model_dir: Path | None) -> dict[str, Any]:
     cmd = [
         sys.executable,
@@ -180,6 +215,12 @@ def run(args: argparse.Namespace) -> int:
             print("llama-cpp-python is not installed: no llama.cpp row (pip install llama-cpp-python)")
         else:
             rows["llama.cpp (Q4_1 GGUF)"] = _spawn(args, "llamacpp", None)
+    if args.backend:
+        try:
+            rows.update(asyncio.run(_remote_rows(args.backend, args.runs, args.max_new_tokens)))
+        except KeyError as exc:
+            print(f"error: {exc.args[0]}")
+            return 2
     base = rows.get("llama.cpp (Q4_1 GGUF)")
     columns = [
         "TTFT ms",
@@ -197,7 +238,7 @@ def run(args: argparse.Namespace) -> int:
         t1, t8 = r["turn_ttft_s"][0], r["turn_ttft_s"][-1]
         print(
             f"| {name:40} | {r['ttft_s'] * 1000:7.1f} | {r['decode_tok_s']:12.1f} | {ratio:>12} | "
-            f"{r['peak_rss_mb']:11.0f} | {t1 * 1000:8.1f} ms | {t8 * 1000:8.1f} ms | {t8 / t1:9.2f}x |"
+            f"{_rss(r['peak_rss_mb']):>11} | {t1 * 1000:8.1f} ms | {t8 * 1000:8.1f} ms | {t8 / t1:9.2f}x |"
         )
     onnx = next(iter(rows.values()))
     if onnx["turn_prompt_tokens"]:
