@@ -17,7 +17,7 @@ from pathlib import Path
 from backends.errors import BackendUnavailable
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
-DEFAULT_PRECISION = "int4"
+DEFAULT_PRECISION = "int8"
 """Chosen by measurement (README: "Choosing the default precision"); see backends/convert.py."""
 
 HOME_ENV = "SLM_HOME"
