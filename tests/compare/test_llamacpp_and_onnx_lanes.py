@@ -1,0 +1,41 @@
+"""The same model on two real backends side by side: llama.cpp's server (Q4_1 GGUF over HTTP)
+and the in-process ONNX engine (the same weights, converted)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.registry import BackendRegistry
+from app.settings import Settings
+from backends.onnx_engine import OnnxBackend
+from compare.service import run_card_for
+from compare.share import ComparisonSetup
+from tests.remote.test_llamacpp_server import ALIAS, llamacpp_url  # noqa: F401 (fixture)
+
+pytestmark = [pytest.mark.llamacpp, pytest.mark.model]
+
+
+async def test_llamacpp_server_and_onnx_lanes_both_answer_with_the_same_metrics(
+    llamacpp_url: str,  # noqa: F811
+    default_model_dir: Path,
+) -> None:
+    registry = BackendRegistry(
+        Settings(read_timeout_s=60), in_process=lambda: OnnxBackend("onnx", default_model_dir)
+    )
+    try:
+        setup = ComparisonSetup(
+            [f"openai:{ALIAS}@{llamacpp_url}/v1", "onnx"],
+            "What is the capital of France? Answer in one sentence.",
+            options={"temperature": 0.0, "max_new_tokens": 24},
+        )
+        card = await run_card_for(setup, registry)
+    finally:
+        await registry.aclose()
+    assert [lane.status for lane in card.lanes] == ["done", "done"]
+    for lane in card.lanes:
+        assert "Paris" in lane.answer
+        metrics = lane.metrics
+        assert metrics is not None
+        assert metrics.ttft_s > 0 and metrics.completion_tokens > 1
