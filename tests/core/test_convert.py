@@ -41,5 +41,5 @@ def test_a_failed_conversion_leaves_nothing_that_looks_ready(tmp_path: Path) -> 
 
 def test_a_folder_without_config_is_refused_before_any_work(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ConversionError, match="no config.json"):
+    with pytest.raises(ConversionError, match=r"no config\.json"):
         convert(tmp_path / "empty", tmp_path / "out", "int4")
