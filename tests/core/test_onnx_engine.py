@@ -41,7 +41,7 @@ async def collect(backend: OnnxBackend, request: ChatRequest) -> tuple[str, obje
 async def test_streams_an_answer_with_metrics(backend: OnnxBackend) -> None:
     deltas = []
     async for event in backend.chat(
-        ChatRequest(messages=chat("What is the capital of France?"), options=GREEDY)
+        ChatRequest(messages=chat("What is the capital of France? Answer in one sentence."), options=GREEDY)
     ):
         deltas.append(event)
     texts = [e.text for e in deltas if e.kind == "text"]
