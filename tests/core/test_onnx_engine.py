@@ -1,7 +1,6 @@
 """The real default model through the real in-process backend."""
 
 import asyncio
-import threading
 from pathlib import Path
 
 import pytest
@@ -51,7 +50,6 @@ async def test_streams_an_answer_with_metrics(backend: OnnxBackend) -> None:
     assert metrics.prompt_tokens > 10 and 0 < metrics.completion_tokens <= 24
     assert metrics.ttft_s > 0 and metrics.decode_tokens_per_s > 0
     assert metrics.finish_reason in ("stop", "length")
-    assert await backend.health() == (await backend.health())  # loaded: stable "ready"
     assert (await backend.health()).status == "ready"
 
 
@@ -94,15 +92,10 @@ async def test_stop_mid_stream_ends_the_worker(backend: OnnxBackend) -> None:
         if seen == 3:
             break
     await stream.aclose()
-    # The worker has returned: no thread is generating and the slot is free again.
-    assert not [t for t in threading.enumerate() if t.name.startswith("onnx-gen") and _busy(backend)]
+    # _stream releases the slot only after awaiting the worker, so a free slot means it returned.
     assert backend._slots._value == 1  # type: ignore[attr-defined]
     text, metrics = await collect(backend, ChatRequest(messages=chat("Say hi."), options=GREEDY))
     assert text and metrics.finish_reason in ("stop", "length")
-
-
-def _busy(backend: OnnxBackend) -> bool:
-    return backend._executor._work_queue.qsize() > 0  # type: ignore[attr-defined]
 
 
 async def test_context_overflow_is_refused_before_generation(backend: OnnxBackend) -> None:
