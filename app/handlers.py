@@ -2,8 +2,10 @@
 
 :class:`ChatService` runs one assistant turn (tool rounds included) against a backend from the
 registry; the chat handlers wrap it in the one error boundary that turns a failed request into a
-visible chat message. Stop works twice over: Gradio cancels the task, and the ``aclosing`` block
-closes the backend's stream, so the in-process engine stops generating rather than running on.
+visible chat message. Stop is server side (:class:`StopSignals`): the running turn ends itself
+and its last update carries the stop note. (Gradio's ``cancels=`` raced with updates already in
+flight, which could overwrite the note with a longer partial answer.) Ending the turn closes the
+backend's stream through the ``aclosing`` block, so the in-process engine stops generating.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,6 +115,58 @@ class InProcessGate:
             self._semaphore.release()
 
 
+class StopSignals:
+    """One stop event per running chat turn, keyed by (browser session, tab)."""
+
+    def __init__(self) -> None:
+        self._running: dict[Hashable, asyncio.Event] = {}
+
+    @contextlib.contextmanager
+    def watch(self, key: Hashable) -> Iterator[asyncio.Event]:
+        event = asyncio.Event()
+        self._running[key] = event
+        try:
+            yield event
+        finally:
+            if self._running.get(key) is event:
+                del self._running[key]
+
+    def stop(self, key: Hashable) -> bool:
+        """Ask the turn running under ``key`` to stop; False when none runs. Call on the event loop."""
+        event = self._running.get(key)
+        if event is None:
+            return False
+        event.set()
+        return True
+
+
+async def until_stopped(
+    turn: AsyncIterator[list[Any]], stop: asyncio.Event, before: Sequence[Any]
+) -> AsyncIterator[list[Any]]:
+    """Pass on ``turn``'s histories until ``stop`` is set; then close the turn (and with it the
+    backend's stream) and yield the last history with a stop note, as the final update."""
+    last: list[Any] = list(before)
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        while True:
+            step = asyncio.ensure_future(anext(turn))
+            await asyncio.wait({step, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if not step.done():
+                step.cancel()
+                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                    await step
+                yield mark_stopped(last)
+                return
+            try:
+                last = step.result()
+            except StopAsyncIteration:
+                return
+            yield last
+    finally:
+        stopper.cancel()
+        await turn.aclose()  # type: ignore[attr-defined]
+
+
 def _problem(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
 
@@ -183,6 +237,7 @@ class ChatService:
             yield history
             return
         history.append({"role": "user", "content": prompt})
+        yield history  # the question shows at once, before the first token
         view = AnswerView()
         if len(prompt) > self.settings.max_prompt_chars:
             view.add(
@@ -259,6 +314,8 @@ def mark_stopped(history: Sequence[Any]) -> list[Any]:
     items = list(history or [])
     if not items or _finished(items):
         return items
+    if (field_of(items[-1], "metadata") or {}).get("id") == "waiting":
+        items.pop()  # stopped while queued: it no longer waits
     return [*items, stopped_note()]
 
 

@@ -188,6 +188,7 @@ def _wire_chat(
     clear: gr.Button,
 ) -> None:
     verify = view.name == "math"
+    stops = h.StopSignals()
 
     def reference(preset_name: str, mine: dict | None) -> Callable[[str], str | None]:
         try:
@@ -196,26 +197,29 @@ def _wire_chat(
             return lambda _prompt: None
         return found.reference_for
 
-    async def respond(prompt: str, history: list, backend: str, *rest: Any):
-        *panel, preset_name, mine = rest
-        first = True
-        async for value in service.respond(
-            prompt,
-            history,
-            backend,
-            h.PanelValues(*panel),
-            reference(preset_name, mine)(prompt or ""),
-            verify,
-        ):
-            yield value, ("" if first else gr.skip())
-            first = False
+    def key(request: gr.Request) -> tuple[str, str]:
+        return (request.session_hash or "", view.name)
 
-    async def regenerate(history: list, backend: str, *rest: Any):
+    async def respond(request: gr.Request, prompt: str, history: list, backend: str, *rest: Any):
         *panel, preset_name, mine = rest
-        async for value in service.regenerate(
-            history, backend, h.PanelValues(*panel), reference(preset_name, mine), verify
-        ):
-            yield value
+        panel_values, ref = h.PanelValues(*panel), reference(preset_name, mine)(prompt or "")
+        turn = service.respond(prompt, history, backend, panel_values, ref, verify)
+        first = True
+        with stops.watch(key(request)) as stop:
+            async for value in h.until_stopped(turn, stop, history):
+                yield value, ("" if first else gr.skip())
+                first = False
+
+    async def regenerate(request: gr.Request, history: list, backend: str, *rest: Any):
+        *panel, preset_name, mine = rest
+        panel_values, ref_of = h.PanelValues(*panel), reference(preset_name, mine)
+        turn = service.regenerate(history, backend, panel_values, ref_of, verify)
+        with stops.watch(key(request)) as stop:
+            async for value in h.until_stopped(turn, stop, history):
+                yield value
+
+    async def stop_turn(request: gr.Request) -> None:
+        stops.stop(key(request))
 
     chat_inputs = [view.prompt, view.chatbot, view.backend, *view.panel, view.preset, my_presets]
     # The in-process model is queued by service.gate (with a visible "waiting" note); Gradio
@@ -231,9 +235,8 @@ def _wire_chat(
         regenerate, [view.chatbot, view.backend, *view.panel, view.preset, my_presets], view.chatbot, **run
     )
     running = [send_evt, submit_evt, example_run, regen_evt]
-    stop.click(
-        h.mark_stopped, view.chatbot, view.chatbot, cancels=running, api_visibility="private", queue=False
-    )
+    # No ``cancels=`` here: the turn ends itself, so its stop note is the last update (see handlers).
+    stop.click(stop_turn, None, None, api_visibility="private", queue=False)
     clear.click(lambda: [], None, view.chatbot, cancels=running, api_visibility="private", queue=False)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from app.handlers import ChatService, PanelValues, mark_stopped
+from app.handlers import ChatService, PanelValues, StopSignals, mark_stopped, until_stopped
 from app.registry import BackendRegistry
 from app.render import text_of, to_model_messages
 from app.settings import Settings
@@ -117,6 +117,51 @@ async def test_cancelling_the_task_closes_the_backend_stream() -> None:
     assert meta(stopped[-1])["id"] == "stopped"
     assert text_of(stopped[1]["content"]).startswith("w0 w1")
     assert mark_stopped(stopped) == stopped  # pressing Stop twice adds one note
+
+
+async def test_stop_ends_the_turn_with_the_note_as_its_last_update() -> None:
+    backend = ScriptedBackend(delay_s=0.05, replies=[ScriptedReply(chunks=[f"w{i} " for i in range(100)])])
+    service = service_with(backend)
+    stops = StopSignals()
+    seen: list[list] = []
+
+    async def consume() -> None:
+        with stops.watch(("session", "math")) as stop:
+            async for value in until_stopped(service.respond("go", [], "scripted", PANEL), stop, []):
+                seen.append(as_dicts(value))
+
+    task = asyncio.create_task(consume())
+    await asyncio.sleep(0.2)
+    assert not stops.stop(("other-session", "math"))
+    assert stops.stop(("session", "math"))
+    await asyncio.wait_for(task, 2)
+    assert backend.cancelled == 1  # the backend's stream was closed
+    assert kinds(seen[-1]) == ["user", "assistant", "stopped"]
+    assert text_of(seen[-1][1]["content"]) == text_of(seen[-2][1]["content"])  # nothing lost
+    assert not stops.stop(("session", "math"))  # the turn is over; nothing left to stop
+
+
+async def test_stop_while_queued_for_the_in_process_model_drops_the_waiting_note() -> None:
+    local = ScriptedBackend(label="onnx", delay_s=0.05, replies=[ScriptedReply(chunks=["x"] * 20)] * 2)
+    service = service_with(local)
+    stops = StopSignals()
+    first = asyncio.create_task(run(service, "q", label="onnx"))
+    await asyncio.sleep(0.05)
+    seen: list[list] = []
+
+    async def queued() -> None:
+        with stops.watch("second") as stop:
+            async for value in until_stopped(service.respond("q2", [], "onnx", PANEL), stop, []):
+                seen.append(as_dicts(value))
+
+    second = asyncio.create_task(queued())
+    await asyncio.sleep(0.1)
+    assert kinds(seen[-1])[-1] == "waiting"
+    stops.stop("second")
+    await asyncio.wait_for(second, 2)
+    assert kinds(seen[-1]) == ["user", "stopped"]
+    assert kinds((await first)[-1])[-1] == "metrics"  # the running turn is untouched
+    assert len(local.requests) == 1  # the stopped one never reached the model
 
 
 async def test_multi_turn_sends_history_without_display_sections() -> None:
