@@ -6,6 +6,10 @@ tokens to the event loop through an asyncio queue. Stopping (closing the async i
 sets an event the loop checks before every step, and ``_stream`` waits for the worker to
 return, so no computation outlives the request.
 
+The GIL: decoding goes through ``oga_native`` (the library's C API via ctypes), which
+releases the GIL during each step; the Python binding holds it, which stalled the web server's
+event loop for whole answers. The tokenizer stays on the binding.
+
 KV-cache reuse: after a request, its Generator (holding prompt + answer in its KV cache) goes
 back to a small pool. The next request whose prompt shares a prefix with it (the next turn
 of the same chat) rewinds to the shared prefix and prefills only the new tokens, so the time
@@ -24,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from backends import oga_native
 from backends.base import (
     Backend,
     ChatRequest,
@@ -49,7 +54,7 @@ POOL_SIZE = 2
 
 @dataclass
 class _Loaded:
-    model: Any
+    model: oga_native.Model
     tokenizer: Any
     folder: ModelFolder
     template: str | None
@@ -86,7 +91,7 @@ def _offer_tools(messages: list[dict[str, str]], request: ChatRequest) -> None:
 
 @dataclass
 class _Session:
-    generator: Any
+    generator: oga_native.Generator
     key: tuple[Any, ...] | None
     """Sampling settings it was created with; None: never reuse (seeded or guided)."""
     tokens: list[int]
@@ -125,8 +130,8 @@ class OnnxBackend(Backend):
 
         folder = check_model_dir(self.model_dir)
         try:
-            model = og.Model(str(folder.path))
-            tokenizer = og.Tokenizer(model)
+            model = oga_native.Model(folder.path)
+            tokenizer = og.Tokenizer(str(folder.path))
         except Exception as exc:
             raise BackendUnavailable(self.name, f"could not load {folder.path}: {exc}") from exc
         template_file = folder.path / "chat_template.jinja"
@@ -228,8 +233,6 @@ class OnnxBackend(Backend):
         guidance: tuple[str, str] | None,
     ) -> tuple[_Session, int]:
         """A Generator whose KV cache holds `prompt`, and how many prompt tokens it reused."""
-        import onnxruntime_genai as og
-
         options = request.options
         reusable = guidance is None and (options.seed is None or options.greedy)
         key = _sampling_key(options) if reusable else None
@@ -250,11 +253,11 @@ class OnnxBackend(Backend):
             best.tokens = list(prompt)
             return best, reused
         max_length = min(loaded.folder.context_length, max(need, KV_WINDOW) if reusable else need)
-        params = og.GeneratorParams(loaded.model)
+        params = oga_native.GeneratorParams(loaded.model)
         params.set_search_options(**_search_options(options, max_length))
         if guidance is not None:
             params.set_guidance(*guidance)
-        generator = og.Generator(loaded.model, params)
+        generator = oga_native.Generator(loaded.model, params)
         generator.append_tokens(prompt)
         return _Session(generator, key, list(prompt), max_length), 0
 
@@ -287,7 +290,7 @@ class OnnxBackend(Backend):
                 if produced >= budget or generator.is_done():
                     break
                 generator.generate_next_token()
-                token = int(generator.get_next_tokens()[0])
+                token = generator.next_token()
                 produced += 1
                 if token in eos:
                     finish = "stop"
@@ -313,7 +316,7 @@ class OnnxBackend(Backend):
                 if tools.calls() and finish == "stop":
                     finish = "tool_calls"
             # What the KV cache really holds (an end-of-sequence token is not appended to it).
-            session.tokens = [int(t) for t in generator.get_sequence(0)]
+            session.tokens = generator.sequence()
             emit(
                 Usage(
                     prompt_tokens=len(prompt),
