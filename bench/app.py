@@ -1,9 +1,14 @@
 """`slm-playground bench app`: what the web app adds on top of the engine.
 
-Same run, same prompts, greedy decoding, alternating per prompt:
-  raw  - backend.chat() called directly (client-side TTFT and decode tokens/s);
-  app  - the running Gradio app's /chat endpoint through gradio_client (TTFT = first streamed
-         update with text; tokens/s = completion tokens over first-to-last update).
+Same run, same prompts, greedy decoding, one pass per path, passes in turn:
+  raw            - backend.chat() called directly (client-side TTFT and decode tokens/s);
+  app over HTTP  - the running app's /chat endpoint through Gradio's HTTP API (POST
+                   /gradio_api/call/chat, then its server-sent events), timed as each event
+                   arrives: what the app itself adds;
+  gradio_client  - the same endpoint through gradio_client. Its reader thread polls its message
+                   queue every 50 ms, so its figures include up to 50 ms per update of the
+                   client's own; the table shows both so the difference is visible.
+TTFT = first update with text; tokens/s = (completion tokens - 1) over first-to-last update.
 Then a load run (N concurrent chats through the app) and a cold start (the `ui` command in a
 subprocess until the page answers, and until the first chat answer).
 Without a prepared model, ``--scripted`` measures the app's overhead on a paced fake backend.
@@ -15,6 +20,7 @@ import argparse
 import asyncio
 import concurrent.futures
 import contextlib
+import json
 import socket
 import statistics
 import subprocess
@@ -24,7 +30,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 PRESET = "reasoning"
+SESSION = "bench-app"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -93,25 +102,71 @@ def _figures(start: float, first: float | None, last: float | None, tokens: int)
     }
 
 
-def _app_once(client: Any, prompt: str, max_new: int) -> dict[str, float]:
-    start = time.perf_counter()
-    job = client.submit(
-        prompt, PRESET, "onnx", {"temperature": 0.0, "max_new_tokens": max_new}, api_name="/chat"
-    )
-    first = last = None
-    answer_seen = ""
-    for update in job:
-        now = time.perf_counter()
-        answer, metrics = update[0], update[1]
-        if answer and first is None:
-            first = now
-        if answer != answer_seen:
-            last, answer_seen = now, answer
-    answer, metrics = job.result()
+def _chat_args(prompt: str, max_new: int) -> list[Any]:
+    return [prompt, PRESET, "onnx", {"temperature": 0.0, "max_new_tokens": max_new}]
+
+
+def _app_figures(
+    start: float, updates: list[tuple[float, Any]], result: tuple[str, dict]
+) -> dict[str, float]:
+    """Figures from (arrival time, (answer, metrics)) pairs and the final (answer, metrics)."""
+    first = next((t for t, (answer, _m) in updates if answer), None)
+    last, seen = None, ""
+    for t, (answer, _m) in updates:
+        if answer != seen:
+            last, seen = t, answer
+    answer, metrics = result
     figures = _figures(start, first, last, int(metrics.get("completion_tokens") or 0))
     figures["complete"] = float(bool(answer) and metrics.get("finish_reason") in ("stop", "length"))
     figures["server_ttft_ms"] = float(metrics.get("ttft_s") or float("nan")) * 1000
     return figures
+
+
+def _http_once(http: httpx.Client, url: str, prompt: str, max_new: int) -> dict[str, float]:
+    """One chat through Gradio's documented HTTP API, timing each server-sent event on arrival.
+
+    It sends a session hash, as the browser and gradio_client do: without one, Gradio builds a
+    fresh session state (a copy of every component's config, ~55 ms for this app) per call."""
+    start = time.perf_counter()
+    body = {"data": _chat_args(prompt, max_new), "session_hash": SESSION}
+    posted = http.post(f"{url}gradio_api/call/chat", json=body)
+    posted.raise_for_status()
+    event_id = posted.json()["event_id"]
+    updates: list[tuple[float, Any]] = []
+    event = ""
+    result: Any = None
+    with http.stream("GET", f"{url}gradio_api/call/chat/{event_id}") as response:
+        for line in response.iter_lines():
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: "):
+                if event == "error":
+                    raise RuntimeError(f"the app answered with an error: {line[6:]}")
+                if event in ("generating", "complete"):
+                    (value,) = json.loads(line[6:])  # one output: [answer, metrics]
+                    updates.append((time.perf_counter(), value))
+                    if event == "complete":
+                        result = value
+    if result is None:
+        raise RuntimeError("the app's event stream ended without a complete event")
+    return _app_figures(start, updates, result)
+
+
+def _client_once(client: Any, prompt: str, max_new: int) -> dict[str, float]:
+    start = time.perf_counter()
+    job = client.submit(*_chat_args(prompt, max_new), api_name="/chat")
+    updates: list[tuple[float, Any]] = []
+    # Poll job.outputs() rather than iterating the job: Job.__next__ sleeps while holding the
+    # lock the reader thread needs, which delays and merges updates.
+    while True:
+        done = job.done()
+        outputs = job.outputs()
+        now = time.perf_counter()
+        updates.extend((now, value) for value in outputs[len(updates) :])
+        if done:
+            break
+        time.sleep(0.001)
+    return _app_figures(start, updates, job.result())
 
 
 def _median(rows: list[dict[str, float]], key: str) -> float:
@@ -130,7 +185,7 @@ def _load(url: str, count: int, prompts: list[str], max_new: int) -> tuple[float
     from gradio_client import Client
 
     def one(i: int) -> dict[str, float]:
-        return _app_once(Client(url, verbose=False), prompts[i % len(prompts)], max_new)
+        return _client_once(Client(url, verbose=False), prompts[i % len(prompts)], max_new)
 
     start = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(count) as pool:
@@ -192,43 +247,56 @@ def run(args: argparse.Namespace) -> int:
     demo.launch(server_name="127.0.0.1", server_port=settings.port, prevent_thread_lock=True, quiet=True)
     url = f"http://127.0.0.1:{settings.port}/"
     client = Client(url, verbose=False)
+    http = httpx.Client(timeout=120)
     loop = asyncio.new_event_loop()
     try:
         loop.run_until_complete(_raw_once(raw_backend, "Hi", system, 4))  # load both models first
-        _app_once(client, "Hi", 4)
-        raw_rows, app_rows = [], []
+        _http_once(http, url, "Hi", 4)
+        _client_once(client, "Hi", 4)
+        rows: dict[str, list[dict[str, float]]] = {"raw": [], "http": [], "client": []}
+        measure = {
+            "raw": lambda p: loop.run_until_complete(_raw_once(raw_backend, p, system, args.max_new_tokens)),
+            "http": lambda p: _http_once(http, url, p, args.max_new_tokens),
+            "client": lambda p: _client_once(client, p, args.max_new_tokens),
+        }
+        # One pass per path, so every request finds the KV cache of the previous (different)
+        # prompt and reuses only the system prompt, the same on every path; passes alternate.
         for _ in range(args.runs):
-            for prompt in prompts:
-                raw_rows.append(
-                    loop.run_until_complete(_raw_once(raw_backend, prompt, system, args.max_new_tokens))
-                )
-                app_rows.append(_app_once(client, prompt, args.max_new_tokens))
-        raw_tps, app_tps = _median(raw_rows, "tok_s"), _median(app_rows, "tok_s")
-        raw_ttft, app_ttft = _median(raw_rows, "ttft_ms"), _median(app_rows, "ttft_ms")
+            for path, once in measure.items():
+                rows[path].extend(once(prompt) for prompt in prompts)
+        tps = {k: _median(v, "tok_s") for k, v in rows.items()}
+        ttft = {k: _median(v, "ttft_ms") for k, v in rows.items()}
         kind = "scripted (10 ms/token)" if args.scripted else "in-process ONNX model"
         print(
             f"\nApp vs raw backend ({kind}; {len(prompts)} prompts x {args.runs} runs, greedy, "
             f"max {args.max_new_tokens} new tokens; medians)\n"
         )
+        names = {
+            "raw": "raw backend.chat",
+            "http": "app /chat, HTTP + SSE",
+            "client": "app /chat, gradio_client",
+        }
         print(
             _table(
-                ["path", "TTFT ms (client)", "TTFT ms (in app)", "decode tok/s", "tokens (median)"],
+                ["path", "TTFT ms (client)", "TTFT ms (in app)", "decode tok/s", "tokens", "complete"],
                 [
-                    ["raw backend.chat", raw_ttft, raw_ttft, raw_tps, _median(raw_rows, "tokens")],
                     [
-                        "app /chat via gradio_client",
-                        app_ttft,
-                        _median(app_rows, "server_ttft_ms"),
-                        app_tps,
-                        _median(app_rows, "tokens"),
-                    ],
+                        names[k],
+                        ttft[k],
+                        ttft[k] if k == "raw" else _median(v, "server_ttft_ms"),
+                        tps[k],
+                        _median(v, "tokens"),
+                        "-" if k == "raw" else f"{sum(int(r['complete']) for r in v)}/{len(v)}",
+                    ]
+                    for k, v in rows.items()
                 ],
             )
         )
-        print(
-            f"\napp tok/s as % of raw: {100 * app_tps / raw_tps:.1f}% (target >= 95%); "
-            f"TTFT overhead: {app_ttft - raw_ttft:.1f} ms (target < 50 ms)"
-        )
+        for k in ("http", "client"):
+            print(
+                f"\n{names[k]}: tok/s {100 * tps[k] / tps['raw']:.1f}% of raw (target >= 95%); "
+                f"TTFT overhead {ttft[k] - ttft['raw']:.1f} ms (target < 50 ms)"
+            )
         if args.load:
             total, results = _load(url, args.load, prompts, args.max_new_tokens)
             print(
@@ -245,6 +313,7 @@ def run(args: argparse.Namespace) -> int:
                 )
             )
     finally:
+        http.close()
         demo.close()
         loop.run_until_complete(raw_backend.aclose())
         loop.close()
