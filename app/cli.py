@@ -40,6 +40,9 @@ def _add_ui_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--home", type=Path, help="where prepared models live (SLM_HOME)")
     parser.add_argument("--presets-dir", type=Path, help="folder of extra preset files (SLM_PRESETS_DIR)")
     parser.add_argument(
+        "--threads", type=int, help="in-process model's CPU threads (default: all cores; SLM_ONNX_THREADS)"
+    )
+    parser.add_argument(
         "--public",
         action="store_true",
         default=None,
@@ -54,6 +57,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         model=getattr(args, "model", None),
         model_home=getattr(args, "home", None),
         presets_dir=getattr(args, "presets_dir", None),
+        onnx_threads=getattr(args, "threads", None),
         public=getattr(args, "public", None),
     )
 

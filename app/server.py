@@ -19,7 +19,8 @@ def run_ui(settings: Settings, *, block: bool = True) -> int:
         from backends.model_store import resolve_model_dir
         from backends.onnx_engine import OnnxBackend
 
-        return OnnxBackend("onnx", resolve_model_dir(settings.model, home=settings.model_home))
+        model_dir = resolve_model_dir(settings.model, home=settings.model_home)
+        return OnnxBackend("onnx", model_dir, threads=settings.onnx_threads)
 
     registry = BackendRegistry(settings, in_process=in_process)
     try:  # start the sympy verification worker while the page loads

@@ -49,6 +49,8 @@ class Settings:
     queue_size: int = 64
     onnx_concurrency: int = 1
     """In-process generations at once; more gives no throughput on 2 cores."""
+    onnx_threads: int = 0
+    """onnxruntime intra-op threads for the in-process model; 0: every core the process may use."""
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[arg-type]
@@ -93,4 +95,5 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         max_prompt_chars=int(get("MAX_PROMPT_CHARS") or base.max_prompt_chars),
         max_new_tokens_cap=int(get("MAX_NEW_TOKENS") or base.max_new_tokens_cap),
         queue_size=int(get("QUEUE_SIZE") or base.queue_size),
+        onnx_threads=int(get("ONNX_THREADS") or base.onnx_threads),
     )

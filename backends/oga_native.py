@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
+import os
 import sys
 from collections.abc import Iterable
 from functools import cache
@@ -26,7 +28,10 @@ _p = ctypes.c_void_p
 _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "OgaResultGetError": (ctypes.c_char_p, [_p]),
     "OgaDestroyResult": (None, [_p]),
-    "OgaCreateModel": (_p, [ctypes.c_char_p, ctypes.POINTER(_p)]),
+    "OgaCreateConfig": (_p, [ctypes.c_char_p, ctypes.POINTER(_p)]),
+    "OgaConfigOverlay": (_p, [_p, ctypes.c_char_p]),
+    "OgaDestroyConfig": (None, [_p]),
+    "OgaCreateModelFromConfig": (_p, [_p, ctypes.POINTER(_p)]),
     "OgaDestroyModel": (None, [_p]),
     "OgaCreateGeneratorParams": (_p, [_p, ctypes.POINTER(_p)]),
     "OgaDestroyGeneratorParams": (None, [_p]),
@@ -100,9 +105,33 @@ class _Handle:
 class Model(_Handle):
     _destroy = "OgaDestroyModel"
 
-    def __init__(self, folder: str | Path) -> None:
+    def __init__(self, folder: str | Path, *, overlay: dict[str, Any] | None = None) -> None:
+        """Load the model in ``folder``; ``overlay`` is laid over its genai_config.json in memory
+        (e.g. session options), leaving the folder untouched."""
         super().__init__()
-        _check(_lib().OgaCreateModel(str(folder).encode(), ctypes.byref(self._ptr)), "loading the model")
+        lib = _lib()
+        config = _p()
+        _check(lib.OgaCreateConfig(str(folder).encode(), ctypes.byref(config)), "reading the model config")
+        try:
+            if overlay:
+                _check(lib.OgaConfigOverlay(config, json.dumps(overlay).encode()), "config overlay")
+            _check(lib.OgaCreateModelFromConfig(config, ctypes.byref(self._ptr)), "loading the model")
+        finally:
+            lib.OgaDestroyConfig(config)
+
+
+def session_options(threads: int) -> dict[str, Any]:
+    """A config overlay that sets the decoder's intra-op threads. onnxruntime's own default
+    used 1 of the 2 cores here (22 ms/token int8 vs 14 ms with 2)."""
+    return {"model": {"decoder": {"session_options": {"intra_op_num_threads": threads}}}}
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 class GeneratorParams(_Handle):

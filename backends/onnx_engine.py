@@ -110,9 +110,11 @@ class OnnxBackend(Backend):
     kind = "onnx"
     supports_tools = True
 
-    def __init__(self, name: str, model_dir: Path, *, concurrency: int = 1) -> None:
+    def __init__(self, name: str, model_dir: Path, *, concurrency: int = 1, threads: int = 0) -> None:
+        """``threads``: onnxruntime intra-op threads; 0 means every core this process may use."""
         super().__init__(name)
         self.model_dir = Path(model_dir)
+        self.threads = threads or oga_native.available_cores()
         self._loaded: _Loaded | None = None
         self._load_error: BackendError | None = None
         self._load_task: asyncio.Future[_Loaded] | None = None
@@ -130,7 +132,7 @@ class OnnxBackend(Backend):
 
         folder = check_model_dir(self.model_dir)
         try:
-            model = oga_native.Model(folder.path)
+            model = oga_native.Model(folder.path, overlay=oga_native.session_options(self.threads))
             tokenizer = og.Tokenizer(str(folder.path))
         except Exception as exc:
             raise BackendUnavailable(self.name, f"could not load {folder.path}: {exc}") from exc

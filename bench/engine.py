@@ -29,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--no-llamacpp", action="store_true", help="skip the llama.cpp comparison")
     parser.add_argument(
+        "--threads", type=int, default=0, help="CPU threads for both engines (default: all cores)"
+    )
+    parser.add_argument(
         "--backend",
         action="append",
         default=[],
@@ -87,10 +90,10 @@ async def measure_backend(backend: Any, runs: int, max_new: int) -> dict[str, An
     }
 
 
-async def _onnx_worker(model_dir: Path, runs: int, max_new: int) -> dict[str, Any]:
+async def _onnx_worker(model_dir: Path, runs: int, max_new: int, threads: int) -> dict[str, Any]:
     from backends.onnx_engine import OnnxBackend
 
-    backend = OnnxBackend("onnx", model_dir)
+    backend = OnnxBackend("onnx", model_dir, threads=threads)
     try:
         result = await measure_backend(backend, runs, max_new)
     finally:
@@ -112,12 +115,19 @@ async def _remote_rows(labels: list[str], runs: int, max_new: int) -> dict[str, 
     return rows
 
 
-def _llamacpp_worker(runs: int, max_new: int) -> dict[str, Any]:
+def _llamacpp_worker(runs: int, max_new: int, threads: int) -> dict[str, Any]:
     from llama_cpp import Llama
 
     from backends.convert import find_default_gguf
 
-    llm = Llama(model_path=str(find_default_gguf()), n_ctx=4096, verbose=False)
+    # llama-cpp-python defaults to half the cores (1 of 2 here); give it what onnx gets.
+    llm = Llama(
+        model_path=str(find_default_gguf()),
+        n_ctx=4096,
+        n_threads=threads,
+        n_threads_batch=threads,
+        verbose=False,
+    )
 
     def ask(messages: list[dict[str, str]]) -> tuple[str, float, float | None, int]:
         start = time.perf_counter()
@@ -182,6 +192,8 @@ def _spawn(args: argparse.Namespace, worker: str, model_dir: Path | None) -> dic
         str(args.runs),
         "--max-new-tokens",
         str(args.max_new_tokens),
+        "--threads",
+        str(args.threads),
     ]
     if model_dir is not None:
         cmd += ["--model", str(model_dir)]
@@ -193,18 +205,21 @@ def _spawn(args: argparse.Namespace, worker: str, model_dir: Path | None) -> dic
 
 def run(args: argparse.Namespace) -> int:
     if args.worker == "onnx":
-        print(json.dumps(asyncio.run(_onnx_worker(Path(args.model), args.runs, args.max_new_tokens))))
+        worker = _onnx_worker(Path(args.model), args.runs, args.max_new_tokens, args.threads)
+        print(json.dumps(asyncio.run(worker)))
         return 0
     if args.worker == "llamacpp":
-        print(json.dumps(_llamacpp_worker(args.runs, args.max_new_tokens)))
+        print(json.dumps(_llamacpp_worker(args.runs, args.max_new_tokens, args.threads)))
         return 0
 
     from backends.model_store import resolve_model_dir
+    from backends.oga_native import available_cores
 
     model_dir = resolve_model_dir(args.model, home=args.home)
+    args.threads = args.threads or available_cores()
     print(
         f"onnx model: {model_dir}\nprompts: {len(PROMPTS)} x {args.runs} runs, greedy, "
-        f"max {args.max_new_tokens} new tokens",
+        f"max {args.max_new_tokens} new tokens; {args.threads} CPU threads per engine",
         flush=True,
     )
     rows = {"onnx (" + model_dir.name + ")": _spawn(args, "onnx", model_dir)}

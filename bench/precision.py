@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", type=int, default=3, help="speed runs per prompt subset")
     parser.add_argument("--home", type=Path, help="model home (SLM_HOME)")
     parser.add_argument("--json", action="store_true", help="print rows as JSON too")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="CPU threads for both engines (default: all cores)"
+    )
 
 
 def _chat_prompt(tokenizer: Any, folder: Path, user: str) -> list[int]:
@@ -41,11 +44,15 @@ def _chat_prompt(tokenizer: Any, folder: Path, user: str) -> list[int]:
 
 
 class OnnxRunner:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, threads: int) -> None:
         import onnxruntime_genai as og
 
+        from backends.oga_native import session_options
+
         self.og, self.folder = og, folder
-        self.model = og.Model(str(folder))
+        config = og.Config(str(folder))
+        config.overlay(json.dumps(session_options(threads)))
+        self.model = og.Model(config)
         self.tokenizer = og.Tokenizer(self.model)
 
     def prompts(self) -> list[list[int]]:
@@ -85,10 +92,17 @@ class OnnxRunner:
 
 
 class LlamaCppRunner:
-    def __init__(self, gguf: Path) -> None:
+    def __init__(self, gguf: Path, threads: int) -> None:
         from llama_cpp import Llama
 
-        self.llm = Llama(model_path=str(gguf), n_ctx=2048, logits_all=True, verbose=False)
+        self.llm = Llama(
+            model_path=str(gguf),
+            n_ctx=2048,
+            logits_all=True,
+            n_threads=threads,
+            n_threads_batch=threads,
+            verbose=False,
+        )
 
     def greedy(self, prompt: list[int], n: int) -> tuple[list[int], float, float]:
         self.llm.reset()
@@ -138,6 +152,9 @@ def folder_size_mb(folder: Path) -> float:
 
 def run(args: argparse.Namespace) -> int:
     from backends.convert import find_default_gguf, prepare_default
+    from backends.oga_native import available_cores
+
+    threads = args.threads or available_cores()
 
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     if "fp32" not in variants:
@@ -145,12 +162,12 @@ def run(args: argparse.Namespace) -> int:
     say: Callable[[str], None] = lambda m: print(m, flush=True)  # noqa: E731
     folders = {v: prepare_default(args.home, v, progress=say) for v in variants}
 
-    reference_runner = OnnxRunner(folders["fp32"])
+    reference_runner = OnnxRunner(folders["fp32"], threads)
     prompts = reference_runner.prompts()
     references = [reference_runner.greedy(p, args.tokens)[0] for p in prompts]
     rows: list[dict[str, Any]] = []
     for variant in variants:
-        runner = reference_runner if variant == "fp32" else OnnxRunner(folders[variant])
+        runner = reference_runner if variant == "fp32" else OnnxRunner(folders[variant], threads)
         say(f"measuring {variant}")
         rows.append(
             {
@@ -160,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
             }
         )
     try:
-        llama = LlamaCppRunner(find_default_gguf())
+        llama = LlamaCppRunner(find_default_gguf(), threads)
     except ImportError:
         say("llama-cpp-python is not installed: no llama.cpp row")
     else:
@@ -175,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
     base = next((r for r in rows if r["engine"].startswith("llama.cpp")), None)
     print(
         f"\n{len(PROMPTS)} prompts x {args.tokens} greedy tokens; agreement = teacher-forced argmax "
-        "match with fp32; speed = median over runs"
+        f"match with fp32; speed = median over runs; {threads} CPU threads per engine"
     )
     print(f"| {'engine':24} | size MB | TTFT ms | decode tok/s | vs llama.cpp | agreement with fp32 |")
     print(f"|{'-' * 26}|---------|---------|--------------|--------------|---------------------|")

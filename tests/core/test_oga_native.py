@@ -4,6 +4,7 @@ released while decoding, and the library's own errors."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 import time
 from pathlib import Path
@@ -80,7 +81,7 @@ def test_decoding_releases_the_gil(default_model_dir: Path) -> None:
 
 
 def test_library_errors_become_oga_errors(tmp_path: Path) -> None:
-    with pytest.raises(oga_native.OgaError, match="loading the model: .*genai_config.json"):
+    with pytest.raises(oga_native.OgaError, match=r"reading the model config: .*genai_config\.json"):
         oga_native.Model(tmp_path)
 
 
@@ -108,6 +109,18 @@ async def test_the_event_loop_sees_every_token_as_it_is_made(default_model_dir: 
     finally:
         counter.cancel()
         await backend.aclose()
-    gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
     # With the GIL held through each step, most tokens landed together (no loop turn between).
     assert sum(1 for g in gaps if g > 0) >= len(gaps) * 0.8, gaps
+
+
+def test_config_overlay_reaches_the_runtime(default_model_dir: Path) -> None:
+    oga_native.Model(default_model_dir, overlay=oga_native.session_options(1)).close()
+    bad = {"model": {"decoder": {"session_options": {"no_such_option": 1}}}}
+    with pytest.raises(oga_native.OgaError, match="no_such_option"):
+        oga_native.Model(default_model_dir, overlay=bad)
+
+
+def test_threads_default_to_the_cores_the_process_may_use(default_model_dir: Path) -> None:
+    assert OnnxBackend("onnx", default_model_dir).threads == oga_native.available_cores() >= 1
+    assert OnnxBackend("onnx", default_model_dir, threads=1).threads == 1
