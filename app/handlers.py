@@ -16,7 +16,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -40,6 +40,7 @@ from backends.errors import BackendError
 from presets import Preset, PresetCatalog, PresetError, parse_preset
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 MAX_TOOL_ROUNDS = 3
 
 
@@ -165,6 +166,48 @@ async def until_stopped(
     finally:
         stopper.cancel()
         await turn.aclose()  # type: ignore[attr-defined]
+
+
+UI_REFRESH_S = 0.05
+"""Fastest rate at which a chat sends the browser a new state (20 per second)."""
+
+
+async def paced(updates: AsyncIterator[T], interval_s: float = UI_REFRESH_S) -> AsyncIterator[T]:
+    """At most one update per ``interval_s``; the first and the last always pass, and one held
+    back goes out when its interval ends even if nothing newer arrives. Each update is the
+    whole state so far, so skipping some loses nothing; it saves the server (and the browser)
+    re-sending the whole answer for every token, which took CPU from the model's threads."""
+    loop = asyncio.get_running_loop()
+    sent_at = -interval_s
+    held: list[T] = []
+    step: asyncio.Future[T] | None = None
+    try:
+        while True:
+            if step is None:
+                step = asyncio.ensure_future(anext(updates))
+            wait = max(0.0, sent_at + interval_s - loop.time()) if held else None
+            await asyncio.wait({step}, timeout=wait)
+            if not step.done():  # the interval is over and nothing newer came: send what is held
+                sent_at = loop.time()
+                yield held.pop()
+                continue
+            try:
+                value = step.result()
+            except StopAsyncIteration:
+                if held:
+                    yield held.pop()
+                return
+            step = None
+            held = [value]
+            if loop.time() - sent_at >= interval_s:
+                sent_at = loop.time()
+                yield held.pop()
+    finally:
+        if step is not None and not step.done():
+            step.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                await step
+        await updates.aclose()  # type: ignore[attr-defined]
 
 
 def _problem(exc: ValidationError) -> str:

@@ -203,7 +203,7 @@ def _wire_chat(
     async def respond(request: gr.Request, prompt: str, history: list, backend: str, *rest: Any):
         *panel, preset_name, mine = rest
         panel_values, ref = h.PanelValues(*panel), reference(preset_name, mine)(prompt or "")
-        turn = service.respond(prompt, history, backend, panel_values, ref, verify)
+        turn = h.paced(service.respond(prompt, history, backend, panel_values, ref, verify))
         first = True
         with stops.watch(key(request)) as stop:
             async for value in h.until_stopped(turn, stop, history):
@@ -213,7 +213,7 @@ def _wire_chat(
     async def regenerate(request: gr.Request, history: list, backend: str, *rest: Any):
         *panel, preset_name, mine = rest
         panel_values, ref_of = h.PanelValues(*panel), reference(preset_name, mine)
-        turn = service.regenerate(history, backend, panel_values, ref_of, verify)
+        turn = h.paced(service.regenerate(history, backend, panel_values, ref_of, verify))
         with stops.watch(key(request)) as stop:
             async for value in h.until_stopped(turn, stop, history):
                 yield value
@@ -528,7 +528,7 @@ def build_app(
             Metrics: backend, model, prompt/completion tokens, ttft_s, total_s, decode_tokens_per_s.
             """
             try:
-                async for value in service.answer(prompt, preset, backend, settings or {}):
+                async for value in h.paced(service.answer(prompt, preset, backend, settings or {})):
                     yield value
             except (PresetError, ValueError, KeyError) as exc:
                 raise gr.Error(str(exc).strip("\"'")) from None

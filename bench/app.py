@@ -9,8 +9,10 @@ Same run, same prompts, greedy decoding, one pass per path, passes in turn:
                    queue every 50 ms, so its figures include up to 50 ms per update of the
                    client's own; the table shows both so the difference is visible.
 TTFT = first update with text; tokens/s = (completion tokens - 1) over first-to-last update.
-Then a load run (N concurrent chats through the app) and a cold start (the `ui` command in a
-subprocess until the page answers, and until the first chat answer).
+With the model, the app runs as `python -m app ui` in its own process (the scripted backend
+can only be served in-process). Then a load run (N concurrent chats through the app) and a
+cold start (the `ui` command in a subprocess until the page answers, and until the first
+chat answer).
 Without a prepared model, ``--scripted`` measures the app's overhead on a paced fake backend.
 """
 
@@ -27,6 +29,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -165,7 +168,7 @@ def _client_once(client: Any, prompt: str, max_new: int) -> dict[str, float]:
         updates.extend((now, value) for value in outputs[len(updates) :])
         if done:
             break
-        time.sleep(0.001)
+        time.sleep(0.005)  # finer polling only burns CPU: the client itself reads every 50 ms
     return _app_figures(start, updates, job.result())
 
 
@@ -203,14 +206,7 @@ def _cold_start(args: argparse.Namespace) -> list[list[Any]]:
     rows: list[list[Any]] = []
     try:
         url = f"http://127.0.0.1:{port}/"
-        while time.perf_counter() - start < 60:
-            try:
-                with urllib.request.urlopen(url, timeout=1) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.05)
-        page_s = time.perf_counter() - start
+        page_s = _wait_for_page(url, start)
         rows.append(["command -> page answers (HTTP 200)", page_s])
         if not args.scripted:
             from gradio_client import Client
@@ -230,22 +226,66 @@ def _cold_start(args: argparse.Namespace) -> list[list[Any]]:
     return rows
 
 
-def run(args: argparse.Namespace) -> int:
-    from gradio_client import Client
+def _wait_for_page(url: str, start: float, limit_s: float = 60) -> float:
+    """Seconds from ``start`` until ``url`` answers 200."""
+    while time.perf_counter() - start < limit_s:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return time.perf_counter() - start
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"the app did not answer at {url} within {limit_s:.0f} s")
 
-    from app.registry import BackendRegistry
-    from app.settings import Settings
-    from app.ui import build_app
+
+@contextlib.contextmanager
+def _running_app(args: argparse.Namespace) -> Iterator[str]:
+    """The app under test. With the model it runs as `python -m app ui` in its own process, as a
+    user runs it, so the measuring clients take no GIL time from it; the scripted backend
+    (no model) can only be served from this process."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/"
+    if args.scripted:
+        from app.registry import BackendRegistry
+        from app.settings import Settings
+        from app.ui import build_app
+
+        settings = Settings(port=port)
+        demo = build_app(settings, BackendRegistry.with_backends(settings, _backend(args)))
+        demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+        try:
+            yield url
+        finally:
+            demo.close()
+        return
+    command = [sys.executable, "-m", "app", "ui", "--port", str(port)]
+    command += ["--model", args.model] if args.model else []
+    command += ["--home", str(args.home)] if args.home else []
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for_page(url, time.perf_counter())
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def run(args: argparse.Namespace) -> int:
     from bench.prompts import PROMPTS
     from presets import load_catalog
 
-    prompts = list(PROMPTS[: args.prompts])
-    system = load_catalog().get(PRESET).system_prompt
-    settings = Settings(port=_free_port())
-    app_backend, raw_backend = _backend(args), _backend(args)
-    demo = build_app(settings, BackendRegistry.with_backends(settings, app_backend))
-    demo.launch(server_name="127.0.0.1", server_port=settings.port, prevent_thread_lock=True, quiet=True)
-    url = f"http://127.0.0.1:{settings.port}/"
+    with _running_app(args) as url:
+        code = _measure(args, url, list(PROMPTS[: args.prompts]), load_catalog().get(PRESET).system_prompt)
+    if not args.no_cold_start:
+        print("\nCold start (`python -m app ui` in a subprocess)\n")
+        print(_table(["step", "seconds"], _cold_start(args)))
+    return code
+
+
+def _measure(args: argparse.Namespace, url: str, prompts: list[str], system: str) -> int:
+    from gradio_client import Client
+
+    raw_backend = _backend(args)
     client = Client(url, verbose=False)
     http = httpx.Client(timeout=120)
     loop = asyncio.new_event_loop()
@@ -314,10 +354,6 @@ def run(args: argparse.Namespace) -> int:
             )
     finally:
         http.close()
-        demo.close()
         loop.run_until_complete(raw_backend.aclose())
         loop.close()
-    if not args.no_cold_start:
-        print("\nCold start (`python -m app ui` in a subprocess)\n")
-        print(_table(["step", "seconds"], _cold_start(args)))
     return 0

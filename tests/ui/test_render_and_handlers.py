@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from app.handlers import ChatService, PanelValues, StopSignals, mark_stopped, until_stopped
+from app.handlers import ChatService, PanelValues, StopSignals, mark_stopped, paced, until_stopped
 from app.registry import BackendRegistry
 from app.render import text_of, to_model_messages
 from app.settings import Settings
@@ -162,6 +162,32 @@ async def test_stop_while_queued_for_the_in_process_model_drops_the_waiting_note
     assert kinds(seen[-1]) == ["user", "stopped"]
     assert kinds((await first)[-1])[-1] == "metrics"  # the running turn is untouched
     assert len(local.requests) == 1  # the stopped one never reached the model
+
+
+async def test_paced_sends_first_and_last_and_flushes_a_held_update_when_the_stream_stalls() -> None:
+    closed = []
+
+    async def states() -> Any:
+        try:
+            for i in range(1, 11):  # ten updates 5 ms apart, then a stall, then one more
+                yield i
+                await asyncio.sleep(0.005)
+            await asyncio.sleep(0.3)
+            yield 11
+        finally:
+            closed.append(True)
+
+    got: list[tuple[int, float]] = []
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    async for value in paced(states(), 0.05):
+        got.append((value, loop.time() - start))
+    values = [v for v, _ in got]
+    assert values[0] == 1 and values[-1] == 11  # first and last always pass
+    assert 10 in values  # held back, then sent when its interval ended, before the stall ended
+    assert next(t for v, t in got if v == 10) < 0.25
+    assert len(values) < 6  # the burst was coalesced
+    assert values == sorted(values) and closed == [True]
 
 
 async def test_multi_turn_sends_history_without_display_sections() -> None:
