@@ -135,19 +135,19 @@ def _wire_chat(
     async def respond(request: gr.Request, prompt: str, history: list, backend: str, *rest: Any):
         *panel, preset_name, mine = rest
         panel_values, ref = h.PanelValues(*panel), reference(preset_name, mine)(prompt or "")
-        turn = h.paced(service.respond(prompt, history, backend, panel_values, ref, verify))
+        turn = service.respond(prompt, history, backend, panel_values, ref, verify)
         first = True
         with stops.watch(key(request)) as stop:
-            async for value in h.until_stopped(turn, stop, history):
+            async for value in h.chat_states(turn, stop, history):
                 yield value, ("" if first else gr.skip())
                 first = False
 
     async def regenerate(request: gr.Request, history: list, backend: str, *rest: Any):
         *panel, preset_name, mine = rest
         panel_values, ref_of = h.PanelValues(*panel), reference(preset_name, mine)
-        turn = h.paced(service.regenerate(history, backend, panel_values, ref_of, verify))
+        turn = service.regenerate(history, backend, panel_values, ref_of, verify)
         with stops.watch(key(request)) as stop:
-            async for value in h.until_stopped(turn, stop, history):
+            async for value in h.chat_states(turn, stop, history):
                 yield value
 
     async def stop_turn(request: gr.Request) -> None:

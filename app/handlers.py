@@ -2,9 +2,8 @@
 
 :class:`ChatService` runs one assistant turn (tool rounds included) against a backend from the
 registry; the chat handlers wrap it in the one error boundary that turns a failed request into a
-visible chat message. Stop is server side (:class:`StopSignals`): the running turn ends itself
-and its last update carries the stop note. (Gradio's ``cancels=`` raced with updates already in
-flight, which could overwrite the note with a longer partial answer.) Ending the turn closes the
+visible chat message. Stop is server side (:class:`StopSignals` + :func:`chat_states`): the
+running turn ends itself and its last update carries the stop note. Ending the turn closes the
 backend's stream through the ``aclosing`` block, so the in-process engine stops generating.
 """
 
@@ -141,75 +140,85 @@ class StopSignals:
         return True
 
 
-async def until_stopped(
-    turn: AsyncIterator[list[Any]], stop: asyncio.Event, before: Sequence[Any]
-) -> AsyncIterator[list[Any]]:
-    """Pass on ``turn``'s histories until ``stop`` is set; then close the turn (and with it the
-    backend's stream) and yield the last history with a stop note, as the final update."""
-    last: list[Any] = list(before)
-    stopper = asyncio.ensure_future(stop.wait())
-    try:
-        while True:
-            step = asyncio.ensure_future(anext(turn))
-            await asyncio.wait({step, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            if not step.done():
-                step.cancel()
-                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-                    await step
-                yield mark_stopped(last)
-                return
-            try:
-                last = step.result()
-            except StopAsyncIteration:
-                return
-            yield last
-    finally:
-        stopper.cancel()
-        await turn.aclose()  # type: ignore[attr-defined]
-
-
 UI_REFRESH_S = 0.15
 """Shortest gap between two states a chat sends (about 7 a second). The browser re-renders the
-chat for each one; with it on the same 2-core machine, decode ran at 20 tok/s with 20 updates a
-second, 37 tok/s at this rate (raw: 55)."""
+chat for each one; see ``slm-playground bench browser`` for what that costs the model."""
 
 
-async def paced(updates: AsyncIterator[T], interval_s: float = UI_REFRESH_S) -> AsyncIterator[T]:
+async def paced(
+    updates: AsyncIterator[T],
+    interval_s: float = UI_REFRESH_S,
+    *,
+    stop: asyncio.Event | None = None,
+    stopped: Callable[[T | None], T] | None = None,
+) -> AsyncIterator[T]:
     """At most one update per ``interval_s``; the first and the last always pass, and one held
     back goes out when its interval ends even if nothing newer arrives. Each update is the
     whole state so far, so skipping some loses nothing; it saves the server re-sending, and the
-    browser re-rendering, the whole answer for every token, CPU the model's threads need."""
+    browser re-rendering, the whole answer for every token, CPU the model's threads need.
+
+    When ``stop`` is set, ``updates`` is closed (and with it the backend's stream) and the last
+    update is ``stopped(newest state, sent or held; None if none came)``, so nothing already in
+    flight can follow it. (Gradio's ``cancels=`` raced with such updates.)"""
     loop = asyncio.get_running_loop()
     sent_at = -interval_s
-    held: list[T] = []
+    latest: T | None = None
+    held = False
     step: asyncio.Future[T] | None = None
+    stopper = asyncio.ensure_future(stop.wait()) if stop is not None else None
+
+    async def drop_step() -> None:
+        if step is not None and not step.done():
+            step.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                await step
+
     try:
         while True:
             if step is None:
                 step = asyncio.ensure_future(anext(updates))
             wait = max(0.0, sent_at + interval_s - loop.time()) if held else None
-            await asyncio.wait({step}, timeout=wait)
+            waiting: set[asyncio.Future[Any]] = {step} if stopper is None else {step, stopper}
+            await asyncio.wait(waiting, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+            if stopper is not None and stopper.done() and not step.done():
+                await drop_step()
+                if stopped is not None:
+                    yield stopped(latest)
+                return
             if not step.done():  # the interval is over and nothing newer came: send what is held
-                sent_at = loop.time()
-                yield held.pop()
+                sent_at, held = loop.time(), False
+                yield latest  # type: ignore[misc]
                 continue
             try:
-                value = step.result()
+                latest, held, step = step.result(), True, None
             except StopAsyncIteration:
                 if held:
-                    yield held.pop()
+                    yield latest  # type: ignore[misc]
                 return
-            step = None
-            held = [value]
             if loop.time() - sent_at >= interval_s:
-                sent_at = loop.time()
-                yield held.pop()
+                sent_at, held = loop.time(), False
+                yield latest
     finally:
-        if step is not None and not step.done():
-            step.cancel()
-            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-                await step
+        if stopper is not None:
+            stopper.cancel()
+        await drop_step()
         await updates.aclose()  # type: ignore[attr-defined]
+
+
+def chat_states(
+    turn: AsyncIterator[list[Any]],
+    stop: asyncio.Event,
+    before: Sequence[Any],
+    interval_s: float = UI_REFRESH_S,
+) -> AsyncIterator[list[Any]]:
+    """A chat turn's histories as the browser gets them: paced, and ending with a stop note when
+    Stop is pressed (on ``before`` when the turn had shown nothing yet)."""
+    return paced(
+        turn,
+        interval_s,
+        stop=stop,
+        stopped=lambda latest: mark_stopped(list(before) if latest is None else latest),
+    )
 
 
 def _problem(exc: ValidationError) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from app.handlers import ChatService, PanelValues, StopSignals, mark_stopped, paced, until_stopped
+from app.handlers import ChatService, PanelValues, StopSignals, chat_states, mark_stopped, paced
 from app.registry import BackendRegistry
 from app.render import text_of, to_model_messages
 from app.settings import Settings
@@ -128,7 +128,7 @@ async def test_stop_ends_the_turn_with_the_note_as_its_last_update() -> None:
 
     async def consume() -> None:
         with stops.watch(("session", "math")) as stop:
-            async for value in until_stopped(service.respond("go", [], "scripted", PANEL), stop, []):
+            async for value in chat_states(service.respond("go", [], "scripted", PANEL), stop, [], 0):
                 seen.append(as_dicts(value))
 
     task = asyncio.create_task(consume())
@@ -152,7 +152,7 @@ async def test_stop_while_queued_for_the_in_process_model_drops_the_waiting_note
 
     async def queued() -> None:
         with stops.watch("second") as stop:
-            async for value in until_stopped(service.respond("q2", [], "onnx", PANEL), stop, []):
+            async for value in chat_states(service.respond("q2", [], "onnx", PANEL), stop, [], 0):
                 seen.append(as_dicts(value))
 
     second = asyncio.create_task(queued())
