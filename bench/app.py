@@ -54,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -197,16 +197,14 @@ def _load(url: str, count: int, prompts: list[str], max_new: int) -> tuple[float
 
 
 def _cold_start(args: argparse.Namespace) -> list[list[Any]]:
-    port = _free_port()
-    command = [sys.executable, "-m", "app", "ui", "--port", str(port)]
-    if args.model:
-        command += ["--model", args.model]
+    port = free_port()
+    command = ui_command(args, port)
     start = time.perf_counter()
     server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     rows: list[list[Any]] = []
     try:
         url = f"http://127.0.0.1:{port}/"
-        page_s = _wait_for_page(url, start)
+        page_s = wait_for_page(url, start)
         rows.append(["command -> page answers (HTTP 200)", page_s])
         if not args.scripted:
             from gradio_client import Client
@@ -226,7 +224,14 @@ def _cold_start(args: argparse.Namespace) -> list[list[Any]]:
     return rows
 
 
-def _wait_for_page(url: str, start: float, limit_s: float = 60) -> float:
+def ui_command(args: argparse.Namespace, port: int) -> list[str]:
+    """`python -m app ui` on ``port`` with the model and model home the bench was given."""
+    command = [sys.executable, "-m", "app", "ui", "--port", str(port)]
+    command += ["--model", args.model] if args.model else []
+    return command + (["--home", str(args.home)] if args.home else [])
+
+
+def wait_for_page(url: str, start: float, limit_s: float = 60) -> float:
     """Seconds from ``start`` until ``url`` answers 200."""
     while time.perf_counter() - start < limit_s:
         try:
@@ -243,7 +248,7 @@ def _running_app(args: argparse.Namespace) -> Iterator[str]:
     """The app under test. With the model it runs as `python -m app ui` in its own process, as a
     user runs it, so the measuring clients take no GIL time from it; the scripted backend
     (no model) can only be served from this process."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}/"
     if args.scripted:
         from app.registry import BackendRegistry
@@ -258,12 +263,9 @@ def _running_app(args: argparse.Namespace) -> Iterator[str]:
         finally:
             demo.close()
         return
-    command = [sys.executable, "-m", "app", "ui", "--port", str(port)]
-    command += ["--model", args.model] if args.model else []
-    command += ["--home", str(args.home)] if args.home else []
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(ui_command(args, port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait_for_page(url, time.perf_counter())
+        wait_for_page(url, time.perf_counter())
         yield url
     finally:
         server.terminate()
