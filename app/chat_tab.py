@@ -138,7 +138,7 @@ def _wire_chat(
         turn = service.respond(prompt, history, backend, panel_values, ref, verify)
         first = True
         with stops.watch(key(request)) as stop:
-            async for value in h.chat_states(turn, stop, history):
+            async for value in h.chat_states(turn, stop, history, service.settings.ui_refresh_s):
                 yield value, ("" if first else gr.skip())
                 first = False
 
@@ -147,7 +147,7 @@ def _wire_chat(
         panel_values, ref_of = h.PanelValues(*panel), reference(preset_name, mine)
         turn = service.regenerate(history, backend, panel_values, ref_of, verify)
         with stops.watch(key(request)) as stop:
-            async for value in h.chat_states(turn, stop, history):
+            async for value in h.chat_states(turn, stop, history, service.settings.ui_refresh_s):
                 yield value
 
     async def stop_turn(request: gr.Request) -> None:

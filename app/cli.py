@@ -24,6 +24,7 @@ BENCH_COMMANDS = {
     "engine": ("bench.engine", "in-process engine vs llama.cpp: TTFT, decode tok/s, RSS, multi-turn"),
     "precision": ("bench.precision", "quality and speed of each ONNX precision vs fp32 and llama.cpp"),
     "app": ("bench.app", "the running app through gradio_client vs the raw backend; load; cold start"),
+    "browser": ("bench.browser", "decode tok/s while headless chromium shows the stream, per turn"),
     "math": ("bench.math", "math preset problems through backends, verified with sympy"),
     "verify": ("mathcheck.evaluate", "the verifier on its labelled test set, beside Math-Verify"),
     "compare": ("compare.bench", "wall time of 2- and 3-lane comparisons vs the slowest lane alone"),

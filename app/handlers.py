@@ -140,9 +140,10 @@ class StopSignals:
         return True
 
 
-UI_REFRESH_S = 0.15
+UI_REFRESH_S = Settings.ui_refresh_s
 """Shortest gap between two states a chat sends (about 7 a second). The browser re-renders the
-chat for each one; see ``slm-playground bench browser`` for what that costs the model."""
+chat for each one; ``slm-playground bench browser`` shows what that costs the model (compare
+with ``SLM_UI_REFRESH_S=0``, a state per token)."""
 
 
 async def paced(

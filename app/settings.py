@@ -50,6 +50,8 @@ class Settings:
     onnx_concurrency: int = 1
     """In-process generations at once; more gives no throughput on 2 cores."""
     onnx_threads: int = 0
+    ui_refresh_s: float = 0.15
+    """Shortest gap between two states a chat sends the browser (see handlers.paced)."""
     """onnxruntime intra-op threads for the in-process model; 0: every core the process may use."""
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -96,4 +98,5 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         max_new_tokens_cap=int(get("MAX_NEW_TOKENS") or base.max_new_tokens_cap),
         queue_size=int(get("QUEUE_SIZE") or base.queue_size),
         onnx_threads=int(get("ONNX_THREADS") or base.onnx_threads),
+        ui_refresh_s=float(get("UI_REFRESH_S") or base.ui_refresh_s),
     )

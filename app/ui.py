@@ -157,7 +157,8 @@ def build_app(
             Metrics: backend, model, prompt/completion tokens, ttft_s, total_s, decode_tokens_per_s.
             """
             try:
-                async for value in h.paced(service.answer(prompt, preset, backend, settings or {})):
+                answer = service.answer(prompt, preset, backend, settings or {})
+                async for value in h.paced(answer, service.settings.ui_refresh_s):
                     yield value
             except (PresetError, ValueError, KeyError) as exc:
                 raise gr.Error(str(exc).strip("\"'")) from None
