@@ -1,0 +1,246 @@
+"""Run a GGUF's quantized weights in onnxruntime as they are stored, block for block.
+
+Precision "q4_1" starts from the float32 ONNX model that onnxruntime-genai's builder makes
+from the dequantized GGUF, and swaps each MatMul for a native op (backends/native/gguf_ops.c)
+that reads the GGUF's own blocks: Q4_1 for the layers, Q8_0 for the tied lm_head. The weights
+are therefore exactly the float model's; only activations are rounded (to int8 per block, as
+llama.cpp does). Re-quantizing to onnxruntime's int4 instead shifts each Q4_1 block by up to
+half a step, because its zero points are integers; see the README's precision table.
+
+Every weight is checked against the float model's before it is written, so a wrong tensor
+mapping fails the build instead of producing a model that talks nonsense.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from backends.native_ops import LIBRARY_NAME, build_library
+
+DOMAIN = "slm.gguf"
+QK = 32  # elements per block in both formats
+
+Progress = Callable[[str], None]
+
+
+class GgufMappingError(RuntimeError):
+    """The GGUF's blocks do not reproduce the float model's weights."""
+
+
+@dataclass(frozen=True)
+class Q41:
+    packed: np.ndarray  # uint8 [N, K/32, 16], ggml nibble order
+    scales: np.ndarray  # float32 [N, K/32]
+    mins: np.ndarray  # float32 [N, K/32]
+
+    def rows(self, index: np.ndarray) -> Q41:
+        return Q41(self.packed[index], self.scales[index], self.mins[index])
+
+    def dequantize(self) -> np.ndarray:
+        low = self.packed & 0x0F
+        high = self.packed >> 4
+        q = np.concatenate([low, high], axis=-1).astype(np.float32)
+        w = self.scales[..., None] * q + self.mins[..., None]
+        return w.reshape(w.shape[0], -1)
+
+
+@dataclass(frozen=True)
+class Q80:
+    values: np.ndarray  # int8 [N, K/32, 32]
+    scales: np.ndarray  # float32 [N, K/32]
+
+    def dequantize(self) -> np.ndarray:
+        w = self.scales[..., None] * self.values.astype(np.float32)
+        return w.reshape(w.shape[0], -1)
+
+
+def _blocks(raw: np.ndarray, rows: int, block_bytes: int) -> np.ndarray:
+    return np.ascontiguousarray(raw).reshape(rows, -1, block_bytes)
+
+
+def read_q4_1(tensor: Any) -> Q41:
+    """A GGUF Q4_1 tensor: blocks of {f16 d, f16 m, 16 bytes of nibbles}."""
+    blocks = _blocks(tensor.data, int(tensor.shape[1]), 20)
+    scales = blocks[..., 0:2].copy().view(np.float16)[..., 0].astype(np.float32)
+    mins = blocks[..., 2:4].copy().view(np.float16)[..., 0].astype(np.float32)
+    return Q41(np.ascontiguousarray(blocks[..., 4:20]), scales, mins)
+
+
+def read_q8_0(tensor: Any) -> Q80:
+    """A GGUF Q8_0 tensor: blocks of {f16 d, 32 int8}."""
+    blocks = _blocks(tensor.data, int(tensor.shape[1]), 34)
+    scales = blocks[..., 0:2].copy().view(np.float16)[..., 0].astype(np.float32)
+    return Q80(np.ascontiguousarray(blocks[..., 2:34]).view(np.int8), scales)
+
+
+def rope_rows(rows: int, heads: int) -> np.ndarray:
+    """GGUF stores llama's q/k rows interleaved per head for its rope; this is the HF order."""
+    half = rows // heads // 2
+    return np.arange(rows).reshape(heads, half, 2).swapaxes(1, 2).reshape(rows)
+
+
+class GgufModel:
+    """The GGUF's tensors by Hugging Face module, in the float ONNX graph's layout."""
+
+    def __init__(self, path: Path) -> None:
+        import gguf
+
+        reader = gguf.GGUFReader(str(path))
+        self.tensors = {t.name: t for t in reader.tensors}
+        field = reader.fields
+        arch = bytes(field["general.architecture"].parts[-1]).decode()
+        if arch != "llama":
+            raise GgufMappingError(f"precision q4_1 supports llama-architecture GGUFs; this one is {arch!r}")
+        self.heads = int(field["llama.attention.head_count"].parts[-1][0])
+        self.kv_heads = int(field["llama.attention.head_count_kv"].parts[-1][0])
+
+    def _tensor(self, name: str, kind: str) -> Any:
+        tensor = self.tensors.get(name)
+        if tensor is None:
+            raise GgufMappingError(f"the GGUF has no tensor {name}")
+        if tensor.tensor_type.name != kind:
+            raise GgufMappingError(f"{name} is {tensor.tensor_type.name}; precision q4_1 needs {kind}")
+        return tensor
+
+    def q4_1(self, name: str, heads: int | None = None) -> Q41:
+        weights = read_q4_1(self._tensor(name, "Q4_1"))
+        return weights if heads is None else weights.rows(rope_rows(weights.packed.shape[0], heads))
+
+    def layer(self, index: int, module: str) -> Q41:
+        """The blocks behind the ONNX graph's /model/layers.I/<module>/MatMul."""
+        prefix = f"blk.{index}."
+        if module == "attn/qkv_proj":
+            parts = [
+                self.q4_1(prefix + "attn_q.weight", self.heads),
+                self.q4_1(prefix + "attn_k.weight", self.kv_heads),
+                self.q4_1(prefix + "attn_v.weight"),
+            ]
+            return Q41(
+                *(np.concatenate([getattr(p, f) for p in parts]) for f in ("packed", "scales", "mins"))
+            )
+        names = {
+            "attn/q_proj": ("attn_q.weight", self.heads),
+            "attn/k_proj": ("attn_k.weight", self.kv_heads),
+            "attn/v_proj": ("attn_v.weight", None),
+            "attn/o_proj": ("attn_output.weight", None),
+            "mlp/gate_proj": ("ffn_gate.weight", None),
+            "mlp/up_proj": ("ffn_up.weight", None),
+            "mlp/down_proj": ("ffn_down.weight", None),
+        }
+        if module not in names:
+            raise GgufMappingError(f"no GGUF tensor is known for the ONNX module {module!r}")
+        name, heads = names[module]
+        return self.q4_1(prefix + name, heads)
+
+    def lm_head(self) -> Q80:
+        name = "output.weight" if "output.weight" in self.tensors else "token_embd.weight"
+        return read_q8_0(self._tensor(name, "Q8_0"))
+
+
+def _check_same(what: str, blocks: Q41 | Q80, float_weight: np.ndarray) -> None:
+    """float_weight is the ONNX MatMul's [K, N]; the blocks hold [N, K]."""
+    ours = blocks.dequantize()
+    theirs = float_weight.T
+    if ours.shape != theirs.shape:
+        raise GgufMappingError(f"{what}: GGUF blocks give {ours.shape}, the float model has {theirs.shape}")
+    worst = float(np.max(np.abs(ours - theirs)))
+    if worst > 1e-6 * max(1.0, float(np.max(np.abs(theirs)))):
+        raise GgufMappingError(f"{what}: GGUF blocks differ from the float weights by up to {worst:g}")
+
+
+def rewrite(float_dir: Path, gguf_path: Path, out_dir: Path, progress: Progress | None = None) -> Path:
+    """Write OUT_DIR: FLOAT_DIR's graph with every MatMul on GGUF blocks, plus the ops library."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    say = progress or (lambda _m: None)
+    model = onnx.load(str(float_dir / "model.onnx"))
+    gguf = GgufModel(gguf_path)
+    graph = model.graph
+    initializers = {i.name: i for i in graph.initializer}
+    consumers: dict[str, int] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers[name] = consumers.get(name, 0) + 1
+
+    new_nodes = []
+    new_inits: list[Any] = []
+    dropped: set[str] = set()  # initializers and nodes (by name) to leave out
+    matmuls = 0
+    for node in graph.node:
+        weight_name = node.input[1] if node.op_type == "MatMul" and len(node.input) == 2 else ""
+        if weight_name not in initializers:
+            new_nodes.append(node)
+            continue
+        float_weight = numpy_helper.to_array(initializers[weight_name])
+        if node.name == "/lm_head/MatMul":
+            blocks: Q41 | Q80 = gguf.lm_head()
+        else:
+            parts = node.name.split("/")  # /model/layers.I/attn/qkv_proj/MatMul
+            if len(parts) != 6 or not parts[2].startswith("layers."):
+                raise GgufMappingError(f"unexpected MatMul {node.name} in the float graph")
+            blocks = gguf.layer(int(parts[2].split(".")[1]), f"{parts[3]}/{parts[4]}")
+        _check_same(node.name, blocks, float_weight)
+        stem = weight_name.removesuffix(".weight")
+        if isinstance(blocks, Q41):
+            tensors = {".q4_1": blocks.packed, ".scales": blocks.scales, ".mins": blocks.mins}
+            op = "MatMulQ4_1"
+        else:
+            tensors = {".q8_0": blocks.values, ".scales": blocks.scales}
+            op = "MatMulQ8_0"
+        names = [stem + suffix for suffix in tensors]
+        new_inits += [numpy_helper.from_array(a, n) for n, a in zip(names, tensors.values(), strict=True)]
+        new_nodes.append(
+            helper.make_node(op, [node.input[0], *names], list(node.output), name=node.name, domain=DOMAIN)
+        )
+        if consumers[weight_name] == 1:
+            dropped.add(weight_name)
+        else:  # SmolLM2's embedding reads the tied lm_head weight through a Transpose
+            _untie_embedding(graph, weight_name, float_weight, new_inits, dropped)
+        matmuls += 1
+    say(f"  {matmuls} matmuls now read the GGUF's blocks (weights checked against the float model)")
+
+    del graph.node[:]
+    graph.node.extend(n for n in new_nodes if n.name not in dropped)
+    kept = [i for i in graph.initializer if i.name not in dropped]
+    del graph.initializer[:]
+    graph.initializer.extend(kept + new_inits)
+    model.opset_import.append(helper.make_opsetid(DOMAIN, 1))
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(out_dir / "model.onnx"), save_as_external_data=True, location="model.onnx.data")
+    for item in float_dir.iterdir():
+        if item.is_file() and not item.name.startswith("model.onnx"):
+            shutil.copy2(item, out_dir / item.name)
+    build_library(out_dir)
+    _point_config_at_library(out_dir / "genai_config.json")
+    return out_dir
+
+
+def _untie_embedding(
+    graph: Any, weight_name: str, weight: np.ndarray, inits: list[Any], dropped: set[str]
+) -> None:
+    """Give the embedding Gather its own [vocab, hidden] table instead of Transpose(lm_head)."""
+    from onnx import numpy_helper
+
+    for node in graph.node:
+        if node.op_type == "Transpose" and list(node.input) == [weight_name]:
+            # the table takes the Transpose's output name, so the Gather reads it unchanged
+            inits.append(numpy_helper.from_array(np.ascontiguousarray(weight.T), node.output[0]))
+            dropped.update({weight_name, node.name})
+            return
+    raise GgufMappingError(f"{weight_name} has another reader besides its MatMul, and it is not a Transpose")
+
+
+def _point_config_at_library(config_path: Path) -> None:
+    config = json.loads(config_path.read_text())
+    options = config["model"]["decoder"].setdefault("session_options", {})
+    options["custom_ops_library"] = LIBRARY_NAME
+    config_path.write_text(json.dumps(config, indent=4) + "\n")

@@ -1,0 +1,88 @@
+"""Build the native onnxruntime ops in backends/native/ (the GGUF block matmuls).
+
+The library is compiled on the machine that uses it, into the model folder that needs it:
+a C compiler is all it takes (the system's `cc`, or Zig's from PyPI: `pip install ziglang`).
+It needs an x86-64 CPU with AVX2 and FMA; `missing_requirement()` says what is missing so the
+caller can fall back to a model that runs on onnxruntime's own kernels.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+SOURCE = Path(__file__).parent / "native" / "gguf_ops.c"
+LIBRARY_NAME = "libslm_gguf_ops.so"
+_FLAGS = ["-O3", "-mavx2", "-mfma", "-fPIC", "-shared", "-fvisibility=hidden"]
+
+
+class NativeBuildError(RuntimeError):
+    """The native ops cannot be built or used here; the message says why."""
+
+
+def cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.partition(":")[2].split())
+    return set()
+
+
+def compiler() -> list[str] | None:
+    """The C compiler command to use: `cc`/`gcc`/`clang` on PATH, else Zig's (pip install ziglang)."""
+    for name in ("cc", "gcc", "clang"):
+        found = shutil.which(name)
+        if found:
+            return [found]
+    if importlib.util.find_spec("ziglang") is not None:
+        return [sys.executable, "-m", "ziglang", "cc", "-target", "x86_64-linux-gnu"]
+    return None
+
+
+def cpu_problem() -> str | None:
+    """Why a built library cannot run on this machine, or None when it can."""
+    if sys.platform != "linux" or platform.machine() not in ("x86_64", "AMD64"):
+        return (
+            f"the GGUF kernels are written for Linux on x86-64 (this is {sys.platform}/{platform.machine()})"
+        )
+    missing = {"avx2", "fma"} - cpu_flags()
+    if missing:
+        return f"the GGUF kernels need AVX2 and FMA; this CPU lacks {', '.join(sorted(missing))}"
+    return None
+
+
+def missing_requirement() -> str | None:
+    """Why the native ops cannot be built and run here, or None when they can."""
+    if problem := cpu_problem():
+        return problem
+    if compiler() is None:
+        return "building the GGUF kernels needs a C compiler: install gcc, or `pip install ziglang`"
+    return None
+
+
+def build_library(out_dir: Path) -> Path:
+    """Compile the ops into OUT_DIR/libslm_gguf_ops.so (written under a temporary name first)."""
+    problem = missing_requirement()
+    if problem:
+        raise NativeBuildError(problem)
+    command = compiler()
+    assert command is not None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / LIBRARY_NAME
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".build.") as tmp:
+        staged = Path(tmp) / LIBRARY_NAME
+        proc = subprocess.run(
+            [*command, *_FLAGS, "-o", str(staged), str(SOURCE)], capture_output=True, text=True
+        )
+        if proc.returncode != 0 or not staged.is_file():
+            raise NativeBuildError(f"compiling {SOURCE.name} failed:\n{proc.stderr.strip()[-2000:]}")
+        staged.replace(target)
+    return target

@@ -1,0 +1,132 @@
+"""The GGUF block ops (backends/native/gguf_ops.c) and the q4_1 model built on them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from backends import gguf_blocks, native_ops
+from backends.gguf_blocks import Q41, Q80, GgufMappingError
+
+pytestmark = pytest.mark.skipif(
+    native_ops.missing_requirement() is not None, reason=str(native_ops.missing_requirement())
+)
+rng = np.random.default_rng(7)
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return native_ops.build_library(tmp_path_factory.mktemp("ops"))
+
+
+def random_q4_1(n: int, k: int) -> Q41:
+    q = rng.integers(0, 16, (n, k // 32, 32), dtype=np.uint8)
+    packed = (q[..., :16] | (q[..., 16:] << 4)).astype(np.uint8)
+    scales = (rng.random((n, k // 32)) * 0.02).astype(np.float32)
+    mins = (-rng.random((n, k // 32)) * 0.15).astype(np.float32)
+    return Q41(packed, scales, mins)
+
+
+def random_q8_0(n: int, k: int) -> Q80:
+    values = rng.integers(-127, 128, (n, k // 32, 32), dtype=np.int8)
+    return Q80(values, (rng.random((n, k // 32)) * 0.01).astype(np.float32))
+
+
+def rounded_activations(a: np.ndarray) -> np.ndarray:
+    """What the kernel multiplies: each 32-block of a row rounded to int8 steps of max|x|/127."""
+    blocks = a.reshape(*a.shape[:-1], -1, 32)
+    step = np.abs(blocks).max(axis=-1, keepdims=True) / np.float32(127)
+    safe = np.where(step > 0, step, 1)
+    return (np.rint(blocks / safe) * step).reshape(a.shape).astype(np.float64)
+
+
+def session(library: Path, op: str, blocks: Q41 | Q80, k: int) -> object:
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    if isinstance(blocks, Q41):
+        weights = {"B": blocks.packed, "scales": blocks.scales, "mins": blocks.mins}
+    else:
+        weights = {"B": blocks.values, "scales": blocks.scales}
+    node = helper.make_node(op, ["A", *weights], ["Y"], domain=gguf_blocks.DOMAIN)
+    graph = helper.make_graph(
+        [node],
+        "one_op",
+        [helper.make_tensor_value_info("A", TensorProto.FLOAT, None)],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(v, n) for n, v in weights.items()],
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(gguf_blocks.DOMAIN, 1)]
+    )
+    options = ort.SessionOptions()
+    options.register_custom_ops_library(str(library))
+    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+
+
+# rows: 1 (decode), 6 (a 4-row pass plus 2 single rows), and a [2, 3, K] batch
+@pytest.mark.parametrize(("a_shape", "n"), [((1, 64), 37), ((6, 576), 40), ((2, 3, 1536), 19)])
+def test_q4_1_op_multiplies_by_the_blocks_exactly_up_to_activation_rounding(
+    library: Path, a_shape: tuple[int, ...], n: int
+) -> None:
+    k = a_shape[-1]
+    blocks = random_q4_1(n, k)
+    a = rng.standard_normal(a_shape).astype(np.float32)
+    (y,) = session(library, "MatMulQ4_1", blocks, k).run(None, {"A": a})  # type: ignore[attr-defined]
+    assert y.shape == (*a_shape[:-1], n)
+    w = blocks.dequantize().astype(np.float64)
+    np.testing.assert_allclose(y, rounded_activations(a) @ w.T, rtol=1e-4, atol=1e-4)
+    # and within the rounding's reach of the float product
+    exact = a.astype(np.float64) @ w.T
+    assert np.max(np.abs(y - exact)) < 0.02 * np.max(np.abs(exact))
+
+
+@pytest.mark.parametrize(("a_shape", "n"), [((1, 576), 53), ((5, 96), 16)])
+def test_q8_0_op_multiplies_by_the_blocks(library: Path, a_shape: tuple[int, ...], n: int) -> None:
+    blocks = random_q8_0(n, a_shape[-1])
+    a = rng.standard_normal(a_shape).astype(np.float32)
+    (y,) = session(library, "MatMulQ8_0", blocks, a_shape[-1]).run(None, {"A": a})  # type: ignore[attr-defined]
+    w = blocks.dequantize().astype(np.float64)
+    np.testing.assert_allclose(y, rounded_activations(a) @ w.T, rtol=1e-4, atol=1e-4)
+
+
+def test_an_activation_width_that_does_not_match_the_blocks_is_a_clear_error(library: Path) -> None:
+    blocks = random_q4_1(8, 64)
+    run = session(library, "MatMulQ4_1", blocks, 64)
+    with pytest.raises(Exception, match=r"A has K=96 but B holds \[8, 2, 16\]"):
+        run.run(None, {"A": np.ones((1, 96), np.float32)})  # type: ignore[attr-defined]
+
+
+def test_gguf_q4_1_bytes_are_read_as_scale_min_and_nibbles() -> None:
+    # one row, one block: d=0.5, m=-2, element j = j % 16
+    q = np.arange(32) % 16
+    raw = np.concatenate(
+        [
+            np.array([0.5], np.float16).view(np.uint8),
+            np.array([-2.0], np.float16).view(np.uint8),
+            (q[:16] | (q[16:] << 4)).astype(np.uint8),
+        ]
+    )
+    tensor = SimpleNamespace(data=raw.reshape(1, 20), shape=[32, 1])
+    blocks = gguf_blocks.read_q4_1(tensor)
+    np.testing.assert_array_equal(blocks.dequantize()[0], 0.5 * q - 2.0)
+
+
+def test_rope_rows_undo_the_gguf_converters_interleaving() -> None:
+    # llama.cpp's converter interleaves each head's rows in pairs for its rope; undo must invert it
+    heads, rows = 3, 24
+    hf = np.arange(rows)
+    interleaved = hf.reshape(heads, 2, rows // heads // 2).swapaxes(1, 2).reshape(rows)
+    assert list(interleaved[gguf_blocks.rope_rows(rows, heads)]) == list(hf)
+
+
+def test_blocks_that_differ_from_the_float_weights_stop_the_build() -> None:
+    blocks = random_q4_1(4, 64)
+    float_weight = blocks.dequantize().T.copy()
+    gguf_blocks._check_same("same", blocks, float_weight)
+    float_weight[3, 2] += 0.01
+    with pytest.raises(GgufMappingError, match="differ from the float weights"):
+        gguf_blocks._check_same("off by one weight", blocks, float_weight)
