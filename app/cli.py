@@ -114,7 +114,7 @@ def _run_convert(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from backends.convert import PRECISIONS
-    from backends.model_store import DEFAULT_PRECISION
+    from backends.model_store import DEFAULT_PRECISION, FALLBACK_PRECISION
 
     parser = argparse.ArgumentParser(prog="slm-playground", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -126,7 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
     model = commands.add_parser("model", help="prepare, list or locate ONNX models")
     model_commands = model.add_subparsers(dest="model_command", required=True, metavar="ACTION")
     prepare = model_commands.add_parser("prepare", help="build the embedded default model (offline)")
-    prepare.add_argument("--precision", default=DEFAULT_PRECISION, choices=sorted(PRECISIONS))
+    prepare.add_argument(
+        "--precision",
+        choices=sorted(PRECISIONS),
+        help=f"default: {DEFAULT_PRECISION} where its native kernels build and run, "
+        f"else {FALLBACK_PRECISION}",
+    )
     prepare.add_argument("--force", action="store_true", help="rebuild even if it is ready")
     model_commands.add_parser("list", help="list prepared model folders")
     path = model_commands.add_parser("path", help="print the folder of the model the app would load")

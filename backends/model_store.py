@@ -17,8 +17,10 @@ from pathlib import Path
 from backends.errors import BackendUnavailable
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
-DEFAULT_PRECISION = "int8"
-"""Chosen by measurement (README: "Choosing the default precision"); see backends/convert.py."""
+DEFAULT_PRECISION = "q4_1"
+"""Chosen by measurement (README: "Choosing the default precision"); see backends/convert.py.
+It runs native kernels; where they cannot be built or run, the default is FALLBACK_PRECISION."""
+FALLBACK_PRECISION = "int8"
 
 HOME_ENV = "SLM_HOME"
 _BACKEND = "onnx"
@@ -44,8 +46,23 @@ def model_home(home: Path | None = None) -> Path:
     return Path(cache).expanduser() / "slm-playground" / "models"
 
 
-def default_model_dir(home: Path | None = None, precision: str = DEFAULT_PRECISION) -> Path:
-    return model_home(home) / f"{DEFAULT_MODEL}-{precision}"
+def default_model_dir(home: Path | None = None, precision: str | None = None) -> Path:
+    return model_home(home) / f"{DEFAULT_MODEL}-{precision or default_precision(home)}"
+
+
+def default_precision(home: Path | None = None) -> str:
+    """The default model's precision here: the one already prepared that runs on this machine
+    (q4_1 before int8), else the one `model prepare` would build."""
+    from backends import native_ops
+
+    def prepared(precision: str) -> bool:
+        return (model_home(home) / f"{DEFAULT_MODEL}-{precision}" / "genai_config.json").is_file()
+
+    if native_ops.cpu_problem() is None and prepared(DEFAULT_PRECISION):
+        return DEFAULT_PRECISION
+    if prepared(FALLBACK_PRECISION):
+        return FALLBACK_PRECISION
+    return DEFAULT_PRECISION if native_ops.missing_requirement() is None else FALLBACK_PRECISION
 
 
 @dataclass(frozen=True)
@@ -86,6 +103,7 @@ def check_model_dir(folder: Path) -> ModelFolder:
         raise ModelFolderError(folder, f"the decoder file {onnx_file} named in genai_config.json is missing")
     if not any((folder / name).is_file() for name in ("tokenizer.json", "tokenizer.model")):
         raise ModelFolderError(folder, "no tokenizer (tokenizer.json or tokenizer.model)")
+    _check_native_ops(folder, decoder.get("session_options") or {})
     eos = model.get("eos_token_id", [])
     return ModelFolder(
         path=folder,
@@ -94,6 +112,29 @@ def check_model_dir(folder: Path) -> ModelFolder:
         onnx_file=onnx_file,
         eos_token_ids=tuple(eos if isinstance(eos, list) else [eos]),
     )
+
+
+def _check_native_ops(folder: Path, session_options: dict[str, object]) -> None:
+    """A folder whose graph needs a native ops library (precision q4_1) must have it, and a CPU
+    it runs on: onnxruntime would otherwise fail on an unknown op, or crash on an instruction."""
+    library = session_options.get("custom_ops_library")
+    if not library:
+        return
+    from backends import native_ops
+
+    if not (folder / str(library)).is_file():
+        raise ModelFolderError(
+            folder,
+            f"the native ops library {library} named in genai_config.json is missing",
+            hint="rebuild the folder (`slm-playground model prepare --force` for the default model)",
+        )
+    if problem := native_ops.cpu_problem():
+        raise ModelFolderError(
+            folder,
+            f"its ops library does not run on this machine: {problem}",
+            hint=f"prepare the {FALLBACK_PRECISION} model instead: "
+            f"`slm-playground model prepare --precision {FALLBACK_PRECISION}`",
+        )
 
 
 def _prepare_hint(folder: Path) -> str:

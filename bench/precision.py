@@ -23,7 +23,7 @@ from bench.prompts import PROMPTS, SYSTEM
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--variants",
-        default="fp32,int8,int8-b128,int4,int4-asym,int4-lm8,int4-asym-lm8,int4-kquant-lm8",
+        default="fp32,q4_1,int8,int8-b128,int4,int4-asym,int4-lm8,int4-asym-lm8,int4-kquant-lm8",
         help="comma-separated precisions (built into the model home when missing)",
     )
     parser.add_argument("--tokens", type=int, default=64, help="continuation length per prompt")

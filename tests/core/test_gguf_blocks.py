@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from backends import gguf_blocks, native_ops
+from backends import gguf_blocks, model_store, native_ops
 from backends.gguf_blocks import Q41, Q80, GgufMappingError
 
 pytestmark = pytest.mark.skipif(
@@ -130,3 +131,47 @@ def test_blocks_that_differ_from_the_float_weights_stop_the_build() -> None:
     float_weight[3, 2] += 0.01
     with pytest.raises(GgufMappingError, match="differ from the float weights"):
         gguf_blocks._check_same("off by one weight", blocks, float_weight)
+
+
+def test_a_folder_without_its_ops_library_is_not_a_model(default_model_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "m"
+    folder.mkdir()
+    for name in ("genai_config.json", "tokenizer.json"):
+        (folder / name).write_bytes((default_model_dir / name).read_bytes())
+    (folder / "model.onnx").write_bytes(b"")
+    config = json.loads((folder / "genai_config.json").read_text())
+    config["model"]["decoder"].setdefault("session_options", {})["custom_ops_library"] = "libgone.so"
+    (folder / "genai_config.json").write_text(json.dumps(config))
+    with pytest.raises(model_store.ModelFolderError, match=r"library libgone\.so .* is missing"):
+        model_store.check_model_dir(folder)
+
+
+def test_the_default_model_runs_the_gguf_blocks(default_model_dir: Path) -> None:
+    import onnx
+
+    if model_store.default_precision() != model_store.DEFAULT_PRECISION:
+        pytest.skip("this machine uses the fallback precision")
+    graph = onnx.load(str(default_model_dir / "model.onnx"), load_external_data=False).graph
+    ops = {n.op_type for n in graph.node}
+    assert "MatMul" not in ops
+    assert {"MatMulQ4_1", "MatMulQ8_0"} <= ops
+    assert (default_model_dir / native_ops.LIBRARY_NAME).is_file()
+
+
+def test_default_precision_prefers_q4_1_and_falls_back_to_int8(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def prepare(precision: str) -> None:
+        folder = tmp_path / f"{model_store.DEFAULT_MODEL}-{precision}"
+        folder.mkdir()
+        (folder / "genai_config.json").write_text("{}")
+
+    assert model_store.default_precision(tmp_path) == "q4_1"  # nothing prepared: what prepare builds
+    monkeypatch.setattr(native_ops, "compiler", lambda: None)
+    assert model_store.default_precision(tmp_path) == "int8"
+    prepare("q4_1")
+    assert model_store.default_precision(tmp_path) == "q4_1"  # built; running needs no compiler
+    monkeypatch.setattr(native_ops, "cpu_problem", lambda: "no AVX2")
+    assert model_store.default_precision(tmp_path) == "int8"
+    prepare("int8")
+    assert model_store.default_model_dir(tmp_path).name.endswith("-int8")
