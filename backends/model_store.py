@@ -56,13 +56,21 @@ def default_precision(home: Path | None = None) -> str:
     from backends import native_ops
 
     def prepared(precision: str) -> bool:
-        return (model_home(home) / f"{DEFAULT_MODEL}-{precision}" / "genai_config.json").is_file()
+        return (default_model_dir(home, precision) / "genai_config.json").is_file()
 
     if native_ops.cpu_problem() is None and prepared(DEFAULT_PRECISION):
         return DEFAULT_PRECISION
     if prepared(FALLBACK_PRECISION):
         return FALLBACK_PRECISION
-    return DEFAULT_PRECISION if native_ops.missing_requirement() is None else FALLBACK_PRECISION
+    return precision_to_build()[0]
+
+
+def precision_to_build() -> tuple[str, str | None]:
+    """What `model prepare` builds here, and why it is not DEFAULT_PRECISION (None when it is)."""
+    from backends.native_ops import missing_requirement
+
+    problem = missing_requirement()
+    return (FALLBACK_PRECISION, problem) if problem else (DEFAULT_PRECISION, None)
 
 
 @dataclass(frozen=True)

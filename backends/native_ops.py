@@ -8,6 +8,7 @@ caller can fall back to a model that runs on onnxruntime's own kernels.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import platform
 import shutil
@@ -25,15 +26,16 @@ class NativeBuildError(RuntimeError):
     """The native ops cannot be built or used here; the message says why."""
 
 
-def cpu_flags() -> set[str]:
+@functools.cache  # read once: check_model_dir asks on every model load
+def cpu_flags() -> frozenset[str]:
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return set()
+        return frozenset()
     for line in text.splitlines():
         if line.startswith("flags"):
-            return set(line.partition(":")[2].split())
-    return set()
+            return frozenset(line.partition(":")[2].split())
+    return frozenset()
 
 
 def compiler() -> list[str] | None:
