@@ -26,6 +26,7 @@ from backends.native_ops import LIBRARY_NAME, build_library
 
 DOMAIN = "slm.gguf"
 QK = 32  # elements per block in both formats
+GROUP = 8  # output columns the ops interleave (gguf_ops.c: one 32-byte load feeds 8 columns)
 
 Progress = Callable[[str], None]
 
@@ -144,6 +145,40 @@ class GgufModel:
         return read_q8_0(self._tensor(name, "Q8_0"))
 
 
+def _pad_columns(a: np.ndarray) -> np.ndarray:
+    extra = -a.shape[0] % GROUP
+    return np.concatenate([a, np.zeros((extra, *a.shape[1:]), a.dtype)]) if extra else a
+
+
+def _interleave(a: np.ndarray, chunk: int) -> np.ndarray:
+    """[N, blocks, bytes] -> [N/8, blocks, 8*bytes]: per block, CHUNK bytes of each of 8 columns
+    in turn (gguf_ops.c documents the layout)."""
+    n, blocks, width = a.shape
+    grouped = a.reshape(n // GROUP, GROUP, blocks, width // chunk, chunk)
+    return np.ascontiguousarray(grouped.transpose(0, 2, 3, 1, 4)).reshape(n // GROUP, blocks, GROUP * width)
+
+
+def _group_scales(a: np.ndarray) -> np.ndarray:
+    """[N, blocks] -> [N/8, blocks, 8]"""
+    n, blocks = a.shape
+    return np.ascontiguousarray(a.reshape(n // GROUP, GROUP, blocks).transpose(0, 2, 1))
+
+
+def op_inputs(blocks: Q41 | Q80) -> tuple[str, dict[str, np.ndarray]]:
+    """The op that multiplies by BLOCKS and its weight inputs in its layout: columns padded with
+    zeros to a multiple of 8, so the op's output may be wider than the matrix."""
+    if isinstance(blocks, Q41):
+        return "MatMulQ4_1", {
+            ".q4_1": _interleave(_pad_columns(blocks.packed), 4),
+            ".scales": _group_scales(_pad_columns(blocks.scales)),
+            ".mins": _group_scales(_pad_columns(blocks.mins)),
+        }
+    return "MatMulQ8_0", {
+        ".q8_0": _interleave(_pad_columns(blocks.values), 4),
+        ".scales": _group_scales(_pad_columns(blocks.scales)),
+    }
+
+
 def _check_same(what: str, blocks: Q41 | Q80, float_weight: np.ndarray) -> None:
     """float_weight is the ONNX MatMul's [K, N]; the blocks hold [N, K]."""
     ours = blocks.dequantize()
@@ -189,17 +224,10 @@ def rewrite(float_dir: Path, gguf_path: Path, out_dir: Path, progress: Progress 
             blocks = gguf.layer(int(parts[2].split(".")[1]), f"{parts[3]}/{parts[4]}")
         _check_same(node.name, blocks, float_weight)
         stem = weight_name.removesuffix(".weight")
-        if isinstance(blocks, Q41):
-            tensors = {".q4_1": blocks.packed, ".scales": blocks.scales, ".mins": blocks.mins}
-            op = "MatMulQ4_1"
-        else:
-            tensors = {".q8_0": blocks.values, ".scales": blocks.scales}
-            op = "MatMulQ8_0"
+        op, tensors = op_inputs(blocks)
         names = [stem + suffix for suffix in tensors]
         new_inits += [numpy_helper.from_array(a, n) for n, a in zip(names, tensors.values(), strict=True)]
-        new_nodes.append(
-            helper.make_node(op, [node.input[0], *names], list(node.output), name=node.name, domain=DOMAIN)
-        )
+        new_nodes += _op_nodes(op, node, names, columns=float_weight.shape[1], inits=new_inits)
         if consumers[weight_name] == 1:
             dropped.add(weight_name)
         else:  # SmolLM2's embedding reads the tied lm_head weight through a Transpose
@@ -222,6 +250,24 @@ def rewrite(float_dir: Path, gguf_path: Path, out_dir: Path, progress: Progress 
     build_library(out_dir)
     _point_config_at_library(out_dir / "genai_config.json")
     return out_dir
+
+
+def _op_nodes(op: str, node: Any, weights: list[str], columns: int, inits: list[Any]) -> list[Any]:
+    """The op in NODE's place; a Slice drops the zero columns padding added (none for llama's
+    usual sizes, which are multiples of 8)."""
+    from onnx import helper, numpy_helper
+
+    inputs = [node.input[0], *weights]
+    if columns % GROUP == 0:
+        return [helper.make_node(op, inputs, list(node.output), name=node.name, domain=DOMAIN)]
+    padded = node.output[0] + "/padded"
+    bounds = [node.name + suffix for suffix in ("/starts", "/ends", "/axes")]
+    for name, value in zip(bounds, (0, columns, -1), strict=True):
+        inits.append(numpy_helper.from_array(np.array([value], np.int64), name))
+    return [
+        helper.make_node(op, inputs, [padded], name=node.name, domain=DOMAIN),
+        helper.make_node("Slice", [padded, *bounds], list(node.output), name=node.name + "/unpad"),
+    ]
 
 
 def _untie_embedding(

@@ -1,9 +1,12 @@
 /* onnxruntime custom ops that multiply by GGUF-quantized weights as they are stored.
  *
- *   slm.gguf::MatMulQ4_1(A float[..., K], B uint8[N, K/32, 16], scales float[N, K/32],
- *                        mins float[N, K/32]) -> float[..., N]
- *   slm.gguf::MatMulQ8_0(A float[..., K], B int8[N, K/32, 32], scales float[N, K/32])
+ *   slm.gguf::MatMulQ4_1(A float[..., K], B uint8[N/8, K/32, 128], scales float[N/8, K/32, 8],
+ *                        mins float[N/8, K/32, 8]) -> float[..., N]
+ *   slm.gguf::MatMulQ8_0(A float[..., K], B int8[N/8, K/32, 256], scales float[N/8, K/32, 8])
  *                        -> float[..., N]
+ *
+ * B holds the GGUF's blocks with 8 output columns interleaved (layout at the kernels below;
+ * backends/gguf_blocks.py writes it). N is a multiple of 8; the graph pads and slices others.
  *
  * Why: a Q4_1 block is w = d*q + m with a float minimum m. onnxruntime's fast MatMulNBits
  * kernel only takes integer zero points, so re-quantizing Q4_1 to it shifts every block by up
@@ -12,8 +15,8 @@
  * multiply-add per block: sum_i x_i (d q_i + m) = d * sum_i x_i q_i + m * sum_i x_i.
  *
  * Activations are quantized per 32-block to int8 (as llama.cpp does, and MatMulNBits at
- * accuracy_level 4). Q4_1 nibbles use ggml's order:
- * byte j holds element j in its low nibble and element j+16 in its high nibble.
+ * accuracy_level 4). Q4_1 nibbles keep ggml's order: byte j of a block holds element j in
+ * its low nibble and element j+16 in its high nibble.
  *
  * Needs AVX2 and FMA; the Python side checks the CPU before it picks a model that uses this.
  * Only the slice of onnxruntime's C ABI used here is declared below (the API table is
@@ -24,6 +27,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* ---- onnxruntime C ABI, the part these ops use ---------------------------------------- */
 typedef struct OrtStatus OrtStatus;
@@ -117,7 +121,7 @@ static const OrtApi *g_api;
 static OrtStatus *fail(const char *msg) { return API(SLOT_CreateStatus, CreateStatusFn)(ORT_INVALID_ARGUMENT, msg); }
 
 /* ---- kernels -------------------------------------------------------------------------- */
-enum { QK = 32, MAX_RANK = 8, ROWS_PER_PASS = 4, COLS_PER_TASK = 16 };
+enum { QK = 32, MAX_RANK = 8, GROUPS_PER_TASK = 2 };
 
 /* Activations of one call, quantized per block: int8 values, their scale, and float sums. */
 typedef struct {
@@ -169,115 +173,114 @@ static void quantize_rows(const float *a, int64_t rows, int64_t blocks, int8_t *
   }
 }
 
-static inline __m256i unpack_q4(const uint8_t *packed) {
-  const __m128i p = _mm_loadu_si128((const __m128i *)packed);
-  return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(p, 4), p), _mm256_set1_epi8(0x0F));
-}
-
-/* unsigned weights (0..15) times signed activations, 32 products summed into 8 int32 lanes */
-static inline __m256 dot_u8s8(__m256i w, const int8_t *a) {
-  const __m256i x = _mm256_loadu_si256((const __m256i *)a);
-  return _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(w, x), _mm256_set1_epi16(1)));
-}
-
-/* signed weights times signed activations: move the sign onto the activations */
-static inline __m256 dot_s8s8(const int8_t *w8, const int8_t *a) {
-  const __m256i w = _mm256_loadu_si256((const __m256i *)w8);
-  const __m256i x = _mm256_loadu_si256((const __m256i *)a);
-  const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
-  return _mm256_cvtepi32_ps(_mm256_madd_epi16(p, _mm256_set1_epi16(1)));
-}
-
-static float min_term(const float *mins, const float *sums, int64_t blocks) {
-  __m256 acc = _mm256_setzero_ps();
-  int64_t b = 0;
-  for (; b + 8 <= blocks; b += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(mins + b), _mm256_loadu_ps(sums + b), acc);
-  float total = hsum(acc);
-  for (; b < blocks; b++) total += mins[b] * sums[b];
-  return total;
+/* Weights come in groups of 8 columns (output features), interleaved so that one 32-byte load
+ * holds 4 consecutive weights of each of the 8 columns: for block b, step s and column j,
+ *   Q4_1: bytes [(g*blocks + b)*128 + s*32 + j*4 .. +4] = ggml bytes 4s..4s+3 of column 8g+j
+ *         (low nibbles: elements 4s..4s+3; high nibbles: elements 16+4s..16+4s+3), s < 4
+ *   Q8_0: bytes [(g*blocks + b)*256 + s*32 + j*4 .. +4] = elements 4s..4s+3 of column 8g+j, s < 8
+ * and scales/mins as [groups, blocks, 8]. Broadcasting 4 activation bytes against such a load
+ * makes every lane one column's partial dot product, so a block of 8 columns ends in one
+ * vector: no horizontal sums, one convert and one scale multiply per 8 columns. That halved
+ * the time of a decode-step matmul against one column at a time (llama.cpp's repacked
+ * "8x8" kernels do the same). */
+static inline __m256i broadcast4(const int8_t *p) {
+  int32_t v;
+  memcpy(&v, p, sizeof v);
+  return _mm256_set1_epi32(v);
 }
 
 typedef struct {
   const QuantizedRows *x;
-  const void *weights; /* uint8 packed nibbles (Q4_1) or int8 values (Q8_0) */
+  const void *weights;
   const float *scales, *mins; /* mins == NULL for Q8_0 */
   float *out;
   int64_t n;
 } MatMulTask;
 
-static void q4_1_columns(void *data, size_t task) {
-  const MatMulTask *t = (const MatMulTask *)data;
-  const QuantizedRows *x = t->x;
-  const int64_t nb = x->blocks;
-  const int64_t c0 = (int64_t)task * COLS_PER_TASK;
-  const int64_t c1 = c0 + COLS_PER_TASK < t->n ? c0 + COLS_PER_TASK : t->n;
-  for (int64_t c = c0; c < c1; c++) {
-    const uint8_t *w = (const uint8_t *)t->weights + c * nb * (QK / 2);
-    const float *d = t->scales + c * nb, *m = t->mins + c * nb;
-    int64_t r = 0;
-    for (; r + ROWS_PER_PASS <= x->rows; r += ROWS_PER_PASS) {
-      __m256 acc[ROWS_PER_PASS];
-      for (int k = 0; k < ROWS_PER_PASS; k++) acc[k] = _mm256_setzero_ps();
-      for (int64_t b = 0; b < nb; b++) {
-        const __m256i q = unpack_q4(w + b * (QK / 2));
-        for (int k = 0; k < ROWS_PER_PASS; k++) {
-          const int64_t row_block = (r + k) * nb + b;
-          acc[k] = _mm256_fmadd_ps(dot_u8s8(q, x->q + row_block * QK), _mm256_set1_ps(d[b] * x->scale[row_block]), acc[k]);
-        }
-      }
-      for (int k = 0; k < ROWS_PER_PASS; k++)
-        t->out[(r + k) * t->n + c] = hsum(acc[k]) + min_term(m, x->sum + (r + k) * nb, nb);
-    }
-    for (; r < x->rows; r++) {
-      const int8_t *xq = x->q + r * nb * QK;
-      const float *xs = x->scale + r * nb;
-      __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-      int64_t b = 0;
-      for (; b + 2 <= nb; b += 2) { /* two chains hide the FMA latency */
-        acc0 = _mm256_fmadd_ps(dot_u8s8(unpack_q4(w + b * 16), xq + b * QK), _mm256_set1_ps(d[b] * xs[b]), acc0);
-        acc1 = _mm256_fmadd_ps(dot_u8s8(unpack_q4(w + (b + 1) * 16), xq + (b + 1) * QK),
-                               _mm256_set1_ps(d[b + 1] * xs[b + 1]), acc1);
-      }
-      if (b < nb) acc0 = _mm256_fmadd_ps(dot_u8s8(unpack_q4(w + b * 16), xq + b * QK), _mm256_set1_ps(d[b] * xs[b]), acc0);
-      t->out[r * t->n + c] = hsum(_mm256_add_ps(acc0, acc1)) + min_term(m, x->sum + r * nb, nb);
-    }
+/* Up to ROWS rows against one group of 8 columns; ROWS is a constant at each call, so the
+ * accumulators stay in registers. Products u4 x s8 summed 8 at a time stay below 2^15. */
+#define Q4_1_GROUP(ROWS)                                                                              \
+  static void q4_1_group_##ROWS(const MatMulTask *t, int64_t g, int64_t r) {                          \
+    const QuantizedRows *x = t->x;                                                                    \
+    const int64_t nb = x->blocks;                                                                     \
+    const uint8_t *w = (const uint8_t *)t->weights + g * nb * 128;                                    \
+    const float *d = t->scales + g * nb * 8, *m = t->mins + g * nb * 8;                               \
+    const __m256i low = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);                          \
+    __m256 acc[ROWS];                                                                                 \
+    for (int k = 0; k < ROWS; k++) acc[k] = _mm256_setzero_ps();                                      \
+    for (int64_t b = 0; b < nb; b++) {                                                                \
+      __m256i s16[ROWS];                                                                              \
+      for (int k = 0; k < ROWS; k++) s16[k] = _mm256_setzero_si256();                                 \
+      for (int s = 0; s < 4; s++) {                                                                   \
+        const __m256i v = _mm256_loadu_si256((const __m256i *)(w + b * 128 + s * 32));                \
+        const __m256i lo = _mm256_and_si256(v, low), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low); \
+        for (int k = 0; k < ROWS; k++) {                                                              \
+          const int8_t *xb = x->q + ((r + k) * nb + b) * QK;                                          \
+          s16[k] = _mm256_add_epi16(s16[k], _mm256_maddubs_epi16(lo, broadcast4(xb + 4 * s)));        \
+          s16[k] = _mm256_add_epi16(s16[k], _mm256_maddubs_epi16(hi, broadcast4(xb + 16 + 4 * s)));   \
+        }                                                                                             \
+      }                                                                                               \
+      const __m256 dv = _mm256_loadu_ps(d + b * 8), mv = _mm256_loadu_ps(m + b * 8);                  \
+      for (int k = 0; k < ROWS; k++) {                                                                \
+        const int64_t rb = (r + k) * nb + b;                                                          \
+        const __m256 dot = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16[k], ones));                       \
+        acc[k] = _mm256_fmadd_ps(dot, _mm256_mul_ps(dv, _mm256_set1_ps(x->scale[rb])), acc[k]);       \
+        acc[k] = _mm256_fmadd_ps(mv, _mm256_set1_ps(x->sum[rb]), acc[k]);                             \
+      }                                                                                               \
+    }                                                                                                 \
+    for (int k = 0; k < ROWS; k++) _mm256_storeu_ps(t->out + (r + k) * t->n + g * 8, acc[k]);         \
   }
-}
 
-static void q8_0_columns(void *data, size_t task) {
-  const MatMulTask *t = (const MatMulTask *)data;
-  const QuantizedRows *x = t->x;
-  const int64_t nb = x->blocks;
-  const int64_t c0 = (int64_t)task * COLS_PER_TASK;
-  const int64_t c1 = c0 + COLS_PER_TASK < t->n ? c0 + COLS_PER_TASK : t->n;
-  for (int64_t c = c0; c < c1; c++) {
-    const int8_t *w = (const int8_t *)t->weights + c * nb * QK;
-    const float *d = t->scales + c * nb;
-    int64_t r = 0;
-    for (; r + ROWS_PER_PASS <= x->rows; r += ROWS_PER_PASS) {
-      __m256 acc[ROWS_PER_PASS];
-      for (int k = 0; k < ROWS_PER_PASS; k++) acc[k] = _mm256_setzero_ps();
-      for (int64_t b = 0; b < nb; b++)
-        for (int k = 0; k < ROWS_PER_PASS; k++) {
-          const int64_t row_block = (r + k) * nb + b;
-          acc[k] = _mm256_fmadd_ps(dot_s8s8(w + b * QK, x->q + row_block * QK), _mm256_set1_ps(d[b] * x->scale[row_block]), acc[k]);
-        }
-      for (int k = 0; k < ROWS_PER_PASS; k++) t->out[(r + k) * t->n + c] = hsum(acc[k]);
-    }
-    for (; r < x->rows; r++) {
-      const int8_t *xq = x->q + r * nb * QK;
-      const float *xs = x->scale + r * nb;
-      __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-      int64_t b = 0;
-      for (; b + 2 <= nb; b += 2) {
-        acc0 = _mm256_fmadd_ps(dot_s8s8(w + b * QK, xq + b * QK), _mm256_set1_ps(d[b] * xs[b]), acc0);
-        acc1 = _mm256_fmadd_ps(dot_s8s8(w + (b + 1) * QK, xq + (b + 1) * QK), _mm256_set1_ps(d[b + 1] * xs[b + 1]), acc1);
-      }
-      if (b < nb) acc0 = _mm256_fmadd_ps(dot_s8s8(w + b * QK, xq + b * QK), _mm256_set1_ps(d[b] * xs[b]), acc0);
-      t->out[r * t->n + c] = hsum(_mm256_add_ps(acc0, acc1));
-    }
+/* Signed x signed: the weight's sign moves onto the activation, as maddubs wants u8 x s8. */
+#define Q8_0_GROUP(ROWS)                                                                              \
+  static void q8_0_group_##ROWS(const MatMulTask *t, int64_t g, int64_t r) {                          \
+    const QuantizedRows *x = t->x;                                                                    \
+    const int64_t nb = x->blocks;                                                                     \
+    const int8_t *w = (const int8_t *)t->weights + g * nb * 256;                                      \
+    const float *d = t->scales + g * nb * 8;                                                          \
+    const __m256i ones = _mm256_set1_epi16(1);                                                        \
+    __m256 acc[ROWS];                                                                                 \
+    for (int k = 0; k < ROWS; k++) acc[k] = _mm256_setzero_ps();                                      \
+    for (int64_t b = 0; b < nb; b++) {                                                                \
+      __m256i s32[ROWS];                                                                              \
+      for (int k = 0; k < ROWS; k++) s32[k] = _mm256_setzero_si256();                                 \
+      for (int s = 0; s < 8; s++) {                                                                   \
+        const __m256i v = _mm256_loadu_si256((const __m256i *)(w + b * 256 + s * 32));                \
+        const __m256i magnitude = _mm256_sign_epi8(v, v);                                             \
+        for (int k = 0; k < ROWS; k++) {                                                              \
+          const __m256i xs = _mm256_sign_epi8(broadcast4(x->q + ((r + k) * nb + b) * QK + 4 * s), v); \
+          s32[k] = _mm256_add_epi32(s32[k], _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, xs), ones)); \
+        }                                                                                             \
+      }                                                                                               \
+      const __m256 dv = _mm256_loadu_ps(d + b * 8);                                                   \
+      for (int k = 0; k < ROWS; k++)                                                                  \
+        acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s32[k]),                                          \
+                                 _mm256_mul_ps(dv, _mm256_set1_ps(x->scale[(r + k) * nb + b])), acc[k]); \
+    }                                                                                                 \
+    for (int k = 0; k < ROWS; k++) _mm256_storeu_ps(t->out + (r + k) * t->n + g * 8, acc[k]);         \
   }
-}
+
+Q4_1_GROUP(1)
+Q4_1_GROUP(4)
+Q8_0_GROUP(1)
+Q8_0_GROUP(4)
+
+/* One task: GROUPS_PER_TASK groups of 8 columns, every row (4 at a time, sharing the unpacked
+ * weights, which stay in L1 across rows). */
+#define COLUMNS_TASK(NAME)                                                                 \
+  static void NAME##_columns(void *data, size_t task) {                                    \
+    const MatMulTask *t = (const MatMulTask *)data;                                        \
+    const int64_t groups = t->n / 8, g0 = (int64_t)task * GROUPS_PER_TASK;                 \
+    const int64_t g1 = g0 + GROUPS_PER_TASK < groups ? g0 + GROUPS_PER_TASK : groups;       \
+    for (int64_t g = g0; g < g1; g++) {                                                    \
+      int64_t r = 0;                                                                       \
+      for (; r + 4 <= t->x->rows; r += 4) NAME##_group_4(t, g, r);                          \
+      for (; r < t->x->rows; r++) NAME##_group_1(t, g, r);                                  \
+    }                                                                                      \
+  }
+
+COLUMNS_TASK(q4_1)
+COLUMNS_TASK(q8_0)
 
 /* ---- the ops -------------------------------------------------------------------------- */
 typedef struct {
@@ -319,14 +322,16 @@ static OrtStatus *compute(void *kernel, OrtKernelContext *ctx) {
   TRY(shape_of(a_value, a_dims, &a_rank, &a_type));
   TRY(shape_of(b_value, b_dims, &b_rank, &b_type));
   TRY(shape_of(s_value, s_dims, &s_rank, &s_type));
-  const int64_t block_bytes = op->weight_type == TYPE_UINT8 ? QK / 2 : QK;
-  if (a_rank < 1 || b_rank != 3 || s_rank != 2) return fail("slm.gguf: A must be [..., K], B [N, K/32, bytes], scales [N, K/32]");
-  const int64_t k = a_dims[a_rank - 1], n = b_dims[0], blocks = b_dims[1];
-  if (blocks * QK != k || b_dims[2] != block_bytes || s_dims[0] != n || s_dims[1] != blocks) {
+  const int64_t group_bytes = op->weight_type == TYPE_UINT8 ? 8 * QK / 2 : 8 * QK;
+  if (a_rank < 1 || b_rank != 3 || s_rank != 3)
+    return fail("slm.gguf: A must be [..., K], B [N/8, K/32, bytes], scales [N/8, K/32, 8]");
+  const int64_t k = a_dims[a_rank - 1], groups = b_dims[0], blocks = b_dims[1], n = 8 * groups;
+  if (blocks * QK != k || b_dims[2] != group_bytes || s_dims[0] != groups || s_dims[1] != blocks || s_dims[2] != 8) {
     static __thread char msg[200];
-    snprintf(msg, sizeof msg, "slm.gguf %s: A has K=%lld but B holds [%lld, %lld, %lld] blocks and scales [%lld, %lld]",
+    snprintf(msg, sizeof msg,
+             "slm.gguf %s: A has K=%lld but B holds [%lld, %lld, %lld] column groups and scales [%lld, %lld, %lld]",
              op->name, (long long)k, (long long)b_dims[0], (long long)b_dims[1], (long long)b_dims[2],
-             (long long)s_dims[0], (long long)s_dims[1]);
+             (long long)s_dims[0], (long long)s_dims[1], (long long)s_dims[2]);
     return fail(msg);
   }
   if (op->inputs == 4) {
@@ -334,7 +339,8 @@ static OrtStatus *compute(void *kernel, OrtKernelContext *ctx) {
     size_t m_rank;
     int m_type;
     TRY(shape_of(m_value, m_dims, &m_rank, &m_type));
-    if (m_rank != 2 || m_dims[0] != n || m_dims[1] != blocks) return fail("slm.gguf MatMulQ4_1: mins must match scales");
+    if (m_rank != 3 || m_dims[0] != groups || m_dims[1] != blocks || m_dims[2] != 8)
+      return fail("slm.gguf MatMulQ4_1: mins must match scales");
   }
 
   int64_t rows = 1;
@@ -358,7 +364,7 @@ static OrtStatus *compute(void *kernel, OrtKernelContext *ctx) {
   quantize_rows((const float *)a, rows, blocks, xq, xs, xs + rows * blocks);
   const QuantizedRows x = {xq, xs, xs + rows * blocks, rows, blocks};
   MatMulTask task = {&x, w, (const float *)scales, (const float *)mins, (float *)out, n};
-  const size_t tasks = (size_t)((n + COLS_PER_TASK - 1) / COLS_PER_TASK);
+  const size_t tasks = (size_t)((groups + GROUPS_PER_TASK - 1) / GROUPS_PER_TASK);
   OrtStatus *status = API(SLOT_KernelContext_ParallelFor, ParallelForFn)(ctx, op->columns, tasks, 0, &task);
   free(xq);
   free(xs);
