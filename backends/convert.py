@@ -35,6 +35,9 @@ DEFAULT_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # shared GatherBlockQuantized writes a graph that does not load, so those unshare it.
 _UNSHARED = "shared_embeddings=false"
 GGUF_BLOCKS = "q4_1"
+# The same blocks with one activation level everywhere (gguf_blocks.TWO_LEVEL_MODULES says why
+# the attention projections get two): kept so `bench precision` can show what the second costs.
+GGUF_BLOCKS_ONE_LEVEL = "q4_1-a8"
 PRECISIONS: dict[str, list[str]] = {
     "fp32": ["-p", "fp32"],
     "int8": ["-p", "int8"],
@@ -52,6 +55,7 @@ PRECISIONS: dict[str, list[str]] = {
     # The GGUF's own Q4_1/Q8_0 blocks on native ops (backends/gguf_blocks.py), from a GGUF only:
     # the builder makes the float model, whose MatMuls are then swapped.
     GGUF_BLOCKS: ["-p", "fp32"],
+    GGUF_BLOCKS_ONE_LEVEL: ["-p", "fp32"],
 }  # fmt: skip
 
 Progress = Callable[[str], None]
@@ -191,18 +195,19 @@ def smoke_test(folder: Path, progress: Progress | None = None) -> str:
 
 
 def _gguf_blocks_model(
-    hf_folder: Path, gguf: Path, work: Path, staged: Path, progress: Progress | None
+    hf_folder: Path, gguf: Path, precision: str, work: Path, staged: Path, progress: Progress | None
 ) -> None:
     from backends import gguf_blocks
     from backends.native_ops import NativeBuildError
 
     float_model = work / "float"
-    run_builder(hf_folder, float_model, GGUF_BLOCKS, progress)
+    run_builder(hf_folder, float_model, precision, progress)
     _say(progress, "swapping the float MatMuls for ops that read the GGUF's blocks")
+    two_level = frozenset() if precision == GGUF_BLOCKS_ONE_LEVEL else gguf_blocks.TWO_LEVEL_MODULES
     try:
-        gguf_blocks.rewrite(float_model, gguf, staged, progress)
+        gguf_blocks.rewrite(float_model, gguf, staged, progress, two_level=two_level)
     except (gguf_blocks.GgufMappingError, NativeBuildError) as exc:
-        raise ConversionError(f"precision {GGUF_BLOCKS}: {exc}") from exc
+        raise ConversionError(f"precision {precision}: {exc}") from exc
     shutil.rmtree(float_model)
 
 
@@ -229,14 +234,14 @@ def convert(
         work = Path(tmp)
         staged = work / "onnx"
         src = Path(str(source)).expanduser()
-        if precision == GGUF_BLOCKS and src.suffix != ".gguf":
-            raise ConversionError(f"precision {GGUF_BLOCKS} runs a GGUF's own blocks: give a .gguf file")
+        if precision in (GGUF_BLOCKS, GGUF_BLOCKS_ONE_LEVEL) and src.suffix != ".gguf":
+            raise ConversionError(f"precision {precision} runs a GGUF's own blocks: give a .gguf file")
         if src.suffix == ".gguf":
             if not src.is_file():
                 raise ConversionError(f"{src} does not exist")
             hf_folder = _cached_hf_folder(src, out.parent, progress)
-            if precision == GGUF_BLOCKS:
-                _gguf_blocks_model(hf_folder, src, work, staged, progress)
+            if precision in (GGUF_BLOCKS, GGUF_BLOCKS_ONE_LEVEL):
+                _gguf_blocks_model(hf_folder, src, precision, work, staged, progress)
             else:
                 run_builder(hf_folder, staged, precision, progress)
         elif src.is_dir():

@@ -64,6 +64,8 @@ enum {
   SLOT_GetTensorTypeAndShape = 65,
   SLOT_KernelContext_GetInput = 90,
   SLOT_KernelContext_GetOutput = 91,
+  SLOT_KernelInfoGetAttribute_int64 = 86,
+  SLOT_ReleaseStatus = 93,
   SLOT_ReleaseTensorTypeAndShapeInfo = 99,
   SLOT_KernelContext_ParallelFor = 274,
 };
@@ -107,6 +109,8 @@ typedef OrtStatus *(*KernelContextGetInputFn)(const OrtKernelContext *ctx, size_
 typedef OrtStatus *(*KernelContextGetOutputFn)(OrtKernelContext *ctx, size_t index, const int64_t *dims,
                                                size_t dim_count, OrtValue **out);
 typedef void (*ReleaseTensorTypeAndShapeInfoFn)(OrtTensorTypeAndShapeInfo *info);
+typedef OrtStatus *(*KernelInfoGetAttributeInt64Fn)(const OrtKernelInfo *info, const char *name, int64_t *out);
+typedef void (*ReleaseStatusFn)(OrtStatus *status);
 typedef OrtStatus *(*ParallelForFn)(const OrtKernelContext *ctx, void (*fn)(void *, size_t), size_t total,
                                     size_t num_batch, void *user_data);
 
@@ -123,11 +127,13 @@ static OrtStatus *fail(const char *msg) { return API(SLOT_CreateStatus, CreateSt
 /* ---- kernels -------------------------------------------------------------------------- */
 enum { QK = 32, MAX_RANK = 8, GROUPS_PER_TASK = 2 };
 
-/* Activations of one call, quantized per block: int8 values, their scale, and float sums. */
+/* Activations of one call, rounded per block to int8 steps. With a second level (q2 != NULL),
+ * what the first rounding left over is rounded again: x = scale*q + scale2*q2 to ~1/32000 of
+ * the block's largest value instead of ~1/250. */
 typedef struct {
-  const int8_t *q;
-  const float *scale;
-  const float *sum;
+  const int8_t *q, *q2;
+  const float *scale, *scale2;
+  const float *sum; /* per block: the sum of the rounded values, for Q4_1's minimum */
   int64_t rows, blocks;
 } QuantizedRows;
 
@@ -138,39 +144,51 @@ static float hsum(__m256 v) {
   return _mm_cvtss_f32(x);
 }
 
-static void quantize_rows(const float *a, int64_t rows, int64_t blocks, int8_t *q, float *scale, float *sum) {
+/* Round 32 values (v) to int8 steps of d = max|v|/127, store them in q, leave the remainder
+ * in v, and return d; *sum gets the rounded values' sum added. */
+static float round_block(__m256 v[4], int8_t *q, float *sum) {
   const __m256 sign_mask = _mm256_set1_ps(-0.0f);
-  for (int64_t r = 0; r < rows; r++) {
-    for (int64_t b = 0; b < blocks; b++) {
-      const float *x = a + (r * blocks + b) * QK;
-      __m256 v[4], amax = _mm256_setzero_ps();
-      for (int i = 0; i < 4; i++) {
-        v[i] = _mm256_loadu_ps(x + 8 * i);
-        amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign_mask, v[i]));
-      }
-      __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
-      m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-      m = _mm_max_ss(m, _mm_movehdup_ps(m));
-      const float max_abs = _mm_cvtss_f32(m);
-      const float d = max_abs / 127.0f;
-      const __m256 inv = _mm256_set1_ps(d > 0.0f ? 1.0f / d : 0.0f);
-      __m256i i32[4];
-      for (int i = 0; i < 4; i++) i32[i] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[i], inv), _MM_FROUND_TO_NEAREST_INT));
-      /* The block sum for the minimum is taken over the rounded values, as the dot product is:
-       * then both terms see the same x and the rounding error scales with w = d*q + m (centred
-       * near 0) rather than with q (0..15). Summing the unrounded x instead gave 94.6% greedy
-       * agreement with the float model, against 98.4% (bench precision). */
-      const __m256i total = _mm256_add_epi32(_mm256_add_epi32(i32[0], i32[1]), _mm256_add_epi32(i32[2], i32[3]));
-      /* pack 32 int32 -> 32 int8 in order (packs work per 128-bit lane, hence the permute) */
-      __m256i p16a = _mm256_packs_epi32(i32[0], i32[1]);
-      __m256i p16b = _mm256_packs_epi32(i32[2], i32[3]);
-      __m256i p8 = _mm256_packs_epi16(p16a, p16b);
-      p8 = _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-      _mm256_storeu_si256((__m256i *)(q + (r * blocks + b) * QK), p8);
-      scale[r * blocks + b] = d;
-      sum[r * blocks + b] = d * hsum(_mm256_cvtepi32_ps(total));
-    }
+  __m256 amax = _mm256_setzero_ps();
+  for (int i = 0; i < 4; i++) amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign_mask, v[i]));
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  const float d = _mm_cvtss_f32(m) / 127.0f;
+  const __m256 inv = _mm256_set1_ps(d > 0.0f ? 1.0f / d : 0.0f), step = _mm256_set1_ps(d);
+  __m256i i32[4];
+  for (int i = 0; i < 4; i++) {
+    const __m256 rounded = _mm256_round_ps(_mm256_mul_ps(v[i], inv), _MM_FROUND_TO_NEAREST_INT);
+    i32[i] = _mm256_cvtps_epi32(rounded);
+    v[i] = _mm256_fnmadd_ps(rounded, step, v[i]);
   }
+  const __m256i total = _mm256_add_epi32(_mm256_add_epi32(i32[0], i32[1]), _mm256_add_epi32(i32[2], i32[3]));
+  /* pack 32 int32 -> 32 int8 in order (packs work per 128-bit lane, hence the permute) */
+  const __m256i p16a = _mm256_packs_epi32(i32[0], i32[1]), p16b = _mm256_packs_epi32(i32[2], i32[3]);
+  const __m256i p8 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p16a, p16b), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+  _mm256_storeu_si256((__m256i *)q, p8);
+  *sum += d * hsum(_mm256_cvtepi32_ps(total));
+  return d;
+}
+
+/* The block sum for Q4_1's minimum is taken over the rounded values, as the dot product is:
+ * then both terms see the same x and the rounding error scales with w = d*q + m (centred near
+ * 0) rather than with q (0..15). Summing the unrounded x instead gave 94.6% greedy agreement
+ * with the float model, against 98.4% (bench precision, one level). */
+static void quantize_rows(const float *a, QuantizedRows *x, int8_t *q, int8_t *q2, float *scales) {
+  const int64_t n = x->rows * x->blocks;
+  float *scale = scales, *scale2 = scales + n, *sum = scales + 2 * n;
+  for (int64_t i = 0; i < n; i++) {
+    __m256 v[4];
+    for (int j = 0; j < 4; j++) v[j] = _mm256_loadu_ps(a + i * QK + 8 * j);
+    sum[i] = 0.0f;
+    scale[i] = round_block(v, q + i * QK, &sum[i]);
+    if (q2 != NULL) scale2[i] = round_block(v, q2 + i * QK, &sum[i]);
+  }
+  x->q = q;
+  x->q2 = q2;
+  x->scale = scale;
+  x->scale2 = q2 != NULL ? scale2 : NULL;
+  x->sum = sum;
 }
 
 /* Weights come in groups of 8 columns (output features), interleaved so that one 32-byte load
@@ -197,10 +215,11 @@ typedef struct {
   int64_t n;
 } MatMulTask;
 
-/* Up to ROWS rows against one group of 8 columns; ROWS is a constant at each call, so the
- * accumulators stay in registers. Products u4 x s8 summed 8 at a time stay below 2^15. */
-#define Q4_1_GROUP(ROWS)                                                                              \
-  static void q4_1_group_##ROWS(const MatMulTask *t, int64_t g, int64_t r) {                          \
+/* ROWS rows against one group of 8 columns, with LEVELS activation levels; both are constants
+ * at each call, so the accumulators stay in registers. Products u4 x s8 summed 8 at a time stay
+ * below 2^15. */
+#define Q4_1_GROUP(ROWS, LEVELS)                                                                              \
+  static void q4_1_group_##ROWS##_##LEVELS(const MatMulTask *t, int64_t g, int64_t r) {                          \
     const QuantizedRows *x = t->x;                                                                    \
     const int64_t nb = x->blocks;                                                                     \
     const uint8_t *w = (const uint8_t *)t->weights + g * nb * 128;                                    \
@@ -209,22 +228,28 @@ typedef struct {
     __m256 acc[ROWS];                                                                                 \
     for (int k = 0; k < ROWS; k++) acc[k] = _mm256_setzero_ps();                                      \
     for (int64_t b = 0; b < nb; b++) {                                                                \
-      __m256i s16[ROWS];                                                                              \
-      for (int k = 0; k < ROWS; k++) s16[k] = _mm256_setzero_si256();                                 \
+      __m256i s1[ROWS], s2[ROWS];                                                                     \
+      for (int k = 0; k < ROWS; k++) s1[k] = s2[k] = _mm256_setzero_si256();                          \
       for (int s = 0; s < 4; s++) {                                                                   \
         const __m256i v = _mm256_loadu_si256((const __m256i *)(w + b * 128 + s * 32));                \
         const __m256i lo = _mm256_and_si256(v, low), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low); \
         for (int k = 0; k < ROWS; k++) {                                                              \
-          const int8_t *xb = x->q + ((r + k) * nb + b) * QK;                                          \
-          s16[k] = _mm256_add_epi16(s16[k], _mm256_maddubs_epi16(lo, broadcast4(xb + 4 * s)));        \
-          s16[k] = _mm256_add_epi16(s16[k], _mm256_maddubs_epi16(hi, broadcast4(xb + 16 + 4 * s)));   \
+          const int64_t at = ((r + k) * nb + b) * QK + 4 * s;                                         \
+          s1[k] = _mm256_add_epi16(s1[k], _mm256_maddubs_epi16(lo, broadcast4(x->q + at)));           \
+          s1[k] = _mm256_add_epi16(s1[k], _mm256_maddubs_epi16(hi, broadcast4(x->q + at + 16)));      \
+          if (LEVELS == 2) {                                                                          \
+            s2[k] = _mm256_add_epi16(s2[k], _mm256_maddubs_epi16(lo, broadcast4(x->q2 + at)));        \
+            s2[k] = _mm256_add_epi16(s2[k], _mm256_maddubs_epi16(hi, broadcast4(x->q2 + at + 16)));   \
+          }                                                                                           \
         }                                                                                             \
       }                                                                                               \
       const __m256 dv = _mm256_loadu_ps(d + b * 8), mv = _mm256_loadu_ps(m + b * 8);                  \
       for (int k = 0; k < ROWS; k++) {                                                                \
         const int64_t rb = (r + k) * nb + b;                                                          \
-        const __m256 dot = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16[k], ones));                       \
-        acc[k] = _mm256_fmadd_ps(dot, _mm256_mul_ps(dv, _mm256_set1_ps(x->scale[rb])), acc[k]);       \
+        __m256 dot = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(s1[k], ones)), _mm256_set1_ps(x->scale[rb])); \
+        if (LEVELS == 2)                                                                              \
+          dot = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(s2[k], ones)), _mm256_set1_ps(x->scale2[rb]), dot); \
+        acc[k] = _mm256_fmadd_ps(dot, dv, acc[k]);                                                    \
         acc[k] = _mm256_fmadd_ps(mv, _mm256_set1_ps(x->sum[rb]), acc[k]);                             \
       }                                                                                               \
     }                                                                                                 \
@@ -232,8 +257,8 @@ typedef struct {
   }
 
 /* Signed x signed: the weight's sign moves onto the activation, as maddubs wants u8 x s8. */
-#define Q8_0_GROUP(ROWS)                                                                              \
-  static void q8_0_group_##ROWS(const MatMulTask *t, int64_t g, int64_t r) {                          \
+#define Q8_0_GROUP(ROWS, LEVELS)                                                                              \
+  static void q8_0_group_##ROWS##_##LEVELS(const MatMulTask *t, int64_t g, int64_t r) {                          \
     const QuantizedRows *x = t->x;                                                                    \
     const int64_t nb = x->blocks;                                                                     \
     const int8_t *w = (const int8_t *)t->weights + g * nb * 256;                                      \
@@ -242,45 +267,59 @@ typedef struct {
     __m256 acc[ROWS];                                                                                 \
     for (int k = 0; k < ROWS; k++) acc[k] = _mm256_setzero_ps();                                      \
     for (int64_t b = 0; b < nb; b++) {                                                                \
-      __m256i s32[ROWS];                                                                              \
-      for (int k = 0; k < ROWS; k++) s32[k] = _mm256_setzero_si256();                                 \
+      __m256i s32[ROWS], t32[ROWS];                                                                   \
+      for (int k = 0; k < ROWS; k++) s32[k] = t32[k] = _mm256_setzero_si256();                        \
       for (int s = 0; s < 8; s++) {                                                                   \
         const __m256i v = _mm256_loadu_si256((const __m256i *)(w + b * 256 + s * 32));                \
         const __m256i magnitude = _mm256_sign_epi8(v, v);                                             \
         for (int k = 0; k < ROWS; k++) {                                                              \
-          const __m256i xs = _mm256_sign_epi8(broadcast4(x->q + ((r + k) * nb + b) * QK + 4 * s), v); \
+          const int64_t at = ((r + k) * nb + b) * QK + 4 * s;                                         \
+          const __m256i xs = _mm256_sign_epi8(broadcast4(x->q + at), v);                              \
           s32[k] = _mm256_add_epi32(s32[k], _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, xs), ones)); \
+          if (LEVELS == 2) {                                                                          \
+            const __m256i xs2 = _mm256_sign_epi8(broadcast4(x->q2 + at), v);                          \
+            t32[k] = _mm256_add_epi32(t32[k], _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, xs2), ones)); \
+          }                                                                                           \
         }                                                                                             \
       }                                                                                               \
       const __m256 dv = _mm256_loadu_ps(d + b * 8);                                                   \
-      for (int k = 0; k < ROWS; k++)                                                                  \
-        acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s32[k]),                                          \
-                                 _mm256_mul_ps(dv, _mm256_set1_ps(x->scale[(r + k) * nb + b])), acc[k]); \
+      for (int k = 0; k < ROWS; k++) {                                                                \
+        const int64_t rb = (r + k) * nb + b;                                                          \
+        __m256 dot = _mm256_mul_ps(_mm256_cvtepi32_ps(s32[k]), _mm256_set1_ps(x->scale[rb]));         \
+        if (LEVELS == 2) dot = _mm256_fmadd_ps(_mm256_cvtepi32_ps(t32[k]), _mm256_set1_ps(x->scale2[rb]), dot); \
+        acc[k] = _mm256_fmadd_ps(dot, dv, acc[k]);                                                    \
+      }                                                                                               \
     }                                                                                                 \
     for (int k = 0; k < ROWS; k++) _mm256_storeu_ps(t->out + (r + k) * t->n + g * 8, acc[k]);         \
   }
 
-Q4_1_GROUP(1)
-Q4_1_GROUP(4)
-Q8_0_GROUP(1)
-Q8_0_GROUP(4)
+Q4_1_GROUP(1, 1)
+Q4_1_GROUP(4, 1)
+Q4_1_GROUP(1, 2)
+Q4_1_GROUP(3, 2)
+Q8_0_GROUP(1, 1)
+Q8_0_GROUP(4, 1)
+Q8_0_GROUP(1, 2)
+Q8_0_GROUP(3, 2)
 
-/* One task: GROUPS_PER_TASK groups of 8 columns, every row (4 at a time, sharing the unpacked
- * weights, which stay in L1 across rows). */
-#define COLUMNS_TASK(NAME)                                                                 \
-  static void NAME##_columns(void *data, size_t task) {                                    \
+/* One task: GROUPS_PER_TASK groups of 8 columns, every row (ROWS at a time, sharing the
+ * unpacked weights, which stay in L1 across rows). */
+#define COLUMNS_TASK(NAME, ROWS, LEVELS)                                                           \
+  static void NAME##_columns_##LEVELS(void *data, size_t task) {                                    \
     const MatMulTask *t = (const MatMulTask *)data;                                        \
     const int64_t groups = t->n / 8, g0 = (int64_t)task * GROUPS_PER_TASK;                 \
     const int64_t g1 = g0 + GROUPS_PER_TASK < groups ? g0 + GROUPS_PER_TASK : groups;       \
     for (int64_t g = g0; g < g1; g++) {                                                    \
       int64_t r = 0;                                                                       \
-      for (; r + 4 <= t->x->rows; r += 4) NAME##_group_4(t, g, r);                          \
-      for (; r < t->x->rows; r++) NAME##_group_1(t, g, r);                                  \
+      for (; r + ROWS <= t->x->rows; r += ROWS) NAME##_group_##ROWS##_##LEVELS(t, g, r);               \
+      for (; r < t->x->rows; r++) NAME##_group_1_##LEVELS(t, g, r);                                  \
     }                                                                                      \
   }
 
-COLUMNS_TASK(q4_1)
-COLUMNS_TASK(q8_0)
+COLUMNS_TASK(q4_1, 4, 1)
+COLUMNS_TASK(q4_1, 3, 2)
+COLUMNS_TASK(q8_0, 4, 1)
+COLUMNS_TASK(q8_0, 3, 2)
 
 /* ---- the ops -------------------------------------------------------------------------- */
 typedef struct {
@@ -288,7 +327,7 @@ typedef struct {
   const char *name;
   int weight_type;
   size_t inputs;
-  void (*columns)(void *, size_t);
+  void (*columns[2])(void *, size_t); /* by activation levels: 1, 2 */
 } GgufOp;
 
 static OrtStatus *shape_of(const OrtValue *value, int64_t *dims, size_t *rank, int *type) {
@@ -307,8 +346,14 @@ static OrtStatus *input(OrtKernelContext *ctx, size_t index, const OrtValue **va
   return API(SLOT_GetTensorMutableData, GetTensorMutableDataFn)((OrtValue *)*value, data);
 }
 
-static OrtStatus *compute(void *kernel, OrtKernelContext *ctx) {
-  const GgufOp *op = (const GgufOp *)kernel;
+typedef struct {
+  const GgufOp *op;
+  int levels; /* the node's activation_levels: 1 or 2 */
+} Kernel;
+
+static OrtStatus *compute(void *kernel_state, OrtKernelContext *ctx) {
+  const Kernel *kernel = (const Kernel *)kernel_state;
+  const GgufOp *op = kernel->op;
   const OrtValue *a_value, *b_value, *s_value, *m_value = NULL;
   void *a, *w, *scales, *mins = NULL;
   TRY(input(ctx, 0, &a_value, &a));
@@ -354,30 +399,45 @@ static OrtStatus *compute(void *kernel, OrtKernelContext *ctx) {
   TRY(API(SLOT_GetTensorMutableData, GetTensorMutableDataFn)(out_value, &out));
   if (rows == 0 || n == 0) return NULL;
 
-  int8_t *xq = (int8_t *)malloc((size_t)(rows * k));
-  float *xs = (float *)malloc(sizeof(float) * (size_t)(rows * blocks) * 2);
+  const int levels = kernel->levels;
+  int8_t *xq = (int8_t *)malloc((size_t)(rows * k * levels));
+  float *xs = (float *)malloc(sizeof(float) * (size_t)(rows * blocks) * 3);
   if (xq == NULL || xs == NULL) {
     free(xq);
     free(xs);
     return fail("slm.gguf: out of memory for the quantized activations");
   }
-  quantize_rows((const float *)a, rows, blocks, xq, xs, xs + rows * blocks);
-  const QuantizedRows x = {xq, xs, xs + rows * blocks, rows, blocks};
+  QuantizedRows x = {0};
+  x.rows = rows;
+  x.blocks = blocks;
+  quantize_rows((const float *)a, &x, xq, levels == 2 ? xq + rows * k : NULL, xs);
   MatMulTask task = {&x, w, (const float *)scales, (const float *)mins, (float *)out, n};
   const size_t tasks = (size_t)((groups + GROUPS_PER_TASK - 1) / GROUPS_PER_TASK);
-  OrtStatus *status = API(SLOT_KernelContext_ParallelFor, ParallelForFn)(ctx, op->columns, tasks, 0, &task);
+  OrtStatus *status = API(SLOT_KernelContext_ParallelFor, ParallelForFn)(ctx, op->columns[levels - 1], tasks, 0, &task);
   free(xq);
   free(xs);
   return status;
 }
 
+/* Attribute activation_levels (default 1): 2 rounds the activations twice, for the matmuls
+ * whose rounding costs the most agreement with the float model (gguf_blocks.py says which). */
 static OrtStatus *create_kernel(const OrtCustomOp *op, const OrtApi *api, const OrtKernelInfo *info, void **kernel) {
   (void)api;
-  (void)info;
-  *kernel = (void *)op; /* stateless: the op description is the kernel */
+  int64_t levels = 1;
+  OrtStatus *absent = API(SLOT_KernelInfoGetAttribute_int64, KernelInfoGetAttributeInt64Fn)(info, "activation_levels", &levels);
+  if (absent != NULL) {
+    API(SLOT_ReleaseStatus, ReleaseStatusFn)(absent);
+    levels = 1;
+  }
+  if (levels != 1 && levels != 2) return fail("slm.gguf: activation_levels must be 1 or 2");
+  Kernel *state = (Kernel *)malloc(sizeof *state);
+  if (state == NULL) return fail("slm.gguf: out of memory for a kernel");
+  state->op = (const GgufOp *)op;
+  state->levels = (int)levels;
+  *kernel = state;
   return NULL;
 }
-static void destroy_kernel(void *kernel) { (void)kernel; }
+static void destroy_kernel(void *kernel) { free(kernel); }
 static const char *op_name(const OrtCustomOp *op) { return ((const GgufOp *)op)->name; }
 static const char *op_provider(const OrtCustomOp *op) { (void)op; return "CPUExecutionProvider"; }
 static int op_input_type(const OrtCustomOp *op, size_t index) {
@@ -392,6 +452,7 @@ static int op_one(const OrtCustomOp *op) { (void)op; return 1; }
 static int op_start_version(const OrtCustomOp *op) { (void)op; return 1; }
 static int op_end_version(const OrtCustomOp *op) { (void)op; return 2147483647; }
 
+#define COMMA ,
 #define GGUF_OP(op_name_, weight_type_, inputs_, columns_)                                                        \
   {                                                                                                                \
     {ORT_API_VERSION_USED, NULL, op_name, op_provider, op_input_type, op_input_count, op_output_type,            \
@@ -400,8 +461,8 @@ static int op_end_version(const OrtCustomOp *op) { (void)op; return 2147483647; 
         op_name_, weight_type_, inputs_, columns_                                                                  \
   }
 
-static GgufOp q4_1_op = GGUF_OP("MatMulQ4_1", TYPE_UINT8, 4, q4_1_columns);
-static GgufOp q8_0_op = GGUF_OP("MatMulQ8_0", TYPE_INT8, 3, q8_0_columns);
+static GgufOp q4_1_op = GGUF_OP("MatMulQ4_1", TYPE_UINT8, 4, {q4_1_columns_1 COMMA q4_1_columns_2});
+static GgufOp q8_0_op = GGUF_OP("MatMulQ8_0", TYPE_INT8, 3, {q8_0_columns_1 COMMA q8_0_columns_2});
 
 __attribute__((visibility("default"))) OrtStatus *RegisterCustomOps(OrtSessionOptions *options, const OrtApiBase *base) {
   g_api = base->GetApi(ORT_API_VERSION_USED);

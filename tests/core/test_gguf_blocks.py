@@ -36,15 +36,19 @@ def random_q8_0(n: int, k: int) -> Q80:
     return Q80(values, (rng.random((n, k // 32)) * 0.01).astype(np.float32))
 
 
-def rounded_activations(a: np.ndarray) -> np.ndarray:
-    """What the kernel multiplies: each 32-block of a row rounded to int8 steps of max|x|/127."""
-    blocks = a.reshape(*a.shape[:-1], -1, 32)
-    step = np.abs(blocks).max(axis=-1, keepdims=True) / np.float32(127)
-    safe = np.where(step > 0, step, 1)
-    return (np.rint(blocks / safe) * step).reshape(a.shape).astype(np.float64)
+def rounded_activations(a: np.ndarray, levels: int = 1) -> np.ndarray:
+    """What the kernel multiplies: each 32-block of a row rounded to int8 steps of max|x|/127;
+    with two levels, the remainder rounded the same way and added back."""
+    blocks = a.reshape(*a.shape[:-1], -1, 32).astype(np.float64)
+    rounded = np.zeros_like(blocks)
+    for _ in range(levels):
+        left = blocks - rounded
+        step = np.abs(left).max(axis=-1, keepdims=True) / 127
+        rounded += np.rint(left / np.where(step > 0, step, 1)) * step
+    return rounded.reshape(a.shape)
 
 
-def session(library: Path, blocks: Q41 | Q80) -> object:
+def session(library: Path, blocks: Q41 | Q80, levels: int = 1) -> object:
     """A one-MatMul graph rewritten the way gguf_blocks.rewrite does it (a Slice follows the op
     when N is not a multiple of 8)."""
     import onnxruntime as ort
@@ -54,7 +58,9 @@ def session(library: Path, blocks: Q41 | Q80) -> object:
     names = ["W" + suffix for suffix in tensors]
     inits = [numpy_helper.from_array(v, n) for n, v in zip(names, tensors.values(), strict=True)]
     matmul = helper.make_node("MatMul", ["A", "W"], ["Y"], name="/lm_head/MatMul")
-    nodes = gguf_blocks._op_nodes(op, matmul, names, columns=blocks.scales.shape[0], inits=inits)
+    nodes = gguf_blocks._op_nodes(
+        op, matmul, names, columns=blocks.scales.shape[0], inits=inits, levels=levels
+    )
     graph = helper.make_graph(
         nodes,
         "one_op",
@@ -72,30 +78,50 @@ def session(library: Path, blocks: Q41 | Q80) -> object:
 
 # rows: 1 (decode), 6 (a 4-row pass plus 2 single rows), and a [2, 3, K] batch; N a multiple
 # of 8 or not (padded columns sliced off), over one task of 16 columns or several
+@pytest.mark.parametrize("levels", [1, 2])
 @pytest.mark.parametrize(("a_shape", "n"), [((1, 64), 37), ((6, 576), 40), ((2, 3, 1536), 19), ((9, 96), 8)])
 def test_q4_1_op_multiplies_by_the_blocks_exactly_up_to_activation_rounding(
-    library: Path, a_shape: tuple[int, ...], n: int
+    library: Path, a_shape: tuple[int, ...], n: int, levels: int
 ) -> None:
     k = a_shape[-1]
     blocks = random_q4_1(n, k)
     a = rng.standard_normal(a_shape).astype(np.float32)
-    (y,) = session(library, blocks).run(None, {"A": a})  # type: ignore[attr-defined]
+    (y,) = session(library, blocks, levels).run(None, {"A": a})  # type: ignore[attr-defined]
     assert y.shape == (*a_shape[:-1], n)
     w = blocks.dequantize().astype(np.float64)
-    np.testing.assert_allclose(y, rounded_activations(a) @ w.T, rtol=1e-4, atol=1e-4)
-    # and within the rounding's reach of the float product
+    np.testing.assert_allclose(y, rounded_activations(a, levels) @ w.T, rtol=1e-4, atol=1e-4)
+    # and within the rounding's reach of the float product: ~1/250 of it with one level
     exact = a.astype(np.float64) @ w.T
-    assert np.max(np.abs(y - exact)) < 0.02 * np.max(np.abs(exact))
+    assert np.max(np.abs(y - exact)) < (0.02 if levels == 1 else 0.001) * np.max(np.abs(exact))
 
 
+@pytest.mark.parametrize("levels", [1, 2])
 @pytest.mark.parametrize(("a_shape", "n"), [((1, 576), 53), ((5, 96), 16), ((4, 64), 7)])
-def test_q8_0_op_multiplies_by_the_blocks(library: Path, a_shape: tuple[int, ...], n: int) -> None:
+def test_q8_0_op_multiplies_by_the_blocks(
+    library: Path, a_shape: tuple[int, ...], n: int, levels: int
+) -> None:
     blocks = random_q8_0(n, a_shape[-1])
     a = rng.standard_normal(a_shape).astype(np.float32)
-    (y,) = session(library, blocks).run(None, {"A": a})  # type: ignore[attr-defined]
+    (y,) = session(library, blocks, levels).run(None, {"A": a})  # type: ignore[attr-defined]
     assert y.shape == (*a_shape[:-1], n)
     w = blocks.dequantize().astype(np.float64)
-    np.testing.assert_allclose(y, rounded_activations(a) @ w.T, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(y, rounded_activations(a, levels) @ w.T, rtol=1e-4, atol=1e-4)
+
+
+def test_two_activation_levels_come_much_closer_to_the_float_product(library: Path) -> None:
+    blocks = random_q4_1(64, 576)
+    a = rng.standard_normal((3, 576)).astype(np.float32)
+    exact = a.astype(np.float64) @ blocks.dequantize().astype(np.float64).T
+    errors = []
+    for levels in (1, 2):
+        (y,) = session(library, blocks, levels).run(None, {"A": a})  # type: ignore[attr-defined]
+        errors.append(np.sqrt(np.mean((y - exact) ** 2)))
+    assert errors[1] < errors[0] / 50
+
+
+def test_an_activation_levels_attribute_other_than_1_or_2_is_refused(library: Path) -> None:
+    with pytest.raises(Exception, match="activation_levels must be 1 or 2"):
+        session(library, random_q4_1(8, 64), levels=3)
 
 
 def test_an_activation_width_that_does_not_match_the_blocks_is_a_clear_error(library: Path) -> None:
@@ -159,6 +185,8 @@ def test_the_default_model_runs_the_gguf_blocks(default_model_dir: Path) -> None
     ops = {n.op_type for n in graph.node}
     assert "MatMul" not in ops
     assert {"MatMulQ4_1", "MatMulQ8_0"} <= ops
+    two_level = {n.name for n in graph.node if any(a.name == "activation_levels" for a in n.attribute)}
+    assert two_level == {f"/model/layers.{i}/attn/qkv_proj/MatMul" for i in range(30)}
     assert (default_model_dir / native_ops.LIBRARY_NAME).is_file()
 
 
