@@ -38,6 +38,7 @@ GGUF_BLOCKS = "q4_1"
 # The same blocks with one activation level everywhere (gguf_blocks.TWO_LEVEL_MODULES says why
 # the attention projections get two): kept so `bench precision` can show what the second costs.
 GGUF_BLOCKS_ONE_LEVEL = "q4_1-a8"
+_GGUF_BLOCK_PRECISIONS = (GGUF_BLOCKS, GGUF_BLOCKS_ONE_LEVEL)
 PRECISIONS: dict[str, list[str]] = {
     "fp32": ["-p", "fp32"],
     "int8": ["-p", "int8"],
@@ -234,13 +235,13 @@ def convert(
         work = Path(tmp)
         staged = work / "onnx"
         src = Path(str(source)).expanduser()
-        if precision in (GGUF_BLOCKS, GGUF_BLOCKS_ONE_LEVEL) and src.suffix != ".gguf":
+        if precision in _GGUF_BLOCK_PRECISIONS and src.suffix != ".gguf":
             raise ConversionError(f"precision {precision} runs a GGUF's own blocks: give a .gguf file")
         if src.suffix == ".gguf":
             if not src.is_file():
                 raise ConversionError(f"{src} does not exist")
             hf_folder = _cached_hf_folder(src, out.parent, progress)
-            if precision in (GGUF_BLOCKS, GGUF_BLOCKS_ONE_LEVEL):
+            if precision in _GGUF_BLOCK_PRECISIONS:
                 _gguf_blocks_model(hf_folder, src, precision, work, staged, progress)
             else:
                 run_builder(hf_folder, staged, precision, progress)

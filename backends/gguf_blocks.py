@@ -4,8 +4,9 @@ Precision "q4_1" starts from the float32 ONNX model that onnxruntime-genai's bui
 from the dequantized GGUF, and swaps each MatMul for a native op (backends/native/gguf_ops.c)
 that reads the GGUF's own blocks: Q4_1 for the layers, Q8_0 for the tied lm_head. The weights
 are therefore exactly the float model's; only activations are rounded (to int8 per block, as
-llama.cpp does). Re-quantizing to onnxruntime's int4 instead shifts each Q4_1 block by up to
-half a step, because its zero points are integers; see the README's precision table.
+llama.cpp does; twice for TWO_LEVEL_MODULES). Re-quantizing to onnxruntime's int4 instead
+shifts each Q4_1 block by up to half a step, because its zero points are integers; see the
+README's precision table.
 
 Every weight is checked against the float model's before it is written, so a wrong tensor
 mapping fails the build instead of producing a model that talks nonsense.
@@ -30,10 +31,11 @@ GROUP = 8  # output columns the ops interleave (gguf_ops.c: one 32-byte load fee
 
 # Modules whose activations are rounded twice (int8, then the remainder again: ~1/32000 of a
 # block's largest value instead of ~1/250). Rounding the attention projections' input costs
-# the most agreement with the float model, and they are 16% of a layer's weights. Measured
-# greedy agreement with fp32 over 15 prompts x 128 tokens: one level everywhere 97.3%; two for
-# qkv 98.5% (llama.cpp: 97.4%); qkv + gate/up 98.6% at ~15% fewer tokens/s; every layer 99.1%
-# at ~25% fewer. `bench precision --variants q4_1,q4_1-a8` shows the two settings side by side.
+# the most agreement with the float model, and they are 16% of a layer's weights.
+# `bench precision --variants fp32,q4_1,q4_1-a8` shows the two shipped settings: one level
+# everywhere 97.3%, two for qkv 98.5% at ~8% fewer tokens/s (llama.cpp: 97.4%). Throwaway
+# builds (not a project command) gave qkv + gate/up 98.6% at ~15% fewer, every layer 99.1% at
+# ~25% fewer.
 TWO_LEVEL_MODULES = frozenset({"attn/qkv_proj", "attn/q_proj", "attn/k_proj", "attn/v_proj"})
 
 Progress = Callable[[str], None]

@@ -5,7 +5,7 @@ continuation of every prompt; each candidate then reads the same tokens and we c
 often its own argmax equals fp32's next token. llama.cpp runs the original Q4_1 GGUF through
 the same measurement, which is the bar to meet. Builds that differ only in float rounding order
 land up to ~1% apart on 8 prompts x 64 tokens (425 positions: a few near-ties flip), so the
-set is 15 prompts x 128 tokens (~1900 positions).
+set is 15 prompts x up to 128 tokens (1448 positions: some answers end sooner).
 Speed: greedy decode tokens/s (median of runs) and time to first token, same prompts.
 """
 
