@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 
 from app.server import run_ui
-from app.settings import settings_from_env
 from backends.model_store import model_home
+from runtime.settings import settings_from_env
 from serve.safety import install_redaction
 from serve.spaces import fetch_planned_model, plan_model
 

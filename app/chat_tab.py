@@ -12,10 +12,11 @@ from typing import Any
 import gradio as gr
 
 from app import handlers as h
-from app.registry import IN_PROCESS
-from app.render import LATEX_DELIMITERS
+from app.api import client_of, session_of
+from app.render import LATEX_DELIMITERS, invalid_input_message
 from app.views import ChatTab, PresetControls, examples_of
 from presets import PresetCatalog, PresetError
+from runtime.registry import IN_PROCESS
 
 
 def build_chat_tab(
@@ -134,8 +135,13 @@ def _wire_chat(
 
     async def respond(request: gr.Request, prompt: str, history: list, backend: str, *rest: Any):
         *panel, preset_name, mine = rest
+        if (prompt or "").strip() and (problem := service.refusal(prompt)):
+            yield [*(history or []), invalid_input_message(problem)], gr.skip()  # the prompt stays
+            return
         panel_values, ref = h.PanelValues(*panel), reference(preset_name, mine)(prompt or "")
-        turn = service.respond(prompt, history, backend, panel_values, ref, verify)
+        turn = service.respond(
+            prompt, history, backend, panel_values, ref, verify, client_of(request), session_of(request)
+        )
         first = True
         with stops.watch(key(request)) as stop:
             async for value in h.chat_states(turn, stop, history, service.settings.ui_refresh_s):
@@ -145,7 +151,9 @@ def _wire_chat(
     async def regenerate(request: gr.Request, history: list, backend: str, *rest: Any):
         *panel, preset_name, mine = rest
         panel_values, ref_of = h.PanelValues(*panel), reference(preset_name, mine)
-        turn = service.regenerate(history, backend, panel_values, ref_of, verify)
+        turn = service.regenerate(
+            history, backend, panel_values, ref_of, verify, client_of(request), session_of(request)
+        )
         with stops.watch(key(request)) as stop:
             async for value in h.chat_states(turn, stop, history, service.settings.ui_refresh_s):
                 yield value

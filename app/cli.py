@@ -12,7 +12,7 @@ import importlib
 import sys
 from pathlib import Path
 
-from app.settings import Settings, settings_from_env
+from runtime.settings import Settings, add_flags, load_settings
 
 EXTERNAL_COMMANDS = {
     # name: (module, help)
@@ -33,34 +33,11 @@ BENCH_COMMANDS = {
 
 
 def _add_ui_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", help="interface to listen on (default 127.0.0.1; SLM_HOST)")
-    parser.add_argument("--port", type=int, help="port (default 7860; SLM_PORT)")
-    parser.add_argument(
-        "--model", help="ONNX model folder or hub id[:subfolder] (default: embedded; SLM_MODEL)"
-    )
-    parser.add_argument("--home", type=Path, help="where prepared models live (SLM_HOME)")
-    parser.add_argument("--presets-dir", type=Path, help="folder of extra preset files (SLM_PRESETS_DIR)")
-    parser.add_argument(
-        "--threads", type=int, help="in-process model's CPU threads (default: all cores; SLM_ONNX_THREADS)"
-    )
-    parser.add_argument(
-        "--public",
-        action="store_true",
-        default=None,
-        help="public deployment: no user-entered backend URLs, tighter limits (SLM_PUBLIC)",
-    )
+    add_flags(parser, "ui")
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    return settings_from_env().with_overrides(
-        host=getattr(args, "host", None),
-        port=getattr(args, "port", None),
-        model=getattr(args, "model", None),
-        model_home=getattr(args, "home", None),
-        presets_dir=getattr(args, "presets_dir", None),
-        onnx_threads=getattr(args, "threads", None),
-        public=getattr(args, "public", None),
-    )
+    return load_settings(args=args)
 
 
 def _run_ui(args: argparse.Namespace) -> int:
@@ -137,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     path = model_commands.add_parser("path", help="print the folder of the model the app would load")
     path.add_argument("--model", help="model spec (default: the embedded default)")
     for sub in model_commands.choices.values():
-        sub.add_argument("--home", type=Path, help="model folder home (SLM_HOME)")
+        sub.add_argument("--home", dest="model_home", type=Path, help="model folder home (SLM_HOME)")
     model.set_defaults(handler=_run_model)
 
     convert = commands.add_parser("convert", help="convert a GGUF, HF folder or hub id to ONNX")

@@ -18,14 +18,19 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from app.registry import BackendRegistry
-from app.settings import Settings
+from app.api import api_error, client_of, session_of
 from compare.diff import highlighted, word_diff
 from compare.lanes import MAX_LANES, OVERRIDABLE, LaneSpecError, parse_lane
 from compare.runcard import RunCard, differences_markdown, metrics_markdown, verdicts_markdown
 from compare.runner import Comparison, ComparisonResult, LaneUpdate
 from compare.service import Prepared, SetupError, card_for, prepare
 from compare.share import ComparisonSetup, ShareLinkError, decode_setup, encode_setup
+from runtime.errors import Busy, InputError
+from runtime.gate import BackendGate
+from runtime.kinds import KINDS
+from runtime.limits import Admission
+from runtime.registry import IN_PROCESS, BackendRegistry
+from runtime.settings import Settings
 
 NO_OVERRIDE = "(none)"
 REFRESH_S = 0.1
@@ -35,11 +40,26 @@ _ACTIVE: dict[str, Comparison] = {}
 """The comparison each browser session is running, so Stop buttons can reach it."""
 
 
-def lane_spec(backend: str, model: str, override: str, value: float | None) -> str:
-    """The lane spec for one lane's pickers (a configured label, or a full spec typed in)."""
+def lane_spec(
+    backend: str,
+    model: str,
+    override: str,
+    value: float | None,
+    *,
+    labels: list[str] | None = None,
+    gate: BackendGate | None = None,
+    in_process: bool = False,
+) -> str:
+    """The lane spec for one lane's pickers (a configured label, or a full spec typed in).
+
+    With ``labels`` and ``gate``, a model typed beside a configured backend must be a model name
+    (or, for an in-process backend, a folder the gate allows): it is never read as a spec, so
+    ``openai`` + ``stub@http://host`` cannot become a lane at that host."""
     backend, model = (backend or "").strip(), (model or "").strip()
     if not backend:
         return ""
+    if gate is not None and labels is not None and backend in labels and model:
+        model = gate.check_folder(model) if in_process else gate.check_model_name(model)
     spec = f"{backend}:{model}" if model and "@" not in backend and ":" not in backend else backend
     if override and override != NO_OVERRIDE:
         if value is None:
@@ -105,8 +125,45 @@ def write_card_files(card: RunCard) -> tuple[str, str]:
     return str(json_path), str(md_path)
 
 
-def build_compare_tab(settings: Settings, registry: BackendRegistry, presets: Any) -> None:
-    """Build the tab's components and events; call inside ``with gr.Tab("Compare"):``."""
+async def stream_runs(
+    prepared: Prepared, timeout_s: float, key: str
+) -> AsyncIterator[tuple[list[str], list[str], ComparisonResult | None]]:
+    """Run the prepared comparison ``runs`` times: (texts, readouts, None) while streaming, at
+    most every REFRESH_S, then (texts, readouts, result) after each run. Stop buttons reach the
+    running comparison through ``_ACTIVE[key]``."""
+    texts, notes = [""] * MAX_LANES, [""] * MAX_LANES
+    runs = prepared.setup.runs
+    for run_index in range(runs):
+        comparison = prepared.comparison(timeout_s)
+        _ACTIVE[key] = comparison
+        last_draw = 0.0
+        try:
+            async for update in comparison.stream():
+                texts[update.lane] = update.text or (
+                    "*thinking…*\n\n" + update.reasoning if update.reasoning else ""
+                )
+                label = f"run {run_index + 1}/{runs} · " if runs > 1 else ""
+                notes[update.lane] = label + _readout(update)
+                now = time.monotonic()
+                if update.finished or now - last_draw >= REFRESH_S:
+                    last_draw = now
+                    yield texts, notes, None
+        finally:
+            if _ACTIVE.get(key) is comparison:
+                del _ACTIVE[key]
+        result = comparison.result()
+        yield texts, notes, result
+        if all(lane.status == "stopped" for lane in result.lanes):
+            break  # Stop all: no further runs
+
+
+def build_compare_tab(
+    settings: Settings, registry: BackendRegistry, presets: Any, admission: Admission | None = None
+) -> None:
+    """Build the tab's components and events; call inside ``with gr.Tab("Compare"):``.
+
+    ``admission`` counts comparisons with the chats (the app passes the chat service's)."""
+    admission = admission or Admission.of(settings)
     labels = registry.labels()
     preset_names = list(presets.names()) if presets is not None else []
     default_preset = "math" if "math" in preset_names else (preset_names[0] if preset_names else None)
@@ -151,6 +208,12 @@ def build_compare_tab(settings: Settings, registry: BackendRegistry, presets: An
                 label="Seed (-1 = random)",
             )
     shared = [temperature, top_p, top_k, max_new, seed]
+    link_warning = gr.Markdown("", visible=False, elem_id="cmp-link-warning")
+    trust = gr.Checkbox(
+        False, visible=False, label="I checked these servers: run against them", elem_id="cmp-trust"
+    )
+    untrusted = gr.State([])
+    """Lane specs a share link brought that this app has not configured (URLs, folders)."""
     with gr.Row():
         run_btn = gr.Button("Run", variant="primary", elem_id="cmp-run")
         run_n_btn = gr.Button("Run ×N", elem_id="cmp-run-n")
@@ -226,20 +289,33 @@ def build_compare_tab(settings: Settings, registry: BackendRegistry, presets: An
 
     # --- handlers ------------------------------------------------------------------------
 
+    gate = BackendGate(settings)
+
     def setup_from(
-        count: int, prompt_text: str, preset_name: str, system_text: str, n: int, *rest: Any
+        count: int,
+        prompt_text: str,
+        preset_name: str,
+        system_text: str,
+        n: int,
+        *rest: Any,
+        session: str | None = None,
     ) -> ComparisonSetup:
         temp, tp, tk, mx, sd = rest[:5]
         lane_values = rest[5:]
         specs = []
+        known = registry.labels(session)
         for i in range(int(count)):
             b, m, o, v = lane_values[4 * i : 4 * i + 4]
-            if settings.public and b not in labels:
+            if settings.public and b not in known:
                 raise LaneSpecError(f"lane {i + 1}: choose one of the configured backends")
-            if spec := lane_spec(b, m, o, v):
-                specs.append(spec)
-            else:
+            in_process = b == IN_PROCESS or getattr(KINDS.get(b), "in_process", False)
+            try:
+                spec = lane_spec(b, m, o, v, labels=known, gate=gate, in_process=in_process)
+            except InputError as exc:
+                raise LaneSpecError(f"lane {i + 1}: {exc}") from None
+            if not spec:
                 raise LaneSpecError(f"lane {i + 1}: choose a backend")
+            specs.append(spec)
         preset_obj = presets.get(preset_name) if (presets is not None and preset_name) else None
         options = {"temperature": temp, "top_p": tp, "top_k": int(tk), "max_new_tokens": int(mx)}
         options["seed"] = None if sd is None or int(sd) < 0 else int(sd)
@@ -253,58 +329,40 @@ def build_compare_tab(settings: Settings, registry: BackendRegistry, presets: An
             if preset_obj is not None and system_text == preset_obj.system_prompt
             else system_text,
             options=options,
-            runs=max(1, min(int(n or 1), 20 if settings.public else 100)),
+            runs=max(1, min(int(n or 1), settings.max_runs)),
         )
-
-    def blank(text: str = "") -> list[Any]:
-        return [text] * MAX_LANES
 
     async def run_comparison(
         n_runs: int, request: gr.Request | None, args: tuple[Any, ...]
     ) -> AsyncIterator[list[Any]]:
-        count, prompt_text, preset_name, system_text, n, time_limit, *rest = args
-        key = request.session_hash if request is not None and request.session_hash else "api"
+        trusted, untrusted, count, prompt_text, preset_name, system_text, n, time_limit, *rest = args
+        session = session_of(request)
+        key = session or "api"
         try:
-            setup = setup_from(count, prompt_text, preset_name, system_text, n if n_runs != 1 else 1, *rest)
-            prepared: Prepared = prepare(setup, registry, presets)
-            if len(prompt_text) > settings.max_prompt_chars:
+            runs_asked = n if n_runs != 1 else 1
+            setup = setup_from(
+                count, prompt_text, preset_name, system_text, runs_asked, *rest, session=session
+            )
+            if not trusted and (named := [s for s in setup.lanes if s in (untrusted or [])]):
                 raise SetupError(
-                    f"the prompt is {len(prompt_text)} characters; at most {settings.max_prompt_chars}"
+                    f"the link you opened points lanes at {', '.join(named)}, which this app has not "
+                    "configured: check them, then tick the box under the warning to run"
                 )
+            prepared: Prepared = prepare(setup, registry, presets, session=session)
         except (SetupError, ValueError, KeyError) as exc:
             raise gr.Error(str(exc).strip("'\"")) from None
-        texts, notes = blank(), blank()
         results: list[ComparisonResult] = []
-        for run_index in range(setup.runs):
-            comparison = prepared.comparison(float(time_limit or settings.read_timeout_s))
-            _ACTIVE[key] = comparison
-            last_draw = 0.0
-            try:
-                async for update in comparison.stream():
-                    texts[update.lane] = update.text or (
-                        "*thinking…*\n\n" + update.reasoning if update.reasoning else ""
-                    )
-                    label = f"run {run_index + 1}/{setup.runs} · " if setup.runs > 1 else ""
-                    notes[update.lane] = label + _readout(update)
-                    now = time.monotonic()
-                    if update.finished or now - last_draw >= REFRESH_S:
-                        last_draw = now
-                        yield [
-                            *texts,
-                            *notes,
-                            gr.skip(),
-                            gr.skip(),
-                            gr.skip(),
-                            gr.skip(),
-                            gr.skip(),
-                            gr.skip(),
-                        ]
-            finally:
-                if _ACTIVE.get(key) is comparison:
-                    del _ACTIVE[key]
-            results.append(comparison.result())
-            if all(lane.status == "stopped" for lane in results[-1].lanes):
-                break  # Stop all: no further runs
+        texts, notes = [""] * MAX_LANES, [""] * MAX_LANES
+        try:
+            with admission.enter(client_of(request)):
+                async for value in stream_runs(prepared, float(time_limit or settings.read_timeout_s), key):
+                    texts, notes, result = value
+                    if result is not None:
+                        results.append(result)
+                    else:
+                        yield [*texts, *notes, *[gr.skip()] * 6]
+        except Busy as exc:
+            raise api_error(exc) from None
         card = await card_for(prepared, results)
         json_path, md_path = write_card_files(card)
         last = results[-1]
@@ -320,7 +378,7 @@ def build_compare_tab(settings: Settings, registry: BackendRegistry, presets: An
             "?" + card.share_query,
         ]
 
-    inputs = [lane_count, prompt, preset, system, runs, timeout, *shared, *pickers]
+    inputs = [trust, untrusted, lane_count, prompt, preset, system, runs, timeout, *shared, *pickers]
     results_out = [*outputs, *readouts, chart, diff, summary, card_json, card_md, share_box]
 
     async def run_once(request: gr.Request, *args: Any) -> AsyncIterator[list[Any]]:
@@ -368,27 +426,47 @@ def build_compare_tab(settings: Settings, registry: BackendRegistry, presets: An
 
     preset.input(apply_preset, preset, [system, *shared], **quiet)
 
-    def share(*args: Any) -> str:
-        count, prompt_text, preset_name, system_text, n, _time_limit, *rest = args
+    def share(request: gr.Request, *args: Any) -> str:
+        _trusted, _untrusted, count, prompt_text, preset_name, system_text, n, _time_limit, *rest = args
         try:
-            return "?" + encode_setup(setup_from(count, prompt_text, preset_name, system_text, n, *rest))
+            setup = setup_from(
+                count, prompt_text, preset_name, system_text, n, *rest, session=session_of(request)
+            )
+            return "?" + encode_setup(setup)
         except ValueError as exc:
             raise gr.Error(str(exc)) from None
 
     share_btn.click(share, inputs, share_box, **quiet).then(None, share_box, share_box, js=SHARE_JS)
 
     def restore(request: gr.Request) -> list[Any]:
-        """App load: reopen the setup a share link describes (?tab=compare&lane=...)."""
+        """App load: reopen the setup a share link describes (?tab=compare&lane=...).
+
+        Lanes the link points at servers or folders this app has not configured are filled in
+        but do not run until the user ticks the box under the warning; a public instance does
+        not open such a link at all."""
         params = dict(request.query_params) if request is not None else {}
-        skip = [gr.skip()] * (6 + len(shared) + len(pickers) + len(columns))
+        skip = [gr.skip()] * (9 + len(shared) + len(pickers) + len(columns))
         if not params.get("lane"):
             return skip
+        known = registry.labels(session_of(request))
         try:
-            setup = decode_setup(request.query_params, known_labels=registry.labels())
-            lanes = [pickers_for(spec, registry.labels()) for spec in setup.lanes]
+            setup = decode_setup(request.query_params, known_labels=known)
+            lanes = [pickers_for(spec, known) for spec in setup.lanes]
+            foreign = [spec for spec in setup.lanes if _unconfigured(spec, known)]
+            if foreign and settings.public:
+                raise ShareLinkError(
+                    "it names backends this public instance does not have: "
+                    + ", ".join(foreign)
+                    + f"; it compares only {', '.join(known)}"
+                )
         except (ShareLinkError, LaneSpecError) as exc:
             gr.Warning(f"This comparison link cannot be opened: {exc}")
             return skip
+        warning = (
+            "⚠️ **This link points lanes at servers or folders this app has not configured:** "
+            + ", ".join(f"`{spec}`" for spec in foreign)
+            + ". Nothing has been sent to them. Check them, then tick the box below to run."
+        )
         options = setup.sampling(presets.get(setup.preset).options if presets and setup.preset else None)
         preset_obj = presets.get(setup.preset) if presets and setup.preset else None
         system_text = (
@@ -400,6 +478,9 @@ def build_compare_tab(settings: Settings, registry: BackendRegistry, presets: An
         for i in range(MAX_LANES):
             lane_values += list(lanes[i]) if i < len(lanes) else [gr.skip()] * 4
         return [
+            gr.Markdown(warning, visible=True) if foreign else gr.skip(),
+            gr.Checkbox(False, visible=True) if foreign else gr.skip(),
+            foreign,
             len(setup.lanes) if len(setup.lanes) >= 2 else 2,
             setup.prompt,
             setup.preset or gr.skip(),
@@ -412,7 +493,8 @@ def build_compare_tab(settings: Settings, registry: BackendRegistry, presets: An
             *[gr.Column(visible=i < max(2, len(setup.lanes))) for i in range(MAX_LANES)],
         ]  # fmt: skip
 
-    gr.on(None, restore, None, [*inputs[:6], *shared, *pickers, *columns], api_visibility="private")
+    restored = [link_warning, trust, untrusted, *inputs[2:8], *shared, *pickers, *columns]
+    gr.on(None, restore, None, restored, api_visibility="private")
 
     async def compare(
         lanes: list[str],
@@ -421,29 +503,41 @@ def build_compare_tab(settings: Settings, registry: BackendRegistry, presets: An
         system_prompt: str | None = None,
         settings_override: dict | None = None,
         runs: int = 1,
+        request: gr.Request | None = None,
     ) -> dict:
         """Run one prompt on 2-4 lanes in parallel and return the run card (JSON object).
 
         lanes: lane specs, e.g. ["onnx", "vllm", "ollama:qwen2.5:0.5b@http://host:11434#temperature=0"]
-        (configured backend labels, or kind:MODEL@URL; "#SETTING=VALUE" varies one setting on a lane).
+        (configured backend labels, or kind:MODEL@URL where the instance allows it; "#SETTING=VALUE"
+        varies one setting on a lane).
         settings_override: temperature, top_p, top_k, max_new_tokens, seed on top of the preset's.
-        runs: repeat count (1-20); the card has median and p95 per lane and metric.
+        runs: repeat count (1 to the instance's limit); the card has median and p95 per lane and metric.
         """
-        if settings.public and any(parse_lane(s, known_labels=labels).kind != "label" for s in lanes):
-            raise gr.Error("this public instance only compares its configured backends: " + ", ".join(labels))
-        setup = ComparisonSetup(
-            lanes=list(lanes),
-            prompt=prompt,
-            preset=preset,
-            system_prompt=system_prompt,
-            options=dict(settings_override or {}),
-            runs=max(1, min(int(runs), 20)),
-        )
+        session = session_of(request)
         try:
-            prepared = prepare(setup, registry, presets)
-        except (SetupError, ValueError) as exc:
-            raise gr.Error(str(exc)) from None
-        results = [await prepared.comparison(settings.read_timeout_s).run() for _ in range(setup.runs)]
-        return (await card_for(prepared, results)).model_dump(mode="json")
+            setup = ComparisonSetup(
+                lanes=lanes,
+                prompt=prompt,
+                preset=preset or "",
+                system_prompt=system_prompt,
+                options=settings_override if settings_override is not None else {},
+                runs=runs,  # type: ignore[arg-type]  # prepare checks it
+            )
+            prepared = prepare(setup, registry, presets, session=session)
+            with admission.enter(client_of(request)):
+                results = []
+                for _ in range(prepared.setup.runs):
+                    results.append(await prepared.comparison(settings.read_timeout_s).run())
+            return (await card_for(prepared, results)).model_dump(mode="json")
+        except Exception as exc:  # the API's one error boundary
+            raise api_error(exc) from None
 
     gr.api(compare, api_name="compare", concurrency_limit=None)
+
+
+def _unconfigured(spec: str, known: list[str]) -> bool:
+    """Whether a lane spec from a link names a server or folder rather than a configured backend."""
+    parsed = parse_lane(spec, known_labels=known)
+    if parsed.kind == "label":
+        return parsed.label == IN_PROCESS and bool(parsed.model)  # a folder for the in-process model
+    return bool(parsed.url) or bool(parsed.model) or parsed.kind != IN_PROCESS

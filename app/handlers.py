@@ -17,9 +17,8 @@ from collections.abc import AsyncIterator, Callable, Hashable, Iterator, Sequenc
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from app.registry import IN_PROCESS, BackendRegistry
 from app.render import (
     AnswerView,
     error_message,
@@ -32,11 +31,16 @@ from app.render import (
     to_model_messages,
     waiting_note,
 )
-from app.settings import Endpoint, Settings
 from app.tools import run_tool_call, tool_specs
 from backends.base import ChatRequest, Message, SamplingOptions
 from backends.errors import BackendError
 from presets import Preset, PresetCatalog, PresetError, parse_preset
+from runtime.errors import Busy, InputError, describe_validation
+from runtime.gate import BackendGate
+from runtime.kinds import available_kinds
+from runtime.limits import Admission, Limits
+from runtime.registry import IN_PROCESS, BackendRegistry
+from runtime.settings import Endpoint, Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -223,7 +227,33 @@ def chat_states(
 
 
 def _problem(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+    return describe_validation(exc, SamplingOptions)
+
+
+class ApiSettings(BaseModel):
+    """What ``/chat``'s ``settings`` may change on top of the preset; null means the preset's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    system_prompt: str | None = Field(None, max_length=32_000)
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    top_p: float | None = Field(None, gt=0.0, le=1.0)
+    top_k: int | None = Field(None, ge=0, le=1000)
+    max_new_tokens: int | None = Field(None, ge=1, le=32768)
+    seed: int | None = Field(None, ge=-1, le=2**31 - 1)
+    """-1: a random seed."""
+    tools: bool | None = None
+
+    @classmethod
+    def parse(cls, raw: object) -> ApiSettings:
+        if raw is None:
+            return cls()
+        if not isinstance(raw, dict):
+            raise InputError("settings", 'must be an object such as {"temperature": 0.2}')
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            raise InputError("", describe_validation(exc, cls)) from None
 
 
 @dataclass
@@ -234,15 +264,28 @@ class ChatService:
     verifier: Callable[[str, str, str | None], Any] | None = None
     """(answer, prompt, reference) -> a ChatMessage section, used where ``verify`` is asked for."""
     gate: InProcessGate = field(init=False)
+    limits: Limits = field(init=False)
+    admission: Admission = field(init=False)
+    """Requests in flight, overall and per client: the same count for the UI and the API."""
+    backends: BackendGate = field(init=False)
 
     def __post_init__(self) -> None:
         self.gate = InProcessGate(self.settings.onnx_concurrency)
+        self.limits = Limits.of(self.settings)
+        self.admission = Admission.of(self.settings)
+        self.backends = BackendGate(self.settings)
 
     async def run_turn(
-        self, label: str, messages: list[Message], options: SamplingOptions, use_tools: bool, view: AnswerView
+        self,
+        label: str,
+        messages: list[Message],
+        options: SamplingOptions,
+        use_tools: bool,
+        view: AnswerView,
+        session: str | None = None,
     ) -> AsyncIterator[None]:
         """Stream one assistant turn into ``view``, yielding after every change."""
-        backend = self.registry.get(label)
+        backend = self.registry.get(label, session)
         gate = self.gate.slot() if label == IN_PROCESS else contextlib.nullcontext()
         if label == IN_PROCESS and self.gate.busy:
             view.add(waiting_note(self.gate.waiting + 1, label))
@@ -283,30 +326,32 @@ class ChatService:
         panel: PanelValues,
         reference: str | None = None,
         verify: bool = False,
+        client: str = "",
+        session: str | None = None,
     ) -> AsyncIterator[list[Any]]:
         """The chat turn the UI runs: yields the whole history after each change; never raises
         for a failed request (the error becomes a message and the conversation is kept)."""
         history = list(history or [])
-        prompt = (prompt or "").strip()
-        if not prompt:
+        if not (prompt or "").strip():
             yield history
+            return
+        view = AnswerView()
+        try:
+            prompt = self.limits.prompt(prompt)
+        except InputError as exc:  # the prompt stays in its box (see chat_tab): nothing is lost
+            view.add(invalid_input_message(str(exc)))
+            yield history + view.messages()
             return
         history.append({"role": "user", "content": prompt})
         yield history  # the question shows at once, before the first token
-        view = AnswerView()
-        if len(prompt) > self.settings.max_prompt_chars:
-            view.add(
-                invalid_input_message(
-                    f"the prompt has {len(prompt)} characters; the limit is {self.settings.max_prompt_chars}"
-                )
-            )
-            yield history + view.messages()
-            return
         try:
             options = panel.options(self.settings.max_new_tokens_cap)
             messages = to_model_messages(panel.system_prompt, history)
-            async for _ in self.run_turn(label, messages, options, panel.tools, view):
-                yield history + view.messages()
+            with self.admission.enter(client):
+                async for _ in self.run_turn(label, messages, options, panel.tools, view, session):
+                    yield history + view.messages()
+        except Busy as exc:
+            view.add(section("⏳ Not sent: the server is busy", str(exc), kind="error"))
         except BackendError as exc:
             view.add(error_message(exc))
         except ValidationError as exc:
@@ -334,32 +379,69 @@ class ChatService:
         panel: PanelValues,
         reference_of: Callable[[str], str | None],
         verify: bool = False,
+        client: str = "",
+        session: str | None = None,
     ) -> AsyncIterator[list[Any]]:
         earlier, prompt = strip_last_turn(history)
         if prompt is None:
             yield list(history)
             return
-        async for value in self.respond(prompt, earlier, label, panel, reference_of(prompt), verify):
+        turn = self.respond(prompt, earlier, label, panel, reference_of(prompt), verify, client, session)
+        async for value in turn:
             yield value
 
+    def refusal(self, prompt: str) -> str | None:
+        """Why this prompt cannot be sent (None: it can); checked before the prompt box clears."""
+        try:
+            self.limits.prompt(prompt)
+        except InputError as exc:
+            return str(exc)
+        return None
+
+    def api_request(
+        self,
+        prompt: object,
+        preset_name: object,
+        label: object,
+        overrides: object,
+        session: str | None = None,
+    ) -> tuple[str, PanelValues, SamplingOptions]:
+        """Validate a scripting-API call before any work: (prompt, panel, options); raises InputError."""
+        prompt = self.limits.prompt(prompt)
+        if not isinstance(preset_name, str) or preset_name not in self.catalog.presets:
+            known = ", ".join(self.catalog.presets)
+            raise InputError("preset", f"no preset named {preset_name!r}; known: {known}")
+        if not isinstance(label, str) or label not in self.registry.labels(session):
+            known = ", ".join(self.registry.labels(session)) or "none"
+            raise InputError("backend", f"no backend named {label!r}; configured: {known}")
+        changes = ApiSettings.parse(overrides).model_dump(exclude_none=True)
+        base = PanelValues.of(self.catalog.presets[preset_name])
+        panel = PanelValues(**{**base.__dict__, **changes})
+        try:
+            options = panel.options(32768)
+        except ValidationError as exc:
+            raise InputError("", _problem(exc)) from None
+        self.limits.new_tokens(options.max_new_tokens)
+        return prompt, panel, options
+
     async def answer(
-        self, prompt: str, preset_name: str, label: str, overrides: dict[str, Any]
+        self,
+        prompt: object,
+        preset_name: object,
+        label: object,
+        overrides: object,
+        client: str = "",
+        session: str | None = None,
     ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        """The scripting API: stream (answer so far, {}) then (answer, metrics). Errors raise."""
-        preset = self.catalog.get(preset_name)
-        base = PanelValues.of(preset)
-        unknown = set(overrides) - set(PanelValues.__dataclass_fields__)
-        if unknown:
-            raise ValueError(
-                f"unknown settings {sorted(unknown)}; known: {list(PanelValues.__dataclass_fields__)}"
-            )
-        panel = PanelValues(**{**base.__dict__, **overrides})
-        options = panel.options(self.settings.max_new_tokens_cap)
-        messages = to_model_messages(panel.system_prompt, [{"role": "user", "content": prompt}])
+        """The scripting API: stream (answer so far, {}) then (answer, metrics). Errors raise
+        (InputError and Busy before anything is sent)."""
+        text, panel, options = self.api_request(prompt, preset_name, label, overrides, session)
+        messages = to_model_messages(panel.system_prompt, [{"role": "user", "content": text}])
         view = AnswerView()
-        async for _ in self.run_turn(label, messages, options, panel.tools, view):
-            if view.answer:
-                yield view.answer, {}
+        with self.admission.enter(client):
+            async for _ in self.run_turn(str(label), messages, options, panel.tools, view, session):
+                if view.answer:
+                    yield view.answer, {}
         metrics = view.last_metrics
         yield view.answer, metrics_dict(metrics) if metrics else {}
 
@@ -448,9 +530,9 @@ def choices_for(tab: str, catalog: PresetCatalog, mine: dict[str, Any] | None) -
 _HEALTH_ICON = {"ready": "🟢", "loading": "🟡", "unreachable": "🔴"}
 
 
-async def health_strip(registry: BackendRegistry) -> str:
+async def health_strip(registry: BackendRegistry, session: str | None = None) -> str:
     """One markdown line with every backend's state; never blocks longer than the timeout."""
-    results = await registry.health_all(timeout_s=2.0)
+    results = await registry.health_all(timeout_s=2.0, session=session)
     if not results:
         return "**Backends:** none configured"
     parts = []
@@ -465,8 +547,9 @@ def endpoint_from_form(
 ) -> Endpoint:
     """Validate the add-endpoint form into an Endpoint; raises ValueError with what to fix."""
     url = (url or "").strip().rstrip("/")
-    if kind not in ("openai", "vllm", "ollama"):
-        raise ValueError("choose the kind of server: openai, vllm or ollama")
+    remote = available_kinds(in_process=False)
+    if kind not in remote:
+        raise ValueError(f"choose the kind of server: {', '.join(remote)}")
     if not url.startswith(("http://", "https://")):
         raise ValueError(f"the URL must start with http:// or https:// (got {url!r})")
     endpoint = Endpoint(
@@ -477,16 +560,16 @@ def endpoint_from_form(
     return endpoint
 
 
-async def test_connection(registry: BackendRegistry, label: str) -> str:
+async def check_connection(registry: BackendRegistry, label: str, session: str | None = None) -> str:
     if not label:
         return "Choose a backend to test."
-    health = await registry.health(label, timeout_s=registry.settings.connect_timeout_s)
+    health = await registry.health(label, timeout_s=registry.settings.connect_timeout_s, session=session)
     icon = _HEALTH_ICON.get(health.status, "⚪")
     line = f"{icon} `{label}`: {health.status}" + (f" — {health.detail}" if health.detail else "")
     if health.status != "ready":
         return line
     try:
-        models = await asyncio.wait_for(registry.get(label).list_models(), 5.0)
+        models = await asyncio.wait_for(registry.get(label, session).list_models(), 5.0)
     except Exception as exc:  # listing is a courtesy; say why it failed
         return f"{line}\n\nCould not list models: {exc}"
     names = ", ".join(f"`{m.id}`" for m in models[:10]) or "none"

@@ -3,8 +3,27 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
-from app.settings import Settings
+from runtime.settings import Settings
+
+
+def launch(demo: Any, settings: Settings, **options: Any) -> None:
+    """Start the Blocks the way the app always runs them (tests too): without blocking, with the
+    app's CSS and the guard that answers over-long links with a page instead of a 500."""
+    from starlette.middleware import Middleware
+
+    from app.links import LongLinkGuard
+    from app.ui import APP_CSS
+
+    demo.launch(
+        server_name=settings.host,
+        server_port=settings.port,
+        css=APP_CSS,
+        prevent_thread_lock=True,
+        app_kwargs={"middleware": [Middleware(LongLinkGuard)]},
+        **options,
+    )
 
 
 def run_ui(settings: Settings, *, block: bool = True) -> int:
@@ -12,8 +31,8 @@ def run_ui(settings: Settings, *, block: bool = True) -> int:
     from serve.safety import install_redaction
 
     install_redaction()  # API keys and HF_TOKEN never reach the logs
-    from app.registry import BackendRegistry
-    from app.ui import APP_CSS, build_app
+    from app.ui import build_app
+    from runtime.registry import BackendRegistry
 
     def in_process():  # imported lazily: the page comes up before the model loads
         from backends.model_store import resolve_model_dir
@@ -32,14 +51,7 @@ def run_ui(settings: Settings, *, block: bool = True) -> int:
     imported = time.perf_counter()
     demo = build_app(settings, registry)
     built = time.perf_counter()
-    demo.launch(
-        server_name=settings.host,
-        server_port=settings.port,
-        css=APP_CSS,
-        prevent_thread_lock=True,
-        quiet=True,
-        footer_links=["api", "gradio", "settings"],
-    )
+    launch(demo, settings, quiet=True, footer_links=["api", "gradio", "settings"])
     ready = time.perf_counter()
     print(
         f"SLM Playground on http://{settings.host}:{settings.port} "

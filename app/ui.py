@@ -13,18 +13,17 @@ from typing import Any
 import gradio as gr
 
 from app import handlers as h
+from app.api import api_error, client_of, session_of
 from app.chat_tab import build_chat_tab
+from app.compare_tab import build_compare_tab
 from app.preset_sharing import restore_handler, wire_presets
-from app.registry import IN_PROCESS, BackendRegistry
-from app.render import error_message, section
-from app.settings import Settings
+from app.render import section
 from app.views import ChatTab
-from presets import PresetCatalog, PresetError, load_catalog
-
-try:
-    from app.compare_tab import build_compare_tab
-except ImportError:  # built in its own issue; the playground works without it
-    build_compare_tab = None
+from mathcheck import render_markdown, verify_response
+from presets import PresetCatalog, load_catalog
+from runtime.kinds import available_kinds
+from runtime.registry import IN_PROCESS, BackendRegistry
+from runtime.settings import Settings
 
 TABS = ("reasoning", "coding", "math")
 BROWSER_KEY = "slm-playground-my-presets"
@@ -35,12 +34,8 @@ CSS = """
 """
 
 
-def _verifier() -> Callable[[str, str, str | None], Any] | None:
-    """The Math tab's verification section, when the mathcheck package is available."""
-    try:
-        from mathcheck import render_markdown, verify_response
-    except ImportError:
-        return None
+def _verifier() -> Callable[[str, str, str | None], Any]:
+    """The Math tab's verification section."""
 
     def verify(answer: str, prompt: str, reference: str | None) -> gr.ChatMessage:
         verification = verify_response(answer, prompt=prompt, gold=reference)
@@ -51,17 +46,21 @@ def _verifier() -> Callable[[str, str, str | None], Any] | None:
     return verify
 
 
-def _backends_tab(registry: BackendRegistry, views: dict[str, ChatTab], public: bool) -> None:
+def _backends_tab(
+    registry: BackendRegistry, views: dict[str, ChatTab], service: h.ChatService, public: bool
+) -> None:
+    remote = available_kinds(in_process=False)
     gr.Markdown(
         "Remote backends: an OpenAI-compatible server (vLLM, llama.cpp, …) or Ollama. "
         + (
-            "**Adding endpoints is disabled on this public deployment.**"
+            "**This public deployment uses only the backends its operator configured.**"
             if public
-            else "Added endpoints are shared by everyone using this app instance until it restarts."
+            else "Endpoints you add here are yours alone (this browser session); the operator's "
+            "(environment, flags) are everyone's."
         )
     )
     with gr.Row():
-        kind = gr.Dropdown(["openai", "vllm", "ollama"], value="openai", label="Kind", interactive=not public)
+        kind = gr.Dropdown(remote, value=remote[0] if remote else None, label="Kind", interactive=not public)
         url = gr.Textbox(label="Base URL", placeholder="http://localhost:8000/v1", interactive=not public)
         name = gr.Textbox(label="Name (optional)", interactive=not public)
         api_key = gr.Textbox(label="API key (optional)", type="password", interactive=not public)
@@ -74,34 +73,39 @@ def _backends_tab(registry: BackendRegistry, views: dict[str, ChatTab], public: 
     result = gr.Markdown()
     selectors = [v.backend for v in views.values()]
 
-    def refreshed(note: str, value: str | None = None):
-        labels = registry.labels()
+    def refreshed(session: str | None, note: str, value: str | None = None):
+        labels = registry.labels(session)
         return (
             note,
             gr.Dropdown(choices=labels, value=value),
             *[gr.Dropdown(choices=labels)] * len(selectors),
         )
 
-    async def add_endpoint(kind: str, url: str, name: str, api_key: str, model: str):
-        if public:
-            return refreshed("⚠️ adding endpoints is disabled on this deployment")
+    async def add_endpoint(kind: str, url: str, name: str, api_key: str, model: str, request: gr.Request):
+        session = session_of(request)
         try:
-            endpoint = h.endpoint_from_form(kind, url, name, api_key, model, registry.labels())
-            label = registry.add_endpoint(endpoint)
+            service.backends.check_url(url)
+            endpoint = h.endpoint_from_form(kind, url, name, api_key, model, registry.labels(session))
+            label = registry.add_endpoint(endpoint, session)
         except ValueError as exc:
-            return refreshed(f"⚠️ {exc}")
-        return refreshed(f"Added `{label}`. " + await h.test_connection(registry, label), label)
+            return refreshed(session, f"⚠️ {exc}")
+        note = await h.check_connection(registry, label, session)
+        return refreshed(session, f"Added `{label}` (for you only). " + note, label)
 
-    async def remove_endpoint(label: str):
-        if public or not label or label == IN_PROCESS:
-            return refreshed("⚠️ choose a remote endpoint to remove (the in-process model stays)")
-        await registry.remove(label)
-        return refreshed(f"Removed `{label}`.")
+    async def remove_endpoint(label: str, request: gr.Request):
+        session = session_of(request)
+        if public or not label or registry.is_shared(label):
+            return refreshed(session, "⚠️ choose an endpoint you added (configured ones stay)")
+        await registry.remove(label, session)
+        return refreshed(session, f"Removed `{label}`.")
+
+    async def test_one(label: str, request: gr.Request) -> str:
+        return await h.check_connection(registry, label, session_of(request))
 
     private: dict[str, Any] = {"api_visibility": "private"}
     add.click(add_endpoint, [kind, url, name, api_key, model], [result, chosen, *selectors], **private)
     remove.click(remove_endpoint, chosen, [result, chosen, *selectors], **private)
-    test.click(lambda label: h.test_connection(registry, label), chosen, result, **private)
+    test.click(test_one, chosen, result, **private)
 
 
 def build_app(
@@ -109,9 +113,10 @@ def build_app(
 ) -> gr.Blocks:
     catalog = catalog or load_catalog(settings.presets_dir)
     service = h.ChatService(settings, registry, catalog, verifier=_verifier())
+    secret = settings.browser_secret or BROWSER_SECRET
     labels = registry.labels()
     with gr.Blocks(title="SLM Playground") as demo:
-        my_presets = gr.BrowserState({}, storage_key=BROWSER_KEY, secret=BROWSER_SECRET)
+        my_presets = gr.BrowserState({}, storage_key=BROWSER_KEY, secret=secret)
         with gr.Row():
             gr.Markdown("## SLM Playground\nSmall language models on ONNX Runtime GenAI, vLLM and Ollama.")
             health = gr.Markdown("**Backends:** checking…", elem_id="health-strip")
@@ -123,14 +128,13 @@ def build_app(
                 with gr.Tab(name.title(), id=name):
                     views[name], controls = build_chat_tab(name, service, catalog, labels, my_presets)
                     wire_presets(views[name], controls, service, catalog, my_presets)
-            if build_compare_tab is not None:
-                with gr.Tab("Compare", id="compare"):
-                    build_compare_tab(settings, registry, catalog)
+            with gr.Tab("Compare", id="compare"):
+                build_compare_tab(settings, registry, catalog, service.admission)
             with gr.Tab("Backends", id="backends"):
-                _backends_tab(registry, views, settings.public)
+                _backends_tab(registry, views, service, settings.public)
 
-        async def poll_health() -> str:
-            return await h.health_strip(registry)
+        async def poll_health(request: gr.Request) -> str:
+            return await h.health_strip(registry, session_of(request))
 
         timer = gr.Timer(5.0)
         quiet: dict[str, Any] = {
@@ -149,7 +153,11 @@ def build_app(
         )
 
         async def chat(
-            prompt: str, preset: str = "math", backend: str = IN_PROCESS, settings: dict | None = None
+            prompt: str,
+            preset: str = "math",
+            backend: str = IN_PROCESS,
+            settings: dict | None = None,
+            request: gr.Request | None = None,
         ) -> AsyncIterator[tuple[str, dict]]:
             """Chat once: streams [answer so far, {}] and ends with [answer, metrics].
 
@@ -157,13 +165,13 @@ def build_app(
             Metrics: backend, model, prompt/completion tokens, ttft_s, total_s, decode_tokens_per_s.
             """
             try:
-                answer = service.answer(prompt, preset, backend, settings or {})
+                answer = service.answer(
+                    prompt, preset, backend, settings, client_of(request), session_of(request)
+                )
                 async for value in h.paced(answer, service.settings.ui_refresh_s):
                     yield value
-            except (PresetError, ValueError, KeyError) as exc:
-                raise gr.Error(str(exc).strip("\"'")) from None
-            except h.BackendError as exc:
-                raise gr.Error(str(error_message(exc).content)) from None
+            except Exception as exc:  # the API's one error boundary
+                raise api_error(exc) from None
 
         gr.api(chat, api_name="chat", concurrency_limit=None)
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=None)

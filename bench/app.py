@@ -251,9 +251,9 @@ def _running_app(args: argparse.Namespace) -> Iterator[str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     if args.scripted:
-        from app.registry import BackendRegistry
-        from app.settings import Settings
         from app.ui import build_app
+        from runtime.registry import BackendRegistry
+        from runtime.settings import Settings
 
         settings = Settings(port=port)
         demo = build_app(settings, BackendRegistry.with_backends(settings, _backend(args)))

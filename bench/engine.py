@@ -102,8 +102,8 @@ async def _onnx_worker(model_dir: Path, runs: int, max_new: int, threads: int) -
 
 
 async def _remote_rows(labels: list[str], runs: int, max_new: int) -> dict[str, dict[str, Any]]:
-    from app.registry import BackendRegistry
-    from app.settings import settings_from_env
+    from runtime.registry import BackendRegistry
+    from runtime.settings import settings_from_env
 
     registry = BackendRegistry(settings_from_env())
     rows = {}

@@ -19,10 +19,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from app.cli import settings_from_args
-    from app.registry import IN_PROCESS, BackendRegistry
     from backends.model_store import resolve_model_dir
     from backends.onnx_engine import OnnxBackend
     from presets import load_catalog
+    from runtime.registry import IN_PROCESS, BackendRegistry
 
     settings = settings_from_args(args)
     registry = BackendRegistry(

@@ -155,10 +155,10 @@ def run(args: argparse.Namespace) -> int:
     options = SamplingOptions(temperature=0.0, max_new_tokens=args.max_new_tokens)
 
     async def main() -> dict[str, Any]:
-        from app.registry import BackendRegistry
-        from app.settings import settings_from_env
         from compare.lanes import backend_for_lane, parse_lane
         from compare.runner import Lane
+        from runtime.registry import BackendRegistry
+        from runtime.settings import settings_from_env
 
         registry = BackendRegistry(settings_from_env())
         try:

@@ -14,7 +14,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from app.registry import BackendRegistry
+    from runtime.registry import BackendRegistry
 
 LANE_HELP = (
     "a lane: onnx | onnx:FOLDER | openai:MODEL@BASE_URL | vllm:MODEL@BASE_URL | ollama:MODEL@HOST | "
@@ -60,8 +60,8 @@ def setup_from_args(args: argparse.Namespace) -> Any:
 
 
 def _default_registry() -> BackendRegistry:
-    from app.registry import BackendRegistry
-    from app.settings import settings_from_env
+    from runtime.registry import BackendRegistry
+    from runtime.settings import settings_from_env
 
     return BackendRegistry(settings_from_env())
 

@@ -1,6 +1,6 @@
 """Lane specs: which backend, which model, and at most one sampling setting varied on purpose.
 
-Syntax (CLI ``--lane``, share links, the API)::
+Syntax (CLI ``--lane``, share links, the API); the kinds come from :mod:`runtime.kinds`::
 
     onnx                         the default in-process model
     onnx:FOLDER                  another in-process model folder (or Hugging Face id)
@@ -8,6 +8,7 @@ Syntax (CLI ``--lane``, share links, the API)::
     vllm:MODEL@BASE_URL          vLLM (OpenAI-compatible with vLLM's extras)
     ollama:MODEL@HOST            Ollama; HOST without a scheme gets http://
     LABEL                        a backend already configured in this app (e.g. "vllm")
+    LABEL:MODEL                  a configured backend asked for another model by name
 
 and any of them may end in ``#SETTING=VALUE`` to vary one sampling setting for that lane only,
 e.g. ``ollama:qwen2.5:0.5b@localhost:11434#temperature=0``. ``#`` is safe as a separator
@@ -23,13 +24,14 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from backends.base import Backend, SamplingOptions
+from runtime.kinds import KINDS, Target, available_kinds, lane_help
+from runtime.registry import IN_PROCESS
+from runtime.settings import Endpoint
 
 if TYPE_CHECKING:
-    from app.registry import BackendRegistry
-    from app.settings import Settings
+    from runtime.gate import BackendGate
+    from runtime.registry import BackendRegistry
 
-IN_PROCESS_KIND = "onnx"
-REMOTE_KINDS = ("openai", "vllm", "ollama")
 OVERRIDABLE = ("temperature", "top_p", "top_k", "max_new_tokens", "seed")
 """Sampling settings a lane may vary; everything else stays identical across lanes."""
 MIN_LANES, MAX_LANES = 2, 4
@@ -83,17 +85,21 @@ def parse_override(text: str) -> SettingOverride:
 @dataclass(frozen=True)
 class LaneSpec:
     kind: str
-    """"onnx", "openai", "vllm", "ollama", or "label" (a backend configured in the app)."""
+    """A kind of runtime.kinds ("onnx", "ollama", ...), or "label" (a backend configured in the app)."""
     model: str = ""
     url: str = ""
     label: str = ""
     override: SettingOverride | None = None
 
+    @property
+    def in_process(self) -> bool:
+        return self.kind in KINDS and KINDS[self.kind].in_process
+
     def __str__(self) -> str:
         if self.kind == "label":
-            base = self.label
-        elif self.kind == IN_PROCESS_KIND:
-            base = f"onnx:{self.model}" if self.model else "onnx"
+            base = f"{self.label}:{self.model}" if self.model else self.label
+        elif self.in_process:
+            base = f"{self.kind}:{self.model}" if self.model else self.kind
         else:
             base = f"{self.kind}:{self.model}@{self.url}"
         return f"{base}#{self.override}" if self.override else base
@@ -103,8 +109,8 @@ class LaneSpec:
         """Short name for a lane header."""
         if self.kind == "label":
             name = self.label + (f" · {self.model}" if self.model else "")
-        elif self.kind == IN_PROCESS_KIND:
-            name = f"onnx · {Path(self.model).name}" if self.model else "onnx"
+        elif self.in_process:
+            name = f"{self.kind} · {Path(self.model).name}" if self.model else self.kind
         else:
             host = self.url.split("://", 1)[-1].rstrip("/")
             name = f"{self.kind} · {self.model or 'default'} @ {host}"
@@ -115,14 +121,17 @@ def parse_lane(text: str, *, known_labels: tuple[str, ...] | list[str] = ()) -> 
     """Parse one lane spec (see the module docstring); raises LaneSpecError with a fix."""
     raw = text.strip()
     if not raw:
-        raise LaneSpecError("empty lane spec; try onnx, openai:MODEL@URL or ollama:MODEL@HOST")
+        raise LaneSpecError(f"empty lane spec; try {lane_help()}")
     raw, sep, override_text = raw.partition("#")
     override = parse_override(override_text) if sep else None
+    if raw in known_labels:
+        return LaneSpec("label", label=raw, override=override)
     kind, colon, rest = raw.partition(":")
     kind = kind.strip().lower()
-    if kind == IN_PROCESS_KIND and (not colon or "@" not in rest):
-        return LaneSpec(IN_PROCESS_KIND, model=rest.strip(), override=override)
-    if kind in REMOTE_KINDS and colon and ("@" in rest or kind not in known_labels):
+    in_process, remote = available_kinds(in_process=True), available_kinds(in_process=False)
+    if kind in in_process and (not colon or "@" not in rest):
+        return LaneSpec(kind, model=rest.strip(), override=override)
+    if kind in remote and colon and ("@" in rest or kind not in known_labels):
         model, at, url = rest.partition("@")
         if not at or not url.strip():
             raise LaneSpecError(
@@ -130,17 +139,14 @@ def parse_lane(text: str, *, known_labels: tuple[str, ...] | list[str] = ()) -> 
             )
         url = url.strip()
         if "://" not in url:
-            url = "http://" + url
+            url = KINDS[kind].default_scheme + url
         return LaneSpec(kind, model=model.strip(), url=url.rstrip("/"), override=override)
-    # "LABEL" or "LABEL:MODEL" naming a configured backend
-    label, _, model = raw.partition(":") if raw not in known_labels else (raw, "", "")
+    # "LABEL:MODEL" naming a configured backend
+    label, _, model = raw.partition(":")
     if label in known_labels:
         return LaneSpec("label", model=model.strip(), label=label, override=override)
     hint = f" or one of the configured backends: {', '.join(known_labels)}" if known_labels else ""
-    raise LaneSpecError(
-        f"unknown lane {text!r}: use onnx, onnx:FOLDER, openai:MODEL@URL, vllm:MODEL@URL, "
-        f"ollama:MODEL@HOST{hint}"
-    )
+    raise LaneSpecError(f"unknown lane {text!r}: use {lane_help()}{hint}")
 
 
 def parse_lanes(texts: list[str], *, known_labels: tuple[str, ...] | list[str] = ()) -> list[LaneSpec]:
@@ -150,36 +156,37 @@ def parse_lanes(texts: list[str], *, known_labels: tuple[str, ...] | list[str] =
     return specs
 
 
-def in_process_backend(folder: str, settings: Settings) -> Backend:
-    """The ONNX Runtime GenAI backend for a model folder ("" = the default model)."""
-    try:
-        from backends.model_store import resolve_model_dir
-        from backends.onnx_engine import OnnxBackend
-    except ImportError as exc:  # the in-process engine is optional on remote-only installs
-        from backends.errors import BackendUnavailable
+def backend_for_lane(
+    spec: LaneSpec, registry: BackendRegistry, gate: BackendGate | None = None, session: str | None = None
+) -> tuple[Backend, str | None]:
+    """The backend a lane runs on and the model id to request.
 
-        raise BackendUnavailable("onnx", f"the in-process engine is not available ({exc})") from None
-    model_dir = resolve_model_dir(folder or settings.model, home=settings.model_home)
-    return OnnxBackend(f"onnx:{folder}" if folder else "onnx", model_dir)
-
-
-def backend_for_lane(spec: LaneSpec, registry: BackendRegistry) -> tuple[Backend, str | None]:
-    """The backend a lane runs on (shared through the registry) and the model id to request."""
-    from app.registry import IN_PROCESS
-    from app.settings import Endpoint
+    Everything the user typed passes ``gate`` first (a URL, a folder, a model name); a backend
+    built for a typed spec belongs to ``session`` alone."""
+    from runtime.gate import BackendGate
 
     settings = registry.settings
+    gate = gate or BackendGate(settings)
     if spec.kind == "label":
-        return registry.get(spec.label), spec.model or None
-    if spec.kind == IN_PROCESS_KIND:
-        label = IN_PROCESS if not spec.model else f"onnx:{spec.model}"
-        if label not in registry.labels():
-            registry.add(in_process_backend(spec.model, settings))
-        return registry.get(label), None
-    endpoint = Endpoint(spec.kind, spec.url, name=f"{spec.kind}@{spec.url}")
-    if endpoint.label not in registry.labels():
-        registry.add_endpoint(endpoint)
-    return registry.get(endpoint.label), spec.model or None
+        backend = registry.get(spec.label, session)
+        if spec.model and type(backend).kind in KINDS and KINDS[type(backend).kind].in_process:
+            gate.check_folder(spec.model)
+            spec = LaneSpec(type(backend).kind, model=spec.model, override=spec.override)
+        else:
+            return backend, gate.check_model_name(spec.model) or None
+    if spec.in_process:
+        if not spec.model and spec.kind == IN_PROCESS:  # the default model: always allowed
+            return registry.get(IN_PROCESS, session), None
+        path = gate.check_folder(spec.model) if spec.model else ""
+        label = str(LaneSpec(spec.kind, model=path))
+        if label not in registry.labels(session):
+            registry.add(KINDS[spec.kind].build(label, Target(path=path), settings), session)
+        return registry.get(label, session), None
+    url = gate.check_url(spec.url)
+    endpoint = Endpoint(spec.kind, url, name=f"{spec.kind}@{url}")
+    if endpoint.label not in registry.labels(session):
+        registry.add_endpoint(endpoint, session)
+    return registry.get(endpoint.label, session), gate.check_model_name(spec.model) or None
 
 
 def override_fields(override: SettingOverride | None) -> dict[str, Any]:

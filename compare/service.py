@@ -1,8 +1,10 @@
 """From a setup (lane specs, preset, prompt, settings) to a run card; shared by CLI, API and tab.
 
-``prepare`` resolves everything that can fail before any I/O (lane specs, preset, settings), so
-bad input gets one clear message and nothing starts. ``run_card_for`` runs the comparison
-``setup.runs`` times and assembles the card, asking each backend about its model on the way.
+``prepare`` resolves everything that can fail before any I/O (lane specs, preset, settings,
+the deployment's limits and its gate for user-supplied backends), so bad input gets one clear
+message and nothing starts; the UI, ``/compare``, MCP and the CLI all go through it.
+``run_card_for`` runs the comparison ``setup.runs`` times and assembles the card, asking each
+backend about its model on the way.
 """
 
 from __future__ import annotations
@@ -19,9 +21,13 @@ from compare.runcard import RunCard, build_run_card
 from compare.runner import Comparison, ComparisonResult, Lane, LaneUpdate
 from compare.share import ComparisonSetup
 from compare.verdicts import verdicts
+from runtime.errors import InputError
+from runtime.gate import BackendGate
+from runtime.kinds import KINDS
+from runtime.limits import Limits
 
 if TYPE_CHECKING:
-    from app.registry import BackendRegistry
+    from runtime.registry import BackendRegistry
 
 DEFAULT_TIMEOUT_S = 120.0
 
@@ -64,14 +70,31 @@ def find_preset(name: str, presets: Any) -> Any:
     return preset
 
 
-def prepare(setup: ComparisonSetup, registry: BackendRegistry, presets: Any = None) -> Prepared:
-    """Validate the setup and build its lanes; raises SetupError before any request is sent."""
-    if not setup.prompt.strip():
-        raise SetupError("the prompt is empty")
+def prepare(
+    setup: ComparisonSetup,
+    registry: BackendRegistry,
+    presets: Any = None,
+    *,
+    session: str | None = None,
+    gate: BackendGate | None = None,
+    limits: Limits | None = None,
+) -> Prepared:
+    """Validate the setup and build its lanes; raises SetupError before any request is sent.
+
+    ``gate`` and ``limits`` default to what the registry's settings say; backends built for
+    typed lane specs belong to ``session``."""
+    gate = gate or BackendGate(registry.settings)
+    limits = limits or Limits.of(registry.settings)
+    try:
+        limits.prompt(setup.prompt)
+        setup.runs = limits.runs(setup.runs)
+    except InputError as exc:
+        raise SetupError(str(exc)) from None
+    if not isinstance(setup.lanes, list | tuple) or not all(isinstance(s, str) for s in setup.lanes):
+        raise SetupError('lanes: a list of lane specs, e.g. ["onnx", "ollama"]')
     if not MIN_LANES <= len(setup.lanes) <= MAX_LANES:
-        raise SetupError(f"a comparison needs {MIN_LANES} to {MAX_LANES} lanes, got {len(setup.lanes)}")
-    if not 1 <= setup.runs <= 100:
-        raise SetupError(f"runs must be between 1 and 100, got {setup.runs}")
+        count = len(setup.lanes)
+        raise SetupError(f"lanes: a comparison needs {MIN_LANES} to {MAX_LANES} lanes, got {count}")
     system_prompt, base, gold, verify = "", SamplingOptions(), setup.gold, bool(setup.gold)
     if setup.preset:
         preset = find_preset(setup.preset, presets)
@@ -82,12 +105,13 @@ def prepare(setup: ComparisonSetup, registry: BackendRegistry, presets: Any = No
         system_prompt = setup.system_prompt
     try:
         options = setup.sampling(base)
+        limits.new_tokens(options.max_new_tokens)
         lanes = []
         for text in setup.lanes:
-            spec = parse_lane(text, known_labels=registry.labels())
+            spec = parse_lane(text, known_labels=registry.labels(session))
             if spec.override is not None:
-                spec.override.apply(options)
-            backend, model = backend_for_lane(spec, registry)
+                limits.new_tokens(spec.override.apply(options).max_new_tokens)
+            backend, model = backend_for_lane(spec, registry, gate, session)
             lanes.append(Lane(backend, model=model, override=spec.override, title=spec.title, spec=str(spec)))
     except (ValueError, KeyError) as exc:
         raise SetupError(str(exc).strip("'\"")) from None
@@ -118,7 +142,7 @@ async def describe(backend: Backend, model: str, timeout_s: float = 3.0) -> dict
             details["server"] = health.detail[:200]
     except Exception as exc:
         details["server"] = f"health check failed: {exc}"[:200]
-    if type(backend).kind == "onnx":
+    if getattr(KINDS.get(type(backend).kind), "in_process", False):
         details.setdefault("runtime_version", _package_version("onnxruntime-genai"))
     return details
 
@@ -159,9 +183,10 @@ async def run_card_for(
     *,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     on_update: Callable[[int, LaneUpdate], None] | None = None,
+    session: str | None = None,
 ) -> RunCard:
     """Run the setup ``setup.runs`` times (lanes in parallel each time) and return its card."""
-    prepared = prepare(setup, registry, presets)
+    prepared = prepare(setup, registry, presets, session=session)
     runs = []
     for run_index in range(setup.runs):
         comparison = prepared.comparison(timeout_s)

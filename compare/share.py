@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from backends.base import SamplingOptions
 from compare.lanes import MAX_LANES, LaneSpecError, parse_lane
+from runtime.errors import InputError, describe_validation
 
 SHARED_OPTIONS = ("temperature", "top_p", "top_k", "max_new_tokens", "seed")
 MAX_PROMPT_IN_LINK = 8000
@@ -48,11 +49,12 @@ class ComparisonSetup:
 
     def sampling(self, base: SamplingOptions | None = None) -> SamplingOptions:
         base = base or SamplingOptions()
+        if not isinstance(self.options, dict):
+            raise InputError("settings", 'must be an object such as {"temperature": 0.2}')
         try:
             return SamplingOptions.model_validate({**base.model_dump(), **self.options})
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise ValueError(f"invalid sampling settings: {problems}") from None
+            raise InputError("", describe_validation(exc, SamplingOptions)) from None
 
 
 def encode_setup(setup: ComparisonSetup) -> str:

@@ -3,8 +3,9 @@
     slm-playground engine --port 8000                      # the embedded default model
     slm-playground engine --model /models/phi4-cpu-int4 --served-model-name phi-4-mini
 
-Defaults come from the same environment variables as the app (SLM_MODEL, SLM_HOME,
-SLM_MAX_PROMPT_CHARS, SLM_MAX_NEW_TOKENS, SLM_QUEUE_SIZE); flags override them.
+Settings shared with the app (model, home, threads, limits) are declared once in
+runtime.settings: the same environment variables (SLM_MODEL, SLM_HOME, SLM_ONNX_THREADS,
+SLM_MAX_PROMPT_CHARS, SLM_MAX_NEW_TOKENS, SLM_QUEUE_SIZE, ...) and flags.
 Heavy imports (onnxruntime-genai, uvicorn) happen in run() so `--help` stays fast.
 """
 
@@ -12,31 +13,18 @@ from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
+
+from runtime.settings import add_flags, load_settings
 
 log = logging.getLogger("slm_playground.serve")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--model",
-        default=None,
-        help="ONNX Runtime GenAI folder or Hugging Face 'org/repo:subfolder' (default: $SLM_MODEL, "
-        "else the embedded default model)",
-    )
-    parser.add_argument("--home", type=Path, default=None, help="model folder home (default: $SLM_HOME)")
+    add_flags(parser, "engine")  # model, home, threads, concurrency, limits: declared in runtime.settings
     parser.add_argument("--host", default="127.0.0.1", help="use 0.0.0.0 inside a container")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument(
         "--served-model-name", default=None, help="the model id clients send (default: the folder's name)"
-    )
-    parser.add_argument(
-        "--concurrency", type=int, default=1, help="generations at once; more gives no throughput on 2 cores"
-    )
-    parser.add_argument("--max-queue", type=int, default=None, help="requests waiting beyond that get 429")
-    parser.add_argument("--max-prompt-chars", type=int, default=None)
-    parser.add_argument(
-        "--max-tokens-cap", type=int, default=None, help="largest max_tokens a client may ask"
     )
     parser.add_argument("--default-max-tokens", type=int, default=512)
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
@@ -45,10 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from app.settings import settings_from_env
     from backends.errors import BackendError
-    from backends.model_store import resolve_model_dir
-    from backends.onnx_engine import OnnxBackend
+    from runtime.kinds import Target, kind
     from serve.protocol import Limits
     from serve.safety import install_redaction
     from serve.server import create_app
@@ -57,25 +43,25 @@ def run(args: argparse.Namespace) -> int:
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     install_redaction()
-    settings = settings_from_env()
-    spec = args.model if args.model is not None else settings.model
+    settings = load_settings(args=args)
     try:
-        model_dir = resolve_model_dir(spec, home=args.home or settings.model_home)
+        backend = kind("onnx").build("onnx", Target(path=settings.model), settings)
     except BackendError as exc:
         print(f"error: {exc.message}" + (f"\n  hint: {exc.hint}" if exc.hint else ""))
         return 2
+    model_dir = backend.model_dir  # type: ignore[attr-defined]
     model_id = args.served_model_name or model_dir.name
-    backend = OnnxBackend(f"onnx · {model_id}", model_dir, concurrency=args.concurrency)
+    backend.name = f"onnx · {model_id}"
     limits = Limits(
-        max_prompt_chars=args.max_prompt_chars or settings.max_prompt_chars,
-        max_tokens_cap=args.max_tokens_cap or settings.max_new_tokens_cap,
+        max_prompt_chars=settings.max_prompt_chars,
+        max_tokens_cap=settings.max_new_tokens_cap,
         default_max_tokens=args.default_max_tokens,
     )
     app = create_app(
         backend,
         model_id=model_id,
-        max_concurrency=args.concurrency,
-        max_queue=args.max_queue if args.max_queue is not None else settings.queue_size,
+        max_concurrency=settings.onnx_concurrency,
+        max_queue=settings.queue_size,
         limits=limits,
         close_backend=True,
     )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.registry import BackendRegistry
-from app.settings import Settings
+from runtime.registry import BackendRegistry
+from runtime.settings import Settings
 from tests.support.scripted import ScriptedBackend, ScriptedReply
 
 

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from app.registry import BackendRegistry
 from compare import cli
 from compare.runcard import RunCard
+from runtime.registry import BackendRegistry
 from tests.compare.test_runcard import CATALOG
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from app.registry import BackendRegistry
-from app.settings import Settings
+from runtime.registry import BackendRegistry
+from runtime.settings import Settings
 from tests.compare.conftest import paced
 from tests.ui.conftest import running_app
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from app.registry import BackendRegistry
-from app.settings import Settings
 from backends.onnx_engine import OnnxBackend
 from compare.service import run_card_for
 from compare.share import ComparisonSetup
+from runtime.registry import BackendRegistry
+from runtime.settings import Settings
 from tests.remote.test_llamacpp_server import ALIAS, llamacpp_url  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.llamacpp, pytest.mark.model]

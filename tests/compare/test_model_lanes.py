@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from app.registry import BackendRegistry
-from app.settings import Settings
 from backends.model_store import default_model_dir
 from compare.service import run_card_for
 from compare.share import ComparisonSetup
+from runtime.registry import BackendRegistry
+from runtime.settings import Settings
 from tests.compare.conftest import paced
 
 pytestmark = pytest.mark.model

@@ -12,12 +12,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.registry import BackendRegistry
-from app.settings import Settings
 from compare.lanes import backend_for_lane, parse_lane
 from compare.runner import Comparison, Lane
 from compare.service import prepare, run_card_for
 from compare.share import ComparisonSetup
+from runtime.registry import BackendRegistry
+from runtime.settings import Settings
 from tests.remote.ollama_standin import OllamaStandIn, start_ollama
 from tests.remote.vllm_standin import VLLMStandIn, start_vllm
 

@@ -6,13 +6,13 @@ import json
 
 import pytest
 
-from app.registry import BackendRegistry
 from backends.base import SamplingOptions
 from compare.runcard import RunCard
 from compare.service import SetupError, prepare, run_card_for
 from compare.share import ComparisonSetup, ShareLinkError, decode_setup, encode_setup, share_url
 from compare.verdicts import LaneVerdict, agreement, same_answer
 from presets import ExamplePrompt, Preset, PresetCatalog
+from runtime.registry import BackendRegistry
 from tests.support.scripted import ScriptedBackend
 
 MATH = Preset(

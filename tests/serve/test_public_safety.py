@@ -6,14 +6,8 @@ import logging
 
 import pytest
 
-from serve.safety import (
-    RedactSecrets,
-    UnsafeURL,
-    check_public_url,
-    install_redaction,
-    redact,
-    secrets_from_env,
-)
+from runtime.gate import UnsafeURL, check_public_url
+from serve.safety import RedactSecrets, install_redaction, redact, secrets_from_env
 
 PUBLIC = "93.184.215.14"
 

@@ -6,10 +6,11 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from app.registry import BackendRegistry
-from app.settings import Settings
-from app.ui import APP_CSS, build_app
+from app.server import launch
+from app.ui import build_app
 from backends.base import Backend
+from runtime.registry import BackendRegistry
+from runtime.settings import Settings
 
 
 def free_port() -> int:
@@ -26,9 +27,7 @@ def running_app(
     config = Settings(port=free_port()).with_overrides(**settings)
     registry = registry or BackendRegistry.with_backends(config, *backends)
     demo = build_app(config, registry)
-    demo.launch(
-        server_name="127.0.0.1", server_port=config.port, prevent_thread_lock=True, quiet=True, css=APP_CSS
-    )
+    launch(demo, config.with_overrides(host="127.0.0.1"), quiet=True)
     try:
         yield f"http://127.0.0.1:{config.port}/"
     finally:

@@ -61,7 +61,7 @@ def test_chat_endpoint_is_documented(app_url: str) -> None:
         (("q", "nope", "scripted", {}), "no preset named 'nope'"),
         (("q", "math", "elsewhere", {}), "no backend named 'elsewhere'"),
         (("q", "math", "scripted", {"temperature": 9}), "temperature"),
-        (("q", "math", "scripted", {"colour": 1}), "unknown settings"),
+        (("q", "math", "scripted", {"colour": 1}), "colour is not a setting"),
         (("q", "math", "down", {}), "connection refused"),
     ],
 )

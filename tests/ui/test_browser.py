@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from app.registry import BackendRegistry
-from app.settings import Settings
+from runtime.registry import BackendRegistry
+from runtime.settings import Settings
 from tests.support.scripted import ScriptedBackend, ScriptedReply
 from tests.ui.conftest import running_app
 

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from app.handlers import ChatService, PanelValues, StopSignals, chat_states, mark_stopped, paced
-from app.registry import BackendRegistry
 from app.render import text_of, to_model_messages
-from app.settings import Settings
 from backends.base import ToolCall
 from backends.errors import BackendUnavailable, ContextOverflow
 from presets import load_catalog
+from runtime.registry import BackendRegistry
+from runtime.settings import Settings
 from tests.support.scripted import ScriptedBackend, ScriptedReply
 
 PANEL = PanelValues("Show each calculation.", 0.3, 0.8, 0, 128, None, False)

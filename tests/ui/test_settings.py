@@ -7,7 +7,7 @@ import argparse
 import pytest
 
 from app.cli import _add_ui_arguments, settings_from_args
-from app.settings import settings_from_env
+from runtime.settings import settings_from_env
 
 
 def _args(*argv: str) -> argparse.Namespace:

@@ -1,0 +1,204 @@
+"""The table of backend kinds: every place that needs to know which kinds exist reads it.
+
+A kind declares its name, how a lane names it (``ollama:MODEL@HOST``), the environment
+variables that configure an endpoint of it, the fields of the Backends tab's form, what it can
+do, and a factory named by module path (imported only when a backend of that kind is built,
+so start-up stays fast). The UI's kind dropdown, the lane parser, env parsing and CLI help all
+read :data:`KINDS`. Adding a kind is one backend module plus one :func:`register` call below.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from backends.base import Backend
+    from runtime.settings import Endpoint, Settings
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a lane or endpoint points a kind at."""
+
+    path: str = ""
+    """In-process kinds: a model folder, file or hub id ("" = the kind's default)."""
+    url: str = ""
+    """Remote kinds: the server's base URL."""
+    model: str = ""
+    """Remote kinds: the model id to request ("" = the server's default)."""
+    api_key: str = ""
+
+
+Factory = Callable[[str, Target, "Settings"], "Backend"]
+
+
+@dataclass(frozen=True)
+class BackendKind:
+    name: str
+    summary: str
+    in_process: bool
+    lane_syntax: str
+    """How a lane spec names it, e.g. ``ollama:MODEL@HOST``."""
+    factory: Factory
+    """Builds a backend; imports the backend's module inside, so start-up stays fast."""
+    url_env: str = ""
+    """Environment variable whose value adds an endpoint of this kind (remote kinds)."""
+    key_env: str = ""
+    form_fields: tuple[str, ...] = ()
+    """Fields the Backends tab asks for when adding an endpoint of this kind."""
+    supports_tools: bool = True
+    requires: str = ""
+    """A module that must be importable for the kind to be offered (an optional extra)."""
+    default_scheme: str = "http://"
+
+    @property
+    def available(self) -> bool:
+        return not self.requires or importlib.util.find_spec(self.requires) is not None
+
+    def build(self, label: str, target: Target, settings: Settings) -> Backend:
+        return self.factory(label, target, settings)
+
+
+KINDS: dict[str, BackendKind] = {}
+
+
+def register(kind: BackendKind) -> BackendKind:
+    if kind.name in KINDS:
+        raise ValueError(f"backend kind {kind.name!r} is registered twice")
+    KINDS[kind.name] = kind
+    return kind
+
+
+def kind(name: str) -> BackendKind:
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise ValueError(f"unknown backend kind {name!r}; known: {', '.join(available_kinds())}") from None
+
+
+def available_kinds(*, in_process: bool | None = None) -> list[str]:
+    return [
+        k.name for k in KINDS.values() if k.available and (in_process is None or k.in_process == in_process)
+    ]
+
+
+def endpoints_from_env(env: Mapping[str, str]) -> tuple[Endpoint, ...]:
+    """One endpoint per remote kind whose URL variable is set, named after the kind."""
+    from runtime.settings import Endpoint
+
+    found = []
+    for k in KINDS.values():
+        if k.in_process or not k.url_env or not (url := env.get(k.url_env, "").strip()):
+            continue
+        if "://" not in url:
+            url = k.default_scheme + url
+        found.append(Endpoint(k.name, url, name=k.name, api_key=env.get(k.key_env, "") if k.key_env else ""))
+    return tuple(found)
+
+
+def lane_help() -> str:
+    return ", ".join(k.lane_syntax for k in KINDS.values() if k.available)
+
+
+def describe_kinds() -> list[dict[str, Any]]:
+    """The table as rows (CLI help, the Backends tab, docs)."""
+    return [
+        {
+            "kind": k.name,
+            "where": "in-process" if k.in_process else "remote",
+            "lane": k.lane_syntax,
+            "env": k.url_env,
+            "available": k.available,
+            "summary": k.summary,
+        }
+        for k in KINDS.values()
+    ]
+
+
+# --- the registrations ----------------------------------------------------------------------------
+
+
+def _onnx(label: str, target: Target, settings: Settings) -> Backend:
+    from backends.model_store import resolve_model_dir
+    from backends.onnx_engine import OnnxBackend
+
+    model_dir = resolve_model_dir(target.path or settings.model, home=settings.model_home)
+    return OnnxBackend(label, model_dir, concurrency=settings.onnx_concurrency, threads=settings.onnx_threads)
+
+
+def _openai(flavor: str) -> Factory:
+    def build(label: str, target: Target, settings: Settings) -> Backend:
+        from backends.openai_compat import OpenAICompatBackend
+
+        return OpenAICompatBackend(
+            label,
+            base_url=target.url,
+            api_key=target.api_key or None,
+            model=target.model or None,
+            flavor=flavor,
+            connect_timeout_s=settings.connect_timeout_s,
+            read_timeout_s=settings.read_timeout_s,
+        )
+
+    return build
+
+
+def _ollama(label: str, target: Target, settings: Settings) -> Backend:
+    from backends.ollama import OllamaBackend
+
+    return OllamaBackend(
+        label,
+        host=target.url,
+        model=target.model or None,
+        connect_timeout_s=settings.connect_timeout_s,
+        read_timeout_s=settings.read_timeout_s,
+    )
+
+
+register(
+    BackendKind(
+        "onnx",
+        "ONNX Runtime GenAI in this process (the embedded default model, or any onnxruntime-genai folder)",
+        in_process=True,
+        lane_syntax="onnx[:FOLDER]",
+        factory=_onnx,
+    )
+)
+register(
+    BackendKind(
+        "openai",
+        "any OpenAI-compatible server (llama.cpp server, TGI, LM Studio, ...)",
+        in_process=False,
+        lane_syntax="openai:MODEL@URL",
+        factory=_openai("openai"),
+        url_env="OPENAI_BASE_URL",
+        key_env="OPENAI_API_KEY",
+        form_fields=("url", "name", "api_key", "model"),
+    )
+)
+register(
+    BackendKind(
+        "vllm",
+        "vLLM's OpenAI-compatible server (with its metrics and extras)",
+        in_process=False,
+        lane_syntax="vllm:MODEL@URL",
+        factory=_openai("vllm"),
+        url_env="VLLM_BASE_URL",
+        key_env="VLLM_API_KEY",
+        form_fields=("url", "name", "api_key", "model"),
+    )
+)
+register(
+    BackendKind(
+        "ollama",
+        "an Ollama server (native /api/chat)",
+        in_process=False,
+        lane_syntax="ollama:MODEL@HOST",
+        factory=_ollama,
+        url_env="OLLAMA_HOST",
+        form_fields=("url", "name", "model"),
+    )
+)

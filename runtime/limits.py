@@ -1,0 +1,103 @@
+"""Limits enforced where requests arrive, so the UI, ``/chat``, ``/compare``, MCP and the engine
+refuse the same things with the same words.
+
+:class:`Limits` checks a request's size (prompt characters, new tokens, repeat runs) before any
+work starts; :class:`Admission` counts requests in flight, overall and per client, and refuses
+one more with :class:`~runtime.errors.Busy` instead of letting it pile up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from runtime.errors import Busy, InputError
+from runtime.settings import Settings
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_prompt_chars: int
+    max_new_tokens: int
+    max_runs: int
+
+    @classmethod
+    def of(cls, settings: Settings) -> Limits:
+        return cls(settings.max_prompt_chars, settings.max_new_tokens_cap, settings.max_runs)
+
+    def prompt(self, text: object, *, field: str = "prompt") -> str:
+        """The prompt, stripped; refuses non-text, empty and over-long prompts."""
+        if not isinstance(text, str):
+            raise InputError(field, f"must be text, got {type(text).__name__}")
+        stripped = text.strip()
+        if not stripped:
+            raise InputError(field, "is empty; write a question or instruction")
+        if len(text) > self.max_prompt_chars:
+            raise InputError(
+                field, f"has {len(text):,} characters; this instance takes at most {self.max_prompt_chars:,}"
+            )
+        return stripped
+
+    def new_tokens(self, value: int, *, field: str = "max_new_tokens") -> int:
+        if value > self.max_new_tokens:
+            allowed = f"a whole number from 1 to {self.max_new_tokens} on this instance"
+            raise InputError(field, f"must be {allowed} (got {value})")
+        return value
+
+    def runs(self, value: object, *, field: str = "runs") -> int:
+        allowed = f"a whole number from 1 to {self.max_runs}"
+        if isinstance(value, bool):
+            raise InputError(field, f"must be {allowed}")
+        try:
+            number = int(value)  # type: ignore[call-overload]
+        except (TypeError, ValueError):
+            raise InputError(field, f"must be {allowed} (got {value!r})") from None
+        if number != value and not (isinstance(value, str) and value.strip().isdigit()):
+            raise InputError(field, f"must be {allowed} (got {value!r})")
+        if not 1 <= number <= self.max_runs:
+            raise InputError(field, f"must be {allowed} (got {number})")
+        return number
+
+
+class Admission:
+    """Requests in flight: at most ``total`` overall and ``per_client`` for one client."""
+
+    def __init__(self, total: int, per_client: int) -> None:
+        self.total = max(1, total)
+        self.per_client = max(1, per_client)
+        self.running = 0
+        self._by_client: dict[str, int] = {}
+
+    @classmethod
+    def of(cls, settings: Settings) -> Admission:
+        return cls(settings.queue_size, settings.per_client)
+
+    @contextlib.contextmanager
+    def enter(self, client: str) -> Iterator[None]:
+        """Hold a place for one request of ``client``; raises Busy when a limit is reached.
+
+        Synchronous on purpose: check and count happen with no await between them."""
+        mine = self._by_client.get(client, 0)
+        if mine >= self.per_client:
+            raise Busy(
+                f"you already have {mine} requests running (at most {self.per_client} per client); "
+                "wait for one to finish",
+                retry_after_s=2.0,
+            )
+        if self.running >= self.total:
+            raise Busy(
+                f"the server is busy ({self.running} requests running, at most {self.total}); "
+                "try again in a few seconds"
+            )
+        self.running += 1
+        self._by_client[client] = mine + 1
+        try:
+            yield
+        finally:
+            self.running -= 1
+            left = self._by_client[client] - 1
+            if left:
+                self._by_client[client] = left
+            else:
+                del self._by_client[client]
