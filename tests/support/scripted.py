@@ -8,6 +8,7 @@ streaming, parallelism and Stop.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
@@ -44,6 +45,9 @@ class ScriptedBackend(Backend):
     health_status: Health = field(default_factory=lambda: Health("ready"))
     requests: list[ChatRequest] = field(default_factory=list)
     cancelled: int = 0
+    hold: threading.Event | None = None
+    """When given, each request waits for it before its first token (after releasing ``arrived``)."""
+    arrived: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
     kind = "scripted"
     supports_tools = True
 
@@ -61,6 +65,9 @@ class ScriptedBackend(Backend):
         reply = self.replies.pop(0) if self.replies else ScriptedReply()
         finished = False
         try:
+            self.arrived.release()
+            if self.hold is not None:
+                await asyncio.to_thread(self.hold.wait)
             if self.first_token_delay_s:
                 await asyncio.sleep(self.first_token_delay_s)
             for i, chunk in enumerate(reply.chunks):
