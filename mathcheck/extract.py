@@ -21,10 +21,12 @@ class Extraction:
     source: str
     """"boxed", "final answer" or "conclusion"."""
     value: Value | None = None
+    raw: str = ""
+    """The whole box or answer line, for answers that are words (names, yes/no, a choice letter)."""
 
 
 _MARKER = re.compile(
-    r"(?:final answer|the answer is|answer\s*:|answer is|the result is|solution is|solutions are)"
+    r"(?:final answer|the answer is|answer\s*:|answer is|the result is|solution is|solutions are|####)"
     r"\s*(?:is\s*)?[:\-]?\s*(?:\*\*)?\s*:?",
     re.IGNORECASE,
 )
@@ -112,25 +114,22 @@ def _pick(fragment: str, want_dimension: str | None) -> tuple[str, Value | None]
 def extract_answer(response: str, want_dimension: str | None = None) -> Extraction | None:
     """The committed final answer, or None when the response does not commit to one."""
     boxes = _boxed(response)
-    if boxes:
+    markers = list(_MARKER.finditer(response))
+    if boxes and not (markers and markers[-1].start() > boxes[-1][1] and _has_answer(response, markers[-1])):
         last_line = response.rfind("\n", 0, boxes[-1][0])
         same_line = [b for b in boxes if b[0] > last_line]
-        text = ", ".join(response[a:b] for a, b in same_line)
+        texts = list(dict.fromkeys(response[a:b].strip() for a, b in same_line))  # one answer boxed twice
+        text = ", ".join(texts)
         value = _try(text)
-        if value is None and len(same_line) == 1:
+        if value is None and len(texts) == 1:
             text, value = _pick(text, want_dimension)
-        return Extraction(text, (same_line[0][0], same_line[-1][1]), "boxed", value)
-    markers = list(_MARKER.finditer(response))
+        return Extraction(text, (same_line[0][0], same_line[-1][1]), "boxed", value, ", ".join(texts))
     if markers:
         m = markers[-1]
-        rest = response[m.end() :]
-        line = rest.split("\n", 1)[0].strip()
-        if not re.search(r"\d|\\|[a-z]\s*=", line):  # "**Final Answer**" on its own line
-            nxt = [ln for ln in rest.split("\n")[1:] if ln.strip()]
-            line = nxt[0].strip() if nxt else ""
+        line = _answer_line(response, m)
         start = response.find(line, m.end()) if line else m.end()
         text, value = _pick(line, want_dimension)
-        return Extraction(text, (start, start + len(line)), "final answer", value)
+        return Extraction(text, (start, start + len(line)), "final answer", value, line)
     sentences = [
         (m.start(), m.group(0))
         for m in re.finditer(r"[^\n]*?(?:[.!?](?=\s|$)|\n|$)", response)
@@ -149,4 +148,18 @@ def extract_answer(response: str, want_dimension: str | None = None) -> Extracti
     text, value = _pick(sentence, want_dimension)
     if value is None:
         return None
-    return Extraction(text, (start, start + len(sentence)), "conclusion", value)
+    return Extraction(text, (start, start + len(sentence)), "conclusion", value, sentence.strip())
+
+
+def _answer_line(response: str, m: re.Match[str]) -> str:
+    """The text after a "final answer" marker: the rest of its line, or the next line when it is bare."""
+    rest = response[m.end() :]
+    line = rest.split("\n", 1)[0].strip()
+    if not line.strip("*:#-_ "):  # "**Final Answer**" on its own line
+        nxt = [ln for ln in rest.split("\n")[1:] if ln.strip()]
+        line = nxt[0].strip() if nxt else ""
+    return line
+
+
+def _has_answer(response: str, m: re.Match[str]) -> bool:
+    return bool(re.search(r"\w", _answer_line(response, m)))

@@ -58,6 +58,7 @@ def _clean(text: str) -> str:
     text = text.replace("\\%", "%").replace("\\$", "$").replace("π", "\\pi ")
     for dfrac in ("\\dfrac", "\\tfrac"):
         text = text.replace(dfrac, "\\frac")
+    text = re.sub(r"\\frac\s*(\d)\s*(\d)", r"\\frac{\1}{\2}", text)  # \frac34 is 3/4
     return text
 
 
@@ -129,7 +130,7 @@ def tokenize(text: str) -> list[Token]:
                 tokens += [Token("op", "^"), Token("num", word, sp.Integer(2 if word == "squared" else 3))]
             elif word in WORD_OPS:
                 tokens.append(Token("op", WORD_OPS[word]))
-            elif word == "x" and tokens and tokens[-1].kind == "num" and _next_is_number(text, i):
+            elif word == "x" and _times_x(text, m.start(), tokens):
                 tokens.append(Token("op", "*"))
             elif word == "pi":
                 tokens.append(Token("id", "pi", sp.pi))
@@ -168,6 +169,13 @@ def tokenize(text: str) -> list[Token]:
 
 def _next_is_number(text: str, i: int) -> bool:
     return bool(re.compile(r"\s*[\d(]").match(text, i))
+
+
+def _times_x(text: str, at: int, tokens: list[Token]) -> bool:
+    """"150 x 2/3", "4 x $6": a spaced x between quantities is a times sign, "2x(x-1)" is not."""
+    spaced = at > 0 and text[at - 1].isspace() and text[at + 1 : at + 2].isspace()
+    after_quantity = bool(tokens) and (tokens[-1].kind == "num" or tokens[-1].text in (")", "%"))
+    return spaced and after_quantity and bool(re.compile(r"\s*(?:[\d(.]|\$\s*\d)").match(text, at + 1))
 
 
 def _match_unit(text: str, i: int, after_number: bool) -> tuple[Unit, int] | None:
