@@ -48,10 +48,10 @@ _COPULA = re.compile(
     re.IGNORECASE,
 )
 _QUANTITY = re.compile(
-    r"-?\$?\s?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?(?:\s*%|\s*(?:[A-Za-z]+(?:/[A-Za-z]+)?)"
+    r"-?\$?\s?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:\s*/\s*\d+)?(?:\s*%|\s*(?:[A-Za-z]+(?:/[A-Za-z]+)?)"
     r"(?:\s*(?:and\s+)?\d+(?:\.\d+)?\s*[A-Za-z]+)?)?"
 )
-_MATH_START = re.compile(r"(?<![A-Za-z])[A-Za-z](?:_\{?\w+\}?)?\s*=|[-−$(\d\\]|\{")
+_MATH_START = re.compile(r"(?<![A-Za-z])[A-Za-z](?:_\{?\w+\}?)?\s*=|[-−$(\d\\]|\.\d|\{")
 _TAIL = re.compile(
     r"\s+(?:because|since|as|which|that|for|to|in|on|per|each|after|when|if|from)\b.*$|\s*\(.*\)\s*\.?\s*$",
     re.IGNORECASE,
@@ -80,6 +80,11 @@ def _try(text: str) -> Value | None:
 def _pick(fragment: str, want_dimension: str | None) -> tuple[str, Value | None]:
     """Narrow a sentence to the answer phrase and parse it."""
     fragment = fragment.replace("**", "").strip()
+    bare = re.sub(r"\\[A-Za-z]+", " ", fragment)
+    if len(fragment) < 80 and not re.search(r"[A-Za-z]{4,}", bare):  # "x > 2.", "+/- 2", "(1, 2)."
+        value = _try(fragment)
+        if value is not None:
+            return fragment.strip().rstrip(".").strip(), value
     clauses = [c for c in _CLAUSE.split(fragment) if c and re.search(r"\d|\\frac|[a-z]\s*=", c)]
     candidates = list(reversed(clauses)) or [fragment]
     if want_dimension:  # prefer a quantity of the reference's kind anywhere in the sentence

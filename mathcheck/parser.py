@@ -139,6 +139,9 @@ def tokenize(text: str) -> list[Token]:
             elif set(word) <= set("xyz") and not after_number:
                 tokens += [Token("id", ch, sp.Symbol(ch)) for ch in word]  # xy -> x*y
             elif after_number and word not in ("of", "squared", "cubed"):
+                per = re.compile(r"/([A-Za-z]{2,})\b").match(text, i)
+                if per and not _next_is_number(text, per.end()):
+                    i = per.end()  # "4 legs/cat": one label, not a division
                 tokens.append(Token("unit", word, unit=label(word)))  # "12 apples": a label
             else:
                 raise ParseError(f"unknown word {word!r}")

@@ -136,7 +136,8 @@ def _legs(r: random.Random, s: Steps) -> tuple[str, str, list[str]]:
 
 @template("if premise")
 def _cars(r: random.Random, s: Steps) -> tuple[str, str, list[str]]:
-    tot, red = r.choice([90, 120, 75, 64]), r.randint(10, 40)
+    tot = r.choice([90, 120, 75, 64])
+    red = r.randint(10, tot // 2 - 5)
     prompt = f"A lot has {tot} cars, all red or blue. There are {red} red cars. How many are blue, and how many more blue than red?"
     blue = s.eq(f"{tot}-{red}", tot - red)
     lines = [f"If there were {red} red cars, the blue ones were {s.last}."]
@@ -181,7 +182,8 @@ def _grams(r: random.Random, s: Steps) -> tuple[str, str, list[str]]:
 
 @template("chain starting with a name")
 def _names(r: random.Random, s: Steps) -> tuple[str, str, list[str]]:
-    a, b, c = r.randint(10, 30), r.randint(5, 20), r.randint(5, 25)
+    a, b = r.randint(10, 30), r.randint(5, 20)
+    c = r.randint(5, a + b - 3)
     prompt = f"Maria ran {a} minutes and then {b} minutes; Joe ran {c} minutes less than Maria. How long did Joe run?"
     m = s.eq(f"Maria = {a} + {b}", a + b, unit=" minutes")
     lines = [s.last]
