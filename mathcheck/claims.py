@@ -47,7 +47,9 @@ _REGION = re.compile(
     r"|\$([^$]+?)\$",
     re.DOTALL,
 )
-_ROUGH = re.compile(r"(?<![\d.])\.\d+|\d+(?:(?:,\d{3})+|\.\d+)*(?:\.\d+)?|\\[A-Za-z]+|[A-Za-z]+(?:/[A-Za-z]+)?|\S")
+_ROUGH = re.compile(
+    r"(?<![\d.])\.\d+|\d+(?:(?:,\d{3})+|\.\d+)*(?:\.\d+)?|\\[A-Za-z]+|[A-Za-z]+(?:/[A-Za-z]+)?|\S"
+)
 _OPS = set("+-−–*/×÷·^²³√()[]{}!%=≈$|_")
 _EQ = re.compile(r"(?<![<>!])=(?!=)|≈|\\approx|\\neq|≠")
 _HYPOTHETICAL = re.compile(
@@ -59,13 +61,25 @@ _HYPOTHETICAL = re.compile(
 )
 """Real hypotheticals and examples. A plain "if" premise ("If there were 30 red cars, ...") and a
 "would"/"should" sentence state the solution's own facts, so they are checked."""
-_CONNECTIVES = {"and", "or", "so", "then", "but", "is", "are", "was", "thus", "hence", "which", "while", "to",
-                "in", "on", "at", "for", "with", "from", "of", "by", "per", "each", "the", "a", "an"}  # fmt: skip
+_CONNECTIVES = {
+    "and", "or", "so", "then", "but", "is", "are", "was", "thus", "hence", "which", "while", "to",
+    "in", "on", "at", "for", "with", "from", "of", "by", "per", "each", "the", "a", "an",
+}  # fmt: skip
 _LABEL = re.compile(r"[A-Za-z]+(?:/[A-Za-z]+)?")
 _LINK_OPS = set("=+-−–*/×÷·") | {"x"}
 _QUANTITY_WORDS = {"half", "third", "thirds", "quarter", "quarters", "fifth", "fifths", "twice", "double",
                    "triple", "percent", "fraction"}  # fmt: skip
-_SCALING_VERBS = {"multiply", "multiplied", "multiplying", "divide", "divided", "dividing", "times", "scale", "scaled"}
+_SCALING_VERBS = {
+    "multiply",
+    "multiplied",
+    "multiplying",
+    "divide",
+    "divided",
+    "dividing",
+    "times",
+    "scale",
+    "scaled",
+}
 UNSAFE_BEFORE = {
     "of", "half", "twice", "double", "triple", "quarter", "third", "thirds", "times", "another", "extra",
     "more", "less", "than", "by", "per", "over", "minus", "plus", "except", "without", "remaining",
@@ -243,12 +257,20 @@ def _plain_candidates(text: str, lo: int, hi: int) -> list[Candidate]:
     return out
 
 
+def _currency(text: str, m: re.Match[str]) -> bool:
+    """``$5 = $170``: two dollar signs of money, not an inline formula."""
+    content = m.group(5)
+    return content[:1].isdigit() and (content != content.rstrip() or text[m.end() : m.end() + 1].isdigit())
+
+
 def find_claims(text: str) -> list[Candidate]:
     """Every equality/approximation chain with a digit in it, in order of appearance."""
     regions: list[tuple[int, int, str]] = []
     if _LATEX_HINT.search(text) or re.search(r"\$[^$\d]", text):
         for m in _REGION.finditer(text):
             group = next(g for g in range(1, 6) if m.group(g) is not None)
+            if group == 5 and _currency(text, m):
+                continue
             regions.append((m.start(group), m.end(), m.group(group)))
     out: list[Candidate] = []
     cursor = 0

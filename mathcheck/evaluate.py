@@ -1,8 +1,9 @@
 """``slm-playground bench verify``: score the checker on hand-labelled sets, next to Math-Verify.
 
-Three sets in tests/mathcheck/data, all written for this project: eval_set (mixed responses),
-answers (final answers of every kind against a reference) and worked (human-style worked solutions,
-each once correct and once with a planted slip whose step and right value are labelled). Printed in
+Four sets in tests/mathcheck/data, all written for this project: eval_set (mixed responses),
+answers (final answers of every kind against a reference), worked (human-style worked solutions from
+templates, each once correct and once with a planted slip whose step and right value are labelled)
+and worked_heldout (the same, written by hand after the checker was tuned on the others). Printed in
 one run, per kind: final-verdict agreement for mathcheck and for Math-Verify alone (default
 settings), slips caught (and with the right value), false "wrong" flags on correct steps, and the
 median and worst time per message.
@@ -21,7 +22,7 @@ from typing import Any
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "mathcheck" / "data"
 DEFAULT_SET = DATA / "eval_set.jsonl"
-SETS = (DEFAULT_SET, DATA / "answers.jsonl", DATA / "worked.jsonl")
+SETS = (DEFAULT_SET, DATA / "answers.jsonl", DATA / "worked.jsonl", DATA / "worked_heldout.jsonl")
 
 
 @dataclass
@@ -41,7 +42,7 @@ class Case:
         if self.tags[:1] == ["answer"]:
             return self.tags[1]
         if self.tags[:1] == ["worked"]:
-            return "worked solutions"
+            return "worked, hand-written" if "heldout" in self.tags else "worked solutions"
         return "mixed (eval_set)"
 
     def wrong_spans(self) -> list[tuple[int, int]]:
@@ -91,8 +92,9 @@ class Tally:
     times: list[float] = field(default_factory=list)
 
     def add(self, other: Tally) -> None:
-        for name in ("agree", "mv_agree", "total", "planted", "caught", "right_value", "valued", "false_flags",
-                     "correct_solutions", "flagged_correct_solutions"):  # fmt: skip
+        names = ("agree", "mv_agree", "total", "planted", "caught", "right_value", "valued", "false_flags",
+                 "correct_solutions", "flagged_correct_solutions")  # fmt: skip
+        for name in names:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.times += other.times
 
@@ -127,7 +129,9 @@ def score_mathcheck(case: Case, tally: Tally, budget_s: float, misses: list[str]
             if k < len(case.expected) and _same_value(hit[0].expected, case.expected[k]):
                 tally.right_value += 1
             elif k < len(case.expected):
-                misses.append(f"{case.id}: {hit[0].text!r} expects {hit[0].expected!r}, label {case.expected[k]!r}")
+                misses.append(
+                    f"{case.id}: {hit[0].text!r} expects {hit[0].expected!r}, label {case.expected[k]!r}"
+                )
         else:
             claims = [(c.text, c.verdict, c.note) for c in result.claims if _overlaps(span, c.span)]
             misses.append(f"{case.id}: missed slip {case.response[span[0] : span[1]]!r} {claims}")
@@ -160,7 +164,9 @@ def _pct(a: int, b: int) -> str:
 def _table(head: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     fmt = " | ".join(f"{{:<{w}}}" for w in widths)
-    return "\n".join([fmt.format(*head), "-+-".join("-" * w for w in widths), *[fmt.format(*r) for r in rows]])
+    return "\n".join(
+        [fmt.format(*head), "-+-".join("-" * w for w in widths), *[fmt.format(*r) for r in rows]]
+    )
 
 
 def render(tallies: dict[str, Tally], with_mv: bool) -> str:
@@ -177,7 +183,10 @@ def render(tallies: dict[str, Tally], with_mv: bool) -> str:
             str(t.false_flags), f"{statistics.median(t.times) * 1000:.1f}" if t.times else "-",
             f"{max(t.times) * 1000:.1f}" if t.times else "-",
         ])  # fmt: skip
-    worked = tallies.get("worked solutions", Tally())
+    worked = Tally()
+    for kind, t in tallies.items():
+        if kind.startswith("worked"):
+            worked.add(t)
     per100 = 100 * worked.flagged_correct_solutions / max(1, worked.correct_solutions)
     foot = (f"correct worked solutions with a false 'wrong' flag: {worked.flagged_correct_solutions}/"
             f"{worked.correct_solutions} ({per100:.2f} per 100)")  # fmt: skip
@@ -200,7 +209,9 @@ def composition(cases: list[Case]) -> dict[str, Any]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--set", type=Path, action="append", help="labelled JSON-lines set (repeat; default: all three)")
+    parser.add_argument(
+        "--set", type=Path, action="append", help="labelled JSON-lines set (repeat; default: all three)"
+    )
     parser.add_argument("--budget", type=float, default=3.0, help="seconds per message for mathcheck")
     parser.add_argument("--no-math-verify", action="store_true", help="skip the Math-Verify comparison")
     parser.add_argument("-v", "--verbose", action="store_true", help="list every disagreement")

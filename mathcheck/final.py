@@ -52,7 +52,9 @@ def _reference(prompt: str | None, gold: str | None) -> _Reference:
     task = task_from_prompt(prompt)
     if task is None:
         return _Reference()
-    return _Reference(task.reference, shown=task.description, source="computed", up_to_constant=task.up_to_constant)
+    return _Reference(
+        task.reference, shown=task.description, source="computed", up_to_constant=task.up_to_constant
+    )
 
 
 def _second(answer: str, gold: str) -> bool | None:
@@ -98,7 +100,12 @@ def judge(response: str, prompt: str | None, gold: str | None) -> Final:
         out.notes.append("read by Math-Verify only")
         return out
     out.verdict = compare(extraction.value, ref.value, prompt, ref.up_to_constant)
-    if gold and ref.source == "given" and not _own_kinds(extraction.value) and out.verdict != "equivalent_after_rounding":
+    if (
+        gold
+        and ref.source == "given"
+        and not _own_kinds(extraction.value)
+        and out.verdict != "equivalent_after_rounding"
+    ):
         opinion = _second(extraction.text, gold)
         if opinion is not None and opinion != out.verdict.startswith("equivalent"):
             out.confident = False

@@ -18,7 +18,9 @@ import sympy as sp
 from mathcheck.kinds import Matrix, region_of
 
 MAX_KEPT_CHARS = 1500
-_TOWER = re.compile(r"\^\s*\{[^{}]*\^|\^\s*\(?\s*\d+\s*\)?\s*\^|\^\s*\{?\s*\d{5,}|\d{4,}\s*!|\\(?:frac|sqrt)(?:[^{}]*\{){12}")
+_TOWER = re.compile(
+    r"\^\s*\{[^{}]*\^|\^\s*\(?\s*\d+\s*\)?\s*\^|\^\s*\{?\s*\d{5,}|\d{4,}\s*!|\\(?:frac|sqrt)(?:[^{}]*\{){12}"
+)
 
 logging.getLogger("math_verify").setLevel(logging.ERROR)  # its "timeout disabled" warning: ours holds
 
@@ -79,9 +81,9 @@ def to_value(obj: Any) -> Any:
         return SetOf([to_value(a) for a in obj.args], ordered=True, brackets="(")
     if isinstance(obj, sp.Eq):
         lhs, rhs = obj.lhs, obj.rhs
-        if isinstance(lhs, sp.Tuple) and isinstance(rhs, sp.Tuple) and len(lhs) == len(rhs):
-            if all(isinstance(a, sp.Symbol) for a in lhs.args):
-                return System({str(a): to_value(b) for a, b in zip(lhs.args, rhs.args, strict=True)})
+        names = isinstance(lhs, sp.Tuple) and all(isinstance(a, sp.Symbol) for a in lhs.args)
+        if names and isinstance(rhs, sp.Tuple) and len(lhs) == len(rhs):
+            return System({str(a): to_value(b) for a, b in zip(lhs.args, rhs.args, strict=True)})
         if isinstance(lhs, sp.Symbol) and isinstance(rhs, sp.FiniteSet):
             return SetOf([to_value(a) for a in rhs.args], brackets="")
         if isinstance(lhs, sp.Symbol) and isinstance(rhs, sp.Expr) and not rhs.free_symbols - {lhs}:

@@ -55,7 +55,9 @@ def text_reference(gold: str) -> Text | None:
     words = plain.lower()
     if words in _YES_NO:
         return Text(words)
-    if re.fullmatch(r"[A-Za-z][A-Za-z' -]{2,}", plain) and not re.search(r"\b(?:sqrt|frac|pi|sin|cos|ln|log)\b", plain):
+    if re.fullmatch(r"[A-Za-z][A-Za-z' -]{2,}", plain) and not re.search(
+        r"\b(?:sqrt|frac|pi|sin|cos|ln|log)\b", plain
+    ):
         return Text(_ARTICLES.sub("", words))
     return None
 
@@ -84,7 +86,9 @@ def region_of(expr: sp.Basic) -> Region | None:
             return None
         (var,) = free
         rel = expr if not isinstance(expr, sp.Ne) else sp.Or(var < expr.rhs, var > expr.rhs)
-        solved = sp.solveset(rel, var, sp.S.Reals) if not isinstance(rel, sp.Or | sp.And) else _solve(rel, var)
+        solved = (
+            sp.solveset(rel, var, sp.S.Reals) if not isinstance(rel, sp.Or | sp.And) else _solve(rel, var)
+        )
         return Region(solved, str(var)) if isinstance(solved, sp.Set) else None
     return None
 

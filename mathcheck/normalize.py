@@ -12,7 +12,9 @@ _DECORATION = re.compile(
     r"equal to|equals|is|are|be|of|=|≈|~|\\approx)\s+",
     re.IGNORECASE,
 )
-_WRAPPERS = re.compile(r"\\(?:mathbf|textbf|boldsymbol|bm|mathit|textit|mathrm|text|mbox|operatorname)\s*\{([^{}]*)\}")
+_WRAPPERS = re.compile(
+    r"\\(?:mathbf|textbf|boldsymbol|bm|mathit|textit|mathrm|text|mbox|operatorname)\s*\{([^{}]*)\}"
+)
 _DEGREES = re.compile(r"\s*(?:\^\s*\{?\s*\\circ\s*\}?|°|\\degree|\\text\{\s*°\s*\}|\s+degrees?\b)")
 _THOUSANDS = re.compile(r"(?<![\d.,])(\d{1,3})((?:(?:\s|\\,|\\ |\\;|\{,\}|\\!)\d{3})+)(?![\d])")
 _CURRENCY = re.compile(r"€|£|¥|\\euro\b|\\pounds\b|\bEUR\b|\bGBP\b")

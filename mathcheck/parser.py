@@ -175,7 +175,7 @@ def _next_is_number(text: str, i: int) -> bool:
 
 
 def _times_x(text: str, at: int, tokens: list[Token]) -> bool:
-    """"150 x 2/3", "4 x $6": a spaced x between quantities is a times sign, "2x(x-1)" is not."""
+    """ "150 x 2/3", "4 x $6": a spaced x between quantities is a times sign, "2x(x-1)" is not."""
     spaced = at > 0 and text[at - 1].isspace() and text[at + 1 : at + 2].isspace()
     after_quantity = bool(tokens) and (tokens[-1].kind == "num" or tokens[-1].text in (")", "%"))
     return spaced and after_quantity and bool(re.compile(r"\s*(?:[\d(.]|\$\s*\d)").match(text, at + 1))
@@ -188,6 +188,9 @@ def _match_unit(text: str, i: int, after_number: bool) -> tuple[Unit, int] | Non
     m = re.compile(r"[A-Za-z]+(?:/[A-Za-z]+)?(?:\^?[23²³])?").match(text, i)
     if not m:
         return None
+    top, _, bottom = m.group(0).partition("/")
+    if bottom and m.group(0) not in UNITS and (top in UNITS or top.lower() in UNITS) and bottom in UNITS:
+        return Unit(m.group(0), None), m.end()  # km/L, g/cm: a rate we keep as a label
     for end in (m.end(), i + len(re.compile(r"[A-Za-z]+").match(text, i).group(0))):  # type: ignore[union-attr]
         cand = text[i:end]
         unit = UNITS.get(cand) or UNITS.get(cand.lower())

@@ -24,7 +24,7 @@ DEFAULT_CLAIM_S = 0.5
 Limiter = Callable[[float], AbstractContextManager[None]]
 
 
-class StepTimeout(BaseException):  # noqa: N818
+class StepTimeout(BaseException):
     """One step (a claim, the final comparison) ran past its share of the budget.
 
     A BaseException so that library code catching ``Exception`` (Math-Verify does) cannot swallow it.
@@ -116,7 +116,12 @@ def verify_inprocess(
     try:
         with limiter(max(0.05, min(budget_s / 2, clock.deadline - time.monotonic()))):
             final = judge(end_text, prompt, gold)
-            verdict, ref_text, source, confident = final.verdict, final.reference, final.source, final.confident
+            verdict, ref_text, source, confident = (
+                final.verdict,
+                final.reference,
+                final.source,
+                final.confident,
+            )
             notes += final.notes
             if final.extraction is not None:
                 answer = final.extraction.text

@@ -34,12 +34,14 @@ def test_pathological_input_returns_within_budget() -> None:
 
 
 def test_budget_holds_from_a_non_main_thread_and_kills_an_overrun() -> None:
-    long = "\n".join(f"{i} × {i + 1} = {i * (i + 1)}" for i in range(1, 150)) + "\nThe answer is 2."
+    # heavy enough that the worker cannot finish inside 20 ms (LaTeX claims, a symbolic answer)
+    long = "\n".join(f"$\\frac{{{i}}}{{3}} \\times {i + 1} = {i * (i + 1)}$" for i in range(1, 150))
+    long += "\nThe answer is $x^2 + 2x + 1$."
     box: dict[str, object] = {}
 
     def call() -> None:
         start = time.monotonic()
-        box["result"] = verify_response(long, gold="2", budget_s=0.02)
+        box["result"] = verify_response(long, gold="(x+1)^2", budget_s=0.02)
         box["elapsed"] = time.monotonic() - start
 
     thread = threading.Thread(target=call)

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (the problems are prose, one line each)
 """Build worked.jsonl: human-style worked solutions of grade-school word problems, each written
 correctly and once more with one planted arithmetic slip (the slip's step and right value labelled).
 
@@ -44,7 +45,9 @@ class Steps:
         self.wrong: str | None = None
         self.expected: str | None = None
 
-    def eq(self, shown: str, value: Fraction | int, show: Callable[[Fraction], str] = fmt, unit: str = "") -> Fraction:
+    def eq(
+        self, shown: str, value: Fraction | int, show: Callable[[Fraction], str] = fmt, unit: str = ""
+    ) -> Fraction:
         """``shown = value``; returns the value the solution goes on with (slipped or not)."""
         value = Fraction(value)
         index = self.count
@@ -80,7 +83,11 @@ def template(kind: str) -> Callable[[Template], Template]:
 
 @template("leading-dot decimal")
 def _stickers(r: random.Random, s: Steps) -> tuple[str, str, list[str]]:
-    n, price, paid = r.choice([20, 40, 60, 80]), r.choice([Fraction(3, 4), Fraction(1, 4), Fraction(1, 2)]), 100
+    n, price, paid = (
+        r.choice([20, 40, 60, 80]),
+        r.choice([Fraction(3, 4), Fraction(1, 4), Fraction(1, 2)]),
+        100,
+    )
     p = fmt(price)[1:]  # ".75"
     prompt = f"Stickers cost ${fmt(price, 2)} each. Ana buys {n} and pays with ${paid}. What is her change?"
     cost = s.eq(f"{p} * {n}", price * n)
@@ -196,7 +203,9 @@ def _names(r: random.Random, s: Steps) -> tuple[str, str, list[str]]:
 def _apples(r: random.Random, s: Steps) -> tuple[str, str, list[str]]:
     days, each, bought = r.randint(2, 6), r.choice([Fraction(5, 2), Fraction(3, 2), 2, 3]), r.randint(20, 30)
     total = Fraction(days) * each
-    prompt = f"Sam eats {fmt(each)} apples a day for {days} days. He bought {bought} apples. How many are left?"
+    prompt = (
+        f"Sam eats {fmt(each)} apples a day for {days} days. He bought {bought} apples. How many are left?"
+    )
     ate = s.eq(f"ate {fmt(total)} apples = {days} * {fmt(each)}", total, unit=" apples")
     lines = [f"He {s.last}."]
     left = s.eq(f"{bought} - {fmt(ate)}", bought - ate)
@@ -250,7 +259,7 @@ def _groceries(r: random.Random, s: Steps) -> tuple[str, str, list[str]]:
 def _walk(r: random.Random, s: Steps) -> tuple[str, str, list[str]]:
     h, km = r.choice([2, 3, 4]), r.choice([2, 3])
     prompt = f"Ravi walks {km} km every hour for {h} hours. How many km and how many minutes is that?"
-    mins = s.eq(f"{h} * 60", h * 60, unit=" minutes")
+    s.eq(f"{h} * 60", h * 60, unit=" minutes")  # not used further: a slip here leaves the answer right
     lines = [f"{h} hours is {s.last}."]
     dist = s.eq(f"{km} km/h * {h} h", km * h, unit=" km")
     lines += [f"Distance: {s.last}.", f"He walks {fmt(dist)} km."]
@@ -366,9 +375,11 @@ def build(seed: int = 13) -> list[dict[str, object]]:
             rng.setstate(state)
             steps = Steps(random.Random(rng.random()), slip)
             rng.setstate(state)
-            prompt2, gold2, lines2 = fn(rng, steps)
+            prompt2, _, lines2 = fn(rng, steps)
             assert prompt2 == prompt and steps.wrong is not None
-            records.append(_record(name + "-slip", kind, prompt, gold, lines2, steps.wrong, steps.expected, slip))
+            records.append(
+                _record(name + "-slip", kind, prompt, gold, lines2, steps.wrong, steps.expected, slip)
+            )
     return records
 
 
