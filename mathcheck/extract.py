@@ -109,7 +109,7 @@ def _pick(fragment: str, want_dimension: str | None) -> tuple[str, Value | None]
         if value is not None:
             return tail, value
         quantities = list(_QUANTITY.finditer(tail))
-        if len(quantities) == 1:
+        if len(quantities) == 1 and not re.search(r"\\[A-Za-z]|[{}^]", tail):  # never a digit inside LaTeX
             value = _try(quantities[0].group(0))
             if value is not None:
                 return quantities[0].group(0).strip(), value

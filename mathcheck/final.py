@@ -7,6 +7,8 @@ used and said to be so.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 from mathcheck.answers import Num, Value, Verdict, compare, dimension_of, parse_answer
@@ -14,6 +16,25 @@ from mathcheck.extract import Extraction, extract_answer
 from mathcheck.kinds import Text, text_matches, text_reference
 from mathcheck.parser import ParseError
 from mathcheck.tasks import task_from_prompt
+
+SECOND_S = 0.15
+"""The most the second reader may take: Math-Verify's symbolic checks can be slow on relations."""
+
+
+class StepTimeout(BaseException):
+    """One step (a claim, the final comparison) ran past its share of the budget.
+
+    A BaseException so that library code catching ``Exception`` (Math-Verify does) cannot swallow it.
+    """
+
+
+def _no_limit(_seconds: float) -> AbstractContextManager[None]:
+    return nullcontext()
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
+
 
 READ_ERRORS = (ParseError, ValueError, TypeError, ZeroDivisionError, RecursionError, AttributeError)
 
@@ -48,7 +69,9 @@ def _reference(prompt: str | None, gold: str | None) -> _Reference:
             integral = bool(prompt and re.search(r"integra|antiderivative|\\int", prompt, re.I))
             return _Reference(parse_answer(gold), shown=gold, source="given", up_to_constant=integral)
         except READ_ERRORS:
-            return _Reference(shown=gold, source="given", problem=f"could not read the reference {gold!r}")
+            return _Reference(
+                shown=gold, source="given", problem=f"could not read the reference {_short(gold)}"
+            )
     task = task_from_prompt(prompt)
     if task is None:
         return _Reference()
@@ -57,13 +80,19 @@ def _reference(prompt: str | None, gold: str | None) -> _Reference:
     )
 
 
-def _second(answer: str, gold: str) -> bool | None:
+def _second(
+    answer: str, gold: str, limit: Callable[[float], AbstractContextManager[None]], notes: list[str]
+) -> bool | None:
     from mathcheck.kept import second_opinion
 
     try:
-        return second_opinion(answer, gold)
+        with limit(SECOND_S):
+            return second_opinion(answer, gold)
+    except StepTimeout:
+        notes.append(f"Math-Verify did not finish within {SECOND_S * 1000:.0f} ms: one reader only")
     except READ_ERRORS:
-        return None
+        pass
+    return None
 
 
 def _own_kinds(value: Value) -> bool:
@@ -71,7 +100,13 @@ def _own_kinds(value: Value) -> bool:
     return isinstance(value, Num) and bool(value.unit or value.percent or value.compound)
 
 
-def judge(response: str, prompt: str | None, gold: str | None) -> Final:
+def judge(
+    response: str,
+    prompt: str | None,
+    gold: str | None,
+    limit: Callable[[float], AbstractContextManager[None]] = _no_limit,
+) -> Final:
+    """Both readers' verdict on the response's final answer; ``limit(s)`` bounds the second reader."""
     ref = _reference(prompt, gold)
     out = Final(reference=ref.shown, source=ref.source)
     if ref.problem:
@@ -90,10 +125,10 @@ def judge(response: str, prompt: str | None, gold: str | None) -> Final:
         out.verdict = "equivalent" if ok else "not_equivalent"
         return out
     if ref.value is None or extraction.value is None:
-        opinion = _second(extraction.text, gold) if gold else None
+        opinion = _second(extraction.text, gold, limit, out.notes) if gold else None
         if opinion is None:
             if ref.value is not None:
-                out.notes.append(f"could not read the final answer {extraction.text!r}")
+                out.notes.append(f"could not read the final answer {_short(extraction.text)}")
             return out
         out.verdict = "equivalent" if opinion else "not_equivalent"
         out.confident = False
@@ -106,7 +141,7 @@ def judge(response: str, prompt: str | None, gold: str | None) -> Final:
         and not _own_kinds(extraction.value)
         and out.verdict != "equivalent_after_rounding"
     ):
-        opinion = _second(extraction.text, gold)
+        opinion = _second(extraction.text, gold, limit, out.notes)
         if opinion is not None and opinion != out.verdict.startswith("equivalent"):
             out.confident = False
             out.notes.append(

@@ -19,7 +19,7 @@ from mathcheck.kinds import Matrix, region_of
 
 MAX_KEPT_CHARS = 1500
 _TOWER = re.compile(
-    r"\^\s*\{[^{}]*\^|\^\s*\(?\s*\d+\s*\)?\s*\^|\^\s*\{?\s*\d{5,}|\d{4,}\s*!|\\(?:frac|sqrt)(?:[^{}]*\{){12}"
+    r"\^\s*\{[^{}]*\^|\^\s*\(?\s*\d+\s*\)?\s*\^|\^\s*\{?\s*\d{5,}|\d{4,}\s*!|[)}]\s*!|\\(?:frac|sqrt)(?:[^{}]*\{){12}"
 )
 
 logging.getLogger("math_verify").setLevel(logging.ERROR)  # its "timeout disabled" warning: ours holds

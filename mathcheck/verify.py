@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from mathcheck.answers import Verdict
 from mathcheck.claims import Candidate, Claim, check_claim, find_claims
-from mathcheck.final import READ_ERRORS, judge
+from mathcheck.final import READ_ERRORS, StepTimeout, judge
 
 MAX_RESPONSE_CHARS = 20_000
 """Longer responses are read at both ends: the working's start and the end, where the answer is."""
@@ -22,13 +22,7 @@ DEFAULT_BUDGET_S = 3.0
 DEFAULT_CLAIM_S = 0.5
 
 Limiter = Callable[[float], AbstractContextManager[None]]
-
-
-class StepTimeout(BaseException):
-    """One step (a claim, the final comparison) ran past its share of the budget.
-
-    A BaseException so that library code catching ``Exception`` (Math-Verify does) cannot swallow it.
-    """
+__all__ = ["StepTimeout", "Verification", "render_markdown", "verify_inprocess"]
 
 
 @dataclass(frozen=True)
@@ -115,7 +109,7 @@ def verify_inprocess(
     source, confident = "none", True
     try:
         with limiter(max(0.05, min(budget_s / 2, clock.deadline - time.monotonic()))):
-            final = judge(end_text, prompt, gold)
+            final = judge(end_text, prompt, gold, limiter)
             verdict, ref_text, source, confident = (
                 final.verdict,
                 final.reference,
