@@ -25,6 +25,12 @@ _TOWER = re.compile(
 logging.getLogger("math_verify").setLevel(logging.ERROR)  # its "timeout disabled" warning: ours holds
 
 
+def warm() -> None:
+    """Import and exercise both libraries once (the worker does this before it says it is ready)."""
+    second_opinion("$\\frac{1}{2}$", "0.5")
+    read_sympy("[1, 2)")
+
+
 def too_big(text: str) -> bool:
     """Text that could make sympy build a number too large to hold (or recurse too deep)."""
     return len(text) > MAX_KEPT_CHARS or bool(_TOWER.search(text)) or text.count("{") > 60

@@ -74,6 +74,12 @@ def _worker_main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business
     out, inp = sys.stdout.buffer, sys.stdin.buffer
     sys.stdout = sys.stderr  # a stray print must not corrupt the frames
+    try:
+        from mathcheck.kept import warm
+
+        warm()  # the first Math-Verify call imports its grammar: not on a user's message
+    except Exception:  # a missing optional reader must not stop the worker
+        pass
     _write(out, "ready")
     while True:
         try:

@@ -1,0 +1,85 @@
+"""Arithmetic as people write it: every correct form passes, its slipped twin is caught with the
+right value at the claim's precision, and real hypotheticals, examples and unit definitions stay unchecked."""
+
+from __future__ import annotations
+
+import pytest
+
+from mathcheck.claims import check_claim, find_claims
+
+
+def _verdicts(text: str) -> list[tuple[str, str, str | None]]:
+    out = []
+    for cand in find_claims(text):
+        claim = check_claim(cand)
+        if claim is not None:
+            out.append((claim.text, claim.verdict, claim.expected))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("right", "slipped", "expected"),
+    [
+        ("She spends .75 * 40 = 30 dollars.", "She spends .75 * 40 = 35 dollars.", "30"),
+        ("Girls: 150 x 2/3 = 100 girls", "Girls: 150 x 2/3 = 110 girls", "100"),
+        ("Tickets: 4 x $6 = $24", "Tickets: 4 x $6 = $26", "24"),
+        (
+            "40 total pupils - 12 chess - 8 choir = 20 pupils",
+            "40 total pupils - 12 chess - 8 choir = 22 pupils",
+            "20",
+        ),
+        ("6 cats * 4 legs/cat = 24 legs", "6 cats * 4 legs/cat = 26 legs", "24"),
+        (
+            "If there were 30 red cars, the blue ones were 90-30=60.",
+            "If there were 30 red cars, the blue ones were 90-30=50.",
+            "60",
+        ),
+        ("He would need 3 * 4 = 12 cups.", "He would need 3 * 4 = 14 cups.", "12"),
+        ("He should buy 12 - 5 = 7 more.", "He should buy 12 - 5 = 8 more.", "7"),
+        ("She drank a total of 5 + 9 = 14 cups.", "She drank a total of 5 + 9 = 15 cups.", "14"),
+        ("It grew by 530 g - 500 g = 30 g.", "It grew by 530 g - 500 g = 40 g.", "30"),
+        ("Maria = 25 + 17 = 42 minutes", "Maria = 25 + 17 = 43 minutes", "42"),
+        ("He ate 7.5 apples = 3 * 2.5 = 7.5 apples.", "He ate 8.5 apples = 3 * 2.5 = 8.5 apples.", "7.5"),
+        ("Cost = 38 × $5 = $190.", "Cost = 38 × $5 = $170.", "190"),
+        ("Each gets 27 / 4 = 6.75 slices.", "Each gets 27 / 4 = 6.25 slices.", "6.75"),
+        ("3 hours * 5 days = 15 hours", "3 hours * 5 days = 16 hours", "15 hours"),
+        ("10 / 3 = 3.33", "10 / 3 = 3.43", "3.33"),
+    ],
+)
+def test_human_forms_pass_and_their_slips_are_caught(right: str, slipped: str, expected: str) -> None:
+    ok = _verdicts(right)
+    assert ok and all(v == "ok" for _, v, _ in ok), ok
+    wrong = [c for c in _verdicts(slipped) if c[1] == "wrong"]
+    assert len(wrong) == 1, _verdicts(slipped)
+    assert wrong[0][2] == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Suppose she had 3 + 4 = 8 apples.",
+        "For example, 2 + 2 = 5 would be a mistake.",
+        "A common mistake is to write 12 + 5 = 18.",
+        "If she had bought one more, it would have cost 5 * 4 = 22.",
+        "Instead of 6 * 7 = 40, use the table.",
+    ],
+)
+def test_real_hypotheticals_and_examples_stay_unchecked(text: str) -> None:
+    assert all(v != "wrong" for _, v, _ in _verdicts(text)), _verdicts(text)
+
+
+def test_unit_definitions_stay_unchecked() -> None:
+    assert _verdicts("Note: 1 hour = 60 minutes and 1 pack = 10 pens.") == [
+        ("1 hour = 60 minutes", "unchecked", None)
+    ]
+
+
+def test_the_first_false_link_of_a_chain_is_reported() -> None:
+    assert _verdicts("Joe = 30 - 19 = 12 minutes, then 12 + 3 = 15.") == [
+        ("30 - 19 = 12 minutes", "wrong", "11"),
+        ("12 + 3 = 15", "ok", None),
+    ]
+
+
+def test_times_x_is_not_a_variable_times_sign_in_algebra() -> None:
+    assert _verdicts("Expand: 2x(x-1) = 2x^2 - 2x") == [("2x(x-1) = 2x^2 - 2x", "ok", None)]
