@@ -1,12 +1,12 @@
 """``slm-playground bench verify``: score the checker on hand-labelled sets, next to Math-Verify.
 
-Four sets in tests/mathcheck/data, all written for this project: eval_set (mixed responses),
-answers (final answers of every kind against a reference), worked (human-style worked solutions from
-templates, each once correct and once with a planted slip whose step and right value are labelled)
-and worked_heldout (the same, written by hand after the checker was tuned on the others). Printed in
-one run, per kind: final-verdict agreement for mathcheck and for Math-Verify alone (default
-settings), slips caught (and with the right value), false "wrong" flags on correct steps, and the
-median and worst time per message.
+Five sets in tests/mathcheck/data, all written for this project: eval_set (mixed responses),
+answers (final answers of every kind against a reference), worked (human-style worked solutions
+from templates, each once correct and once with a planted slip whose step and right value are
+labelled) and the two *_heldout sets (the same kinds, written by hand after the checker was tuned
+on the others). Printed in one run, per kind: final-verdict agreement for mathcheck and for
+Math-Verify alone (default settings), slips caught (and with the right value), false "wrong" flags
+on correct steps, and the median and worst time per message.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from typing import Any
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "mathcheck" / "data"
 DEFAULT_SET = DATA / "eval_set.jsonl"
-SETS = (DEFAULT_SET, DATA / "answers.jsonl", DATA / "worked.jsonl", DATA / "worked_heldout.jsonl")
+SETS = (DEFAULT_SET, DATA / "answers.jsonl", DATA / "answers_heldout.jsonl", DATA / "worked.jsonl",
+        DATA / "worked_heldout.jsonl")  # fmt: skip
 
 
 @dataclass
