@@ -50,7 +50,7 @@ _REGION = re.compile(
 _ROUGH = re.compile(
     r"(?<![\d.])\.\d+|\d+(?:(?:,\d{3})+|\.\d+)*(?:\.\d+)?|\\[A-Za-z]+|[A-Za-z]+(?:/[A-Za-z]+)?|\S"
 )
-_OPS = set("+-−–*/×÷·^²³√()[]{}!%=≈$|_")
+_OPS = set("+-−–*/×÷·^²³√()[]{}!%=≈$|_°")
 _EQ = re.compile(r"(?<![<>!])=(?!=)|≈|\\approx|\\neq|≠")
 _HYPOTHETICAL = re.compile(
     r"\b(?:suppose|supposing|assume|assuming|imagine|hypothetically|let's say|say we|for example|"
@@ -250,6 +250,9 @@ def _plain_candidates(text: str, lo: int, hi: int) -> list[Candidate]:
         if a <= b:
             same_line = a > 0 and "\n" not in text[tokens[a - 1].end() : tokens[a].start()]
             loose = same_line and _loose_before(tokens, a)
+            if same_line and tokens[a - 1].group(0).lower() in FUNCTIONS:
+                i = j + 1
+                continue  # "sin 30° = 0.5": the claim's left side starts before the run
             cand = _candidate(text, tokens[a].start(), tokens[b].end(), loose)
             if cand is not None:
                 out.append(cand)

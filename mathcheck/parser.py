@@ -59,6 +59,7 @@ def _clean(text: str) -> str:
     for dfrac in ("\\dfrac", "\\tfrac"):
         text = text.replace(dfrac, "\\frac")
     text = re.sub(r"\\frac\s*(\d)\s*(\d)", r"\\frac{\1}{\2}", text)  # \frac34 is 3/4
+    text = re.sub(r"\^\s*\{?\s*\\circ\s*\}?|°", " deg ", text)  # 180^\circ: degrees, a unit
     return text
 
 

@@ -83,3 +83,11 @@ def test_the_first_false_link_of_a_chain_is_reported() -> None:
 
 def test_times_x_is_not_a_variable_times_sign_in_algebra() -> None:
     assert _verdicts("Expand: 2x(x-1) = 2x^2 - 2x") == [("2x(x-1) = 2x^2 - 2x", "ok", None)]
+
+
+def test_degrees_in_working_are_checked_and_trig_is_left_alone() -> None:
+    assert _verdicts("Each angle is 720° / 6 = 130°.") == [("720° / 6 = 130°", "wrong", "120")]
+    assert _verdicts(r"$(6-2) \times 180^\circ = 720^\circ$") == [
+        (r"(6-2) \times 180^\circ = 720^\circ", "ok", None)
+    ]
+    assert _verdicts("sin 30° = 0.5 and log 100 = 2") == []
