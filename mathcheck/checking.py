@@ -27,8 +27,9 @@ def _is_atom(part: str) -> bool:
 def format_value(value: sp.Expr, like: str = "") -> str:
     """The right value: exact when it is short, else a decimal a little finer than the claim's."""
     value = sp.nsimplify(value) if value.is_Float else value
+    shown = _decimals_shown(like)
     if value.is_Integer:
-        return str(value)
+        return f"{value}.{'0' * shown}" if shown else str(value)  # 2.00 + 3.00 = 6.00 expects 5.00
     if value.is_Rational:
         q = int(value.q)
         while q % 2 == 0:
@@ -36,11 +37,10 @@ def format_value(value: sp.Expr, like: str = "") -> str:
         while q % 5 == 0:
             q //= 5
         if q == 1 and value.q <= 10**6:  # terminating decimal: write it exactly (27/4 = 6.75)
-            digits = next(d for d in range(7) if (value * 10**d).is_Integer)
-            return f"{sp.N(value, 30):.{digits}f}"
+            digits = max(shown, next(d for d in range(7) if (value * 10**d).is_Integer))
+            return f"{sp.N(value, 30):.{digits}f}"  # 5 × 0.50 = 2.00 expects 2.50
         if not _decimals_shown(like) and value.q < 1000:
             return f"{value.p}/{value.q} ≈ {float(value):.4g}"
-    shown = _decimals_shown(like)
     if shown:  # at the claim's own precision: 10 / 3 = 3.43 expects 3.33
         return f"{float(sp.N(value, 30)):.{shown}f}"
     return f"{float(sp.N(value, 30)):.4f}".rstrip("0").rstrip(".")
@@ -135,6 +135,11 @@ def _check_parsed(
         right = parse_expr(rhs_text, convert_units=True).expr
         if _holds(left, right, relation, rhs_text, lhs_text):
             return "ok", None
+        parts = [u for u in rhs.units if u.dimension]
+        if conversion and len(parts) == 2 and parts[0].factor > parts[1].factor and left.is_Rational:
+            whole = sp.floor(left / parts[0].factor)  # 4 h 25 min expects 4 h 15 min
+            rest = (left - whole * parts[0].factor) / parts[1].factor
+            return "wrong", f"{whole} {parts[0].name} {format_value(rest)} {parts[1].name}"
         if conversion:
             factor = next((u.factor for u in rhs.units if u.dimension), 1)
             return "wrong", format_value(left / factor, rhs_text) + (

@@ -166,6 +166,8 @@ def _kind(tokens: list[re.Match[str]], i: int, text: str) -> str:
         after_number = prev[:1].isdigit() or prev in (")", "%") or (prev[:1] == "." and len(prev) > 1)
         if tok == "x" and after_number and (nxt[:1].isdigit() or nxt in ("$", "(", ".")) and not glued_prev:
             return "M"  # 150 x 2/3: a times sign
+        if prev == "/" and i > 1 and tokens[i - 2].group(0)[:1].isdigit() and _word(tok):
+            return "M"  # $15/hour: a rate's unit
         if _in_label_run(tokens, i):
             return "M"  # 40 total pupils - 12 chess, 6 cats * 4 legs/cat
         if after_number and (tok in UNITS or tok.lower() in UNITS):

@@ -163,6 +163,11 @@ def tokenize(text: str) -> list[Token]:
             tokens.append(Token("id", name, sp.Symbol(name)))
             i = m.end()
             continue
+        rate = re.compile(r"/\s*([A-Za-z]{2,})\b").match(text, i) if c == "/" else None
+        if rate and tokens and tokens[-1].kind in ("num", "unit") and rate.group(1) not in FUNCTIONS:
+            tokens.append(Token("unit", rate.group(0), unit=label("per " + rate.group(1))))  # $15/hour
+            i = rate.end()
+            continue
         if c in "+-*/^()[]{}!%|,":
             tokens.append(Token("op", c))
             i += 1

@@ -91,3 +91,12 @@ def test_degrees_in_working_are_checked_and_trig_is_left_alone() -> None:
         (r"(6-2) \times 180^\circ = 720^\circ", "ok", None)
     ]
     assert _verdicts("sin 30° = 0.5 and log 100 = 2") == []
+
+
+def test_right_values_keep_the_claims_precision_and_units() -> None:
+    assert _verdicts("5 × 0.50 = 2.00") == [("5 × 0.50 = 2.00", "wrong", "2.50")]
+    assert _verdicts("2.00 + 3.00 = 6.00") == [("2.00 + 3.00 = 6.00", "wrong", "5.00")]
+    assert _verdicts("2 h 30 min + 1 h 45 min = 4 h 25 min") == [
+        ("2 h 30 min + 1 h 45 min = 4 h 25 min", "wrong", "4 h 15 min")
+    ]
+    assert _verdicts("Sarah earns $15/hour × 6 hours = $80.") == [("$15/hour × 6 hours = $80", "wrong", "90")]
