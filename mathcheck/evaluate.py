@@ -1,6 +1,6 @@
 """``slm-playground bench verify``: score the checker on hand-labelled sets, next to Math-Verify.
 
-Five sets in tests/mathcheck/data, all written for this project: eval_set (mixed responses),
+Six sets in tests/mathcheck/data, all written for this project: eval_set and heldout_set (mixed),
 answers (final answers of every kind against a reference), worked (human-style worked solutions
 from templates, each once correct and once with a planted slip whose step and right value are
 labelled) and the two *_heldout sets (the same kinds, written by hand after the checker was tuned
@@ -22,8 +22,10 @@ from typing import Any
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "mathcheck" / "data"
 DEFAULT_SET = DATA / "eval_set.jsonl"
-SETS = (DEFAULT_SET, DATA / "answers.jsonl", DATA / "answers_heldout.jsonl", DATA / "worked.jsonl",
-        DATA / "worked_heldout.jsonl")  # fmt: skip
+SETS = tuple(
+    DATA / f"{name}.jsonl"
+    for name in ("eval_set", "heldout_set", "answers", "answers_heldout", "worked", "worked_heldout")
+)
 
 
 @dataclass
@@ -37,6 +39,7 @@ class Case:
     tags: list[str] = field(default_factory=list)
     expected: list[str] = field(default_factory=list)
     """The right value of each planted wrong step, where labelled."""
+    source: str = "eval_set"
 
     @property
     def kind(self) -> str:
@@ -44,7 +47,7 @@ class Case:
             return self.tags[1]
         if self.tags[:1] == ["worked"]:
             return "worked, hand-written" if "heldout" in self.tags else "worked solutions"
-        return "mixed (eval_set)"
+        return f"mixed ({self.source})"
 
     def wrong_spans(self) -> list[tuple[int, int]]:
         spans = []
@@ -67,7 +70,7 @@ def load_cases(path: Path = DEFAULT_SET) -> list[Case]:
             raise ValueError(f"line {number}: bad label {label['final']!r}")
         case = Case(raw["id"], raw.get("prompt"), raw.get("gold"), raw["response"], label["final"],
                     list(label.get("wrong_steps", [])), list(raw.get("tags", [])),
-                    list(label.get("expected", [])))  # fmt: skip
+                    list(label.get("expected", [])), path.stem)  # fmt: skip
         case.wrong_spans()
         cases.append(case)
     return cases
