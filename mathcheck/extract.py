@@ -84,7 +84,7 @@ def _pick(fragment: str, want_dimension: str | None) -> tuple[str, Value | None]
     if len(fragment) < 80 and not re.search(r"[A-Za-z]{4,}", bare):  # "x > 2.", "+/- 2", "(1, 2)."
         value = _try(fragment)
         if value is not None:
-            return fragment.strip().rstrip(".").strip(), value
+            return re.sub(r"^\$+|\$+$", "", fragment.strip().rstrip(".").strip()).strip(), value
     clauses = [c for c in _CLAUSE.split(fragment) if c and re.search(r"\d|\\frac|[a-z]\s*=", c)]
     candidates = list(reversed(clauses)) or [fragment]
     if want_dimension:  # prefer a quantity of the reference's kind anywhere in the sentence
