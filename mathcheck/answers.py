@@ -256,6 +256,8 @@ def compare_numbers(ans: Num, gold: Num, prompt: str | None = None) -> Verdict:
     other_unit = False
     if ans.unit and gold.unit and ans.unit.dimension != gold.unit.dimension:
         return "not_equivalent"
+    if a.has(sp.oo, -sp.oo, sp.zoo) or g.has(sp.oo, -sp.oo, sp.zoo):
+        return "equivalent" if a == g else "not_equivalent"  # ∞ and -∞
     angle = "angle" in (dimension_of(ans), dimension_of(gold))
     if angle and bool(ans.unit) != bool(gold.unit) and _close(a, g):
         return "equivalent"  # 30° and π/6: a bare angle may be in radians
@@ -263,6 +265,8 @@ def compare_numbers(ans: Num, gold: Num, prompt: str | None = None) -> Verdict:
         other_unit = ans.unit.name != gold.unit.name or ans.compound != gold.compound
     elif ans.unit and not gold.unit:
         candidates = [*prompt_unit(prompt, ans.unit.dimension or ""), ans.unit, *ans.parts]
+        if ans.unit.dimension == "money":
+            candidates.append(UNITS["$"])  # 75 cents for a bare 0.75: dollars are the default
         for unit in candidates:
             verdict = compare_numbers(ans, Num(g * unit.factor, _scaled(gold.tol, unit), unit), None)
             if verdict != "not_equivalent":

@@ -20,6 +20,34 @@ _THOUSANDS = re.compile(r"(?<![\d.,])(\d{1,3})((?:(?:\s|\\,|\\ |\\;|\{,\}|\\!)\d
 _CURRENCY = re.compile(r"€|£|¥|\\euro\b|\\pounds\b|\bEUR\b|\bGBP\b")
 _BASE = re.compile(r"(?<![\w.])(\d[0-9A-F]*|[A-F][0-9A-F]*(?=_\{?1[1-6]))_\{?(\d{1,2})\}?(?![\w])")
 _PM = re.compile(r"\\pm|±|\+/-|\\mp|∓")
+_REPEATING = re.compile(r"(\d*)\.(\d*)\\overline\s*\{(\d+)\}")
+_SCIENTIFIC = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)[eE]([+-]?\d{1,3})(?![\w.])")
+_UNITS_WORDS = [
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+    "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
+]  # fmt: skip
+_TENS_WORDS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+
+
+def number_word(text: str) -> str | None:
+    """ "twelve", "forty-two" as digits (a whole answer only; 0 to 99)."""
+    words = re.fullmatch(r"\s*([a-z]+)(?:[- ]([a-z]+))?\s*", text.lower())
+    if not words:
+        return None
+    first, second = words.groups()
+    if second is None and first in _UNITS_WORDS:
+        return str(_UNITS_WORDS.index(first))
+    if first in _TENS_WORDS and (second is None or second in _UNITS_WORDS[1:10]):
+        return str(20 + 10 * _TENS_WORDS.index(first) + (_UNITS_WORDS.index(second) if second else 0))
+    return None
+
+
+def _repeating(m: re.Match[str]) -> str:
+    whole, fixed, period = m.group(1) or "0", m.group(2), m.group(3)
+    # x = whole.fixed(period)...: numerator over 10^len(fixed) * (10^len(period) - 1)
+    den = 10 ** len(fixed) * (10 ** len(period) - 1)
+    num = int(whole + fixed + period) - int(whole + fixed or "0")
+    return f"({num}/{den})"
 
 
 def _base_value(m: re.Match[str]) -> str:
@@ -46,12 +74,15 @@ def strip(text: str) -> str:
     while prev != text:
         prev, text = text, _WRAPPERS.sub(lambda m: " " + m.group(1).strip(), text)
     text = _BASE.sub(_base_value, text)
+    text = _REPEATING.sub(_repeating, text)  # 0.\overline{3} is 1/3
+    text = _SCIENTIFIC.sub(r"(\1*10^(\2))", text)  # 3.2e5, never 3.2·e·5
+    text = text.replace("\\varnothing", "\\emptyset").replace("∅", "\\emptyset")
     text = text.strip().rstrip(".;:").strip()
     prev = None
     while prev != text:
         prev = text
         text = _DECORATION.sub("", text).strip()
-    return text
+    return number_word(text) or text
 
 
 def plus_minus(text: str) -> tuple[str, str] | None:

@@ -78,6 +78,12 @@ def _final(answer: str, gold: str, prompt: str | None = None) -> Verification:
         ("units", "2.4 h", "2 h 24 min", "correct"),
         ("units", "25%", "0.25", "correct"),
         ("units", "5 km", "500 m", "incorrect"),
+        ("units", "0.75", "75 cents", "correct"),
+        ("number", "320000", "3.2e5", "correct"),
+        ("number", "12", "twelve", "correct"),
+        ("number", "1/3", r"$0.\overline{3}$", "correct"),
+        ("number", r"-\infty", r"$\infty$", "incorrect"),
+        ("set", r"\emptyset", r"$\varnothing$", "correct"),
     ],
 )
 def test_each_kind_is_compared_as_what_it_is(kind: str, gold: str, answer: str, final: str) -> None:

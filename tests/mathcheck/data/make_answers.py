@@ -44,6 +44,10 @@ CASES: dict[str, list[tuple[str, str, str]]] = {
         ("0.125", ".125", "c"),
         ("8", "8.", "c"),
         ("1.5", "1\\tfrac{1}{2}", "c"),
+        ("320000", "3.2e5", "c"),
+        ("12", "twelve", "c"),
+        ("12", "thirteen", "i"),
+        ("1/3", "0.\\overline{3}", "c"),
     ],
     "fraction": [
         ("1/2", "\\frac12", "c"),
@@ -203,6 +207,7 @@ CASES: dict[str, list[tuple[str, str, str]]] = {
         ("x=1, y=2", "(1, 2)", "c"),
         ("x=1, y=2", "y=2, x=1", "c"),
         ("\\{\\frac12, 3\\}", "\\{3, 0.5\\}", "c"),
+        ("\\emptyset", "\\varnothing", "c"),
     ],
     "equation": [
         ("x-2y-2=0", "y=\\frac12x-1", "c"),
@@ -334,6 +339,7 @@ CASES: dict[str, list[tuple[str, str, str]]] = {
         ("7.5", "7.6 km", "i"),
         ("40%", "40 \\%", "c"),
         ("0.4", "40\\%", "c"),
+        ("0.75", "75 cents", "c"),
     ],
     "expression": [
         ("x^2+5x+6", "(x+2)(x+3)", "c"),
@@ -358,6 +364,8 @@ CASES: dict[str, list[tuple[str, str, str]]] = {
         ("10", "\\binom{5}{3}", "c"),
         ("5+3i", "3i+5", "c"),
         ("5+3i", "5-3i", "i"),
+        ("\\infty", "\\infty", "c"),
+        ("-\\infty", "\\infty", "i"),
     ],
 }
 
