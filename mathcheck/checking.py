@@ -153,6 +153,18 @@ def _described(left: str, right: str) -> bool:
     return _is_atom(left) and bool(re.search(r"\d\s*[A-Za-z]", left)) and not _is_atom(right)
 
 
+def _running_total(left: str, right: str) -> bool:
+    """The right side opens with the left side's value and goes on computing."""
+    m = re.match(r"\s*\$?\s*(-?\d[\d,]*(?:\.\d+)?)\s*[-+*/×÷·−]", right)
+    if not m:
+        return False
+    try:
+        value = parse_expr(left).expr
+        return bool(sp.Rational(m.group(1).replace(",", "")) == value)
+    except (ParseError, ValueError, TypeError):
+        return False
+
+
 def check_claim(cand: Candidate) -> Claim | None:
     """Check each link left to right; the first false one decides, with its right value."""
     checked = 0
@@ -168,6 +180,8 @@ def check_claim(cand: Candidate) -> Claim | None:
                 return Claim(cand.text, cand.span, "unchecked", note="words before it may change its meaning")
             if k == 0 and len(cand.relations) > 1 and _described(left, right):
                 continue  # "ate 2.5 apples = 3 * 2.5 = 7.5 apples": the words name the quantity
+            if k + 1 < len(cand.relations) and _running_total(left, right):
+                continue  # "20 - 5 = 15 - 3 = 12": the total so far, then the next step
             return Claim(cand.text, cand.span, "wrong", expected, note=f"{left.strip()} = {expected}")
         if verdict == "unchecked":
             return Claim(cand.text, cand.span, "unchecked", note="could not parse")

@@ -100,3 +100,14 @@ def test_right_values_keep_the_claims_precision_and_units() -> None:
         ("2 h 30 min + 1 h 45 min = 4 h 25 min", "wrong", "4 h 15 min")
     ]
     assert _verdicts("Sarah earns $15/hour × 6 hours = $80.") == [("$15/hour × 6 hours = $80", "wrong", "90")]
+
+
+def test_a_running_total_is_read_step_by_step() -> None:
+    assert _verdicts("Running total: 20 - 5 = 15 - 3 = 12.") == [("20 - 5 = 15 - 3 = 12", "ok", None)]
+    assert _verdicts("Running total: 20 - 5 = 15 - 3 = 13.") == [("20 - 5 = 15 - 3 = 13", "wrong", "12")]
+    assert _verdicts("20 - 5 = 14 - 3 = 11") == [("20 - 5 = 14 - 3 = 11", "wrong", "15")]
+
+
+def test_dates_times_phone_numbers_and_scores_are_not_claims() -> None:
+    text = "On 12/25/2023 at 9:30, call 555-1234. It takes 3-4 days; the score was 3-1. Chapter 3.2 = intro."
+    assert all(v != "wrong" for _, v, _ in _verdicts(text))
