@@ -48,7 +48,7 @@ _REGION = re.compile(
     re.DOTALL,
 )
 _ROUGH = re.compile(
-    r"(?<![\d.])\.\d+|\d+(?:(?:,\d{3})+|\.\d+)*(?:\.\d+)?|\\[A-Za-z]+|[A-Za-z]+(?:/[A-Za-z]+)?|\S"
+    r"\\\$|(?<![\d.])\.\d+|\d+(?:(?:,\d{3})+|\.\d+)*(?:\.\d+)?|\\[A-Za-z]+|[A-Za-z]+(?:/[A-Za-z]+)?|\S"
 )
 _OPS = set("+-−–*/×÷·^²³√()[]{}!%=≈$|_°")
 _EQ = re.compile(r"(?<![<>!])=(?!=)|≈|\\approx|\\neq|≠")
@@ -86,7 +86,8 @@ UNSAFE_BEFORE = {
 }  # fmt: skip
 _LATEX_SPLIT = re.compile(
     r"\\\\(?!\s*&?\s*(?:=|\\approx))|\\implies|\\Rightarrow|\\rightarrow|\\to\b|\\Longrightarrow|\\quad|\\qquad|;|,\s|"
-    r"\\text\{[^{}]*[A-Za-z]{3,}[^{}]*\}|\\(?:text|mathrm)\{\s*(?:and|or|so|then)\s*\}"
+    r"\\text\{[^{}]*[A-Za-z]{2,}\s+[A-Za-z]{2,}[^{}]*\}"  # prose inside math: \text{Total cost}
+    r"|\\(?:text|mathrm)\{\s*(?:and|or|so|then|since|because|thus|hence|where|which|is|are|if)\s*\}"
 )
 
 
@@ -131,6 +132,9 @@ def _latex_candidates(text: str, start: int, content: str) -> list[Candidate]:
             continue
         at = content.find(piece, cursor)
         cursor = at + len(piece)
+        opening = re.match(r"\s*&?\s*=(?!=)", piece)
+        if opening:  # "\text{Total cost} = 3 \times 4.50 ...": the label was split off
+            piece, at = piece[opening.end() :], at + opening.end()
         clean = piece.replace("&", " ").replace("\\\\", " ")
         clean = re.sub(r"\\boxed\{(.*)\}", r"\1", clean)
         stripped = clean.strip().rstrip(".,")
@@ -156,6 +160,8 @@ def _kind(tokens: list[re.Match[str]], i: int, text: str) -> str:
     glued_next = i + 1 < len(tokens) and tokens[i].end() == tokens[i + 1].start()
     if tok[0].isdigit() or (tok[0] == "." and len(tok) > 1):
         return "M"
+    if tok == "\\$":
+        return "M"  # an escaped dollar sign outside math
     if tok.startswith("\\"):
         return "M" if tok[1:] in ("frac", "dfrac", "sqrt", "times", "cdot", "div", "pi", "approx") else "T"
     if tok in _OPS:

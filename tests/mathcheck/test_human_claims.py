@@ -111,3 +111,16 @@ def test_a_running_total_is_read_step_by_step() -> None:
 def test_dates_times_phone_numbers_and_scores_are_not_claims() -> None:
     text = "On 12/25/2023 at 9:30, call 555-1234. It takes 3-4 days; the score was 3-1. Chapter 3.2 = intro."
     assert all(v != "wrong" for _, v, _ in _verdicts(text))
+
+
+def test_latex_working_with_labels_escaped_dollars_and_unit_text() -> None:
+    assert _verdicts(r"\[ \text{Total cost} = 3 \times \$4.50 = \$14.50 \]") == [
+        (r"3 \times \$4.50 = \$14.50", "wrong", "13.50")
+    ]
+    assert _verdicts(r"The discount: \$80 \times 0.15 = \$14, so \$80 - \$12 = \$68.") == [
+        (r"\$80 \times 0.15 = \$14", "wrong", "12"),
+        (r"\$80 - \$12 = \$68", "ok", None),
+    ]
+    assert _verdicts(r"\( 1.5 \text{ hours} = 80 \text{ minutes} \)") == [
+        (r"1.5 \text{ hours} = 80 \text{ minutes}", "wrong", "90 min")
+    ]
