@@ -99,3 +99,24 @@ def test_no_reference_prompt_is_computed_and_rendered() -> None:
     assert "✗ not equivalent" in text
     assert "20 - 5 = 16" in text
     assert "**15**" in text
+
+
+def test_nested_step_alarms_keep_the_outer_limit() -> None:
+    fired: list[str] = []
+
+    def step() -> None:
+        with _alarm(0.3):
+            try:
+                with _alarm(0.05):  # the second reader's own limit, inside the final-answer step
+                    while True:
+                        sum(range(1000))
+            except StepTimeout:
+                fired.append("inner")
+            while True:  # the outer limit still holds after the inner one ended
+                sum(range(1000))
+
+    start = time.monotonic()
+    with pytest.raises(StepTimeout):
+        step()
+    assert fired == ["inner"]
+    assert 0.25 < time.monotonic() - start < 1.0
