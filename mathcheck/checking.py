@@ -91,6 +91,10 @@ def check_link(lhs_text: str, rhs_text: str, relation: str) -> tuple[ClaimVerdic
             break
     if any(v[0] == "ok" for v in verdicts):
         return "ok", None
+    if "%" in rhs_text and "%" not in lhs_text and re.search(r"[×*x]\s*100\s*$", lhs_text.strip()):
+        plain = check_link(lhs_text, rhs_text.replace("\\%", "").replace("%", ""), relation)
+        if plain[0] == "ok":
+            return plain  # "(172.8 - 120)/120 × 100 = 44%": the percent sign labels the result
     if len(verdicts) > 1:
         return "unchecked", None  # log without a base: neither reading holds
     return verdicts[0]

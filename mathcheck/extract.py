@@ -109,7 +109,9 @@ def _pick(fragment: str, want_dimension: str | None) -> tuple[str, Value | None]
         if value is not None:
             return tail, value
         quantities = list(_QUANTITY.finditer(tail))
-        if len(quantities) == 1 and not re.search(r"\\[A-Za-z]|[{}^]", tail):  # never a digit inside LaTeX
+        glued = quantities and re.match(r"[π\\^A-Za-z(]", tail[quantities[0].end() :].lstrip()[:1] or " ")
+        if len(quantities) == 1 and not glued and not re.search(r"\\[A-Za-z]|[{}^]", tail):
+            # a lone quantity, never a digit inside LaTeX or the 25 of "25π"
             value = _try(quantities[0].group(0))
             if value is not None:
                 return quantities[0].group(0).strip(), value

@@ -113,9 +113,9 @@ def tokenize(text: str) -> list[Token]:
             m = re.compile(r"[A-Za-z]+").match(text, i)
             assert m is not None
             word = m.group(0)
-            after_number = (bool(tokens) and tokens[-1].kind in ("num", "unit")) or (
-                bool(tokens) and tokens[-1].text == "%"
-            )
+            after_number = bool(tokens) and (
+                tokens[-1].kind in ("num", "unit") or tokens[-1].text in ("%", "pi")
+            )  # "25π square units": a label after π too
             unit = None if word in ("of", "squared", "cubed") else _match_unit(text, i, after_number)
             if unit is not None:
                 u, end = unit

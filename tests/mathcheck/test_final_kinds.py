@@ -79,6 +79,8 @@ def _final(answer: str, gold: str, prompt: str | None = None) -> Verification:
         ("units", "25%", "0.25", "correct"),
         ("units", "5 km", "500 m", "incorrect"),
         ("units", "0.75", "75 cents", "correct"),
+        ("expression", "25*pi", "25π square units", "correct"),
+        ("expression", "25*pi", "25 square units", "incorrect"),
         ("number", "320000", "3.2e5", "correct"),
         ("number", "12", "twelve", "correct"),
         ("number", "1/3", r"$0.\overline{3}$", "correct"),

@@ -124,3 +124,10 @@ def test_latex_working_with_labels_escaped_dollars_and_unit_text() -> None:
     assert _verdicts(r"\( 1.5 \text{ hours} = 80 \text{ minutes} \)") == [
         (r"1.5 \text{ hours} = 80 \text{ minutes}", "wrong", "90 min")
     ]
+
+
+def test_times_100_equals_a_percent() -> None:
+    assert _verdicts("(172.8 - 120)/120 × 100 = 44%") == [("(172.8 - 120)/120 × 100 = 44%", "ok", None)]
+    assert _verdicts("(172.8 - 120)/120 × 100 = 45%") == [("(172.8 - 120)/120 × 100 = 45%", "wrong", "44")]
+    assert _verdicts("0.44 = 44%") == []
+    assert _verdicts("So 0.2 × 50 = 10%.") == [("0.2 × 50 = 10%", "wrong", "10")]

@@ -366,6 +366,8 @@ CASES: dict[str, list[tuple[str, str, str]]] = {
         ("5+3i", "5-3i", "i"),
         ("\\infty", "\\infty", "c"),
         ("-\\infty", "\\infty", "i"),
+        ("25*pi", "25π square units", "c"),
+        ("25*pi", "25 square units", "i"),
     ],
 }
 
