@@ -109,7 +109,7 @@ def _pick(fragment: str, want_dimension: str | None) -> tuple[str, Value | None]
         if value is not None:
             return tail, value
         quantities = list(_QUANTITY.finditer(tail))
-        glued = quantities and re.match(r"[π\\^A-Za-z(]", tail[quantities[0].end() :].lstrip()[:1] or " ")
+        glued = quantities and re.match(r"\s*[π\\^]|[A-Za-z(]", tail[quantities[0].end() :])
         if len(quantities) == 1 and not glued and not re.search(r"\\[A-Za-z]|[{}^]", tail):
             # a lone quantity, never a digit inside LaTeX or the 25 of "25π"
             value = _try(quantities[0].group(0))

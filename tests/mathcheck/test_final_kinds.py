@@ -146,3 +146,23 @@ def test_labelled_answer_set_agrees_per_kind() -> None:
     assert sum(map(len, agree.values())) >= 300
     low = {kind: sum(v) / len(v) for kind, v in agree.items() if sum(v) / len(v) < 0.97}
     assert not low, low
+
+
+def test_mixed_and_worked_sets_meet_the_targets() -> None:
+    """Regression guard for the bench's targets: final agreement, slips caught, no false flags."""
+    from mathcheck import evaluate
+
+    cases = [c for name in ("eval_set", "heldout_set", "worked", "worked_heldout")
+             for c in evaluate.load_cases(DATA / f"{name}.jsonl")]  # fmt: skip
+    agree = caught = planted = false_flags = 0
+    for case in cases:
+        result = verify_inprocess(case.response, prompt=case.prompt, gold=case.gold, limiter=_alarm)
+        agree += result.final == case.final
+        spans = case.wrong_spans()
+        flagged = [c.span for c in result.claims if c.verdict == "wrong"]
+        planted += len(spans)
+        caught += sum(any(a < f[1] and f[0] < b for f in flagged) for a, b in spans)
+        false_flags += sum(not any(a < f[1] and f[0] < b for a, b in spans) for f in flagged)
+    assert agree / len(cases) >= 0.97
+    assert caught / planted >= 0.95
+    assert false_flags == 0
