@@ -163,6 +163,6 @@ def test_mixed_and_worked_sets_meet_the_targets() -> None:
         planted += len(spans)
         caught += sum(any(a < f[1] and f[0] < b for f in flagged) for a, b in spans)
         false_flags += sum(not any(a < f[1] and f[0] < b for a, b in spans) for f in flagged)
-    assert agree / len(cases) >= 0.97
+    assert agree / len(cases) >= 0.99  # all but a handful (the bench lists each miss with -v)
     assert caught / planted >= 0.95
     assert false_flags == 0
