@@ -13,6 +13,9 @@ from typing import Literal
 
 import sympy as sp
 
+from mathcheck.kinds import Matrix, Region, open_interval, same_matrix, same_region
+from mathcheck.normalize import has_pm, plus_minus
+from mathcheck.normalize import strip as _strip
 from mathcheck.parser import ParseError, parse_expr
 from mathcheck.units import UNITS, Unit, prompt_unit
 
@@ -51,6 +54,8 @@ class Equation:
 class SetOf:
     items: list[Value]
     ordered: bool = False
+    brackets: str = ""
+    """"{" a set, "(" or "[" a tuple or list, "" a bare list ("2, 3", "x = 2 or x = -3")."""
 
 
 @dataclass
@@ -58,34 +63,13 @@ class System:
     values: dict[str, Value] = field(default_factory=dict)
 
 
-Value = Num | Expression | Equation | SetOf | System
+Value = Num | Expression | Equation | SetOf | System | Region | Matrix
 
 _COMPOUND = re.compile(
     r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]+)\s*(?:,?\s*and\s+|,\s*|\s+)(\d+(?:\.\d+)?)\s*([A-Za-z]+)"
     r"(?:\s*(?:,?\s*and\s+|,\s*|\s+)(\d+(?:\.\d+)?)\s*([A-Za-z]+))?\s*$"
 )
 _MIXED = re.compile(r"^\s*(-?)(\d+)\s+(\d+)\s*/\s*(\d+)(?:\s+[A-Za-z][A-Za-z ]*)?\s*$")
-_DECORATION = re.compile(
-    r"^(?:approximately|approx\.?|about|around|roughly|exactly|only|just|a total of|total of|"
-    r"equal to|equals|is|are|be|of|=|≈|~|\\approx)\s+",
-    re.IGNORECASE,
-)
-_PM = re.compile(r"\\pm|±|\+/-")
-
-
-def _strip(text: str) -> str:
-    text = text.strip().rstrip(".;:!,").strip()
-    text = re.sub(r"\\boxed\s*\{(.*)\}", r"\1", text)
-    text = re.sub(r"^\$+|\$+$", "", text.strip())
-    text = re.sub(r"^\\[(\[]|\\[)\]]$", "", text.strip())
-    text = text.replace("**", "").replace("\\approx", "≈").replace("\\,", " ").replace("\\!", "")
-    text = re.sub(r"\\(?:text|mathrm)\{\s*([^{}]*)\}", r" \1", text)
-    text = text.strip().rstrip(".;:!").strip()
-    prev = None
-    while prev != text:
-        prev = text
-        text = _DECORATION.sub("", text).strip()
-    return text
 
 
 def _decimals(text: str) -> int | None:
@@ -127,6 +111,21 @@ def parse_number(text: str, approx: bool = False) -> Num:
     return Num(parsed.expr, tol, unit, percent)
 
 
+_STRUCTURE = re.compile(
+    r"<|>|≤|≥|\\(?:le|ge|leq|geq|lt|gt|leqslant|geqslant|neq?|in|cup|cap|infty|begin|binom|log_)\b|∞|∪|\\emptyset"
+)
+_INTERVAL = re.compile(r"^[\[(][^\[\]()]*,[^\[\]()]*[\])]$")
+
+
+def _kept(text: str) -> Value:
+    from mathcheck.kept import read_value
+
+    try:
+        return read_value(text)  # type: ignore[no-any-return]
+    except (ValueError, TypeError, AttributeError, NotImplementedError) as exc:
+        raise ParseError(str(exc) or "the kept parser cannot read it") from exc
+
+
 def parse_answer(text: str) -> Value:
     """Parse a final answer or a reference. Raises ParseError when it is not understood."""
     raw = text
@@ -134,31 +133,61 @@ def parse_answer(text: str) -> Value:
     text = _strip(text)
     if not text:
         raise ParseError("empty answer")
+    if has_pm(text):
+        pair = plus_minus(text)
+        assert pair is not None
+        values = [parse_answer(p) for p in pair]
+        flat = [
+            v for val in values for v in (val.items if isinstance(val, SetOf) and not val.brackets else [val])
+        ]
+        return SetOf(flat)
+    interval = _INTERVAL.match(text) and text[0] + text[-1] in ("[)", "(]", "[]")
+    if _STRUCTURE.search(text) or interval:
+        return _kept(text)
+    try:
+        return _parse_own(text, approx)
+    except (ParseError, ValueError, TypeError, ZeroDivisionError) as exc:
+        if "\\" in text or "{" in text:
+            return _kept(text)
+        raise ParseError(str(exc)) from exc
+
+
+def _parse_own(text: str, approx: bool) -> Value:
     if _COMPOUND.match(text) or _MIXED.match(text):
         return parse_number(text, approx)
     if text.startswith("\\{") and text.endswith("\\}"):
-        return SetOf([parse_answer(p) for p in _split_top(text[2:-2])])
+        return SetOf([parse_answer(p) for p in _split_top(text[2:-2])], brackets="{")
     parts = _split_top(text)
     if len(parts) > 1:
         values = [parse_answer(p) for p in parts]
         names = [_assigned_name(p) for p in parts]
         if all(names) and len(set(names)) == len(names):
             return System({n: v for n, v in zip(names, values, strict=True) if n})
-        ordered = text.startswith("(") and text.endswith(")")
-        return SetOf([v for v in values], ordered=ordered)
-    if text.startswith("(") and text.endswith(")") and len(_split_top(text[1:-1])) > 1:
-        return SetOf([parse_answer(p) for p in _split_top(text[1:-1])], ordered=True)
+        ordered = text[0] + text[-1] in ("()", "[]")
+        return SetOf(values, ordered=ordered, brackets=text[0] if ordered else "")
+    named = re.fullmatch(r"\s*\(\s*([A-Za-z](?:\s*,\s*[A-Za-z])+)\s*\)\s*=(.+)", text)
+    if named:  # (a, b) = (5, 1)
+        names = [n.strip() for n in named.group(1).split(",")]
+        value = parse_answer(named.group(2))
+        if isinstance(value, SetOf) and len(value.items) == len(names):
+            return System(dict(zip(names, value.items, strict=True)))
+    if text[0] + text[-1] in ("()", "[]") and len(_split_top(text[1:-1])) > 1:
+        return SetOf([parse_answer(p) for p in _split_top(text[1:-1])], ordered=True, brackets=text[0])
     if "=" in text:
         lhs, _, rhs = text.rpartition("=")
-        if _PM.search(rhs):
-            base, _, delta = _PM.split(rhs, maxsplit=1)[0], None, _PM.split(rhs, maxsplit=1)[1]
-            b = parse_expr(base or "0").expr if base.strip() else sp.Integer(0)
-            d = parse_expr(delta).expr
-            return SetOf([Num(b + d), Num(b - d)])
-        if "=" not in lhs and not re.search(r"[A-Za-z]", lhs + rhs):
+        if "=" not in lhs and not re.search(r"[A-Za-z]", lhs) and re.match(r"\s*[-$\d.]", rhs):
             return parse_answer(rhs)  # "2400 / 1000 = 2.4": the result is the answer
         name = _assigned_name(text)
-        if name or re.fullmatch(r"\s*[A-Za-z]'*\s*\(\s*[A-Za-z]\s*\)\s*", lhs) or "=" in lhs:
+        if name and "=" not in lhs:
+            value = parse_answer(rhs)
+            if (
+                isinstance(value, Expression)
+                and not value.plus_c
+                and value.expr.free_symbols - {sp.Symbol(name)}
+            ):
+                return Equation(sp.Symbol(name), value.expr)  # y = x/2 - 1: a line, not a value
+            return value
+        if re.fullmatch(r"\s*[A-Za-z]'*\s*\(\s*[A-Za-z]\s*\)\s*", lhs) or "=" in lhs:
             return parse_answer(rhs)
         left, right = parse_expr(lhs).expr, parse_expr(rhs).expr
         return Equation(left, right)
@@ -227,10 +256,17 @@ def compare_numbers(ans: Num, gold: Num, prompt: str | None = None) -> Verdict:
     other_unit = False
     if ans.unit and gold.unit and ans.unit.dimension != gold.unit.dimension:
         return "not_equivalent"
+    if a.has(sp.oo, -sp.oo, sp.zoo) or g.has(sp.oo, -sp.oo, sp.zoo):
+        return "equivalent" if a == g else "not_equivalent"  # ∞ and -∞
+    angle = "angle" in (dimension_of(ans), dimension_of(gold))
+    if angle and bool(ans.unit) != bool(gold.unit) and _close(a, g):
+        return "equivalent"  # 30° and π/6: a bare angle may be in radians
     if ans.unit and gold.unit:
         other_unit = ans.unit.name != gold.unit.name or ans.compound != gold.compound
     elif ans.unit and not gold.unit:
         candidates = [*prompt_unit(prompt, ans.unit.dimension or ""), ans.unit, *ans.parts]
+        if ans.unit.dimension == "money":
+            candidates.append(UNITS["$"])  # 75 cents for a bare 0.75: dollars are the default
         for unit in candidates:
             verdict = compare_numbers(ans, Num(g * unit.factor, _scaled(gold.tol, unit), unit), None)
             if verdict != "not_equivalent":
@@ -268,12 +304,44 @@ def _expr_equal(a: sp.Expr, b: sp.Expr, up_to_constant: bool) -> bool:
     return False
 
 
+def _as_region(value: Value) -> Region | None:
+    if isinstance(value, Region):
+        return value
+    if isinstance(value, SetOf) and value.ordered and len(value.items) == 2:  # (1, 4): maybe an interval
+        lo, hi = value.items
+        if isinstance(lo, Num) and isinstance(hi, Num):
+            return open_interval(lo.value, hi.value)
+    return None
+
+
+def _line_of(value: Value) -> sp.Expr | None:
+    """An answer given as ``y = f(x)`` compared with a bare ``f(x)``: the right side."""
+    if (
+        isinstance(value, Equation)
+        and isinstance(value.lhs, sp.Symbol)
+        and value.lhs not in value.rhs.free_symbols
+    ):
+        return value.rhs
+    return None
+
+
 def compare(ans: Value, gold: Value, prompt: str | None = None, up_to_constant: bool = False) -> Verdict:
     """How ``ans`` relates to ``gold``; "not_equivalent" when the kinds cannot match."""
     if isinstance(gold, SetOf) and len(gold.items) == 1 and not isinstance(ans, SetOf):
         gold = gold.items[0]
     if isinstance(ans, SetOf) and len(ans.items) == 1 and not isinstance(gold, SetOf):
         ans = ans.items[0]
+    if isinstance(ans, Region) or isinstance(gold, Region):
+        a_region, g_region = _as_region(ans), _as_region(gold)
+        ok = a_region is not None and g_region is not None and same_region(a_region, g_region)
+        return "equivalent" if ok else "not_equivalent"
+    if isinstance(ans, Matrix) or isinstance(gold, Matrix):
+        ok = isinstance(ans, Matrix) and isinstance(gold, Matrix) and same_matrix(ans, gold)
+        return "equivalent" if ok else "not_equivalent"
+    if isinstance(ans, Equation) and isinstance(gold, Expression) and _line_of(ans) is not None:
+        ans = Expression(_line_of(ans))  # type: ignore[arg-type]
+    if isinstance(gold, Equation) and isinstance(ans, Expression) and _line_of(gold) is not None:
+        gold = Expression(_line_of(gold))  # type: ignore[arg-type]
     if isinstance(ans, Num) and isinstance(gold, Num):
         return compare_numbers(ans, gold, prompt)
     if isinstance(ans, Num | Expression) and isinstance(gold, Num | Expression):
@@ -292,10 +360,12 @@ def compare(ans: Value, gold: Value, prompt: str | None = None, up_to_constant: 
         ans = System(dict(zip(sorted(gold.values), ans.items, strict=False)))
         return compare(ans, gold, prompt) if len(ans.values) == len(gold.values) else "not_equivalent"
     if isinstance(ans, System) and isinstance(gold, SetOf):
-        return compare(SetOf([ans.values[k] for k in sorted(ans.values)], True), gold, prompt)
+        return compare(SetOf([ans.values[k] for k in sorted(ans.values)], True, "("), gold, prompt)
     if isinstance(ans, SetOf) and isinstance(gold, SetOf):
         if len(ans.items) != len(gold.items):
             return "not_equivalent"
+        if ans.brackets and gold.brackets and (ans.brackets == "{") != (gold.brackets == "{"):
+            return "not_equivalent"  # a set is not a tuple
         if ans.ordered and gold.ordered:
             return _worst([compare(a, g, prompt) for a, g in zip(ans.items, gold.items, strict=True)])
         return _match_sets(ans.items, gold.items, prompt)

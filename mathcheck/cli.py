@@ -1,8 +1,9 @@
 """``slm-playground verify``: JSON lines in ({prompt, gold, response}), one verdict line out per input.
 
 Output: {"final": "correct"|"incorrect"|"unverifiable", "claims": [{"text", "verdict", "expected"?}],
-plus "verdict" (the detailed one) and "answer"}. A bad input line gets {"error": ...} and the batch
-goes on; the exit status is 1 when any line was bad.
+plus "verdict" (the detailed one), "confident" (false when the two readers of the final answer
+disagree or only Math-Verify could read it), "answer" and "notes" (the reasons)}. A bad input
+line gets {"error": ...} and the batch goes on; the exit status is 1 when any line was bad.
 """
 
 from __future__ import annotations

@@ -1,9 +1,12 @@
-"""``slm-playground bench verify``: score the checker on a hand-labelled set, next to Math-Verify.
+"""``slm-playground bench verify``: score the checker on hand-labelled sets, next to Math-Verify.
 
-Each line of the set has prompt, gold (or null), response and a label written by a human grader:
-the final verdict ("correct", "incorrect", or "unverifiable" when there is neither a reference nor a
-computable prompt) and the exact text of each planted wrong step. Printed: final-verdict agreement,
-recall of planted wrong steps, "wrong" flags on correct steps, and time per message, for both checkers.
+Six sets in tests/mathcheck/data, all written for this project: eval_set and heldout_set (mixed),
+answers (final answers of every kind against a reference), worked (human-style worked solutions
+from templates, each once correct and once with a planted slip whose step and right value are
+labelled) and the two *_heldout sets (the same kinds, written by hand after the checker was tuned
+on the others). Printed in one run, per kind: final-verdict agreement for mathcheck and for
+Math-Verify alone (default settings), slips caught (and with the right value), false "wrong" flags
+on correct steps, and the median and worst time per message.
 """
 
 from __future__ import annotations
@@ -17,7 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-DEFAULT_SET = Path(__file__).resolve().parent.parent / "tests" / "mathcheck" / "data" / "eval_set.jsonl"
+DATA = Path(__file__).resolve().parent.parent / "tests" / "mathcheck" / "data"
+DEFAULT_SET = DATA / "eval_set.jsonl"
+SETS = tuple(
+    DATA / f"{name}.jsonl"
+    for name in ("eval_set", "heldout_set", "answers", "answers_heldout", "worked", "worked_heldout")
+)
 
 
 @dataclass
@@ -29,6 +37,17 @@ class Case:
     final: str
     wrong_steps: list[str]
     tags: list[str] = field(default_factory=list)
+    expected: list[str] = field(default_factory=list)
+    """The right value of each planted wrong step, where labelled."""
+    source: str = "eval_set"
+
+    @property
+    def kind(self) -> str:
+        if self.tags[:1] == ["answer"]:
+            return self.tags[1]
+        if self.tags[:1] == ["worked"]:
+            return "worked, hand-written" if "heldout" in self.tags else "worked solutions"
+        return f"mixed ({self.source})"
 
     def wrong_spans(self) -> list[tuple[int, int]]:
         spans = []
@@ -50,7 +69,8 @@ def load_cases(path: Path = DEFAULT_SET) -> list[Case]:
         if label["final"] not in ("correct", "incorrect", "unverifiable"):
             raise ValueError(f"line {number}: bad label {label['final']!r}")
         case = Case(raw["id"], raw.get("prompt"), raw.get("gold"), raw["response"], label["final"],
-                    list(label.get("wrong_steps", [])), list(raw.get("tags", [])))  # fmt: skip
+                    list(label.get("wrong_steps", [])), list(raw.get("tags", [])),
+                    list(label.get("expected", [])), path.stem)  # fmt: skip
         case.wrong_spans()
         cases.append(case)
     return cases
@@ -61,108 +81,120 @@ def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
 
 
 @dataclass
-class Score:
-    name: str
+class Tally:
     agree: int = 0
+    mv_agree: int = 0
     total: int = 0
-    planted_found: int = 0
     planted: int = 0
+    caught: int = 0
+    right_value: int = 0
+    valued: int = 0
+    """Caught slips whose right value is labelled."""
     false_flags: int = 0
-    steps_checked: bool = True
+    correct_solutions: int = 0
+    flagged_correct_solutions: int = 0
     times: list[float] = field(default_factory=list)
-    misses: list[str] = field(default_factory=list)
 
-    def row(self) -> list[str]:
-        recall = (
-            f"{self.planted_found}/{self.planted} ({self.planted_found / self.planted:.0%})"
-            if self.planted
-            else "-"
-        )
-        med = statistics.median(self.times) * 1000 if self.times else 0.0
-        worst = max(self.times) * 1000 if self.times else 0.0
-        return [
-            self.name,
-            f"{self.agree}/{self.total} ({self.agree / max(1, self.total):.0%})",
-            recall if self.steps_checked else "n/a (no step check)",
-            str(self.false_flags) if self.steps_checked else "n/a",
-            f"{med:.1f}",
-            f"{worst:.1f}",
-        ]
+    def add(self, other: Tally) -> None:
+        names = ("agree", "mv_agree", "total", "planted", "caught", "right_value", "valued", "false_flags",
+                 "correct_solutions", "flagged_correct_solutions")  # fmt: skip
+        for name in names:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.times += other.times
 
 
-def score_mathcheck(cases: list[Case], budget_s: float) -> Score:
-    from mathcheck.sandbox import verify_response, warm_up
+def _same_value(shown: str | None, expected: str) -> bool:
+    if shown is None:
+        return False
+    head = shown.split("≈")[-1].strip().split(" ")[0].lstrip("$")
+    return head == expected.lstrip("$")
 
-    warm_up()
-    score = Score("mathcheck")
-    for case in cases:
-        start = time.perf_counter()
-        result = verify_response(case.response, prompt=case.prompt, gold=case.gold, budget_s=budget_s)
-        score.times.append(time.perf_counter() - start)
-        score.total += 1
-        if result.final == case.final:
-            score.agree += 1
+
+def score_mathcheck(case: Case, tally: Tally, budget_s: float, misses: list[str]) -> None:
+    from mathcheck.sandbox import verify_response
+
+    start = time.perf_counter()
+    result = verify_response(case.response, prompt=case.prompt, gold=case.gold, budget_s=budget_s)
+    tally.times.append(time.perf_counter() - start)
+    tally.total += 1
+    if result.final == case.final:
+        tally.agree += 1
+    else:
+        misses.append(f"{case.id}: final {result.final} (label {case.final}); answer {result.answer!r}; "
+                      f"{'; '.join(result.notes)}")  # fmt: skip
+    planted = case.wrong_spans()
+    flagged = [c for c in result.claims if c.verdict == "wrong"]
+    tally.planted += len(planted)
+    for k, span in enumerate(planted):
+        hit = [c for c in flagged if _overlaps(span, c.span)]
+        if hit:
+            tally.caught += 1
+            tally.valued += k < len(case.expected)
+            if k < len(case.expected) and _same_value(hit[0].expected, case.expected[k]):
+                tally.right_value += 1
+            elif k < len(case.expected):
+                misses.append(
+                    f"{case.id}: {hit[0].text!r} expects {hit[0].expected!r}, label {case.expected[k]!r}"
+                )
         else:
-            score.misses.append(
-                f"{case.id}: final {result.final} (label {case.final}); answer {result.answer!r}"
-            )
-        planted = case.wrong_spans()
-        score.planted += len(planted)
-        flagged = [c for c in result.claims if c.verdict == "wrong"]
-        for span in planted:
-            if any(_overlaps(span, c.span) for c in flagged):
-                score.planted_found += 1
-            else:
-                score.misses.append(f"{case.id}: missed wrong step {case.response[span[0] : span[1]]!r}")
-        for claim in flagged:
-            if not any(_overlaps(span, claim.span) for span in planted):
-                score.false_flags += 1
-                score.misses.append(f"{case.id}: FALSE FLAG {claim.text!r} (expected {claim.expected})")
-    return score
+            claims = [(c.text, c.verdict, c.note) for c in result.claims if _overlaps(span, c.span)]
+            misses.append(f"{case.id}: missed slip {case.response[span[0] : span[1]]!r} {claims}")
+    false = [c for c in flagged if not any(_overlaps(span, c.span) for span in planted)]
+    tally.false_flags += len(false)
+    for claim in false:
+        misses.append(f"{case.id}: FALSE FLAG {claim.text!r} (expected {claim.expected})")
+    if not planted and case.tags[:1] == ["worked"]:
+        tally.correct_solutions += 1
+        tally.flagged_correct_solutions += bool(false)
 
 
-def score_math_verify(cases: list[Case]) -> Score:
-    score = Score("math-verify", steps_checked=False)
-    try:
-        from math_verify import parse, verify
-    except ImportError:
-        score.misses.append("math_verify is not installed")
-        return score
-    for case in cases:
-        start = time.perf_counter()
-        if case.gold is None:
-            final = "unverifiable"  # Math-Verify needs a reference
-        else:
-            gold = parse(f"${case.gold}$") or parse(case.gold)
-            answer = parse(case.response)
-            final = (
-                "unverifiable"
-                if not gold
-                else ("correct" if answer and verify(gold, answer) else "incorrect")
-            )
-        score.times.append(time.perf_counter() - start)
-        score.total += 1
-        if final == case.final:
-            score.agree += 1
-        else:
-            score.misses.append(f"{case.id}: final {final} (label {case.final})")
-    return score
+def math_verify_final(case: Case) -> str:
+    """Math-Verify alone with its default settings, on the whole response."""
+    from math_verify import parse, verify
+
+    if case.gold is None:
+        return "unverifiable"  # Math-Verify needs a reference
+    gold = parse(f"${case.gold}$") or parse(case.gold)
+    if not gold:
+        return "unverifiable"
+    answer = parse(case.response)
+    return "correct" if answer and verify(gold, answer) else "incorrect"
 
 
-def _table(rows: list[list[str]]) -> str:
-    head = [
-        "checker",
-        "final agreement",
-        "planted wrong steps found",
-        "false 'wrong' flags",
-        "median ms",
-        "worst ms",
-    ]
+def _pct(a: int, b: int) -> str:
+    return f"{a}/{b} ({a / b:.1%})" if b else "-"
+
+
+def _table(head: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     fmt = " | ".join(f"{{:<{w}}}" for w in widths)
     return "\n".join(
         [fmt.format(*head), "-+-".join("-" * w for w in widths), *[fmt.format(*r) for r in rows]]
     )
+
+
+def render(tallies: dict[str, Tally], with_mv: bool) -> str:
+    head = ["kind", "cases", "mathcheck final", "Math-Verify final", "slips caught", "right value",
+            "false flags", "median ms", "worst ms"]  # fmt: skip
+    total = Tally()
+    rows = []
+    for kind, t in [*sorted(tallies.items()), ("ALL", total)]:
+        if kind != "ALL":
+            total.add(t)
+        rows.append([
+            kind, str(t.total), _pct(t.agree, t.total), _pct(t.mv_agree, t.total) if with_mv else "skipped",
+            _pct(t.caught, t.planted), _pct(t.right_value, t.valued),
+            str(t.false_flags), f"{statistics.median(t.times) * 1000:.1f}" if t.times else "-",
+            f"{max(t.times) * 1000:.1f}" if t.times else "-",
+        ])  # fmt: skip
+    worked = Tally()
+    for kind, t in tallies.items():
+        if kind.startswith("worked"):
+            worked.add(t)
+    per100 = 100 * worked.flagged_correct_solutions / max(1, worked.correct_solutions)
+    foot = (f"correct worked solutions with a false 'wrong' flag: {worked.flagged_correct_solutions}/"
+            f"{worked.correct_solutions} ({per100:.2f} per 100)")  # fmt: skip
+    return _table(head, rows) + "\n" + foot
 
 
 def composition(cases: list[Case]) -> dict[str, Any]:
@@ -181,30 +213,51 @@ def composition(cases: list[Case]) -> dict[str, Any]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--set", type=Path, default=DEFAULT_SET, help="labelled JSON-lines set")
+    parser.add_argument(
+        "--set", type=Path, action="append", help="labelled JSON-lines set (repeat; default: all three)"
+    )
     parser.add_argument("--budget", type=float, default=3.0, help="seconds per message for mathcheck")
     parser.add_argument("--no-math-verify", action="store_true", help="skip the Math-Verify comparison")
     parser.add_argument("-v", "--verbose", action="store_true", help="list every disagreement")
 
 
 def run(args: argparse.Namespace) -> int:
+    paths = args.set or list(SETS)
     try:
-        cases = load_cases(args.set)
+        cases = [case for path in paths for case in load_cases(path)]
     except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
-        print(f"bench verify: cannot load {args.set}: {exc}", file=sys.stderr)
+        print(f"bench verify: cannot load the sets: {exc}", file=sys.stderr)
         return 2
-    comp = composition(cases)
-    print(f"set: {args.set.name} · {json.dumps(comp)}")
-    scores = [score_mathcheck(cases, args.budget)]
-    if not args.no_math_verify:
-        scores.append(score_math_verify(cases))
-    print(_table([s.row() for s in scores]))
-    over = sum(t > args.budget for t in scores[0].times)
+    with_mv = not args.no_math_verify
+    if with_mv:
+        try:
+            import math_verify  # noqa: F401
+        except ImportError:
+            print("bench verify: math_verify is not installed; its column is skipped", file=sys.stderr)
+            with_mv = False
+    from mathcheck.sandbox import warm_up
+
+    warm_up()
+    print(f"sets: {', '.join(p.name for p in paths)} · {len(cases)} cases · budget {args.budget:.1f} s")
+    tallies: dict[str, Tally] = {}
+    misses: list[str] = []
+    mv_misses: list[str] = []
+    for case in cases:
+        tally = tallies.setdefault(case.kind, Tally())
+        score_mathcheck(case, tally, args.budget, misses)
+        if with_mv:
+            final = math_verify_final(case)
+            tally.mv_agree += final == case.final
+            if final != case.final:
+                mv_misses.append(f"{case.id}: final {final} (label {case.final})")
+    print(render(tallies, with_mv))
+    over = sum(t > args.budget for tally in tallies.values() for t in tally.times)
     print(f"mathcheck messages over the {args.budget:.1f} s budget: {over}")
     if args.verbose:
-        for s in scores:
-            for miss in s.misses:
-                print(f"  [{s.name}] {miss}")
+        for miss in misses:
+            print(f"  [mathcheck] {miss}")
+        for miss in mv_misses:
+            print(f"  [math-verify] {miss}")
     return 0
 
 

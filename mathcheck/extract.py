@@ -21,10 +21,12 @@ class Extraction:
     source: str
     """"boxed", "final answer" or "conclusion"."""
     value: Value | None = None
+    raw: str = ""
+    """The whole box or answer line, for answers that are words (names, yes/no, a choice letter)."""
 
 
 _MARKER = re.compile(
-    r"(?:final answer|the answer is|answer\s*:|answer is|the result is|solution is|solutions are)"
+    r"(?:final answer|the answer is|answer\s*:|answer is|the result is|solution is|solutions are|####)"
     r"\s*(?:is\s*)?[:\-]?\s*(?:\*\*)?\s*:?",
     re.IGNORECASE,
 )
@@ -46,10 +48,10 @@ _COPULA = re.compile(
     re.IGNORECASE,
 )
 _QUANTITY = re.compile(
-    r"-?\$?\s?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?(?:\s*%|\s*(?:[A-Za-z]+(?:/[A-Za-z]+)?)"
+    r"-?\$?\s?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:\s*/\s*\d+)?(?:\s*%|\s*(?:[A-Za-z]+(?:/[A-Za-z]+)?)"
     r"(?:\s*(?:and\s+)?\d+(?:\.\d+)?\s*[A-Za-z]+)?)?"
 )
-_MATH_START = re.compile(r"(?<![A-Za-z])[A-Za-z](?:_\{?\w+\}?)?\s*=|[-−$(\d\\]|\{")
+_MATH_START = re.compile(r"(?<![A-Za-z])[A-Za-z](?:_\{?\w+\}?)?\s*=|[-−$(\d\\]|\.\d|\{")
 _TAIL = re.compile(
     r"\s+(?:because|since|as|which|that|for|to|in|on|per|each|after|when|if|from)\b.*$|\s*\(.*\)\s*\.?\s*$",
     re.IGNORECASE,
@@ -78,6 +80,11 @@ def _try(text: str) -> Value | None:
 def _pick(fragment: str, want_dimension: str | None) -> tuple[str, Value | None]:
     """Narrow a sentence to the answer phrase and parse it."""
     fragment = fragment.replace("**", "").strip()
+    bare = re.sub(r"\\[A-Za-z]+", " ", fragment)
+    if len(fragment) < 80 and not re.search(r"[A-Za-z]{4,}", bare):  # "x > 2.", "+/- 2", "(1, 2)."
+        value = _try(fragment)
+        if value is not None:
+            return re.sub(r"^\$+|\$+$", "", fragment.strip().rstrip(".").strip()).strip(), value
     clauses = [c for c in _CLAUSE.split(fragment) if c and re.search(r"\d|\\frac|[a-z]\s*=", c)]
     candidates = list(reversed(clauses)) or [fragment]
     if want_dimension:  # prefer a quantity of the reference's kind anywhere in the sentence
@@ -102,7 +109,9 @@ def _pick(fragment: str, want_dimension: str | None) -> tuple[str, Value | None]
         if value is not None:
             return tail, value
         quantities = list(_QUANTITY.finditer(tail))
-        if len(quantities) == 1:
+        glued = quantities and re.match(r"\s*[π\\^]|[A-Za-z(]", tail[quantities[0].end() :])
+        if len(quantities) == 1 and not glued and not re.search(r"\\[A-Za-z]|[{}^]", tail):
+            # a lone quantity, never a digit inside LaTeX or the 25 of "25π"
             value = _try(quantities[0].group(0))
             if value is not None:
                 return quantities[0].group(0).strip(), value
@@ -112,25 +121,22 @@ def _pick(fragment: str, want_dimension: str | None) -> tuple[str, Value | None]
 def extract_answer(response: str, want_dimension: str | None = None) -> Extraction | None:
     """The committed final answer, or None when the response does not commit to one."""
     boxes = _boxed(response)
-    if boxes:
+    markers = list(_MARKER.finditer(response))
+    if boxes and not (markers and markers[-1].start() > boxes[-1][1] and _has_answer(response, markers[-1])):
         last_line = response.rfind("\n", 0, boxes[-1][0])
         same_line = [b for b in boxes if b[0] > last_line]
-        text = ", ".join(response[a:b] for a, b in same_line)
+        texts = list(dict.fromkeys(response[a:b].strip() for a, b in same_line))  # one answer boxed twice
+        text = ", ".join(texts)
         value = _try(text)
-        if value is None and len(same_line) == 1:
+        if value is None and len(texts) == 1:
             text, value = _pick(text, want_dimension)
-        return Extraction(text, (same_line[0][0], same_line[-1][1]), "boxed", value)
-    markers = list(_MARKER.finditer(response))
+        return Extraction(text, (same_line[0][0], same_line[-1][1]), "boxed", value, ", ".join(texts))
     if markers:
         m = markers[-1]
-        rest = response[m.end() :]
-        line = rest.split("\n", 1)[0].strip()
-        if not re.search(r"\d|\\|[a-z]\s*=", line):  # "**Final Answer**" on its own line
-            nxt = [ln for ln in rest.split("\n")[1:] if ln.strip()]
-            line = nxt[0].strip() if nxt else ""
+        line = _answer_line(response, m)
         start = response.find(line, m.end()) if line else m.end()
         text, value = _pick(line, want_dimension)
-        return Extraction(text, (start, start + len(line)), "final answer", value)
+        return Extraction(text, (start, start + len(line)), "final answer", value, line)
     sentences = [
         (m.start(), m.group(0))
         for m in re.finditer(r"[^\n]*?(?:[.!?](?=\s|$)|\n|$)", response)
@@ -149,4 +155,18 @@ def extract_answer(response: str, want_dimension: str | None = None) -> Extracti
     text, value = _pick(sentence, want_dimension)
     if value is None:
         return None
-    return Extraction(text, (start, start + len(sentence)), "conclusion", value)
+    return Extraction(text, (start, start + len(sentence)), "conclusion", value, sentence.strip())
+
+
+def _answer_line(response: str, m: re.Match[str]) -> str:
+    """The text after a "final answer" marker: the rest of its line, or the next line when it is bare."""
+    rest = response[m.end() :]
+    line = rest.split("\n", 1)[0].strip()
+    if not line.strip("*:#-_ "):  # "**Final Answer**" on its own line
+        nxt = [ln for ln in rest.split("\n")[1:] if ln.strip()]
+        line = nxt[0].strip() if nxt else ""
+    return line
+
+
+def _has_answer(response: str, m: re.Match[str]) -> bool:
+    return bool(re.search(r"\w", _answer_line(response, m)))

@@ -58,6 +58,8 @@ def _clean(text: str) -> str:
     text = text.replace("\\%", "%").replace("\\$", "$").replace("π", "\\pi ")
     for dfrac in ("\\dfrac", "\\tfrac"):
         text = text.replace(dfrac, "\\frac")
+    text = re.sub(r"\\frac\s*(\d)\s*(\d)", r"\\frac{\1}{\2}", text)  # \frac34 is 3/4
+    text = re.sub(r"\^\s*\{?\s*\\circ\s*\}?|°", " deg ", text)  # 180^\circ: degrees, a unit
     return text
 
 
@@ -111,9 +113,9 @@ def tokenize(text: str) -> list[Token]:
             m = re.compile(r"[A-Za-z]+").match(text, i)
             assert m is not None
             word = m.group(0)
-            after_number = (bool(tokens) and tokens[-1].kind in ("num", "unit")) or (
-                bool(tokens) and tokens[-1].text == "%"
-            )
+            after_number = bool(tokens) and (
+                tokens[-1].kind in ("num", "unit") or tokens[-1].text in ("%", "pi")
+            )  # "25π square units": a label after π too
             unit = None if word in ("of", "squared", "cubed") else _match_unit(text, i, after_number)
             if unit is not None:
                 u, end = unit
@@ -129,7 +131,7 @@ def tokenize(text: str) -> list[Token]:
                 tokens += [Token("op", "^"), Token("num", word, sp.Integer(2 if word == "squared" else 3))]
             elif word in WORD_OPS:
                 tokens.append(Token("op", WORD_OPS[word]))
-            elif word == "x" and tokens and tokens[-1].kind == "num" and _next_is_number(text, i):
+            elif word == "x" and _times_x(text, m.start(), tokens):
                 tokens.append(Token("op", "*"))
             elif word == "pi":
                 tokens.append(Token("id", "pi", sp.pi))
@@ -138,6 +140,9 @@ def tokenize(text: str) -> list[Token]:
             elif set(word) <= set("xyz") and not after_number:
                 tokens += [Token("id", ch, sp.Symbol(ch)) for ch in word]  # xy -> x*y
             elif after_number and word not in ("of", "squared", "cubed"):
+                per = re.compile(r"/([A-Za-z]{2,})\b").match(text, i)
+                if per and not _next_is_number(text, per.end()):
+                    i = per.end()  # "4 legs/cat": one label, not a division
                 tokens.append(Token("unit", word, unit=label(word)))  # "12 apples": a label
             else:
                 raise ParseError(f"unknown word {word!r}")
@@ -158,6 +163,11 @@ def tokenize(text: str) -> list[Token]:
             tokens.append(Token("id", name, sp.Symbol(name)))
             i = m.end()
             continue
+        rate = re.compile(r"/\s*([A-Za-z]{2,})\b").match(text, i) if c == "/" else None
+        if rate and tokens and tokens[-1].kind in ("num", "unit") and rate.group(1) not in FUNCTIONS:
+            tokens.append(Token("unit", rate.group(0), unit=label("per " + rate.group(1))))  # $15/hour
+            i = rate.end()
+            continue
         if c in "+-*/^()[]{}!%|,":
             tokens.append(Token("op", c))
             i += 1
@@ -170,6 +180,13 @@ def _next_is_number(text: str, i: int) -> bool:
     return bool(re.compile(r"\s*[\d(]").match(text, i))
 
 
+def _times_x(text: str, at: int, tokens: list[Token]) -> bool:
+    """ "150 x 2/3", "4 x $6": a spaced x between quantities is a times sign, "2x(x-1)" is not."""
+    spaced = at > 0 and text[at - 1].isspace() and text[at + 1 : at + 2].isspace()
+    after_quantity = bool(tokens) and (tokens[-1].kind == "num" or tokens[-1].text in (")", "%"))
+    return spaced and after_quantity and bool(re.compile(r"\s*(?:[\d(.]|\$\s*\d)").match(text, at + 1))
+
+
 def _match_unit(text: str, i: int, after_number: bool) -> tuple[Unit, int] | None:
     """A unit word at ``i`` (longest match, word-bounded); single letters only right after a number."""
     if not after_number:
@@ -177,6 +194,9 @@ def _match_unit(text: str, i: int, after_number: bool) -> tuple[Unit, int] | Non
     m = re.compile(r"[A-Za-z]+(?:/[A-Za-z]+)?(?:\^?[23²³])?").match(text, i)
     if not m:
         return None
+    top, _, bottom = m.group(0).partition("/")
+    if bottom and m.group(0) not in UNITS and (top in UNITS or top.lower() in UNITS) and bottom in UNITS:
+        return Unit(m.group(0), None), m.end()  # km/L, g/cm: a rate we keep as a label
     for end in (m.end(), i + len(re.compile(r"[A-Za-z]+").match(text, i).group(0))):  # type: ignore[union-attr]
         cand = text[i:end]
         unit = UNITS.get(cand) or UNITS.get(cand.lower())

@@ -41,12 +41,16 @@ def _alarm(seconds: float) -> Iterator[None]:
         raise StepTimeout
 
     previous = signal.signal(signal.SIGALRM, _fire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    outer, _ = signal.getitimer(signal.ITIMER_REAL)  # an enclosing step's limit, restored on the way out
+    start = time.monotonic()
+    signal.setitimer(signal.ITIMER_REAL, min(seconds, outer) if outer else seconds)
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        if outer:
+            signal.setitimer(signal.ITIMER_REAL, max(1e-3, outer - (time.monotonic() - start)))
 
 
 def _write(stream: IO[bytes], obj: Any) -> None:
@@ -70,6 +74,12 @@ def _worker_main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business
     out, inp = sys.stdout.buffer, sys.stdin.buffer
     sys.stdout = sys.stderr  # a stray print must not corrupt the frames
+    try:
+        from mathcheck.kept import warm
+
+        warm()  # the first Math-Verify call imports its grammar: not on a user's message
+    except Exception:  # a missing optional reader must not stop the worker
+        pass
     _write(out, "ready")
     while True:
         try:

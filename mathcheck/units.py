@@ -16,11 +16,11 @@ class Unit:
     name: str
     dimension: str | None
     """None for a label such as "apples"."""
-    factor: sp.Rational = sp.Integer(1)  # noqa: RUF009 (immutable sympy number)
+    factor: sp.Expr = sp.Integer(1)  # noqa: RUF009 (immutable sympy number)
 
 
 def _table() -> dict[str, Unit]:
-    groups: dict[str, list[tuple[tuple[str, ...], sp.Rational]]] = {
+    groups: dict[str, list[tuple[tuple[str, ...], sp.Expr]]] = {
         "time": [
             (("s", "sec", "secs", "second", "seconds"), sp.Integer(1)),
             (("min", "mins", "minute", "minutes"), sp.Integer(60)),
@@ -55,6 +55,10 @@ def _table() -> dict[str, Unit]:
         "money": [
             (("$", "dollar", "dollars", "usd", "USD"), sp.Integer(1)),
             (("cent", "cents"), sp.Rational(1, 100)),
+        ],
+        "angle": [  # radians are the base: a bare answer may be either (see answers.compare_numbers)
+            (("rad", "radian", "radians"), sp.Integer(1)),
+            (("deg", "degree", "degrees", "°"), sp.pi / 180),
         ],
         "area": [
             (("m^2", "m²", "sq m"), sp.Integer(1)),

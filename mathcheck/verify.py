@@ -6,28 +6,23 @@ under a hard time limit; this module is the pure part and never imports gradio.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
-from mathcheck.answers import Value, Verdict, compare, dimension_of, parse_answer
-from mathcheck.claims import Claim, check_claim, find_claims
-from mathcheck.extract import extract_answer
-from mathcheck.parser import ParseError
-from mathcheck.tasks import task_from_prompt
+from mathcheck.answers import Verdict
+from mathcheck.claims import Candidate, Claim, check_claim, find_claims
+from mathcheck.final import READ_ERRORS, StepTimeout, judge
 
 MAX_RESPONSE_CHARS = 20_000
+"""Longer responses are read at both ends: the working's start and the end, where the answer is."""
 DEFAULT_BUDGET_S = 3.0
 DEFAULT_CLAIM_S = 0.5
 
 Limiter = Callable[[float], AbstractContextManager[None]]
-
-
-class StepTimeout(Exception):
-    """One step (a claim, the final comparison) ran past its share of the budget."""
+__all__ = ["StepTimeout", "Verification", "render_markdown", "verify_inprocess"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +37,8 @@ class Verification:
     notes: tuple[str, ...] = ()
     elapsed_s: float = 0.0
     timed_out: bool = False
+    confident: bool = True
+    """False when the two readers of the final answer disagree, or only one could read it."""
 
     @property
     def final(self) -> Literal["correct", "incorrect", "unverifiable"]:
@@ -61,7 +58,8 @@ class Verification:
             if c.verdict == "wrong" and c.expected is not None:
                 item["expected"] = c.expected
             claims.append(item)
-        return {"final": self.final, "verdict": self.verdict, "answer": self.answer, "claims": claims}
+        return {"final": self.final, "verdict": self.verdict, "confident": self.confident,
+                "answer": self.answer, "claims": claims, "notes": list(self.notes)}  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -81,20 +79,12 @@ class _Clock:
         return max(0.0, min(self.per_step_s, self.deadline - time.monotonic()))
 
 
-def _reference(
-    prompt: str | None, gold: str | None
-) -> tuple[Value | None, str | None, str, bool, str | None]:
-    """(value, text, source, up_to_constant, problem)."""
-    if gold is not None and str(gold).strip():
-        try:
-            integral = bool(prompt and re.search(r"integra|antiderivative|\\int", prompt, re.I))
-            return parse_answer(str(gold)), str(gold), "given", integral, None
-        except (ParseError, ValueError, TypeError, ZeroDivisionError):
-            return None, str(gold), "given", False, f"could not read the reference {gold!r}"
-    task = task_from_prompt(prompt)
-    if task is None:
-        return None, None, "none", False, None
-    return task.reference, task.description, "computed", task.up_to_constant, None
+def _parts(response: str) -> list[tuple[int, str]]:
+    """(offset, text) pieces to read: all of it, or its start and its end when it is too long."""
+    if len(response) <= MAX_RESPONSE_CHARS:
+        return [(0, response)]
+    half = MAX_RESPONSE_CHARS // 2
+    return [(0, response[:half]), (len(response) - half, response[-half:])]
 
 
 def verify_inprocess(
@@ -110,37 +100,34 @@ def verify_inprocess(
     start = time.monotonic()
     clock = _Clock(start + budget_s, claim_s)
     notes: list[str] = []
-    if len(response) > MAX_RESPONSE_CHARS:
-        notes.append(f"only the first {MAX_RESPONSE_CHARS} characters were checked")
-        response = response[:MAX_RESPONSE_CHARS]
+    parts = _parts(response)
+    if len(parts) > 1:
+        notes.append(f"a long response: its first and last {MAX_RESPONSE_CHARS // 2} characters were checked")
+    end_offset, end_text = parts[-1]
     verdict: Verdict = "unverifiable"
     answer = span = ref_text = None
-    source = "none"
+    source, confident = "none", True
     try:
         with limiter(max(0.05, min(budget_s / 2, clock.deadline - time.monotonic()))):
-            ref, ref_text, source, up_to_c, problem = _reference(prompt, gold)
-            if problem:
-                notes.append(problem)
-            extraction = extract_answer(response, dimension_of(ref) if ref is not None else None)
-            if extraction is not None:
-                answer, span = extraction.text, extraction.span
-            if ref is None:
-                if source == "none":
-                    notes.append("no reference given and the prompt is not a computable exercise")
-            elif extraction is None:
-                verdict = "not_equivalent"
-                notes.append("the response commits to no final answer")
-            elif extraction.value is None:
-                notes.append(f"could not read the final answer {extraction.text!r}")
-            else:
-                verdict = compare(extraction.value, ref, prompt, up_to_c)
+            final = judge(end_text, prompt, gold, limiter)
+            verdict, ref_text, source, confident = (
+                final.verdict,
+                final.reference,
+                final.source,
+                final.confident,
+            )
+            notes += final.notes
+            if final.extraction is not None:
+                answer = final.extraction.text
+                span = (final.extraction.span[0] + end_offset, final.extraction.span[1] + end_offset)
     except StepTimeout:
         notes.append("the final-answer check ran out of time")
-    except (ParseError, ValueError, TypeError, ZeroDivisionError, RecursionError, AttributeError) as exc:
+        confident = False
+    except READ_ERRORS as exc:
         notes.append(f"the final-answer check failed: {type(exc).__name__}")
     claims: list[Claim] = []
     skipped = 0
-    for cand in find_claims(response):
+    for cand in _candidates(parts):
         share = clock.share()
         if share <= 0.01:
             skipped += 1
@@ -151,15 +138,7 @@ def verify_inprocess(
                 claim = check_claim(cand)
         except StepTimeout:
             claim = Claim(cand.text, cand.span, "unchecked", note="took too long")
-        except (
-            ParseError,
-            ValueError,
-            TypeError,
-            ZeroDivisionError,
-            RecursionError,
-            AttributeError,
-            OverflowError,
-        ):
+        except (*READ_ERRORS, OverflowError):
             claim = Claim(cand.text, cand.span, "unchecked", note="could not evaluate")
         if claim is not None:
             claims.append(claim)
@@ -175,7 +154,17 @@ def verify_inprocess(
         notes=tuple(notes),
         elapsed_s=time.monotonic() - start,
         timed_out=bool(skipped),
+        confident=confident,
     )
+
+
+def _candidates(parts: list[tuple[int, str]]) -> list[Candidate]:
+    out = []
+    for offset, text in parts:
+        for cand in find_claims(text):
+            span = (cand.span[0] + offset, cand.span[1] + offset)
+            out.append(replace(cand, span=span) if offset else cand)
+    return out
 
 
 _VERDICT_TEXT = {
@@ -194,7 +183,7 @@ def _escape(text: str) -> str:
 def render_markdown(v: Verification) -> str:
     """A chat message's verification section: the final verdict, then ✓ / ✗ (right value) / ? per claim."""
     lines = ["**Verification**", ""]
-    head = _VERDICT_TEXT[v.verdict]
+    head = _VERDICT_TEXT[v.verdict] + ("" if v.confident else " (not confident)")
     if v.answer:
         head += f" · answer `{_escape(v.answer)}`"
     if v.reference:

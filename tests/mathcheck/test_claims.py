@@ -72,7 +72,7 @@ def test_unit_conversions_are_checked_and_definitions_skipped() -> None:
 
 def test_no_false_alarms_on_hypotheticals_equations_and_ambiguous_text() -> None:
     text = (
-        "If each box held 5 eggs, 7 × 5 = 30 would be the total.\n"
+        "If each box had held 5 eggs, 7 × 5 = 30 would have been the total.\n"
         "We solve 2x + 3 = 7. 3 bags of 4 apples = 12 apples. Half of 10 + 4 = 9.\n"
         "Speed = 10 ÷ 5/6 = 12 km/h. log(100) = 2 and (x+1)^2 = x^2 + 2x + 1."
     )

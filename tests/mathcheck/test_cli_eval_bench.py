@@ -106,3 +106,49 @@ async def test_math_benchmark_scores_scripted_backends() -> None:
     assert "good |██████████|" in chart
     assert "bad  |█████·····|" in chart
     assert "17 × 23 = 381 → 391" in bench.render_details(results)
+
+
+def test_answer_and_worked_sets_have_the_claimed_composition() -> None:
+    answers = evaluate.load_cases(evaluate.DATA / "answers.jsonl")
+    kinds: dict[str, int] = {}
+    for case in answers:
+        kinds[case.kind] = kinds.get(case.kind, 0) + 1
+    assert len(answers) >= 300
+    assert len(kinds) >= 14
+    assert min(kinds.values()) >= 15
+    worked = evaluate.load_cases(evaluate.DATA / "worked.jsonl")
+    worked += evaluate.load_cases(evaluate.DATA / "worked_heldout.jsonl")
+    slipped = [c for c in worked if c.wrong_steps]
+    assert len(slipped) >= 150
+    assert all(len(c.expected) == len(c.wrong_steps) for c in slipped)  # each slip's right value
+    ids = {c.id for c in worked}
+    assert all(c.id.removesuffix("-slip") in ids for c in slipped)  # each slip has its correct twin
+
+
+def test_bench_verify_prints_every_column_per_kind(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [
+        {"id": "a", "gold": "[2,5)", "response": "Final answer: $[2,5]$", "label": {"final": "incorrect"},
+         "tags": ["answer", "interval"]},
+        {"id": "w", "gold": "7", "response": "So 3 + 4 = 7.\nThe answer is 7.", "label": {"final": "correct"},
+         "tags": ["worked", "plain"]},
+        {"id": "w-slip", "gold": "7", "response": "So 3 + 4 = 8.\nThe answer is 8.",
+         "label": {"final": "incorrect", "wrong_steps": ["3 + 4 = 8"], "expected": ["7"]},
+         "tags": ["worked", "slip"]},
+    ]  # fmt: skip
+    path = tmp_path / "set.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    parser = argparse.ArgumentParser()
+    evaluate.add_arguments(parser)
+    assert evaluate.run(parser.parse_args(["--set", str(path)])) == 0
+    out = capsys.readouterr().out
+    for column in ("mathcheck final", "Math-Verify final", "slips caught", "right value", "false flags",
+                   "median ms", "worst ms"):  # fmt: skip
+        assert column in out
+    lines = {line.split("|")[0].strip(): line for line in out.splitlines() if "|" in line}
+    assert "1/1 (100.0%)" in lines["interval"]
+    assert "2/2 (100.0%)" in lines["worked solutions"]
+    assert "1/1 (100.0%)" in lines["worked solutions"].split("|")[4]  # the slip, caught
+    assert "0.00 per 100" in out
+    assert "over the 3.0 s budget: 0" in out

@@ -34,12 +34,14 @@ def test_pathological_input_returns_within_budget() -> None:
 
 
 def test_budget_holds_from_a_non_main_thread_and_kills_an_overrun() -> None:
-    long = "\n".join(f"{i} × {i + 1} = {i * (i + 1)}" for i in range(1, 150)) + "\nThe answer is 2."
+    # heavy enough that the worker cannot finish inside 20 ms (LaTeX claims, a symbolic answer)
+    long = "\n".join(f"$\\frac{{{i}}}{{3}} \\times {i + 1} = {i * (i + 1)}$" for i in range(1, 150))
+    long += "\nThe answer is $x^2 + 2x + 1$."
     box: dict[str, object] = {}
 
     def call() -> None:
         start = time.monotonic()
-        box["result"] = verify_response(long, gold="2", budget_s=0.02)
+        box["result"] = verify_response(long, gold="(x+1)^2", budget_s=0.02)
         box["elapsed"] = time.monotonic() - start
 
     thread = threading.Thread(target=call)
@@ -97,3 +99,24 @@ def test_no_reference_prompt_is_computed_and_rendered() -> None:
     assert "✗ not equivalent" in text
     assert "20 - 5 = 16" in text
     assert "**15**" in text
+
+
+def test_nested_step_alarms_keep_the_outer_limit() -> None:
+    fired: list[str] = []
+
+    def step() -> None:
+        with _alarm(0.3):
+            try:
+                with _alarm(0.05):  # the second reader's own limit, inside the final-answer step
+                    while True:
+                        sum(range(1000))
+            except StepTimeout:
+                fired.append("inner")
+            while True:  # the outer limit still holds after the inner one ended
+                sum(range(1000))
+
+    start = time.monotonic()
+    with pytest.raises(StepTimeout):
+        step()
+    assert fired == ["inner"]
+    assert 0.25 < time.monotonic() - start < 1.0
