@@ -107,7 +107,7 @@ def gguf_to_hf(gguf: Path, out_dir: Path, progress: Progress | None = None) -> P
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
     # The weights are plain float32 now; without this, save_pretrained refuses ("quantized with gguf").
-    model.hf_quantizer = None
+    setattr(model, "hf_quantizer", None)  # noqa: B010 (typed as a module by transformers' stubs)
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     _say(progress, f"writing the Hugging Face folder {out_dir}")

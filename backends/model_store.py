@@ -205,7 +205,9 @@ def resolve_model_dir(
         repo_id, _, subfolder = spec.partition(":")
         subfolder = subfolder.strip("/")
         if download is None:
-            from huggingface_hub import snapshot_download as download
+            from huggingface_hub import snapshot_download
+
+            download = snapshot_download
         try:
             root = download(
                 repo_id=repo_id,

@@ -127,7 +127,10 @@ class _ApiBase(ctypes.Structure):
 
 def _register(library: Path, supported: int, hole: int | None = None) -> str:
     """Call RegisterCustomOps with a runtime that offers API versions up to SUPPORTED, whose table
-    holds only CreateStatus (and a dummy in every slot but HOLE); returns the status message."""
+    holds only CreateStatus (and a dummy in every slot but HOLE); returns the status message.
+    A copy of the library is loaded, so the stand-in table it keeps is nobody else's."""
+    copy = library.with_name(f"stand_in_{supported}_{hole}.so")
+    copy.write_bytes(library.read_bytes())
     messages: list[str] = []
 
     @_CREATE_STATUS
@@ -143,7 +146,7 @@ def _register(library: Path, supported: int, hole: int | None = None) -> str:
     version_text = ctypes.create_string_buffer(b"1.16.3" if supported < 17 else b"1.99.0")
     version = _VERSION(lambda: ctypes.addressof(version_text))
     base = _ApiBase(get_api, version)
-    lib = ctypes.CDLL(str(library))
+    lib = ctypes.CDLL(str(copy))
     lib.RegisterCustomOps.restype = ctypes.c_void_p
     lib.RegisterCustomOps.argtypes = [ctypes.c_void_p, ctypes.POINTER(_ApiBase)]
     assert lib.RegisterCustomOps(None, ctypes.byref(base)) == 0x5106  # the status it made
