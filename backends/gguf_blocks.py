@@ -33,7 +33,7 @@ from backends.native_ops import LAYOUT_FILE, LAYOUT_VERSION, LIBRARY_NAME, build
 
 DOMAIN = "slm.gguf"
 QK = 32  # elements per block in both formats
-GROUP = 8  # output columns the ops interleave (gguf_ops.c: one 32-byte load feeds 8 columns)
+GROUP = 8  # output columns the ops interleave (gguf_kernels.h: one 32-byte load feeds 8 columns)
 
 # Modules whose activations are rounded twice (int8, then the remainder again: ~1/32000 of a
 # block's largest value instead of ~1/250). Rounding the attention projections' input costs
@@ -168,7 +168,7 @@ def _pad_columns(a: np.ndarray) -> np.ndarray:
 
 def _interleave(a: np.ndarray, chunk: int) -> np.ndarray:
     """[N, blocks, bytes] -> [N/8, blocks, 8*bytes]: per block, CHUNK bytes of each of 8 columns
-    in turn (gguf_ops.c documents the layout)."""
+    in turn (gguf_kernels.h documents the layout)."""
     n, blocks, width = a.shape
     grouped = a.reshape(n // GROUP, GROUP, blocks, width // chunk, chunk)
     return np.ascontiguousarray(grouped.transpose(0, 2, 3, 1, 4)).reshape(n // GROUP, blocks, GROUP * width)
