@@ -22,6 +22,7 @@ from pathlib import Path
 
 from backends.model_store import (
     DEFAULT_PRECISION,
+    OutdatedModelFolder,
     check_model_dir,
     default_model_dir,
     precision_to_build,
@@ -106,7 +107,7 @@ def gguf_to_hf(gguf: Path, out_dir: Path, progress: Progress | None = None) -> P
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
     # The weights are plain float32 now; without this, save_pretrained refuses ("quantized with gguf").
-    model.hf_quantizer = None
+    setattr(model, "hf_quantizer", None)  # noqa: B010 (typed as a module by transformers' stubs)
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     _say(progress, f"writing the Hugging Face folder {out_dir}")
@@ -227,6 +228,8 @@ def convert(
             check_model_dir(out)
             _say(progress, f"{out} is already a model folder; nothing to do (use --force to rebuild)")
             return out
+        except OutdatedModelFolder as exc:
+            raise ConversionError(f"{exc.message}; add --force to rebuild it") from exc
         except Exception as exc:
             raise ConversionError(f"{out} exists and is not a model folder; remove it first ({exc})") from exc
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -280,6 +283,9 @@ def prepare_default(
             check_model_dir(target)
             _say(progress, f"the default model is ready: {target}")
             return target
+        except OutdatedModelFolder as exc:  # `model prepare` is there to make it ready: rebuild
+            _say(progress, f"{exc.message}; rebuilding it")
+            force = True
         except Exception:
             _say(progress, f"{target} is incomplete; rebuilding it")
             force = True

@@ -10,6 +10,12 @@ README's precision table.
 
 Every weight is checked against the float model's before it is written, so a wrong tensor
 mapping fails the build instead of producing a model that talks nonsense.
+
+A tied embedding (SmolLM2's) is gathered from the lm_head's Q8_0 blocks by the GatherQ8_0 op
+rather than kept as a float table beside them: the rows it dequantizes are bit for bit the
+float model's (checked), and the folder loses the table's 113 MB. (The process gains less,
+~20 MB peak RSS in `bench engine`: onnxruntime maps the weights file, so only the pages of
+rows it read counted.)
 """
 
 from __future__ import annotations
@@ -23,11 +29,11 @@ from typing import Any
 
 import numpy as np
 
-from backends.native_ops import LIBRARY_NAME, build_library
+from backends.native_ops import LAYOUT_FILE, LAYOUT_VERSION, LIBRARY_NAME, build_library
 
 DOMAIN = "slm.gguf"
 QK = 32  # elements per block in both formats
-GROUP = 8  # output columns the ops interleave (gguf_ops.c: one 32-byte load feeds 8 columns)
+GROUP = 8  # output columns the ops interleave (gguf_kernels.h: one 32-byte load feeds 8 columns)
 
 # Modules whose activations are rounded twice (int8, then the remainder again: ~1/32000 of a
 # block's largest value instead of ~1/250). Rounding the attention projections' input costs
@@ -162,7 +168,7 @@ def _pad_columns(a: np.ndarray) -> np.ndarray:
 
 def _interleave(a: np.ndarray, chunk: int) -> np.ndarray:
     """[N, blocks, bytes] -> [N/8, blocks, 8*bytes]: per block, CHUNK bytes of each of 8 columns
-    in turn (gguf_ops.c documents the layout)."""
+    in turn (gguf_kernels.h documents the layout)."""
     n, blocks, width = a.shape
     grouped = a.reshape(n // GROUP, GROUP, blocks, width // chunk, chunk)
     return np.ascontiguousarray(grouped.transpose(0, 2, 3, 1, 4)).reshape(n // GROUP, blocks, GROUP * width)
@@ -225,6 +231,7 @@ def rewrite(
     new_nodes = []
     new_inits: list[Any] = []
     dropped: set[str] = set()  # initializers and nodes (by name) to leave out
+    tied: list[tuple[str, Q41 | Q80, np.ndarray, list[str]]] = []
     matmuls = 0
     for node in graph.node:
         weight_name = node.input[1] if node.op_type == "MatMul" and len(node.input) == 2 else ""
@@ -248,12 +255,14 @@ def rewrite(
         new_inits += [numpy_helper.from_array(a, n) for n, a in zip(names, tensors.values(), strict=True)]
         levels = 2 if module in two_level else 1
         new_nodes += _op_nodes(op, node, names, columns=float_weight.shape[1], inits=new_inits, levels=levels)
-        if consumers[weight_name] == 1:
-            dropped.add(weight_name)
-        else:  # SmolLM2's embedding reads the tied lm_head weight through a Transpose
-            _untie_embedding(graph, weight_name, float_weight, new_inits, dropped)
+        dropped.add(weight_name)
+        if consumers[weight_name] > 1:  # SmolLM2's embedding reads the tied lm_head weight
+            tied.append((weight_name, blocks, float_weight, names))
         matmuls += 1
     say(f"  {matmuls} matmuls now read the GGUF's blocks (weights checked against the float model)")
+    for weight_name, blocks, float_weight, names in tied:
+        new_nodes = _embedding_from_blocks(new_nodes, weight_name, blocks, float_weight, names, dropped)
+        say("  the tied embedding is gathered from the lm_head's Q8_0 blocks (no float table)")
 
     del graph.node[:]
     graph.node.extend(n for n in new_nodes if n.name not in dropped)
@@ -269,6 +278,7 @@ def rewrite(
             shutil.copy2(item, out_dir / item.name)
     build_library(out_dir)
     _point_config_at_library(out_dir / "genai_config.json")
+    (out_dir / LAYOUT_FILE).write_text(json.dumps({"layout_version": LAYOUT_VERSION}) + "\n")
     return out_dir
 
 
@@ -280,7 +290,9 @@ def _op_nodes(
     from onnx import helper, numpy_helper
 
     padded = node.output[0] + "/padded" if columns % GROUP else node.output[0]
-    matmul = helper.make_node(op, [node.input[0], *weights], [padded], name=node.name, domain=DOMAIN)
+    matmul = helper.make_node(
+        op, [node.input[0], *weights], [padded], name=node.name, domain=DOMAIN, layout_version=LAYOUT_VERSION
+    )
     if levels != 1:
         matmul.attribute.append(helper.make_attribute("activation_levels", levels))
     if padded == node.output[0]:
@@ -294,19 +306,44 @@ def _op_nodes(
     ]
 
 
-def _untie_embedding(
-    graph: Any, weight_name: str, weight: np.ndarray, inits: list[Any], dropped: set[str]
-) -> None:
-    """Give the embedding Gather its own [vocab, hidden] table instead of Transpose(lm_head)."""
-    from onnx import numpy_helper
+def _embedding_from_blocks(
+    nodes: list[Any],
+    weight_name: str,
+    blocks: Q41 | Q80,
+    weight: np.ndarray,
+    names: list[str],
+    dropped: set[str],
+) -> list[Any]:
+    """NODES with the embedding's Gather(Transpose(lm_head weight), ids) replaced by GatherQ8_0
+    on the lm_head's blocks (NAMES), once its rows are shown to equal the float table exactly."""
+    from onnx import helper
 
-    for node in graph.node:
-        if node.op_type == "Transpose" and list(node.input) == [weight_name]:
-            # the table takes the Transpose's output name, so the Gather reads it unchanged
-            inits.append(numpy_helper.from_array(np.ascontiguousarray(weight.T), node.output[0]))
-            dropped.update({weight_name, node.name})
-            return
-    raise GgufMappingError(f"{weight_name} has another reader besides its MatMul, and it is not a Transpose")
+    transposes = [n for n in nodes if n.op_type == "Transpose" and list(n.input) == [weight_name]]
+    readers = [n for n in nodes if weight_name in n.input and n not in transposes]
+    if len(transposes) != 1 or readers:
+        raise GgufMappingError(
+            f"{weight_name} has another reader besides its MatMul, and it is not a Transpose"
+        )
+    table = transposes[0].output[0]
+    gathers = [n for n in nodes if table in n.input]
+    if not isinstance(blocks, Q80) or any(
+        g.op_type != "Gather" or list(g.input).index(table) != 0 or any(a.i != 0 for a in g.attribute)
+        for g in gathers
+    ):
+        raise GgufMappingError(
+            f"the tied {weight_name} is read by something other than a Q8_0 embedding Gather"
+        )
+    if not np.array_equal(blocks.dequantize(), weight.T):
+        raise GgufMappingError("the embedding's rows differ from the lm_head's Q8_0 blocks")
+    replaced = {
+        id(g): helper.make_node(
+            "GatherQ8_0", [*names, g.input[1]], list(g.output), name=g.name, domain=DOMAIN,
+            layout_version=LAYOUT_VERSION,
+        )
+        for g in gathers
+    }  # fmt: skip
+    dropped.add(transposes[0].name)
+    return [replaced.get(id(n), n) for n in nodes]
 
 
 def _point_config_at_library(config_path: Path) -> None:

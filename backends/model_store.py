@@ -29,11 +29,15 @@ _BACKEND = "onnx"
 class ModelFolderError(BackendUnavailable):
     """Raised when a folder is not a usable onnxruntime-genai model; says what is missing."""
 
-    def __init__(self, folder: Path, problem: str, *, hint: str = "") -> None:
+    def __init__(self, folder: Path, problem: str, *, hint: str = "", prefix: str = "") -> None:
         self.folder = folder
-        super().__init__(
-            _BACKEND, f"{folder} is not an ONNX Runtime GenAI model folder: {problem}", hint=hint
-        )
+        prefix = prefix or "is not an ONNX Runtime GenAI model folder"
+        super().__init__(_BACKEND, f"{folder} {prefix}: {problem}", hint=hint)
+
+
+class OutdatedModelFolder(ModelFolderError):
+    """A complete folder that an older version of this code built: its GGUF block layout is
+    not the one the current ops expect, so it must be rebuilt rather than loaded."""
 
 
 def model_home(home: Path | None = None) -> Path:
@@ -136,6 +140,15 @@ def _check_native_ops(folder: Path, session_options: dict[str, object]) -> None:
             f"the native ops library {library} named in genai_config.json is missing",
             hint="rebuild the folder (`slm-playground model prepare --force` for the default model)",
         )
+    if library == native_ops.LIBRARY_NAME:
+        layout = _layout_version(folder / native_ops.LAYOUT_FILE)
+        if layout != native_ops.LAYOUT_VERSION:
+            raise OutdatedModelFolder(
+                folder,
+                f"its GGUF block layout is {layout}, this version reads {native_ops.LAYOUT_VERSION}",
+                prefix="was built by an older version of slm-playground",
+                hint=_rebuild_hint(folder),
+            )
     if problem := native_ops.cpu_problem():
         raise ModelFolderError(
             folder,
@@ -143,6 +156,22 @@ def _check_native_ops(folder: Path, session_options: dict[str, object]) -> None:
             hint=f"prepare the {FALLBACK_PRECISION} model instead: "
             f"`slm-playground model prepare --precision {FALLBACK_PRECISION}`",
         )
+
+
+def _layout_version(marker: Path) -> int:
+    """The block layout a q4_1 folder was written with; 1 for folders from before it was recorded."""
+    try:
+        return int(json.loads(marker.read_text(encoding="utf-8"))["layout_version"])
+    except FileNotFoundError:
+        return 1
+    except (ValueError, KeyError, TypeError):
+        return 0
+
+
+def _rebuild_hint(folder: Path) -> str:
+    if folder.name.startswith(DEFAULT_MODEL):
+        return "rebuild with `slm-playground model prepare --force`"
+    return "rebuild with `slm-playground convert GGUF --out FOLDER --precision q4_1 --force`"
 
 
 def _prepare_hint(folder: Path) -> str:
@@ -176,7 +205,9 @@ def resolve_model_dir(
         repo_id, _, subfolder = spec.partition(":")
         subfolder = subfolder.strip("/")
         if download is None:
-            from huggingface_hub import snapshot_download as download
+            from huggingface_hub import snapshot_download
+
+            download = snapshot_download
         try:
             root = download(
                 repo_id=repo_id,

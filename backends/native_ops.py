@@ -17,9 +17,34 @@ import sys
 import tempfile
 from pathlib import Path
 
-SOURCE = Path(__file__).parent / "native" / "gguf_ops.c"
+NATIVE = Path(__file__).parent / "native"
+SOURCES = (NATIVE / "gguf_ops.c", NATIVE / "gguf_kernels.c")
 LIBRARY_NAME = "libslm_gguf_ops.so"
-_FLAGS = ["-O3", "-mavx2", "-mfma", "-fPIC", "-shared", "-fvisibility=hidden"]
+# -ffp-contract=off: gguf_kernels.c writes each fused multiply-add out, so that its scalar
+# reference matches the AVX2 kernel bit for bit; warnings are errors so a slip cannot ship.
+_WARNINGS = ["-Wall", "-Wextra", "-Werror"]
+_FLAGS = [
+    "-O3",
+    "-mavx2",
+    "-mfma",
+    "-ffp-contract=off",
+    "-fPIC",
+    "-shared",
+    "-fvisibility=hidden",
+    *_WARNINGS,
+]
+SANITIZER_FLAGS = [
+    "-O1",
+    "-g",
+    "-fno-omit-frame-pointer",
+    "-fsanitize=address,undefined",
+    "-fno-sanitize-recover=all",
+]
+# The block layout this code writes and its library reads (gguf_kernels.h SLM_GGUF_LAYOUT_VERSION;
+# a test checks that they agree). A q4_1 folder records it in LAYOUT_FILE; model_store refuses a
+# folder without it or with another.
+LAYOUT_VERSION = 2
+LAYOUT_FILE = "slm_gguf_layout.json"
 
 
 class NativeBuildError(RuntimeError):
@@ -70,8 +95,9 @@ def missing_requirement() -> str | None:
     return None
 
 
-def build_library(out_dir: Path) -> Path:
-    """Compile the ops into OUT_DIR/libslm_gguf_ops.so (written under a temporary name first)."""
+def build_library(out_dir: Path, *, sanitize: bool = False) -> Path:
+    """Compile the ops into OUT_DIR/libslm_gguf_ops.so (written under a temporary name first).
+    SANITIZE builds it with AddressSanitizer and UBSan instead of -O3 (for the tests)."""
     problem = missing_requirement()
     if problem:
         raise NativeBuildError(problem)
@@ -82,9 +108,20 @@ def build_library(out_dir: Path) -> Path:
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".build.") as tmp:
         staged = Path(tmp) / LIBRARY_NAME
         proc = subprocess.run(
-            [*command, *_FLAGS, "-o", str(staged), str(SOURCE)], capture_output=True, text=True
+            [
+                *command,
+                *_FLAGS,
+                *(SANITIZER_FLAGS if sanitize else []),
+                "-o",
+                str(staged),
+                *map(str, SOURCES),
+                "-lm",
+            ],
+            capture_output=True,
+            text=True,
         )
         if proc.returncode != 0 or not staged.is_file():
-            raise NativeBuildError(f"compiling {SOURCE.name} failed:\n{proc.stderr.strip()[-2000:]}")
+            names = ", ".join(s.name for s in SOURCES)
+            raise NativeBuildError(f"compiling {names} failed:\n{proc.stderr.strip()[-2000:]}")
         staged.replace(target)
     return target

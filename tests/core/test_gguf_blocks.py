@@ -119,6 +119,77 @@ def test_two_activation_levels_come_much_closer_to_the_float_product(library: Pa
     assert errors[1] < errors[0] / 50
 
 
+def _without_layout_version(model_bytes: bytes) -> bytes:
+    import onnx
+
+    model = onnx.load_from_string(model_bytes)
+    for node in model.graph.node:
+        kept = [a for a in node.attribute if a.name != "layout_version"]
+        del node.attribute[:]
+        node.attribute.extend(kept)
+    return model.SerializeToString()
+
+
+def test_a_graph_without_the_layout_version_is_refused_with_the_rebuild_command(
+    library: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import onnxruntime as ort
+
+    built: list[bytes] = []
+    real = ort.InferenceSession
+
+    def capture(model: bytes, *args: object, **kwargs: object) -> object:
+        built.append(model)
+        return real(model, *args, **kwargs)
+
+    monkeypatch.setattr(ort, "InferenceSession", capture)
+    session(library, random_q4_1(8, 64))
+    options = ort.SessionOptions()
+    options.register_custom_ops_library(str(library))
+    with pytest.raises(Exception, match=r"written for GGUF block layout 1, this ops library reads layout 2.*"
+                       r"rebuild with `slm-playground model prepare --force`"):  # fmt: skip
+        real(_without_layout_version(built[0]), options, providers=["CPUExecutionProvider"])
+
+
+def gather_session(library: Path, table: Q80) -> object:
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    _, tensors = gguf_blocks.op_inputs(table)
+    names = ["W" + suffix for suffix in tensors]
+    node = helper.make_node(
+        "GatherQ8_0", [*names, "ids"], ["E"], domain=gguf_blocks.DOMAIN,
+        layout_version=native_ops.LAYOUT_VERSION,
+    )  # fmt: skip
+    graph = helper.make_graph(
+        [node],
+        "gather",
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, None)],
+        [helper.make_tensor_value_info("E", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(v, n) for n, v in zip(names, tensors.values(), strict=True)],
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(gguf_blocks.DOMAIN, 1)]
+    )
+    options = ort.SessionOptions()
+    options.register_custom_ops_library(str(library))
+    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+
+
+def test_the_embedding_gather_returns_the_dequantized_rows_exactly(library: Path) -> None:
+    table = random_q8_0(53, 96)  # 53 rows: padded to 56 columns in the op's layout
+    ids = np.array([[0, 52, 7], [7, 31, 1]], np.int64)
+    (e,) = gather_session(library, table).run(None, {"ids": ids})  # type: ignore[attr-defined]
+    assert e.shape == (2, 3, 96)
+    assert e.tobytes() == table.dequantize()[ids].tobytes()
+
+
+def test_a_token_id_outside_the_table_is_a_clear_error(library: Path) -> None:
+    run = gather_session(library, random_q8_0(16, 64))
+    with pytest.raises(Exception, match="token id 16 is outside the table's 16 rows"):
+        run.run(None, {"ids": np.array([[3, 16]], np.int64)})  # type: ignore[attr-defined]
+
+
 def test_an_activation_levels_attribute_other_than_1_or_2_is_refused(library: Path) -> None:
     with pytest.raises(Exception, match="activation_levels must be 1 or 2"):
         session(library, random_q4_1(8, 64), levels=3)
@@ -127,7 +198,7 @@ def test_an_activation_levels_attribute_other_than_1_or_2_is_refused(library: Pa
 def test_an_activation_width_that_does_not_match_the_blocks_is_a_clear_error(library: Path) -> None:
     blocks = random_q4_1(8, 64)
     run = session(library, blocks)
-    with pytest.raises(Exception, match=r"A has K=96 but B holds \[1, 2, 128\] column groups"):
+    with pytest.raises(Exception, match=r"A has K=96 but B holds \[1, 2, ...\] column groups"):
         run.run(None, {"A": np.ones((1, 96), np.float32)})  # type: ignore[attr-defined]
 
 
@@ -184,10 +255,67 @@ def test_the_default_model_runs_the_gguf_blocks(default_model_dir: Path) -> None
     graph = onnx.load(str(default_model_dir / "model.onnx"), load_external_data=False).graph
     ops = {n.op_type for n in graph.node}
     assert "MatMul" not in ops
-    assert {"MatMulQ4_1", "MatMulQ8_0"} <= ops
+    assert {"MatMulQ4_1", "MatMulQ8_0", "GatherQ8_0"} <= ops
     two_level = {n.name for n in graph.node if any(a.name == "activation_levels" for a in n.attribute)}
     assert two_level == {f"/model/layers.{i}/attn/qkv_proj/MatMul" for i in range(30)}
     assert (default_model_dir / native_ops.LIBRARY_NAME).is_file()
+    # the embedding reads the lm_head's blocks: no float table beside them
+    (embed,) = [n for n in graph.node if n.op_type == "GatherQ8_0"]
+    assert list(embed.input) == ["lm_head.MatMul.q8_0", "lm_head.MatMul.scales", "input_ids"]
+    floats = {i.name: list(i.dims) for i in graph.initializer if i.data_type == 1 and len(i.dims) == 2}
+    assert floats == {"cos_cache": [8192, 32], "sin_cache": [8192, 32]}  # the rope tables only
+    ours = [n for n in graph.node if n.domain == gguf_blocks.DOMAIN]
+    assert all(
+        [a.i for a in n.attribute if a.name == "layout_version"] == [native_ops.LAYOUT_VERSION] for n in ours
+    )
+
+
+def _outdated_copy(default_model_dir: Path, folder: Path, layout: int | None) -> Path:
+    """A q4_1 folder's small files, with the layout marker missing (None) or saying LAYOUT."""
+    folder.mkdir()
+    for name in ("genai_config.json", "tokenizer.json", native_ops.LIBRARY_NAME):
+        (folder / name).write_bytes((default_model_dir / name).read_bytes())
+    (folder / "model.onnx").write_bytes(b"")
+    if layout is not None:
+        (folder / native_ops.LAYOUT_FILE).write_text(json.dumps({"layout_version": layout}))
+    return folder
+
+
+@pytest.mark.parametrize("layout", [None, 1])
+def test_a_folder_of_an_older_block_layout_is_refused_with_the_rebuild_command(
+    default_model_dir: Path, tmp_path: Path, layout: int | None
+) -> None:
+    if model_store.default_precision() != model_store.DEFAULT_PRECISION:
+        pytest.skip("this machine uses the fallback precision")
+    folder = _outdated_copy(default_model_dir, tmp_path / f"{model_store.DEFAULT_MODEL}-q4_1", layout)
+    with pytest.raises(model_store.OutdatedModelFolder) as caught:
+        model_store.check_model_dir(folder)
+    assert "was built by an older version of slm-playground: its GGUF block layout is 1" in str(caught.value)
+    assert caught.value.hint == "rebuild with `slm-playground model prepare --force`"
+    (folder / native_ops.LAYOUT_FILE).write_text(json.dumps({"layout_version": native_ops.LAYOUT_VERSION}))
+    assert model_store.check_model_dir(folder).path == folder
+
+
+def test_model_prepare_rebuilds_an_outdated_default_folder_and_says_why(
+    default_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backends import convert
+
+    if model_store.default_precision() != model_store.DEFAULT_PRECISION:
+        pytest.skip("this machine uses the fallback precision")
+    _outdated_copy(default_model_dir, tmp_path / f"{model_store.DEFAULT_MODEL}-q4_1", None)
+    real_convert = convert.convert
+    calls: list[tuple[Path, bool]] = []
+    monkeypatch.setattr(
+        convert, "convert", lambda src, out, precision, **kw: calls.append((out, kw["force"]))
+    )
+    said: list[str] = []
+    convert.prepare_default(tmp_path, "q4_1", progress=said.append)
+    assert calls == [(tmp_path / f"{model_store.DEFAULT_MODEL}-q4_1", True)]
+    assert any("built by an older version" in m and m.endswith("; rebuilding it") for m in said)
+    # `convert --out` on such a folder refuses without --force and says so
+    with pytest.raises(convert.ConversionError, match=r"older version.*add --force to rebuild it"):
+        real_convert(convert.find_default_gguf(), calls[0][0], "q4_1")
 
 
 def test_default_precision_prefers_q4_1_and_falls_back_to_int8(

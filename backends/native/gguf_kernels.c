@@ -1,0 +1,310 @@
+/* The GGUF block kernels (declared and documented in gguf_kernels.h).
+ *
+ * Why: a Q4_1 block is w = d*q + m with a float minimum m. onnxruntime's fast MatMulNBits
+ * kernel only takes integer zero points, so re-quantizing Q4_1 to it shifts every block by up
+ * to d/2 (greedy tokens then disagree with the float model ~30% of the time), and its float
+ * zero-point path dequantizes the whole matrix on every call. Here the minimum costs one
+ * multiply-add per block: sum_i x_i (d q_i + m) = d * sum_i x_i q_i + m * sum_i x_i.
+ *
+ * Activations are quantized per 32-block to int8 (as llama.cpp does, and MatMulNBits at
+ * accuracy_level 4); a node with activation_levels=2 rounds the remainder once more. Q4_1
+ * nibbles keep ggml's order: byte j of a block holds element j in its low nibble and element
+ * j+16 in its high nibble. The AVX2 kernels need AVX2 and FMA; the Python side checks the CPU.
+ *
+ * Compiled with -ffp-contract=off: every fused multiply-add is written out (fmaf or an FMA
+ * intrinsic), so the scalar reference does the AVX2 kernel's float operations in the same order
+ * and the two agree bit for bit (tests/core/test_native_kernels.py).
+ */
+#include "gguf_kernels.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { GROUPS_PER_TASK = 2 };
+
+static float hsum(__m256 v) {
+  __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  x = _mm_hadd_ps(x, x);
+  x = _mm_hadd_ps(x, x);
+  return _mm_cvtss_f32(x);
+}
+
+/* Round 32 values (v) to int8 steps of d = max|v|/127, store them in q, leave the remainder
+ * in v, and return d; *sum gets the rounded values' sum added. */
+static float round_block(__m256 v[4], int8_t *q, float *sum) {
+  const __m256 sign_mask = _mm256_set1_ps(-0.0f);
+  __m256 amax = _mm256_setzero_ps();
+  for (int i = 0; i < 4; i++) amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign_mask, v[i]));
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  const float d = _mm_cvtss_f32(m) / 127.0f;
+  const __m256 inv = _mm256_set1_ps(d > 0.0f ? 1.0f / d : 0.0f), step = _mm256_set1_ps(d);
+  __m256i i32[4];
+  for (int i = 0; i < 4; i++) {
+    const __m256 rounded = _mm256_round_ps(_mm256_mul_ps(v[i], inv), _MM_FROUND_TO_NEAREST_INT);
+    i32[i] = _mm256_cvtps_epi32(rounded);
+    v[i] = _mm256_fnmadd_ps(rounded, step, v[i]);
+  }
+  const __m256i total = _mm256_add_epi32(_mm256_add_epi32(i32[0], i32[1]), _mm256_add_epi32(i32[2], i32[3]));
+  /* pack 32 int32 -> 32 int8 in order (packs work per 128-bit lane, hence the permute) */
+  const __m256i p16a = _mm256_packs_epi32(i32[0], i32[1]), p16b = _mm256_packs_epi32(i32[2], i32[3]);
+  const __m256i p8 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p16a, p16b), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+  _mm256_storeu_si256((__m256i *)q, p8);
+  *sum = fmaf(d, hsum(_mm256_cvtepi32_ps(total)), *sum);
+  return d;
+}
+
+/* Broadcasting 4 activation bytes against a 32-byte load of the interleaved weights (layout in
+ * gguf_kernels.h) makes every lane one column's partial dot product, so a block of 8 columns ends
+ * in one vector: no horizontal sums, one convert and one scale multiply per 8 columns. That
+ * halved the time of a decode-step matmul against one column at a time (llama.cpp's repacked
+ * "8x8" kernels do the same). */
+static inline __m256i broadcast4(const int8_t *p) {
+  int32_t v;
+  memcpy(&v, p, sizeof v);
+  return _mm256_set1_epi32(v);
+}
+
+/* ROWS rows against one group of 8 columns, with LEVELS activation levels; both are constants
+ * at each call, so the accumulators stay in registers. Products u4 x s8 summed 8 at a time stay
+ * below 2^15. */
+#define Q4_1_GROUP(ROWS, LEVELS)                                                                              \
+  static void q4_1_group_##ROWS##_##LEVELS(const MatMulTask *t, int64_t g, int64_t r) {                          \
+    const QuantizedRows *x = t->x;                                                                    \
+    const int64_t nb = x->blocks;                                                                     \
+    const uint8_t *w = (const uint8_t *)t->weights + g * nb * 128;                                    \
+    const float *d = t->scales + g * nb * 8, *m = t->mins + g * nb * 8;                               \
+    const __m256i low = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);                          \
+    __m256 acc[ROWS];                                                                                 \
+    for (int k = 0; k < ROWS; k++) acc[k] = _mm256_setzero_ps();                                      \
+    for (int64_t b = 0; b < nb; b++) {                                                                \
+      __m256i s1[ROWS], s2[ROWS];                                                                     \
+      for (int k = 0; k < ROWS; k++) s1[k] = s2[k] = _mm256_setzero_si256();                          \
+      for (int s = 0; s < 4; s++) {                                                                   \
+        const __m256i v = _mm256_loadu_si256((const __m256i *)(w + b * 128 + s * 32));                \
+        const __m256i lo = _mm256_and_si256(v, low), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low); \
+        for (int k = 0; k < ROWS; k++) {                                                              \
+          const int64_t at = ((r + k) * nb + b) * QK + 4 * s;                                         \
+          s1[k] = _mm256_add_epi16(s1[k], _mm256_maddubs_epi16(lo, broadcast4(x->q + at)));           \
+          s1[k] = _mm256_add_epi16(s1[k], _mm256_maddubs_epi16(hi, broadcast4(x->q + at + 16)));      \
+          if (LEVELS == 2) {                                                                          \
+            s2[k] = _mm256_add_epi16(s2[k], _mm256_maddubs_epi16(lo, broadcast4(x->q2 + at)));        \
+            s2[k] = _mm256_add_epi16(s2[k], _mm256_maddubs_epi16(hi, broadcast4(x->q2 + at + 16)));   \
+          }                                                                                           \
+        }                                                                                             \
+      }                                                                                               \
+      const __m256 dv = _mm256_loadu_ps(d + b * 8), mv = _mm256_loadu_ps(m + b * 8);                  \
+      for (int k = 0; k < ROWS; k++) {                                                                \
+        const int64_t rb = (r + k) * nb + b;                                                          \
+        __m256 dot = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(s1[k], ones)), _mm256_set1_ps(x->scale[rb])); \
+        if (LEVELS == 2)                                                                              \
+          dot = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(s2[k], ones)), _mm256_set1_ps(x->scale2[rb]), dot); \
+        acc[k] = _mm256_fmadd_ps(dot, dv, acc[k]);                                                    \
+        acc[k] = _mm256_fmadd_ps(mv, _mm256_set1_ps(x->sum[rb]), acc[k]);                             \
+      }                                                                                               \
+    }                                                                                                 \
+    for (int k = 0; k < ROWS; k++) _mm256_storeu_ps(t->out + (r + k) * t->n + g * 8, acc[k]);         \
+  }
+
+/* Signed x signed: the weight's sign moves onto the activation, as maddubs wants u8 x s8. */
+#define Q8_0_GROUP(ROWS, LEVELS)                                                                              \
+  static void q8_0_group_##ROWS##_##LEVELS(const MatMulTask *t, int64_t g, int64_t r) {                          \
+    const QuantizedRows *x = t->x;                                                                    \
+    const int64_t nb = x->blocks;                                                                     \
+    const int8_t *w = (const int8_t *)t->weights + g * nb * 256;                                      \
+    const float *d = t->scales + g * nb * 8;                                                          \
+    const __m256i ones = _mm256_set1_epi16(1);                                                        \
+    __m256 acc[ROWS];                                                                                 \
+    for (int k = 0; k < ROWS; k++) acc[k] = _mm256_setzero_ps();                                      \
+    for (int64_t b = 0; b < nb; b++) {                                                                \
+      __m256i s32[ROWS], t32[ROWS];                                                                   \
+      for (int k = 0; k < ROWS; k++) s32[k] = t32[k] = _mm256_setzero_si256();                        \
+      for (int s = 0; s < 8; s++) {                                                                   \
+        const __m256i v = _mm256_loadu_si256((const __m256i *)(w + b * 256 + s * 32));                \
+        const __m256i magnitude = _mm256_sign_epi8(v, v);                                             \
+        for (int k = 0; k < ROWS; k++) {                                                              \
+          const int64_t at = ((r + k) * nb + b) * QK + 4 * s;                                         \
+          const __m256i xs = _mm256_sign_epi8(broadcast4(x->q + at), v);                              \
+          s32[k] = _mm256_add_epi32(s32[k], _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, xs), ones)); \
+          if (LEVELS == 2) {                                                                          \
+            const __m256i xs2 = _mm256_sign_epi8(broadcast4(x->q2 + at), v);                          \
+            t32[k] = _mm256_add_epi32(t32[k], _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, xs2), ones)); \
+          }                                                                                           \
+        }                                                                                             \
+      }                                                                                               \
+      const __m256 dv = _mm256_loadu_ps(d + b * 8);                                                   \
+      for (int k = 0; k < ROWS; k++) {                                                                \
+        const int64_t rb = (r + k) * nb + b;                                                          \
+        __m256 dot = _mm256_mul_ps(_mm256_cvtepi32_ps(s32[k]), _mm256_set1_ps(x->scale[rb]));         \
+        if (LEVELS == 2) dot = _mm256_fmadd_ps(_mm256_cvtepi32_ps(t32[k]), _mm256_set1_ps(x->scale2[rb]), dot); \
+        acc[k] = _mm256_fmadd_ps(dot, dv, acc[k]);                                                    \
+      }                                                                                               \
+    }                                                                                                 \
+    for (int k = 0; k < ROWS; k++) _mm256_storeu_ps(t->out + (r + k) * t->n + g * 8, acc[k]);         \
+  }
+
+Q4_1_GROUP(1, 1)
+Q4_1_GROUP(4, 1)
+Q4_1_GROUP(1, 2)
+Q4_1_GROUP(3, 2)
+Q8_0_GROUP(1, 1)
+Q8_0_GROUP(4, 1)
+Q8_0_GROUP(1, 2)
+Q8_0_GROUP(3, 2)
+
+/* One task: GROUPS_PER_TASK groups of 8 columns, every row (ROWS at a time, sharing the
+ * unpacked weights, which stay in L1 across rows). */
+#define COLUMNS_TASK(NAME, ROWS, LEVELS)                                                           \
+  static void NAME##_columns_##LEVELS(void *data, size_t task) {                                    \
+    const MatMulTask *t = (const MatMulTask *)data;                                        \
+    const int64_t groups = t->n / 8, g0 = (int64_t)task * GROUPS_PER_TASK;                 \
+    const int64_t g1 = g0 + GROUPS_PER_TASK < groups ? g0 + GROUPS_PER_TASK : groups;       \
+    for (int64_t g = g0; g < g1; g++) {                                                    \
+      int64_t r = 0;                                                                       \
+      for (; r + ROWS <= t->x->rows; r += ROWS) NAME##_group_##ROWS##_##LEVELS(t, g, r);               \
+      for (; r < t->x->rows; r++) NAME##_group_1_##LEVELS(t, g, r);                                  \
+    }                                                                                      \
+  }
+
+COLUMNS_TASK(q4_1, 4, 1)
+COLUMNS_TASK(q4_1, 3, 2)
+COLUMNS_TASK(q8_0, 4, 1)
+COLUMNS_TASK(q8_0, 3, 2)
+
+
+size_t scratch_bytes(int64_t rows, int64_t blocks, int levels) {
+  return (size_t)(rows * blocks) * (size_t)(QK * levels + 3 * (int64_t)sizeof(float));
+}
+
+/* The scalar twin of round_block: the same float operations, one value at a time. */
+static float round_block_reference(float v[QK], int8_t *q, float *sum) {
+  float amax = 0.0f;
+  for (int i = 0; i < QK; i++) amax = fmaxf(amax, fabsf(v[i]));
+  const float d = amax / 127.0f, inv = d > 0.0f ? 1.0f / d : 0.0f;
+  int32_t total = 0;
+  for (int i = 0; i < QK; i++) {
+    const float rounded = rintf(v[i] * inv); /* to nearest, ties to even, as _mm256_round_ps */
+    const int32_t r = (int32_t)rounded;
+    total += r;
+    q[i] = (int8_t)(r > 127 ? 127 : r < -128 ? -128 : r);
+    v[i] = fmaf(-rounded, d, v[i]);
+  }
+  *sum = fmaf(d, (float)total, *sum);
+  return d;
+}
+
+/* The block sum for Q4_1's minimum is taken over the rounded values, as the dot product is:
+ * then both terms see the same x and the rounding error scales with w = d*q + m (centred near
+ * 0) rather than with q (0..15). Summing the unrounded x instead gave 94.6% greedy agreement
+ * with the float model, against 98.4% (bench precision on its former 8 prompts x 64 tokens). */
+QuantizedRows quantize_rows(const float *a, int64_t rows, int64_t blocks, int levels, void *scratch, int reference) {
+  const int64_t n = rows * blocks;
+  float *scale = (float *)scratch, *scale2 = scale + n, *sum = scale + 2 * n;
+  int8_t *q = (int8_t *)(sum + n), *q2 = levels == 2 ? q + n * QK : NULL;
+  for (int64_t i = 0; i < n; i++) {
+    sum[i] = 0.0f;
+    if (reference) {
+      float v[QK];
+      memcpy(v, a + i * QK, sizeof v);
+      scale[i] = round_block_reference(v, q + i * QK, &sum[i]);
+      if (q2 != NULL) scale2[i] = round_block_reference(v, q2 + i * QK, &sum[i]);
+    } else {
+      __m256 v[4];
+      for (int j = 0; j < 4; j++) v[j] = _mm256_loadu_ps(a + i * QK + 8 * j);
+      scale[i] = round_block(v, q + i * QK, &sum[i]);
+      if (q2 != NULL) scale2[i] = round_block(v, q2 + i * QK, &sum[i]);
+    }
+  }
+  const QuantizedRows x = {q, q2, scale, q2 != NULL ? scale2 : NULL, sum, rows, blocks};
+  return x;
+}
+
+TaskFn columns_task(int format, int levels) {
+  if (format == FORMAT_Q4_1) return levels == 2 ? q4_1_columns_2 : q4_1_columns_1;
+  return levels == 2 ? q8_0_columns_2 : q8_0_columns_1;
+}
+
+size_t column_tasks(int64_t n) { return (size_t)((n / GROUP + GROUPS_PER_TASK - 1) / GROUPS_PER_TASK); }
+
+/* Integer dot product of one block of column COL with activation block Q: exact, as the AVX2
+ * kernel's (its int16 partial sums stay below 2^15: see Q4_1_GROUP and Q8_0_GROUP). */
+static int32_t block_dot(const MatMulTask *t, int format, int64_t col, int64_t b, const int8_t *q) {
+  const int64_t nb = t->x->blocks, g = col / GROUP, j = col % GROUP;
+  int32_t dot = 0;
+  if (format == FORMAT_Q4_1) {
+    const uint8_t *w = (const uint8_t *)t->weights + (g * nb + b) * 128;
+    for (int s = 0; s < 4; s++)
+      for (int e = 0; e < 4; e++) {
+        const uint8_t byte = w[s * 32 + j * 4 + e];
+        dot += (int32_t)(byte & 0x0F) * q[4 * s + e] + (int32_t)(byte >> 4) * q[16 + 4 * s + e];
+      }
+  } else {
+    const int8_t *w = (const int8_t *)t->weights + (g * nb + b) * 256;
+    for (int s = 0; s < 8; s++)
+      for (int e = 0; e < 4; e++) dot += (int32_t)w[s * 32 + j * 4 + e] * q[4 * s + e];
+  }
+  return dot;
+}
+
+void matmul_reference(const MatMulTask *t, int format) {
+  const QuantizedRows *x = t->x;
+  const int64_t nb = x->blocks;
+  for (int64_t r = 0; r < x->rows; r++)
+    for (int64_t col = 0; col < t->n; col++) {
+      const int64_t at = (col / GROUP * nb) * GROUP + col % GROUP; /* scales[g][b][j], b = 0 */
+      float acc = 0.0f;
+      for (int64_t b = 0; b < nb; b++) {
+        const int64_t rb = r * nb + b;
+        float dot = (float)block_dot(t, format, col, b, x->q + rb * QK) * x->scale[rb];
+        if (x->q2 != NULL) dot = fmaf((float)block_dot(t, format, col, b, x->q2 + rb * QK), x->scale2[rb], dot);
+        acc = fmaf(dot, t->scales[at + b * GROUP], acc);
+        if (format == FORMAT_Q4_1) acc = fmaf(t->mins[at + b * GROUP], x->sum[rb], acc);
+      }
+      t->out[r * t->n + col] = acc;
+    }
+}
+
+void gather_q8_0(const int8_t *weights, const float *scales, int64_t blocks, const int64_t *ids, int64_t count, float *out) {
+  for (int64_t r = 0; r < count; r++) {
+    const int64_t g = ids[r] / GROUP, j = ids[r] % GROUP;
+    for (int64_t b = 0; b < blocks; b++) {
+      const int8_t *w = weights + (g * blocks + b) * 256 + j * 4;
+      const float d = scales[(g * blocks + b) * GROUP + j];
+      float *row = out + r * blocks * QK + b * QK;
+      for (int s = 0; s < 8; s++)
+        for (int e = 0; e < 4; e++) row[4 * s + e] = d * (float)w[s * 32 + e];
+    }
+  }
+}
+
+/* ---- entry points for the tests (tests/core/test_native_kernels.py), without onnxruntime ---- */
+SLM_EXPORT int slm_gguf_layout_version(void) { return SLM_GGUF_LAYOUT_VERSION; }
+
+/* OUT [rows, n] = A [rows, k] x the blocks, by the AVX2 kernel (its tasks run one after another)
+ * or, with reference != 0, by the scalar one. Returns 0, or -1 for bad sizes or no memory. */
+SLM_EXPORT int slm_gguf_matmul(int format, int levels, int reference, const float *a, int64_t rows, int64_t k,
+                               const void *weights, const float *scales, const float *mins, int64_t n, float *out) {
+  if ((format != FORMAT_Q4_1 && format != FORMAT_Q8_0) || (levels != 1 && levels != 2) || rows < 0 || k <= 0 ||
+      k % QK != 0 || n <= 0 || n % GROUP != 0 || (format == FORMAT_Q4_1 && mins == NULL))
+    return -1;
+  void *scratch = malloc(scratch_bytes(rows, k / QK, levels) + 1);
+  if (scratch == NULL) return -1;
+  const QuantizedRows x = quantize_rows(a, rows, k / QK, levels, scratch, reference);
+  MatMulTask task = {&x, weights, scales, format == FORMAT_Q4_1 ? mins : NULL, out, n};
+  if (reference) {
+    matmul_reference(&task, format);
+  } else {
+    const TaskFn fn = columns_task(format, levels);
+    for (size_t i = 0; i < column_tasks(n); i++) fn(&task, i);
+  }
+  free(scratch);
+  return 0;
+}
+
+SLM_EXPORT void slm_gguf_gather_q8_0(const int8_t *weights, const float *scales, int64_t blocks, const int64_t *ids,
+                                     int64_t count, float *out) {
+  gather_q8_0(weights, scales, blocks, ids, count, out);
+}

@@ -1,0 +1,201 @@
+"""The native kernels without onnxruntime: the AVX2 matmuls against the scalar reference (bit for
+bit, on random shapes, M > 1 included), the embedding gather, the layout version, and the
+library's refusal of an onnxruntime whose API table it cannot use (stand-in runtimes via ctypes).
+One slow test runs the same comparisons on a build with AddressSanitizer and UBSan."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from backends import gguf_blocks, native_ops
+from backends.gguf_blocks import Q41, Q80
+
+pytestmark = pytest.mark.skipif(
+    native_ops.missing_requirement() is not None, reason=str(native_ops.missing_requirement())
+)
+_F32 = np.ctypeslib.ndpointer(np.float32, flags="C_CONTIGUOUS")
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return native_ops.build_library(tmp_path_factory.mktemp("ops"))
+
+
+def _load(path: Path) -> ctypes.CDLL:
+    lib = ctypes.CDLL(str(path))
+    lib.slm_gguf_matmul.restype = ctypes.c_int
+    lib.slm_gguf_matmul.argtypes = [
+        ctypes.c_int, ctypes.c_int, ctypes.c_int, _F32, ctypes.c_int64, ctypes.c_int64,
+        ctypes.c_void_p, _F32, ctypes.c_void_p, ctypes.c_int64, _F32,
+    ]  # fmt: skip
+    lib.slm_gguf_gather_q8_0.restype = None
+    lib.slm_gguf_gather_q8_0.argtypes = [
+        ctypes.c_void_p, _F32, ctypes.c_int64, np.ctypeslib.ndpointer(np.int64, flags="C_CONTIGUOUS"),
+        ctypes.c_int64, _F32,
+    ]  # fmt: skip
+    return lib
+
+
+def _random_blocks(rng: np.random.Generator, fmt: str, n: int, k: int) -> Q41 | Q80:
+    if fmt == "q4_1":
+        packed = rng.integers(0, 256, (n, k // 32, 16), dtype=np.uint8)
+        scales = (rng.random((n, k // 32)) * 0.02).astype(np.float32)
+        return Q41(packed, scales, (-rng.random((n, k // 32)) * 0.15).astype(np.float32))
+    values = rng.integers(-128, 128, (n, k // 32, 32), dtype=np.int8)  # -128 too: the sign trick's edge
+    return Q80(values, (rng.random((n, k // 32)) * 0.01).astype(np.float32))
+
+
+def _matmul(lib: ctypes.CDLL, blocks: Q41 | Q80, a: np.ndarray, levels: int, reference: bool) -> np.ndarray:
+    _, tensors = gguf_blocks.op_inputs(blocks)
+    weights, scales, *mins = tensors.values()
+    n = weights.shape[0] * 8
+    out = np.full((a.shape[0], n), np.nan, np.float32)
+    fmt = 0 if isinstance(blocks, Q41) else 1
+    status = lib.slm_gguf_matmul(
+        fmt, levels, int(reference), a, a.shape[0], a.shape[1], weights.ctypes.data, scales,
+        mins[0].ctypes.data if mins else None, n, out,
+    )  # fmt: skip
+    assert status == 0
+    return out
+
+
+def compare_kernels(path: Path, seed: int, cases: int) -> int:
+    """Random shapes through both kernels; asserts they agree bit for bit. Returns the cases run.
+    Also run in a subprocess against the sanitizer build (test below)."""
+    lib = _load(path)
+    rng = np.random.default_rng(seed)
+    for _ in range(cases):
+        fmt = str(rng.choice(["q4_1", "q8_0"]))
+        rows, k, n = int(rng.integers(1, 14)), 32 * int(rng.integers(1, 40)), int(rng.integers(1, 60))
+        blocks = _random_blocks(rng, fmt, n, k)
+        a = (rng.standard_normal((rows, k)) * rng.choice([0.01, 1.0, 40.0])).astype(np.float32)
+        a[:, : 32 * int(rng.integers(0, 2))] = 0.0  # an all-zero block: step 0, no division
+        for levels in (1, 2):
+            simd = _matmul(lib, blocks, a, levels, reference=False)
+            reference = _matmul(lib, blocks, a, levels, reference=True)
+            assert simd.tobytes() == reference.tobytes(), (fmt, rows, k, n, levels)
+    vocab, hidden = 37, 96
+    table = _random_blocks(rng, "q8_0", vocab, hidden)
+    assert isinstance(table, Q80)
+    _, tensors = gguf_blocks.op_inputs(table)
+    weights, scales = tensors.values()
+    ids = rng.integers(0, vocab, 11).astype(np.int64)
+    out = np.empty((ids.size, hidden), np.float32)
+    lib.slm_gguf_gather_q8_0(weights.ctypes.data, scales, hidden // 32, ids, ids.size, out)
+    assert out.tobytes() == table.dequantize()[ids].tobytes()
+    return cases
+
+
+def test_the_simd_kernels_match_the_scalar_reference_bit_for_bit(library: Path) -> None:
+    assert compare_kernels(library, seed=17, cases=40) == 40
+
+
+def test_the_m_above_one_paths_match_row_by_row(library: Path) -> None:
+    # 4 rows at a time (one level) and 3 (two), plus the single-row tail: every row of a batch
+    # equals that row run alone, which batching sequences through the op relies on
+    lib = _load(library)
+    rng = np.random.default_rng(3)
+    for fmt in ("q4_1", "q8_0"):
+        blocks = _random_blocks(rng, fmt, 24, 576)
+        a = rng.standard_normal((11, 576)).astype(np.float32)
+        for levels in (1, 2):
+            batch = _matmul(lib, blocks, a, levels, reference=False)
+            alone = np.concatenate([_matmul(lib, blocks, a[i : i + 1], levels, False) for i in range(11)])
+            assert batch.tobytes() == alone.tobytes()
+
+
+def test_the_library_and_the_python_side_agree_on_the_layout_version(library: Path) -> None:
+    assert ctypes.CDLL(str(library)).slm_gguf_layout_version() == native_ops.LAYOUT_VERSION
+
+
+# ---- registration against stand-in runtimes ---------------------------------------------------
+_GET_API = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_uint32)
+_VERSION = ctypes.CFUNCTYPE(ctypes.c_void_p)  # a char*: ctypes cannot return bytes from a callback
+_CREATE_STATUS = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p)
+
+
+class _ApiBase(ctypes.Structure):
+    _fields_ = [("GetApi", _GET_API), ("GetVersionString", _VERSION)]
+
+
+def _register(library: Path, supported: int, hole: int | None = None) -> str:
+    """Call RegisterCustomOps with a runtime that offers API versions up to SUPPORTED, whose table
+    holds only CreateStatus (and a dummy in every slot but HOLE); returns the status message.
+    A copy of the library is loaded, so the stand-in table it keeps is nobody else's."""
+    copy = library.with_name(f"stand_in_{supported}_{hole}.so")
+    copy.write_bytes(library.read_bytes())
+    messages: list[str] = []
+
+    @_CREATE_STATUS
+    def create_status(code: int, message: bytes) -> int:
+        messages.append(message.decode())
+        return 0x5106
+
+    table = (ctypes.c_void_p * 300)()
+    table[0] = ctypes.cast(create_status, ctypes.c_void_p).value
+    for slot in range(1, 300):
+        table[slot] = None if slot == hole else table[0]
+    get_api = _GET_API(lambda version: ctypes.addressof(table) if 1 <= version <= supported else None)
+    version_text = ctypes.create_string_buffer(b"1.16.3" if supported < 17 else b"1.99.0")
+    version = _VERSION(lambda: ctypes.addressof(version_text))
+    base = _ApiBase(get_api, version)
+    lib = ctypes.CDLL(str(copy))
+    lib.RegisterCustomOps.restype = ctypes.c_void_p
+    lib.RegisterCustomOps.argtypes = [ctypes.c_void_p, ctypes.POINTER(_ApiBase)]
+    assert lib.RegisterCustomOps(None, ctypes.byref(base)) == 0x5106  # the status it made
+    return messages[-1]
+
+
+def test_an_onnxruntime_older_than_the_api_table_is_refused_by_name(library: Path) -> None:
+    message = _register(library, supported=16)
+    assert "need onnxruntime 1.17 or newer (C API version 17)" in message
+    assert "this process runs onnxruntime 1.16.3" in message
+
+
+def test_a_table_without_a_function_the_ops_use_is_refused(library: Path) -> None:
+    message = _register(library, supported=17, hole=274)
+    assert "no function at OrtApi slot 274 (KernelContext_ParallelFor)" in message
+
+
+def test_status_functions_that_do_not_round_trip_are_refused(library: Path) -> None:
+    # every slot holds CreateStatus, so GetErrorCode returns a pointer, not the code it was given
+    message = _register(library, supported=17)
+    assert "status functions are not where ort_abi.h" in message
+
+
+# ---- the sanitizer build ----------------------------------------------------------------------
+def _runtime(name: str) -> str | None:
+    found = subprocess.run(["cc", f"-print-file-name={name}"], capture_output=True, text=True).stdout.strip()
+    return found if found and os.path.isabs(found) and os.path.exists(found) else None
+
+
+@pytest.mark.slow
+def test_the_kernels_under_address_and_undefined_behaviour_sanitizers(tmp_path: Path) -> None:
+    asan = _runtime("libasan.so")
+    if asan is None:
+        pytest.skip("this compiler has no AddressSanitizer runtime (libasan.so)")
+    path = native_ops.build_library(tmp_path, sanitize=True)
+    code = (
+        "from pathlib import Path; from tests.core.test_native_kernels import compare_kernels; "
+        f"print('cases', compare_kernels(Path({str(path)!r}), seed=5, cases=25))"
+    )
+    env = {
+        **os.environ,
+        "LD_PRELOAD": asan,
+        # Python itself leaks by design at exit; any other report fails the run
+        "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1",
+        "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=Path(__file__).parents[2]
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "cases 25" in proc.stdout
+    assert "runtime error" not in proc.stderr  # UBSan's report line
