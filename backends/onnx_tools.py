@@ -1,10 +1,15 @@
-"""Tool calling for the in-process model: prompt text, constrained decoding, output parsing.
+"""Tool calling and JSON output for the in-process model: prompt text, constrained decoding,
+output parsing.
 
 tool_choice "required" or a named function: decoding is constrained with onnxruntime-genai
 guidance to a JSON schema (one of the offered functions with its parameter schema), so the
 call is always valid JSON. "auto": the model may answer in prose or write
 <tool_call>{...}</tool_call>; a call whose JSON does not parse stays visible as text and is
 never executed.
+
+JSON output (SamplingOptions.json_output, OpenAI's response_format): decoding is constrained
+to the given schema, or to any JSON object, with the same guidance; a forced tool call takes
+precedence, since then the answer is the call.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from backends.base import ToolCall, ToolSpec
+from backends.base import ChatRequest, SamplingOptions, ToolCall, ToolSpec
 
 OPEN, CLOSE = "<tool_call>", "</tool_call>"
 
@@ -51,6 +56,27 @@ def tool_guidance(tools: Sequence[ToolSpec], tool_choice: str) -> tuple[str, str
     chosen = [t for t in tools if tool_choice == "required" or t.name == tool_choice]
     schema = _call_schema(chosen[0]) if len(chosen) == 1 else {"anyOf": [_call_schema(t) for t in chosen]}
     return "json_schema", json.dumps(schema)
+
+
+ANY_OBJECT: dict[str, Any] = {"type": "object"}
+
+
+def json_guidance(options: SamplingOptions) -> tuple[str, str] | None:
+    """(guidance type, data) constraining the answer to JSON, or None when json_output is off."""
+    if not options.json_output:
+        return None
+    return "json_schema", json.dumps(options.json_schema if options.json_schema is not None else ANY_OBJECT)
+
+
+def request_guidance(request: ChatRequest) -> tuple[str, str] | None:
+    """The one constraint a request decodes under: a forced tool call, else JSON output."""
+    forced = tool_guidance(request.tools, request.tool_choice)  # None for "auto", "none", no tools
+    return forced if forced is not None else json_guidance(request.options)
+
+
+def is_grammar_error(message: str) -> bool:
+    """onnxruntime-genai's words when llguidance refuses a schema (the client's mistake)."""
+    return "Error creating grammar" in message
 
 
 class ToolCallParser:

@@ -1,8 +1,12 @@
 """create_app(): any Backend behind an OpenAI-compatible HTTP API (the engine server).
 
-Routes: POST /v1/chat/completions (SSE streaming or one JSON body), GET /v1/models,
-GET /health, GET /metrics. The backend's own stream is driven by a separate asyncio task
-(:class:`Generation`); the HTTP side only reads from it. A client that goes away cancels that
+Routes: POST /v1/chat/completions and POST /v1/completions (SSE streaming or one JSON body),
+GET /v1/models and /v1/models/{id}, GET /health, GET /metrics. Every error, an unknown route
+included, is an OpenAI error body; an unexpected exception is logged with its traceback and
+answered 500 in the same shape, so the keep-alive connection stays usable.
+
+The backend's own stream is driven by a separate asyncio task (:class:`Generation`); the
+HTTP side only reads from it. A client that goes away cancels that
 task exactly once, which closes the backend's iterator (the ONNX engine stops its thread).
 
 Capacity: ``max_concurrency`` requests generate at once and up to ``max_queue`` more wait
@@ -21,11 +25,23 @@ from typing import Any, TypeVar
 
 import anyio
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backends.base import Backend, ChatEvent, ChatRequest, Done, ReasoningDelta, TextDelta, ToolCall
+from backends.base import (
+    Backend,
+    ChatEvent,
+    ChatRequest,
+    Done,
+    ReasoningDelta,
+    TextDelta,
+    TokenLogprob,
+    ToolCall,
+)
 from backends.base import ToolCallEvent as ToolCallEv
 from backends.errors import (
     BackendError,
@@ -34,6 +50,15 @@ from backends.errors import (
     ContextOverflow,
     InvalidRequest,
     ModelNotFound,
+)
+from backends.onnx_tools import is_grammar_error, tool_guidance
+from serve.completions import (
+    choice_json,
+    completion_body,
+    completion_logprobs,
+    new_id,
+    parse_completion_request,
+    to_chat_requests,
 )
 from serve.metrics import ServerMetrics
 from serve.protocol import (
@@ -47,6 +72,7 @@ from serve.protocol import (
     parse_request,
     sse,
     to_chat_request,
+    usage_json,
 )
 
 log = logging.getLogger("slm_playground.serve")
@@ -74,9 +100,66 @@ def problem_from_backend(exc: BackendError) -> RequestProblem:
     return RequestProblem(message, status=500, type_="server_error")
 
 
+def problem_for(exc: BackendError, request: ChatRequest) -> RequestProblem:
+    """problem_from_backend, naming the parameter whose schema the grammar builder refused."""
+    problem = problem_from_backend(exc)
+    if isinstance(exc, InvalidRequest) and is_grammar_error(exc.message):
+        forced = tool_guidance(request.tools, request.tool_choice) is not None
+        problem.param = "tools" if forced else "response_format"
+    return problem
+
+
 def error_response(problem: RequestProblem, headers: dict[str, str] | None = None) -> JSONResponse:
     body = error_body(problem.message, type_=problem.type, param=problem.param, code=problem.code)
     return JSONResponse(body, status_code=problem.status, headers=headers)
+
+
+def internal_error() -> JSONResponse:
+    problem = RequestProblem(
+        "the server hit an internal error; it is logged, please report it", status=500, type_="server_error"
+    )
+    return error_response(problem)
+
+
+class JsonServerErrors:
+    """Catches what the handlers did not: logs the traceback, answers an OpenAI-shaped 500 and
+    counts it, and returns normally so uvicorn keeps the connection open."""
+
+    def __init__(self, app: ASGIApp, metrics: ServerMetrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception:
+            log.exception("unexpected error on %s %s", scope.get("method"), scope.get("path"))
+            self.metrics.count_request(500)
+            if not started:
+                await internal_error()(scope, receive, send)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Unknown routes and wrong methods, in OpenAI's shape (it says "Invalid URL")."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    if status == 404:
+        message = f"Invalid URL ({request.method} {request.url.path})"
+    elif status == 405:
+        message = f"{request.method} is not allowed on {request.url.path}"
+    else:
+        message = exc.detail if isinstance(exc, HTTPException) else "error"
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    headers = getattr(exc, "headers", None)
+    return JSONResponse(error_body(message, type_=kind), status_code=status, headers=headers)
 
 
 class Admission:
@@ -124,6 +207,24 @@ class Generation:
             raise
         except Exception as exc:  # handed to the reader, who maps it to an HTTP error
             self._queue.put_nowait(exc)
+
+    async def drain(self) -> tuple[list[str], list[str], list[ToolCall], list[TokenLogprob], Done]:
+        """Every event of a whole answer: text, reasoning, tool calls, logprobs, and the Done."""
+        text: list[str] = []
+        reasoning: list[str] = []
+        calls: list[ToolCall] = []
+        logprobs: list[TokenLogprob] = []
+        while (event := await self.next()) is not None:
+            if isinstance(event, TextDelta):
+                text.append(event.text)
+                logprobs.extend(event.logprobs)
+            elif isinstance(event, ReasoningDelta):
+                reasoning.append(event.text)
+            elif isinstance(event, ToolCallEv):
+                calls.append(event.call)
+            elif isinstance(event, Done):
+                return text, reasoning, calls, logprobs, event
+        raise BackendResponseError("engine", "the stream ended without a final usage record")
 
     async def next(self) -> ChatEvent | None:
         """The next event; None after the last one; re-raises the backend's error."""
@@ -191,7 +292,12 @@ class EngineServer:
         self.metrics.count_request(response.status_code)
         return response
 
-    async def models(self, request: Request) -> Response:
+    async def completions(self, request: Request) -> Response:
+        response = await self._completions(request)
+        self.metrics.count_request(response.status_code)
+        return response
+
+    async def _card(self) -> dict[str, Any]:
         context_length: int | None = None
         with contextlib.suppress(Exception):
             infos = await asyncio.wait_for(self.backend.list_models(), 5.0)
@@ -206,7 +312,16 @@ class EngineServer:
         }
         if context_length:
             card["max_model_len"] = context_length
-        return JSONResponse({"object": "list", "data": [card]})
+        return card
+
+    async def models(self, request: Request) -> Response:
+        return JSONResponse({"object": "list", "data": [await self._card()]})
+
+    async def model(self, request: Request) -> Response:
+        wanted = request.path_params["model_id"]
+        if wanted != self.model_id:
+            return error_response(self._unknown_model(wanted))
+        return JSONResponse(await self._card())
 
     async def health(self, request: Request) -> Response:
         try:
@@ -219,21 +334,30 @@ class EngineServer:
     async def prometheus(self, request: Request) -> Response:
         return PlainTextResponse(self.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
-    # --- chat -----------------------------------------------------------------------------
+    # --- shared ---------------------------------------------------------------------------
 
-    async def _chat(self, request: Request) -> Response:
-        try:
-            incoming = parse_request(await request.body())
-            if incoming.model != self.model_id:
-                raise RequestProblem(
-                    f"The model `{incoming.model}` does not exist. This server serves `{self.model_id}`.",
-                    status=404,
-                    param="model",
-                    code="model_not_found",
-                )
-            chat_request = to_chat_request(incoming, self.limits)
-        except RequestProblem as problem:
-            return error_response(problem)
+    def _unknown_model(self, wanted: str) -> RequestProblem:
+        return RequestProblem(
+            f"The model `{wanted}` does not exist. This server serves `{self.model_id}`.",
+            status=404,
+            param="model",
+            code="model_not_found",
+        )
+
+    def _check_capabilities(self, chat_requests: list[ChatRequest]) -> None:
+        if any(r.logprobs is not None for r in chat_requests) and not self.backend.supports_logprobs:
+            raise RequestProblem(
+                f"logprobs is not supported by this server's backend ({self.backend.kind})", param="logprobs"
+            )
+        if any(r.completion for r in chat_requests) and not self.backend.supports_completion:
+            raise RequestProblem(
+                f"plain completions are not supported by this server's backend ({self.backend.kind}); "
+                "use /v1/chat/completions",
+                status=404,
+            )
+
+    async def _admit(self, request: Request) -> Response | None:
+        """Wait for a generation slot; a response instead when the queue is full or the client left."""
         if not self.admission.reserve():
             busy = RequestProblem(
                 f"the server is at capacity ({self.admission.slots} generating, {self.admission.queue} "
@@ -247,6 +371,32 @@ class EngineServer:
             await unless_disconnected(request, self.admission.acquire())
         except ClientGone:
             return Response(status_code=499)
+        return None
+
+    def _record(self, completion_id: str, done: Done) -> None:
+        m = done.metrics
+        self.metrics.record_generation(
+            prompt_tokens=m.prompt_tokens,
+            completion_tokens=m.completion_tokens,
+            ttft_s=m.ttft_s,
+            tokens_per_s=m.decode_tokens_per_s,
+            total_s=m.total_s,
+        )
+        log.info("%s: %s", completion_id, m.summary())
+
+    # --- chat -----------------------------------------------------------------------------
+
+    async def _chat(self, request: Request) -> Response:
+        try:
+            incoming = parse_request(await request.body(), request.headers.get("content-type"))
+            if incoming.model != self.model_id:
+                raise self._unknown_model(incoming.model)
+            chat_request = to_chat_request(incoming, self.limits)
+            self._check_capabilities([chat_request])
+        except RequestProblem as problem:
+            return error_response(problem)
+        if (refused := await self._admit(request)) is not None:
+            return refused
         completion_id = new_completion_id()
         generation = Generation(self.backend, chat_request)
         handed_over = False
@@ -256,18 +406,33 @@ class EngineServer:
                 try:
                     first = await unless_disconnected(request, generation.next())
                 except BackendError as exc:
-                    return error_response(problem_from_backend(exc))
+                    return error_response(problem_for(exc, chat_request))
                 writer = ChunkWriter(completion_id, self.model_id, int(time.time()))
-                body = self._sse_body(generation, first, writer, include_usage)
+                logprobs = chat_request.logprobs is not None
+                body = self._sse_body(generation, first, writer, include_usage, logprobs)
                 handed_over = True  # the body's finally closes the generation and frees the slot
                 return StreamingResponse(
                     body, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
                 )
             try:
-                payload = await unless_disconnected(request, self._collect(generation, completion_id))
-                return JSONResponse(payload)
+                text, reasoning, calls, logprobs_seen, done = await unless_disconnected(
+                    request, generation.drain()
+                )
             except BackendError as exc:
-                return error_response(problem_from_backend(exc))
+                return error_response(problem_for(exc, chat_request))
+            self._record(completion_id, done)
+            payload = completion_json(
+                completion_id=completion_id,
+                model=self.model_id,
+                text="".join(text),
+                reasoning="".join(reasoning),
+                tool_calls=calls,
+                finish_reason=_finish(done, calls),
+                prompt_tokens=done.metrics.prompt_tokens,
+                completion_tokens=done.metrics.completion_tokens,
+                logprobs=logprobs_seen if chat_request.logprobs is not None else None,
+            )
+            return JSONResponse(payload)
         except ClientGone:
             log.info("%s: client disconnected before the answer started", completion_id)
             return Response(status_code=499)
@@ -276,31 +441,13 @@ class EngineServer:
                 await generation.close()
                 self.admission.release()
 
-    async def _collect(self, generation: Generation, completion_id: str) -> dict:
-        text, reasoning, calls = [], [], []
-        while (event := await generation.next()) is not None:
-            if isinstance(event, TextDelta):
-                text.append(event.text)
-            elif isinstance(event, ReasoningDelta):
-                reasoning.append(event.text)
-            elif isinstance(event, ToolCallEv):
-                calls.append(event.call)
-            elif isinstance(event, Done):
-                self._record(completion_id, event)
-                return completion_json(
-                    completion_id=completion_id,
-                    model=self.model_id,
-                    text="".join(text),
-                    reasoning="".join(reasoning),
-                    tool_calls=calls,
-                    finish_reason=_finish(event, calls),
-                    prompt_tokens=event.metrics.prompt_tokens,
-                    completion_tokens=event.metrics.completion_tokens,
-                )
-        raise BackendResponseError(self.backend.name, "the stream ended without a final usage record")
-
     async def _sse_body(
-        self, generation: Generation, first: ChatEvent | None, writer: ChunkWriter, include_usage: bool
+        self,
+        generation: Generation,
+        first: ChatEvent | None,
+        writer: ChunkWriter,
+        include_usage: bool,
+        logprobs: bool,
     ) -> AsyncIterator[bytes]:
         calls: list[ToolCall] = []
         try:
@@ -308,7 +455,7 @@ class EngineServer:
             event = first
             while event is not None:
                 if isinstance(event, TextDelta):
-                    yield sse(writer.text(event.text))
+                    yield sse(writer.text(event.text, event.logprobs if logprobs else None))
                 elif isinstance(event, ReasoningDelta):
                     yield sse(writer.reasoning(event.text))
                 elif isinstance(event, ToolCallEv):
@@ -322,25 +469,140 @@ class EngineServer:
                     break
                 event = await generation.next()
             yield SSE_DONE
-        except BackendError as exc:  # mid-stream: vLLM's shape, an error event then [DONE]
-            problem = problem_from_backend(exc)
-            log.warning("%s: stream failed: %s", writer.completion_id, exc)
-            yield sse(error_body(problem.message, type_=problem.type, param=problem.param, code=problem.code))
+        except Exception as exc:  # mid-stream: vLLM's shape, an error event then [DONE]
+            yield self._stream_error(writer.completion_id, exc)
             yield SSE_DONE
         finally:
             await generation.close()
             self.admission.release()
 
-    def _record(self, completion_id: str, done: Done) -> None:
-        m = done.metrics
-        self.metrics.record_generation(
-            prompt_tokens=m.prompt_tokens,
-            completion_tokens=m.completion_tokens,
-            ttft_s=m.ttft_s,
-            tokens_per_s=m.decode_tokens_per_s,
-            total_s=m.total_s,
-        )
-        log.info("%s: %s", completion_id, m.summary())
+    def _stream_error(self, completion_id: str, exc: Exception) -> bytes:
+        if isinstance(exc, BackendError):
+            problem = problem_from_backend(exc)
+            log.warning("%s: stream failed: %s", completion_id, exc)
+        else:
+            log.error("%s: stream failed", completion_id, exc_info=exc)
+            self.metrics.count_request(500)
+            problem = RequestProblem(
+                "the server hit an internal error mid-stream", status=500, type_="server_error"
+            )
+        return sse(error_body(problem.message, type_=problem.type, param=problem.param, code=problem.code))
+
+    # --- completions ----------------------------------------------------------------------
+
+    async def _completions(self, request: Request) -> Response:
+        try:
+            incoming = parse_completion_request(await request.body(), request.headers.get("content-type"))
+            if incoming.model != self.model_id:
+                raise self._unknown_model(incoming.model)
+            chat_requests = to_chat_requests(incoming, self.limits)
+            self._check_capabilities(chat_requests)
+        except RequestProblem as problem:
+            return error_response(problem)
+        if (refused := await self._admit(request)) is not None:
+            return refused
+        completion_id, created = new_id(), int(time.time())
+        echo = [r.messages[-1].content if incoming.echo else "" for r in chat_requests]
+        generation = Generation(self.backend, chat_requests[0])
+        handed_over = False
+        try:
+            if incoming.stream:
+                try:
+                    first = await unless_disconnected(request, generation.next())
+                except BackendError as exc:
+                    return error_response(problem_from_backend(exc))
+                include_usage = bool(incoming.stream_options and incoming.stream_options.include_usage)
+                body = self._completion_sse(
+                    chat_requests, generation, first, completion_id, created, echo, include_usage
+                )
+                handed_over = True
+                return StreamingResponse(
+                    body, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+                )
+            try:
+                choices, usage = await unless_disconnected(
+                    request, self._collect_completions(chat_requests, generation, completion_id, echo)
+                )
+            except BackendError as exc:
+                return error_response(problem_from_backend(exc))
+            return JSONResponse(completion_body(completion_id, self.model_id, choices, usage, created))
+        except ClientGone:
+            log.info("%s: client disconnected before the answer started", completion_id)
+            return Response(status_code=499)
+        finally:
+            if not handed_over:
+                await generation.close()
+                self.admission.release()
+
+    async def _collect_completions(
+        self, chat_requests: list[ChatRequest], generation: Generation, completion_id: str, echo: list[str]
+    ) -> tuple[list[dict], dict]:
+        """Each prompt in turn, in the one slot this request holds."""
+        choices, prompt_tokens, completion_tokens = [], 0, 0
+        for index, chat_request in enumerate(chat_requests):
+            if index:
+                await generation.close()
+                generation = Generation(self.backend, chat_request)
+            try:
+                text, _, _, logprobs, done = await generation.drain()
+            finally:
+                await generation.close()
+            self._record(completion_id, done)
+            prompt_tokens += done.metrics.prompt_tokens or 0
+            completion_tokens += done.metrics.completion_tokens or 0
+            entries = completion_logprobs(logprobs) if chat_request.logprobs is not None else None
+            choices.append(
+                choice_json(index, echo[index] + "".join(text), done.metrics.finish_reason, entries)
+            )
+        return choices, usage_json(prompt_tokens, completion_tokens)
+
+    async def _completion_sse(
+        self,
+        chat_requests: list[ChatRequest],
+        generation: Generation,
+        first: ChatEvent | None,
+        completion_id: str,
+        created: int,
+        echo: list[str],
+        include_usage: bool,
+    ) -> AsyncIterator[bytes]:
+        def chunk(choice: dict) -> bytes:
+            return sse(completion_body(completion_id, self.model_id, [choice], None, created))
+
+        prompt_tokens = completion_tokens = 0
+        try:
+            for index, chat_request in enumerate(chat_requests):
+                if index:
+                    await generation.close()
+                    generation = Generation(self.backend, chat_request)
+                    first = await generation.next()
+                if echo[index]:
+                    yield chunk(choice_json(index, echo[index], None))
+                event, offset = first, 0
+                while event is not None:
+                    if isinstance(event, TextDelta) and event.text:
+                        entries = None
+                        if chat_request.logprobs is not None:
+                            entries = completion_logprobs(event.logprobs, offset)
+                        offset += len(event.text)
+                        yield chunk(choice_json(index, event.text, None, entries))
+                    elif isinstance(event, Done):
+                        self._record(completion_id, event)
+                        prompt_tokens += event.metrics.prompt_tokens or 0
+                        completion_tokens += event.metrics.completion_tokens or 0
+                        yield chunk(choice_json(index, "", event.metrics.finish_reason))
+                        break
+                    event = await generation.next()
+            if include_usage:
+                usage = usage_json(prompt_tokens, completion_tokens)
+                yield sse(completion_body(completion_id, self.model_id, [], usage, created))
+            yield SSE_DONE
+        except Exception as exc:
+            yield self._stream_error(completion_id, exc)
+            yield SSE_DONE
+        finally:
+            await generation.close()
+            self.admission.release()
 
 
 def _finish(done: Done, calls: list[ToolCall]) -> str:
@@ -378,11 +640,15 @@ def create_app(
     app = Starlette(
         routes=[
             Route("/v1/chat/completions", server.chat_completions, methods=["POST"]),
+            Route("/v1/completions", server.completions, methods=["POST"]),
             Route("/v1/models", server.models, methods=["GET"]),
+            Route("/v1/models/{model_id:path}", server.model, methods=["GET"]),
             Route("/health", server.health, methods=["GET"]),
             Route("/metrics", server.prometheus, methods=["GET"]),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(JsonServerErrors, metrics=server.metrics)],
+        exception_handlers={HTTPException: http_error},
     )
     app.state.engine = server
     return app
