@@ -352,7 +352,7 @@ class OnnxBackend(Backend):
             emit(exc)
         except oga_native.OgaError as exc:  # a schema the grammar builder refuses is a bad request
             session = None
-            if is_grammar_error(str(exc)):
+            if is_grammar_error(exc):
                 emit(InvalidRequest(self.name, str(exc), hint="check the JSON schema"))
             else:
                 emit(BackendResponseError(self.name, f"generation failed: {exc}"))

@@ -103,7 +103,7 @@ def problem_from_backend(exc: BackendError) -> RequestProblem:
 def problem_for(exc: BackendError, request: ChatRequest) -> RequestProblem:
     """problem_from_backend, naming the parameter whose schema the grammar builder refused."""
     problem = problem_from_backend(exc)
-    if isinstance(exc, InvalidRequest) and is_grammar_error(exc.message):
+    if isinstance(exc, InvalidRequest) and is_grammar_error(exc):
         forced = tool_guidance(request.tools, request.tool_choice) is not None
         problem.param = "tools" if forced else "response_format"
     return problem
