@@ -4,6 +4,8 @@ Ollama, and nothing at all when it is off."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from pydantic import ValidationError
 
@@ -40,3 +42,22 @@ def test_a_schema_without_json_output_is_refused() -> None:
     with pytest.raises(ValidationError, match="turn json_output on"):
         SamplingOptions(json_schema=SCHEMA)
     assert SamplingOptions.model_validate({"json_output": True, "json_schema": SCHEMA}).json_schema == SCHEMA
+
+
+def test_presets_carry_the_json_output_setting() -> None:
+    from presets import parse_preset
+
+    text = '{"name": "json-city", "options": {"temperature": 0, "json_output": true, "json_schema": %s}}'
+    preset = parse_preset(text % json.dumps(SCHEMA))
+    assert (preset.options.json_output, preset.options.json_schema) == (True, SCHEMA)
+    assert parse_preset(preset.to_json()) == preset  # saved and loaded again, unchanged
+
+
+def test_compare_lanes_hold_the_json_output_setting_fixed() -> None:
+    from compare.lanes import LaneSpecError, SettingOverride, parse_override
+
+    with pytest.raises(LaneSpecError, match="cannot vary 'json_output'"):
+        parse_override("json_output=0")
+    shared = SamplingOptions(json_output=True, json_schema=SCHEMA)
+    varied = SettingOverride("temperature", 0.0).apply(shared)
+    assert (varied.temperature, varied.json_output, varied.json_schema) == (0.0, True, SCHEMA)
