@@ -14,18 +14,9 @@ from typing import Any
 from pydantic import Field, ValidationError
 
 from backends.base import ChatRequest, Message, SamplingOptions, TokenLogprob
-from serve.protocol import (
-    LOGPROB_FLOOR,
-    VLLM_DEFAULTS,
-    Limits,
-    RequestProblem,
-    StreamOptions,
-    _Strict,
-    load_body,
-    openai_finish_reason,
-    problem_from_validation,
-    refuse_unsupported,
-)
+from serve.errors import RequestProblem
+from serve.params import VLLM_DEFAULTS, Strict, load_body, problem_from_validation, refuse_unsupported
+from serve.protocol import LOGPROB_FLOOR, Limits, StreamOptions, openai_finish_reason
 
 DEFAULT_MAX_TOKENS = 16
 """OpenAI's default for this endpoint (the chat endpoint's is the server's own)."""
@@ -42,7 +33,7 @@ COMPLETION_DEFAULTS: dict[str, tuple[Any, ...]] = {
 }
 
 
-class CompletionRequest(_Strict):
+class CompletionRequest(Strict):
     model: str
     prompt: str | list[str] | list[int] | list[list[int]]
     stream: bool | None = None

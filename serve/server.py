@@ -30,7 +30,6 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backends.base import (
     Backend,
@@ -46,12 +45,7 @@ from backends.base import ToolCallEvent as ToolCallEv
 from backends.errors import (
     BackendError,
     BackendResponseError,
-    BackendUnavailable,
-    ContextOverflow,
-    InvalidRequest,
-    ModelNotFound,
 )
-from backends.onnx_tools import is_grammar_error, tool_guidance
 from serve.completions import (
     choice_json,
     completion_body,
@@ -60,14 +54,21 @@ from serve.completions import (
     parse_completion_request,
     to_chat_requests,
 )
+from serve.errors import (
+    JsonServerErrors,
+    RequestProblem,
+    error_body,
+    error_response,
+    http_error,
+    problem_for,
+    problem_from_backend,
+)
 from serve.metrics import ServerMetrics
 from serve.protocol import (
     SSE_DONE,
     ChunkWriter,
     Limits,
-    RequestProblem,
     completion_json,
-    error_body,
     new_completion_id,
     parse_request,
     sse,
@@ -82,84 +83,6 @@ _END = object()
 
 class ClientGone(Exception):
     """Raised when the client disconnected before its answer started."""
-
-
-def problem_from_backend(exc: BackendError) -> RequestProblem:
-    message = exc.message + (f" ({exc.hint})" if exc.hint else "")
-    if isinstance(exc, ContextOverflow):
-        return RequestProblem(message, param="messages", code="context_length_exceeded")
-    if isinstance(exc, ModelNotFound):
-        return RequestProblem(message, status=404, param="model", code="model_not_found")
-    if isinstance(exc, InvalidRequest):
-        return RequestProblem(message)
-    if isinstance(exc, BackendUnavailable):
-        return RequestProblem(message, status=503, type_="server_error", code="backend_unavailable")
-    if isinstance(exc, BackendResponseError) and exc.status and 400 <= exc.status < 600:
-        kind = "invalid_request_error" if exc.status < 500 else "server_error"
-        return RequestProblem(message, status=exc.status, type_=kind)
-    return RequestProblem(message, status=500, type_="server_error")
-
-
-def problem_for(exc: BackendError, request: ChatRequest) -> RequestProblem:
-    """problem_from_backend, naming the parameter whose schema the grammar builder refused."""
-    problem = problem_from_backend(exc)
-    if isinstance(exc, InvalidRequest) and is_grammar_error(exc):
-        forced = tool_guidance(request.tools, request.tool_choice) is not None
-        problem.param = "tools" if forced else "response_format"
-    return problem
-
-
-def error_response(problem: RequestProblem, headers: dict[str, str] | None = None) -> JSONResponse:
-    body = error_body(problem.message, type_=problem.type, param=problem.param, code=problem.code)
-    return JSONResponse(body, status_code=problem.status, headers=headers)
-
-
-def internal_error() -> JSONResponse:
-    problem = RequestProblem(
-        "the server hit an internal error; it is logged, please report it", status=500, type_="server_error"
-    )
-    return error_response(problem)
-
-
-class JsonServerErrors:
-    """Catches what the handlers did not: logs the traceback, answers an OpenAI-shaped 500 and
-    counts it, and returns normally so uvicorn keeps the connection open."""
-
-    def __init__(self, app: ASGIApp, metrics: ServerMetrics) -> None:
-        self.app, self.metrics = app, metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def watch(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, receive, watch)
-        except Exception:
-            log.exception("unexpected error on %s %s", scope.get("method"), scope.get("path"))
-            self.metrics.count_request(500)
-            if not started:
-                await internal_error()(scope, receive, send)
-
-
-async def http_error(request: Request, exc: Exception) -> Response:
-    """Unknown routes and wrong methods, in OpenAI's shape (it says "Invalid URL")."""
-    status = exc.status_code if isinstance(exc, HTTPException) else 500
-    if status == 404:
-        message = f"Invalid URL ({request.method} {request.url.path})"
-    elif status == 405:
-        message = f"{request.method} is not allowed on {request.url.path}"
-    else:
-        message = exc.detail if isinstance(exc, HTTPException) else "error"
-    kind = "invalid_request_error" if status < 500 else "server_error"
-    headers = getattr(exc, "headers", None)
-    return JSONResponse(error_body(message, type_=kind), status_code=status, headers=headers)
 
 
 class Admission:
