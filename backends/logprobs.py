@@ -16,9 +16,8 @@ def token_logprob(row: Any, token: int, top: int, text_of: Callable[[int], str])
     """``row``: one step's logits (numpy float32, vocabulary long); ``top``: alternatives wanted."""
     import numpy as np
 
-    row = row.astype(np.float64, copy=False)
     peak = float(row.max())
-    log_total = peak + float(np.log(np.exp(row - peak).sum()))
+    log_total = peak + float(np.log(np.exp(row - peak).sum(dtype=np.float64)))
     alternatives: tuple[tuple[str, float], ...] = ()
     if top > 0:
         best = np.argpartition(-row, top - 1)[:top]

@@ -23,8 +23,8 @@ PROMPTS = (
 SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "title": {"type": "string"},
-        "items": {"type": "array", "items": {"type": "string"}},
+        "title": {"type": "string", "maxLength": 24},
+        "items": {"type": "array", "items": {"type": "string", "maxLength": 24}, "maxItems": 3},
         "rating": {"type": "integer", "minimum": 1, "maximum": 5},
     },
     "required": ["title", "items", "rating"],
