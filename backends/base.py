@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from backends.errors import BackendResponseError
 
@@ -41,6 +41,16 @@ class SamplingOptions(BaseModel):
     max_new_tokens: int = Field(512, ge=1, le=32768)
     seed: int | None = Field(None, ge=0, le=2**31 - 1)
     stop: tuple[str, ...] = Field((), max_length=4)
+    json_output: bool = False
+    """Constrain the answer to one JSON value (an object unless ``json_schema`` says otherwise)."""
+    json_schema: dict[str, Any] | None = None
+    """With ``json_output``: the JSON schema the answer must validate against."""
+
+    @model_validator(mode="after")
+    def _schema_needs_json_output(self) -> SamplingOptions:
+        if self.json_schema is not None and not self.json_output:
+            raise ValueError("json_schema is only used with json_output on; turn json_output on")
+        return self
 
     @field_validator("stop")
     @classmethod
@@ -116,15 +126,32 @@ class ChatRequest(BaseModel):
     """OpenAI semantics: "auto", "none", "required", or the name of one function to call."""
     model: str | None = None
     """Model id for backends that serve several; None means the backend's default."""
+    logprobs: int | None = Field(None, ge=0, le=20)
+    """None: off. n: each token's log-probability and its n likeliest alternatives, on the
+    TextDelta that carries the token (only backends with ``supports_logprobs``)."""
+    completion: bool = False
+    """Plain text completion: the one user message is the raw prompt, no chat template
+    (/v1/completions; only backends with ``supports_completion``)."""
 
 
 # --- events -----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
+class TokenLogprob:
+    """One generated token's log-probability and the likeliest alternatives at that step."""
+
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class TextDelta:
     text: str
     kind: Literal["text"] = "text"
+    logprobs: tuple[TokenLogprob, ...] = ()
+    """Only when the request asked for logprobs: the tokens whose text this delta releases."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +248,8 @@ class Backend(ABC):
 
     kind: ClassVar[str]
     supports_tools: ClassVar[bool] = False
+    supports_logprobs: ClassVar[bool] = False
+    supports_completion: ClassVar[bool] = False
 
     def __init__(self, name: str) -> None:
         self.name = name

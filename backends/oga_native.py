@@ -50,6 +50,11 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "OgaGenerator_RewindTo": (_p, [_p, ctypes.c_size_t]),
     "OgaGenerator_GetSequenceCount": (ctypes.c_size_t, [_p, ctypes.c_size_t]),
     "OgaGenerator_GetSequenceData": (ctypes.POINTER(ctypes.c_int32), [_p, ctypes.c_size_t]),
+    "OgaGenerator_GetLogits": (_p, [_p, ctypes.POINTER(_p)]),
+    "OgaTensorGetShapeRank": (_p, [_p, ctypes.POINTER(ctypes.c_size_t)]),
+    "OgaTensorGetShape": (_p, [_p, ctypes.POINTER(ctypes.c_int64), ctypes.c_size_t]),
+    "OgaTensorGetData": (_p, [_p, ctypes.POINTER(_p)]),
+    "OgaDestroyTensor": (None, [_p]),
 }
 
 
@@ -190,6 +195,30 @@ class Generator(_Handle):
 
     def rewind_to(self, length: int) -> None:
         _check(_lib().OgaGenerator_RewindTo(self.ptr, length), f"rewinding to {length} tokens")
+
+    def logits(self) -> Any:
+        """The float32 logits the next generate_next_token() will sample from (a numpy copy,
+        one row per sequence). They are computed at most once per step, so reading them before
+        each step costs a copy of the vocabulary, not a model run."""
+        import numpy as np
+
+        lib = _lib()
+        tensor = _p()
+        _check(lib.OgaGenerator_GetLogits(self.ptr, ctypes.byref(tensor)), "logits")
+        try:
+            rank = ctypes.c_size_t()
+            _check(lib.OgaTensorGetShapeRank(tensor, ctypes.byref(rank)), "logits shape")
+            dims = (ctypes.c_int64 * rank.value)()
+            _check(lib.OgaTensorGetShape(tensor, dims, rank.value), "logits shape")
+            data = _p()
+            _check(lib.OgaTensorGetData(tensor, ctypes.byref(data)), "logits data")
+            shape = [int(d) for d in dims]
+            flat = np.ctypeslib.as_array(
+                ctypes.cast(data, ctypes.POINTER(ctypes.c_float)), (int(np.prod(shape)),)
+            )
+            return flat.reshape(shape[0], -1).copy()
+        finally:
+            lib.OgaDestroyTensor(tensor)
 
     def sequence(self) -> list[int]:
         """Every token the KV cache holds: prompt and generated ones."""

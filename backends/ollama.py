@@ -125,6 +125,13 @@ def ollama_options(options: SamplingOptions, num_ctx: int | None = None) -> dict
     return mapped
 
 
+def ollama_format(options: SamplingOptions) -> str | dict[str, Any] | None:
+    """The JSON output setting as Ollama's ``format``: "json", or the schema itself."""
+    if not options.json_output:
+        return None
+    return "json" if options.json_schema is None else dict(options.json_schema)
+
+
 def map_ollama_error(
     backend: str,
     exc: Exception,
@@ -272,6 +279,7 @@ class OllamaBackend(Backend):
                 messages=ollama_messages(request.messages),
                 tools=[tool.openai_schema() for tool in request.tools] or None,
                 options=ollama_options(request.options, self.num_ctx),
+                format=ollama_format(request.options),
                 keep_alive=self.keep_alive,
                 stream=True,
             )

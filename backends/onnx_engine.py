@@ -42,9 +42,16 @@ from backends.base import (
     ToolCallEvent,
     Usage,
 )
-from backends.errors import BackendError, BackendResponseError, BackendUnavailable, ContextOverflow
+from backends.errors import (
+    BackendError,
+    BackendResponseError,
+    BackendUnavailable,
+    ContextOverflow,
+    InvalidRequest,
+)
+from backends.logprobs import TokenTexts, token_logprob
 from backends.model_store import ModelFolder, check_model_dir
-from backends.onnx_tools import ToolCallParser, tool_guidance, tools_system_text
+from backends.onnx_tools import ToolCallParser, is_grammar_error, request_guidance, tools_system_text
 from backends.stops import StopMatcher
 
 KV_WINDOW = 4096
@@ -61,6 +68,9 @@ class _Loaded:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def encode_chat(self, request: ChatRequest) -> list[int]:
+        if request.completion:  # /v1/completions: the raw prompt, no chat template
+            with self.lock:
+                return [int(t) for t in self.tokenizer.encode(request.messages[-1].content)]
         messages = [_message_json(m) for m in request.messages]
         if request.tools and request.tool_choice != "none":
             _offer_tools(messages, request)
@@ -109,6 +119,8 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
 class OnnxBackend(Backend):
     kind = "onnx"
     supports_tools = True
+    supports_logprobs = True
+    supports_completion = True
 
     def __init__(self, name: str, model_dir: Path, *, concurrency: int = 1, threads: int = 0) -> None:
         """``threads``: onnxruntime intra-op threads; 0 means every core this process may use."""
@@ -278,7 +290,7 @@ class OnnxBackend(Backend):
             if cancel.is_set():
                 return
             offered = bool(request.tools) and request.tool_choice != "none"
-            guidance = tool_guidance(request.tools, request.tool_choice) if offered else None
+            guidance = request_guidance(request)  # a forced tool call, else JSON output
             session, reused = self._session_for(loaded, request, prompt, budget, guidance)
             generator = session.generator
             with loaded.lock:
@@ -286,30 +298,36 @@ class OnnxBackend(Backend):
             stops = StopMatcher(request.options.stop)
             tools = ToolCallParser(request.tools, request.tool_choice) if offered else None
             eos = set(loaded.folder.eos_token_ids)
+            # logprobs: read the logits each step is about to sample from (a copy, no extra run)
+            want_logprobs, texts, pending = request.logprobs, TokenTexts(loaded.tokenizer, loaded.lock), []
             produced = 0
             finish: FinishReason = "length"
             while not cancel.is_set():
                 if produced >= budget or generator.is_done():
                     break
+                logits = generator.logits()[0] if want_logprobs is not None else None
                 generator.generate_next_token()
                 token = generator.next_token()
                 produced += 1
                 if token in eos:
                     finish = "stop"
                     break
+                if logits is not None:
+                    pending.append(token_logprob(logits, token, want_logprobs or 0, texts))
                 piece = stream.decode(token)
                 if tools is not None:
                     piece = tools.feed(piece)
                 text = stops.feed(piece) if piece else ""
                 if text:
-                    emit(TextDelta(text))
+                    emit(TextDelta(text, logprobs=tuple(pending)))
+                    pending.clear()
                 if stops.stopped:
                     finish = "stop"
                     break
             else:
                 finish = "cancelled"
             if tail := stops.flush():
-                emit(TextDelta(tools.feed(tail) if tools else tail))
+                emit(TextDelta(tools.feed(tail) if tools else tail, logprobs=tuple(pending)))
             if tools is not None:
                 if rest := tools.flush():
                     emit(TextDelta(rest))
@@ -332,6 +350,12 @@ class OnnxBackend(Backend):
         except BackendError as exc:
             session = None
             emit(exc)
+        except oga_native.OgaError as exc:  # a schema the grammar builder refuses is a bad request
+            session = None
+            if is_grammar_error(exc):
+                emit(InvalidRequest(self.name, str(exc), hint="check the JSON schema"))
+            else:
+                emit(BackendResponseError(self.name, f"generation failed: {exc}"))
         except Exception as exc:  # an onnxruntime failure must reach the user, not kill the thread
             session = None
             emit(BackendResponseError(self.name, f"generation failed: {exc}"))

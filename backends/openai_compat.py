@@ -88,8 +88,22 @@ def sampling_params(options: SamplingOptions) -> tuple[dict[str, Any], dict[str,
         params["seed"] = options.seed
     if options.stop:
         params["stop"] = list(options.stop)
+    if (response_format := openai_response_format(options)) is not None:
+        params["response_format"] = response_format
     extra = {"top_k": options.top_k} if options.top_k else {}
     return params, extra
+
+
+def openai_response_format(options: SamplingOptions) -> dict[str, Any] | None:
+    """The JSON output setting as OpenAI's response_format (None: free text, the default)."""
+    if not options.json_output:
+        return None
+    if options.json_schema is None:
+        return {"type": "json_object"}
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": "answer", "schema": options.json_schema, "strict": True},
+    }
 
 
 def map_openai_error(

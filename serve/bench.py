@@ -149,6 +149,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--requests-per-client", type=int, default=1)
     parser.add_argument("--baseline-requests", type=int, default=3, help="requests of the single client")
     parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument(
+        "--formats",
+        action="store_true",
+        help="instead: decode rate of free text vs structured output (json_object, json_schema) and logprobs",
+    )
+    parser.add_argument("--repeats", type=int, default=2, help="--formats: passes over its prompts")
 
 
 async def _bench(args: argparse.Namespace, base_url: str) -> int:
@@ -158,6 +164,13 @@ async def _bench(args: argparse.Namespace, base_url: str) -> int:
     if model is None:
         async with openai.AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0) as client:
             model = (await client.models.list()).data[0].id
+    if args.formats:
+        from serve.bench_formats import format_rows, run_formats
+
+        rows = await run_formats(base_url, model, args.repeats, args.max_tokens)
+        print(f"engine-server formats bench · {base_url} · model {model}")
+        print(format_rows(rows, args.max_tokens))
+        return 0
     # one warm-up request so model loading is not billed to the baseline
     await run_scenario(base_url, model, "warm-up", 1, 1, 4)
     baseline = await run_scenario(base_url, model, "1 client", 1, args.baseline_requests, args.max_tokens)

@@ -1,7 +1,8 @@
 """The OpenAI chat-completions wire format: request validation and response shapes, no I/O.
 
-Incoming JSON is validated by pydantic models (unknown fields are refused, like the OpenAI
-API does) and translated into the backend contract's :class:`ChatRequest`. Everything that
+Incoming JSON (checked by serve.params first) is validated by pydantic models (unknown
+top-level fields are refused, like the OpenAI API does; inside messages they are ignored, as
+OpenAI does) and translated into the backend contract's :class:`ChatRequest`. Everything that
 goes back out (chunks, completions, error bodies) is built by pure functions here so the
 exact bytes can be tested without a server.
 """
@@ -11,73 +12,53 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-from backends.base import ChatRequest, Message, SamplingOptions, ToolCall, ToolSpec
+from backends.base import ChatRequest, Message, SamplingOptions, TokenLogprob, ToolCall, ToolSpec
+from serve.errors import RequestProblem, error_body
+from serve.params import (
+    CHAT_DEFAULTS,
+    Lenient,
+    Strict,
+    load_body,
+    problem_from_validation,
+    refuse_unsupported,
+)
 
-
-class RequestProblem(Exception):
-    """Raised when a request is refused before generation; becomes an OpenAI error body."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int = 400,
-        param: str | None = None,
-        code: str | None = None,
-        type_: str = "invalid_request_error",
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.param = param
-        self.code = code
-        self.type = type_
-
-
-def error_body(message: str, *, type_: str, param: str | None = None, code: str | None = None) -> dict:
-    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+__all__ = ["Limits", "RequestProblem", "error_body", "parse_request", "to_chat_request"]
 
 
 # --- request models -------------------------------------------------------------------------
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class TextPart(_Strict):
+class TextPart(Lenient):
     type: Literal["text"]
     text: str
 
 
-class FunctionCallIn(_Strict):
+class FunctionCallIn(Lenient):
     name: str
     arguments: str
     """A JSON object serialised as a string, as OpenAI sends it."""
 
 
-class ToolCallIn(_Strict):
+class ToolCallIn(Lenient):
     id: str
     type: Literal["function"] = "function"
     function: FunctionCallIn
 
 
-class ChatMessageIn(_Strict):
+class ChatMessageIn(Lenient):
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[TextPart] | None = None
     """Text only: images and audio parts are refused with a message saying so."""
     name: str | None = None
     tool_calls: list[ToolCallIn] | None = None
     tool_call_id: str | None = None
-    # Assistant turns echoed back by clients may carry these; they are not fed to the model.
-    reasoning: str | None = None
-    reasoning_content: str | None = None
-    refusal: str | None = None
 
     @field_validator("content", mode="before")
     @classmethod
@@ -97,36 +78,64 @@ class ChatMessageIn(_Strict):
         return "".join(part.text for part in self.content)
 
 
-class FunctionDef(_Strict):
-    name: str
-    description: str = ""
-    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+TOOL_NAME = r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$"
+
+
+class FunctionDef(Strict):
+    name: str = Field(pattern=TOOL_NAME)
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
     strict: bool | None = None
 
 
-class ToolIn(_Strict):
+class ToolIn(Strict):
     type: Literal["function"]
     function: FunctionDef
 
 
-class _FunctionName(_Strict):
+class _FunctionName(Strict):
     name: str
 
 
-class NamedToolChoice(_Strict):
+class NamedToolChoice(Strict):
     type: Literal["function"]
     function: _FunctionName
 
 
-class StreamOptions(_Strict):
-    include_usage: bool = False
+class StreamOptions(Strict):
+    include_usage: bool | None = None
     include_obfuscation: bool | None = None  # sent by newer openai clients; nothing to obfuscate here
+    continuous_usage_stats: bool | None = None  # vLLM's; usage comes once, at the end
 
 
-class ChatCompletionRequest(_Strict):
+class TextFormat(Strict):
+    type: Literal["text"]
+
+
+class JsonObjectFormat(Strict):
+    type: Literal["json_object"]
+
+
+class JsonSchemaSpec(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_\-]{1,64}$")
+    description: str | None = None
+    schema_: dict[str, Any] | None = Field(None, alias="schema")
+    strict: bool | None = None
+    """The answer always follows the schema here (constrained decoding), strict or not."""
+
+
+class JsonSchemaFormat(Strict):
+    type: Literal["json_schema"]
+    json_schema: JsonSchemaSpec
+
+
+ResponseFormat = Annotated[TextFormat | JsonObjectFormat | JsonSchemaFormat, Field(discriminator="type")]
+
+
+class ChatCompletionRequest(Strict):
     model: str
     messages: list[ChatMessageIn] = Field(min_length=1)
-    stream: bool = False
+    stream: bool | None = None
     stream_options: StreamOptions | None = None
     max_tokens: int | None = Field(None, ge=1)
     max_completion_tokens: int | None = Field(None, ge=1)
@@ -139,13 +148,33 @@ class ChatCompletionRequest(_Strict):
     tools: list[ToolIn] | None = None
     tool_choice: Literal["auto", "none", "required"] | NamedToolChoice | None = None
     parallel_tool_calls: bool | None = None
-    n: int = Field(1, ge=1, le=1, description="Only one choice per request is generated.")
+    response_format: ResponseFormat | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = Field(None, ge=0, le=20)
     user: str | None = None
 
     @model_validator(mode="after")
-    def _stream_options_need_stream(self) -> ChatCompletionRequest:
+    def _consistent(self) -> ChatCompletionRequest:
         if self.stream_options is not None and not self.stream:
             raise ValueError("stream_options can only be set when stream is true")
+        return self
+
+    def check(self) -> ChatCompletionRequest:
+        """Rules across fields, each refused with the parameter it is about."""
+        if self.tools is not None and not self.tools:
+            raise RequestProblem(
+                "tools: [] offers no tools; give at least one, or leave tools out", param="tools"
+            )
+        if self.tool_choice not in (None, "none") and not self.tools:
+            raise RequestProblem(
+                "tool_choice needs tools: offer at least one tool, or leave tool_choice out",
+                param="tool_choice",
+            )
+        names = [t.function.name for t in self.tools or ()]
+        if len(set(names)) < len(names):
+            raise RequestProblem("tools: two tools have the same name", param="tools")
+        if self.top_logprobs and not self.logprobs:
+            raise RequestProblem("top_logprobs needs logprobs: true", param="top_logprobs")
         return self
 
 
@@ -158,42 +187,21 @@ class Limits:
     default_max_tokens: int = 512
 
 
-_TYPE_TAGS = {"str", "int", "float", "bool", "dict", "list", "none"}
-
-
-def _is_union_tag(part: str) -> bool:
-    """pydantic puts the union member it tried into loc ("str", "literal[...]", "NamedToolChoice")."""
-    return part in _TYPE_TAGS or part[:1].isupper() or "[" in part or part.startswith("function-")
-
-
-def _param_of(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif not _is_union_tag(part):
-            out += f".{part}" if out else part
-    return out
-
-
-def problem_from_validation(exc: ValidationError) -> RequestProblem:
-    first = exc.errors(include_url=False)[0]
-    param = _param_of(tuple(first["loc"]))
-    message = first["msg"].removeprefix("Value error, ")
-    return RequestProblem(f"{param}: {message}" if param else message, param=param or None)
-
-
-def parse_request(body: bytes) -> ChatCompletionRequest:
+def parse_request(body: bytes, content_type: str | None = None) -> ChatCompletionRequest:
+    raw = refuse_unsupported(load_body(body, content_type), CHAT_DEFAULTS)
     try:
-        raw = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RequestProblem(f"the request body is not valid JSON: {exc}") from None
-    if not isinstance(raw, dict):
-        raise RequestProblem("the request body must be a JSON object")
-    try:
-        return ChatCompletionRequest.model_validate(raw)
+        return ChatCompletionRequest.model_validate(raw).check()
     except ValidationError as exc:
         raise problem_from_validation(exc) from None
+
+
+def json_options(response_format: TextFormat | JsonObjectFormat | JsonSchemaFormat | None) -> dict[str, Any]:
+    """response_format as the contract's JSON output settings."""
+    if isinstance(response_format, JsonObjectFormat):
+        return {"json_output": True}
+    if isinstance(response_format, JsonSchemaFormat):
+        return {"json_output": True, "json_schema": response_format.json_schema.schema_}
+    return {}
 
 
 def _messages(incoming: list[ChatMessageIn]) -> list[Message]:
@@ -249,17 +257,15 @@ def to_chat_request(req: ChatCompletionRequest, limits: Limits) -> ChatRequest:
             param="max_tokens",
         )
     stops = [req.stop] if isinstance(req.stop, str) else list(req.stop or [])
-    tools = [ToolSpec(**t.function.model_dump(exclude={"strict"})) for t in req.tools or []]
     if isinstance(req.tool_choice, NamedToolChoice):
         tool_choice = req.tool_choice.function.name
     else:
         tool_choice = req.tool_choice or "auto"
-    if tool_choice == "required" and not tools:
-        raise RequestProblem('tool_choice "required" needs at least one tool', param="tool_choice")
     option_values: dict[str, Any] = {
         "max_new_tokens": max_tokens or min(limits.default_max_tokens, limits.max_tokens_cap),
         "stop": tuple(stops),
         "seed": req.seed,
+        **json_options(req.response_format),
     }
     if req.temperature is not None:
         option_values["temperature"] = req.temperature
@@ -268,17 +274,32 @@ def to_chat_request(req: ChatCompletionRequest, limits: Limits) -> ChatRequest:
     if req.top_k is not None:
         option_values["top_k"] = max(req.top_k, 0)
     try:
+        tools = [_tool_spec(t.function) for t in req.tools or []]
         options = SamplingOptions(**option_values)
         return ChatRequest(
-            messages=tuple(messages), options=options, tools=tuple(tools), tool_choice=tool_choice
+            messages=tuple(messages),
+            options=options,
+            tools=tuple(tools),
+            tool_choice=tool_choice,
+            logprobs=(req.top_logprobs or 0) if req.logprobs else None,
         )
     except ValidationError as exc:
         problem = problem_from_validation(exc)
-        renamed = {"max_new_tokens": "max_tokens", "tool_choice": "tool_choice", "stop": "stop"}
+        renamed = {
+            "max_new_tokens": "max_tokens",
+            "tool_choice": "tool_choice",
+            "stop": "stop",
+            "json_schema": "response_format",
+        }
         if problem.param:
             head = problem.param.split(".")[-1].split("[")[0]
             problem.param = renamed.get(head, problem.param)
         raise problem from None
+
+
+def _tool_spec(function: FunctionDef) -> ToolSpec:
+    values = function.model_dump(exclude={"strict"}, exclude_none=True)
+    return ToolSpec(**values)
 
 
 # --- response shapes ----------------------------------------------------------------------------
@@ -311,6 +332,23 @@ def usage_json(prompt_tokens: int | None, completion_tokens: int | None) -> dict
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
+LOGPROB_FLOOR = -9999.0
+"""OpenAI's stand-in for an impossible token (JSON has no -Infinity)."""
+
+
+def _logprob_item(token: str, logprob: float) -> dict[str, Any]:
+    return {"token": token, "logprob": max(logprob, LOGPROB_FLOOR), "bytes": list(token.encode("utf-8"))}
+
+
+def chat_logprobs(entries: Sequence[TokenLogprob]) -> dict[str, Any]:
+    """The chat ``logprobs`` object: one item per token, with its alternatives."""
+    content = [
+        {**_logprob_item(e.token, e.logprob), "top_logprobs": [_logprob_item(t, lp) for t, lp in e.top]}
+        for e in entries
+    ]
+    return {"content": content, "refusal": None}
+
+
 @dataclass
 class ChunkWriter:
     """Builds the chat.completion.chunk objects of one streamed completion, in order."""
@@ -319,20 +357,20 @@ class ChunkWriter:
     model: str
     created: int
 
-    def chunk(self, delta: dict, finish_reason: str | None = None) -> dict:
+    def chunk(self, delta: dict, finish_reason: str | None = None, logprobs: dict | None = None) -> dict:
         return {
             "id": self.completion_id,
             "object": "chat.completion.chunk",
             "created": self.created,
             "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+            "choices": [{"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": finish_reason}],
         }
 
     def role(self) -> dict:
         return self.chunk({"role": "assistant", "content": ""})
 
-    def text(self, text: str) -> dict:
-        return self.chunk({"content": text})
+    def text(self, text: str, logprobs: Sequence[TokenLogprob] | None = None) -> dict:
+        return self.chunk({"content": text}, logprobs=None if logprobs is None else chat_logprobs(logprobs))
 
     def reasoning(self, text: str) -> dict:
         return self.chunk({"reasoning": text})
@@ -372,6 +410,7 @@ def completion_json(
     finish_reason: str,
     prompt_tokens: int | None,
     completion_tokens: int | None,
+    logprobs: Sequence[TokenLogprob] | None = None,
 ) -> dict:
     message: dict[str, Any] = {"role": "assistant", "content": text if (text or not tool_calls) else None}
     if reasoning:
@@ -387,7 +426,7 @@ def completion_json(
             {
                 "index": 0,
                 "message": message,
-                "logprobs": None,
+                "logprobs": None if logprobs is None else chat_logprobs(logprobs),
                 "finish_reason": openai_finish_reason(finish_reason),
             }
         ],

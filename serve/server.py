@@ -1,8 +1,12 @@
 """create_app(): any Backend behind an OpenAI-compatible HTTP API (the engine server).
 
-Routes: POST /v1/chat/completions (SSE streaming or one JSON body), GET /v1/models,
-GET /health, GET /metrics. The backend's own stream is driven by a separate asyncio task
-(:class:`Generation`); the HTTP side only reads from it. A client that goes away cancels that
+Routes: POST /v1/chat/completions and POST /v1/completions (SSE streaming or one JSON body),
+GET /v1/models and /v1/models/{id}, GET /health, GET /metrics. Every error, an unknown route
+included, is an OpenAI error body; an unexpected exception is logged with its traceback and
+answered 500 in the same shape, so the keep-alive connection stays usable.
+
+The backend's own stream is driven by a separate asyncio task (:class:`Generation`); the
+HTTP side only reads from it. A client that goes away cancels that
 task exactly once, which closes the backend's iterator (the ONNX engine stops its thread).
 
 Capacity: ``max_concurrency`` requests generate at once and up to ``max_queue`` more wait
@@ -16,151 +20,61 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator
+from typing import Any
 
-import anyio
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from backends.base import Backend, ChatEvent, ChatRequest, Done, ReasoningDelta, TextDelta, ToolCall
+from backends.base import (
+    Backend,
+    ChatEvent,
+    ChatRequest,
+    Done,
+    ReasoningDelta,
+    TextDelta,
+    ToolCall,
+)
 from backends.base import ToolCallEvent as ToolCallEv
 from backends.errors import (
     BackendError,
-    BackendResponseError,
-    BackendUnavailable,
-    ContextOverflow,
-    InvalidRequest,
-    ModelNotFound,
 )
+from serve.completions import (
+    choice_json,
+    completion_body,
+    completion_logprobs,
+    new_id,
+    parse_completion_request,
+    to_chat_requests,
+)
+from serve.errors import (
+    JsonServerErrors,
+    RequestProblem,
+    error_body,
+    error_response,
+    http_error,
+    problem_for,
+    problem_from_backend,
+)
+from serve.generation import Admission, ClientGone, Generation, unless_disconnected
 from serve.metrics import ServerMetrics
 from serve.protocol import (
     SSE_DONE,
     ChunkWriter,
     Limits,
-    RequestProblem,
     completion_json,
-    error_body,
     new_completion_id,
     parse_request,
     sse,
     to_chat_request,
+    usage_json,
 )
 
 log = logging.getLogger("slm_playground.serve")
-T = TypeVar("T")
-_END = object()
-
-
-class ClientGone(Exception):
-    """Raised when the client disconnected before its answer started."""
-
-
-def problem_from_backend(exc: BackendError) -> RequestProblem:
-    message = exc.message + (f" ({exc.hint})" if exc.hint else "")
-    if isinstance(exc, ContextOverflow):
-        return RequestProblem(message, param="messages", code="context_length_exceeded")
-    if isinstance(exc, ModelNotFound):
-        return RequestProblem(message, status=404, param="model", code="model_not_found")
-    if isinstance(exc, InvalidRequest):
-        return RequestProblem(message)
-    if isinstance(exc, BackendUnavailable):
-        return RequestProblem(message, status=503, type_="server_error", code="backend_unavailable")
-    if isinstance(exc, BackendResponseError) and exc.status and 400 <= exc.status < 600:
-        kind = "invalid_request_error" if exc.status < 500 else "server_error"
-        return RequestProblem(message, status=exc.status, type_=kind)
-    return RequestProblem(message, status=500, type_="server_error")
-
-
-def error_response(problem: RequestProblem, headers: dict[str, str] | None = None) -> JSONResponse:
-    body = error_body(problem.message, type_=problem.type, param=problem.param, code=problem.code)
-    return JSONResponse(body, status_code=problem.status, headers=headers)
-
-
-class Admission:
-    """A bounded queue in front of ``slots`` generation slots (counts feed /metrics)."""
-
-    def __init__(self, slots: int, queue: int, metrics: ServerMetrics) -> None:
-        if slots < 1 or queue < 0:
-            raise ValueError("max_concurrency must be >= 1 and max_queue >= 0")
-        self.slots, self.queue = slots, queue
-        self._metrics = metrics
-        self._semaphore = asyncio.Semaphore(slots)
-
-    def reserve(self) -> bool:
-        """Take a place in the queue, or say no when the queue is full."""
-        if self._metrics.running + self._metrics.waiting >= self.slots + self.queue:
-            return False
-        self._metrics.waiting += 1
-        return True
-
-    async def acquire(self) -> None:
-        try:
-            await self._semaphore.acquire()
-        finally:
-            self._metrics.waiting -= 1
-        self._metrics.running += 1
-
-    def release(self) -> None:
-        self._metrics.running -= 1
-        self._semaphore.release()
-
-
-class Generation:
-    """One backend stream pumped by its own task into a queue the HTTP side reads."""
-
-    def __init__(self, backend: Backend, request: ChatRequest) -> None:
-        self._queue: asyncio.Queue[Any] = asyncio.Queue()
-        self._task = asyncio.create_task(self._pump(backend, request))
-
-    async def _pump(self, backend: Backend, request: ChatRequest) -> None:
-        try:
-            async for event in backend.chat(request):
-                self._queue.put_nowait(event)
-            self._queue.put_nowait(_END)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # handed to the reader, who maps it to an HTTP error
-            self._queue.put_nowait(exc)
-
-    async def next(self) -> ChatEvent | None:
-        """The next event; None after the last one; re-raises the backend's error."""
-        item = await self._queue.get()
-        if item is _END:
-            return None
-        if isinstance(item, BaseException):
-            raise item
-        return item
-
-    async def close(self) -> None:
-        """Stop the backend (closing its iterator) and wait until it has let go."""
-        if not self._task.done():
-            self._task.cancel()
-        with anyio.CancelScope(shield=True):
-            await asyncio.wait([self._task])
-
-
-async def _wait_for_disconnect(request: Request) -> None:
-    while (await request.receive())["type"] != "http.disconnect":
-        pass
-
-
-async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
-    """Await ``work`` but give up (raising ClientGone) as soon as the client disconnects."""
-    task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(_wait_for_disconnect(request))
-    try:
-        await asyncio.wait([task, watcher], return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        watcher.cancel()
-    if task.done():
-        return task.result()
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task
-    raise ClientGone
 
 
 class EngineServer:
@@ -191,7 +105,12 @@ class EngineServer:
         self.metrics.count_request(response.status_code)
         return response
 
-    async def models(self, request: Request) -> Response:
+    async def completions(self, request: Request) -> Response:
+        response = await self._completions(request)
+        self.metrics.count_request(response.status_code)
+        return response
+
+    async def _card(self) -> dict[str, Any]:
         context_length: int | None = None
         with contextlib.suppress(Exception):
             infos = await asyncio.wait_for(self.backend.list_models(), 5.0)
@@ -206,7 +125,16 @@ class EngineServer:
         }
         if context_length:
             card["max_model_len"] = context_length
-        return JSONResponse({"object": "list", "data": [card]})
+        return card
+
+    async def models(self, request: Request) -> Response:
+        return JSONResponse({"object": "list", "data": [await self._card()]})
+
+    async def model(self, request: Request) -> Response:
+        wanted = request.path_params["model_id"]
+        if wanted != self.model_id:
+            return error_response(self._unknown_model(wanted))
+        return JSONResponse(await self._card())
 
     async def health(self, request: Request) -> Response:
         try:
@@ -219,21 +147,30 @@ class EngineServer:
     async def prometheus(self, request: Request) -> Response:
         return PlainTextResponse(self.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
-    # --- chat -----------------------------------------------------------------------------
+    # --- shared ---------------------------------------------------------------------------
 
-    async def _chat(self, request: Request) -> Response:
-        try:
-            incoming = parse_request(await request.body())
-            if incoming.model != self.model_id:
-                raise RequestProblem(
-                    f"The model `{incoming.model}` does not exist. This server serves `{self.model_id}`.",
-                    status=404,
-                    param="model",
-                    code="model_not_found",
-                )
-            chat_request = to_chat_request(incoming, self.limits)
-        except RequestProblem as problem:
-            return error_response(problem)
+    def _unknown_model(self, wanted: str) -> RequestProblem:
+        return RequestProblem(
+            f"The model `{wanted}` does not exist. This server serves `{self.model_id}`.",
+            status=404,
+            param="model",
+            code="model_not_found",
+        )
+
+    def _check_capabilities(self, chat_requests: list[ChatRequest]) -> None:
+        if any(r.logprobs is not None for r in chat_requests) and not self.backend.supports_logprobs:
+            raise RequestProblem(
+                f"logprobs is not supported by this server's backend ({self.backend.kind})", param="logprobs"
+            )
+        if any(r.completion for r in chat_requests) and not self.backend.supports_completion:
+            raise RequestProblem(
+                f"plain completions are not supported by this server's backend ({self.backend.kind}); "
+                "use /v1/chat/completions",
+                status=404,
+            )
+
+    async def _admit(self, request: Request) -> Response | None:
+        """Wait for a generation slot; a response instead when the queue is full or the client left."""
         if not self.admission.reserve():
             busy = RequestProblem(
                 f"the server is at capacity ({self.admission.slots} generating, {self.admission.queue} "
@@ -247,6 +184,32 @@ class EngineServer:
             await unless_disconnected(request, self.admission.acquire())
         except ClientGone:
             return Response(status_code=499)
+        return None
+
+    def _record(self, completion_id: str, done: Done) -> None:
+        m = done.metrics
+        self.metrics.record_generation(
+            prompt_tokens=m.prompt_tokens,
+            completion_tokens=m.completion_tokens,
+            ttft_s=m.ttft_s,
+            tokens_per_s=m.decode_tokens_per_s,
+            total_s=m.total_s,
+        )
+        log.info("%s: %s", completion_id, m.summary())
+
+    # --- chat -----------------------------------------------------------------------------
+
+    async def _chat(self, request: Request) -> Response:
+        try:
+            incoming = parse_request(await request.body(), request.headers.get("content-type"))
+            if incoming.model != self.model_id:
+                raise self._unknown_model(incoming.model)
+            chat_request = to_chat_request(incoming, self.limits)
+            self._check_capabilities([chat_request])
+        except RequestProblem as problem:
+            return error_response(problem)
+        if (refused := await self._admit(request)) is not None:
+            return refused
         completion_id = new_completion_id()
         generation = Generation(self.backend, chat_request)
         handed_over = False
@@ -256,18 +219,33 @@ class EngineServer:
                 try:
                     first = await unless_disconnected(request, generation.next())
                 except BackendError as exc:
-                    return error_response(problem_from_backend(exc))
+                    return error_response(problem_for(exc, chat_request))
                 writer = ChunkWriter(completion_id, self.model_id, int(time.time()))
-                body = self._sse_body(generation, first, writer, include_usage)
+                logprobs = chat_request.logprobs is not None
+                body = self._sse_body(generation, first, writer, include_usage, logprobs)
                 handed_over = True  # the body's finally closes the generation and frees the slot
                 return StreamingResponse(
                     body, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
                 )
             try:
-                payload = await unless_disconnected(request, self._collect(generation, completion_id))
-                return JSONResponse(payload)
+                text, reasoning, calls, logprobs_seen, done = await unless_disconnected(
+                    request, generation.drain()
+                )
             except BackendError as exc:
-                return error_response(problem_from_backend(exc))
+                return error_response(problem_for(exc, chat_request))
+            self._record(completion_id, done)
+            payload = completion_json(
+                completion_id=completion_id,
+                model=self.model_id,
+                text="".join(text),
+                reasoning="".join(reasoning),
+                tool_calls=calls,
+                finish_reason=_finish(done, calls),
+                prompt_tokens=done.metrics.prompt_tokens,
+                completion_tokens=done.metrics.completion_tokens,
+                logprobs=logprobs_seen if chat_request.logprobs is not None else None,
+            )
+            return JSONResponse(payload)
         except ClientGone:
             log.info("%s: client disconnected before the answer started", completion_id)
             return Response(status_code=499)
@@ -276,31 +254,13 @@ class EngineServer:
                 await generation.close()
                 self.admission.release()
 
-    async def _collect(self, generation: Generation, completion_id: str) -> dict:
-        text, reasoning, calls = [], [], []
-        while (event := await generation.next()) is not None:
-            if isinstance(event, TextDelta):
-                text.append(event.text)
-            elif isinstance(event, ReasoningDelta):
-                reasoning.append(event.text)
-            elif isinstance(event, ToolCallEv):
-                calls.append(event.call)
-            elif isinstance(event, Done):
-                self._record(completion_id, event)
-                return completion_json(
-                    completion_id=completion_id,
-                    model=self.model_id,
-                    text="".join(text),
-                    reasoning="".join(reasoning),
-                    tool_calls=calls,
-                    finish_reason=_finish(event, calls),
-                    prompt_tokens=event.metrics.prompt_tokens,
-                    completion_tokens=event.metrics.completion_tokens,
-                )
-        raise BackendResponseError(self.backend.name, "the stream ended without a final usage record")
-
     async def _sse_body(
-        self, generation: Generation, first: ChatEvent | None, writer: ChunkWriter, include_usage: bool
+        self,
+        generation: Generation,
+        first: ChatEvent | None,
+        writer: ChunkWriter,
+        include_usage: bool,
+        logprobs: bool,
     ) -> AsyncIterator[bytes]:
         calls: list[ToolCall] = []
         try:
@@ -308,7 +268,7 @@ class EngineServer:
             event = first
             while event is not None:
                 if isinstance(event, TextDelta):
-                    yield sse(writer.text(event.text))
+                    yield sse(writer.text(event.text, event.logprobs if logprobs else None))
                 elif isinstance(event, ReasoningDelta):
                     yield sse(writer.reasoning(event.text))
                 elif isinstance(event, ToolCallEv):
@@ -322,25 +282,140 @@ class EngineServer:
                     break
                 event = await generation.next()
             yield SSE_DONE
-        except BackendError as exc:  # mid-stream: vLLM's shape, an error event then [DONE]
-            problem = problem_from_backend(exc)
-            log.warning("%s: stream failed: %s", writer.completion_id, exc)
-            yield sse(error_body(problem.message, type_=problem.type, param=problem.param, code=problem.code))
+        except Exception as exc:  # mid-stream: vLLM's shape, an error event then [DONE]
+            yield self._stream_error(writer.completion_id, exc)
             yield SSE_DONE
         finally:
             await generation.close()
             self.admission.release()
 
-    def _record(self, completion_id: str, done: Done) -> None:
-        m = done.metrics
-        self.metrics.record_generation(
-            prompt_tokens=m.prompt_tokens,
-            completion_tokens=m.completion_tokens,
-            ttft_s=m.ttft_s,
-            tokens_per_s=m.decode_tokens_per_s,
-            total_s=m.total_s,
-        )
-        log.info("%s: %s", completion_id, m.summary())
+    def _stream_error(self, completion_id: str, exc: Exception) -> bytes:
+        if isinstance(exc, BackendError):
+            problem = problem_from_backend(exc)
+            log.warning("%s: stream failed: %s", completion_id, exc)
+        else:
+            log.error("%s: stream failed", completion_id, exc_info=exc)
+            self.metrics.count_request(500)
+            problem = RequestProblem(
+                "the server hit an internal error mid-stream", status=500, type_="server_error"
+            )
+        return sse(error_body(problem.message, type_=problem.type, param=problem.param, code=problem.code))
+
+    # --- completions ----------------------------------------------------------------------
+
+    async def _completions(self, request: Request) -> Response:
+        try:
+            incoming = parse_completion_request(await request.body(), request.headers.get("content-type"))
+            if incoming.model != self.model_id:
+                raise self._unknown_model(incoming.model)
+            chat_requests = to_chat_requests(incoming, self.limits)
+            self._check_capabilities(chat_requests)
+        except RequestProblem as problem:
+            return error_response(problem)
+        if (refused := await self._admit(request)) is not None:
+            return refused
+        completion_id, created = new_id(), int(time.time())
+        echo = [r.messages[-1].content if incoming.echo else "" for r in chat_requests]
+        generation = Generation(self.backend, chat_requests[0])
+        handed_over = False
+        try:
+            if incoming.stream:
+                try:
+                    first = await unless_disconnected(request, generation.next())
+                except BackendError as exc:
+                    return error_response(problem_from_backend(exc))
+                include_usage = bool(incoming.stream_options and incoming.stream_options.include_usage)
+                body = self._completion_sse(
+                    chat_requests, generation, first, completion_id, created, echo, include_usage
+                )
+                handed_over = True
+                return StreamingResponse(
+                    body, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+                )
+            try:
+                choices, usage = await unless_disconnected(
+                    request, self._collect_completions(chat_requests, generation, completion_id, echo)
+                )
+            except BackendError as exc:
+                return error_response(problem_from_backend(exc))
+            return JSONResponse(completion_body(completion_id, self.model_id, choices, usage, created))
+        except ClientGone:
+            log.info("%s: client disconnected before the answer started", completion_id)
+            return Response(status_code=499)
+        finally:
+            if not handed_over:
+                await generation.close()
+                self.admission.release()
+
+    async def _collect_completions(
+        self, chat_requests: list[ChatRequest], generation: Generation, completion_id: str, echo: list[str]
+    ) -> tuple[list[dict], dict]:
+        """Each prompt in turn, in the one slot this request holds."""
+        choices, prompt_tokens, completion_tokens = [], 0, 0
+        for index, chat_request in enumerate(chat_requests):
+            if index:
+                await generation.close()
+                generation = Generation(self.backend, chat_request)
+            try:
+                text, _, _, logprobs, done = await generation.drain()
+            finally:
+                await generation.close()
+            self._record(completion_id, done)
+            prompt_tokens += done.metrics.prompt_tokens or 0
+            completion_tokens += done.metrics.completion_tokens or 0
+            entries = completion_logprobs(logprobs) if chat_request.logprobs is not None else None
+            choices.append(
+                choice_json(index, echo[index] + "".join(text), done.metrics.finish_reason, entries)
+            )
+        return choices, usage_json(prompt_tokens, completion_tokens)
+
+    async def _completion_sse(
+        self,
+        chat_requests: list[ChatRequest],
+        generation: Generation,
+        first: ChatEvent | None,
+        completion_id: str,
+        created: int,
+        echo: list[str],
+        include_usage: bool,
+    ) -> AsyncIterator[bytes]:
+        def chunk(choice: dict) -> bytes:
+            return sse(completion_body(completion_id, self.model_id, [choice], None, created))
+
+        prompt_tokens = completion_tokens = 0
+        try:
+            for index, chat_request in enumerate(chat_requests):
+                if index:
+                    await generation.close()
+                    generation = Generation(self.backend, chat_request)
+                    first = await generation.next()
+                if echo[index]:
+                    yield chunk(choice_json(index, echo[index], None))
+                event, offset = first, 0
+                while event is not None:
+                    if isinstance(event, TextDelta) and event.text:
+                        entries = None
+                        if chat_request.logprobs is not None:
+                            entries = completion_logprobs(event.logprobs, offset)
+                        offset += len(event.text)
+                        yield chunk(choice_json(index, event.text, None, entries))
+                    elif isinstance(event, Done):
+                        self._record(completion_id, event)
+                        prompt_tokens += event.metrics.prompt_tokens or 0
+                        completion_tokens += event.metrics.completion_tokens or 0
+                        yield chunk(choice_json(index, "", event.metrics.finish_reason))
+                        break
+                    event = await generation.next()
+            if include_usage:
+                usage = usage_json(prompt_tokens, completion_tokens)
+                yield sse(completion_body(completion_id, self.model_id, [], usage, created))
+            yield SSE_DONE
+        except Exception as exc:
+            yield self._stream_error(completion_id, exc)
+            yield SSE_DONE
+        finally:
+            await generation.close()
+            self.admission.release()
 
 
 def _finish(done: Done, calls: list[ToolCall]) -> str:
@@ -378,11 +453,15 @@ def create_app(
     app = Starlette(
         routes=[
             Route("/v1/chat/completions", server.chat_completions, methods=["POST"]),
+            Route("/v1/completions", server.completions, methods=["POST"]),
             Route("/v1/models", server.models, methods=["GET"]),
+            Route("/v1/models/{model_id:path}", server.model, methods=["GET"]),
             Route("/health", server.health, methods=["GET"]),
             Route("/metrics", server.prometheus, methods=["GET"]),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(JsonServerErrors, metrics=server.metrics)],
+        exception_handlers={HTTPException: http_error},
     )
     app.state.engine = server
     return app

@@ -92,3 +92,18 @@ async def test_stopping_the_lane_stops_the_engine_generation(engine: Engine) -> 
     finally:
         await backend.aclose()
     assert engine.backend.cancelled == 1
+
+
+async def test_json_output_setting_survives_the_lane_round_trip(engine: Engine) -> None:
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    backend = lane(engine)
+    try:
+        for options in (
+            SamplingOptions(max_new_tokens=9, json_output=True),
+            SamplingOptions(max_new_tokens=9, json_output=True, json_schema=schema),
+        ):
+            [e async for e in backend.chat(ask("a number", options=options))]
+            received = engine.backend.requests[-1].options
+            assert (received.json_output, received.json_schema) == (True, options.json_schema)
+    finally:
+        await backend.aclose()

@@ -133,3 +133,159 @@ def test_required_tool_call_has_valid_json_arguments(client: openai.OpenAI) -> N
     (call,) = choice.message.tool_calls or []
     assert call.function.name == "get_weather"
     assert isinstance(json.loads(call.function.arguments), dict)
+
+
+# --- structured output, logprobs, completions on the real model --------------------------------
+
+PERSON = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "maxLength": 24},
+        "age": {"type": "integer", "minimum": 0, "maximum": 120},
+    },
+    "required": ["name", "age"],
+    "additionalProperties": False,
+}
+ASK_JSON = [
+    {
+        "role": "user",
+        "content": 'Reply with a JSON object with the key "answer" holding the capital of France.',
+    }
+]
+
+
+def test_json_object_parses_streamed_or_not(client: openai.OpenAI) -> None:
+    fmt = {"type": "json_object"}
+    whole = client.chat.completions.create(
+        model=MODEL_ID,
+        messages=ASK_JSON,
+        response_format=fmt,
+        max_tokens=96,
+        temperature=0,  # type: ignore[arg-type]
+    )
+    assert whole.choices[0].finish_reason == "stop"
+    parsed = json.loads(whole.choices[0].message.content or "")
+    assert isinstance(parsed, dict)
+    chunks = client.chat.completions.create(
+        model=MODEL_ID,
+        messages=ASK_JSON,
+        response_format=fmt,
+        max_tokens=96,
+        temperature=0,
+        stream=True,  # type: ignore[arg-type]
+    )
+    streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert json.loads(streamed) == parsed
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_json_schema_answers_validate(client: openai.OpenAI, stream: bool) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    fmt = {"type": "json_schema", "json_schema": {"name": "person", "schema": PERSON, "strict": True}}
+    for prompt in ("Invent a person.", "Who wrote Hamlet? Give the name and age at death.", "hello"):
+        messages = [{"role": "user", "content": prompt}]
+        result = client.chat.completions.create(
+            model=MODEL_ID,
+            messages=messages,
+            response_format=fmt,
+            max_tokens=64,
+            temperature=0,
+            stream=stream,  # type: ignore[arg-type, call-overload]
+        )
+        if stream:
+            text = "".join(c.choices[0].delta.content or "" for c in result if c.choices)
+        else:
+            assert result.choices[0].finish_reason == "stop"
+            text = result.choices[0].message.content or ""
+        jsonschema.validate(json.loads(text), PERSON)
+
+
+@pytest.mark.parametrize(
+    ("schema", "words"),
+    [
+        ({"type": "frobnicate"}, "Invalid type"),
+        (
+            {"$ref": "#/$defs/a", "$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}},
+            "loops back",
+        ),
+        ({"$ref": "#/$defs/missing"}, "does not exist"),
+    ],
+)
+def test_schemas_the_grammar_cannot_use_are_400s(client: openai.OpenAI, schema: dict, words: str) -> None:
+    fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model=MODEL_ID, messages=QUESTION, response_format=fmt, max_tokens=8)  # type: ignore[arg-type]
+    assert words in caught.value.message
+    assert caught.value.param == "response_format"  # type: ignore[attr-defined]
+    bad_tool = {"type": "function", "function": {"name": "f", "parameters": {"$ref": "#"}}}
+    with pytest.raises(openai.BadRequestError) as tool_caught:
+        client.chat.completions.create(
+            model=MODEL_ID,
+            messages=QUESTION,
+            tools=[bad_tool],
+            tool_choice="required",
+            max_tokens=8,  # type: ignore[list-item]
+        )
+    assert tool_caught.value.param == "tools"  # type: ignore[attr-defined]
+    assert client.chat.completions.create(
+        model=MODEL_ID, messages=QUESTION, max_tokens=2
+    ).choices  # still serving
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_greedy_logprobs_name_the_likeliest_token(client: openai.OpenAI, stream: bool) -> None:
+    result = client.chat.completions.create(
+        model=MODEL_ID,
+        messages=QUESTION,
+        max_tokens=12,
+        temperature=0,
+        logprobs=True,
+        top_logprobs=3,
+        stream=stream,  # type: ignore[call-overload]
+    )
+    if stream:
+        chunks = [c for c in result if c.choices]
+        text = "".join(c.choices[0].delta.content or "" for c in chunks)
+        entries = [t for c in chunks if c.choices[0].logprobs for t in c.choices[0].logprobs.content or []]
+    else:
+        text = result.choices[0].message.content or ""
+        entries = result.choices[0].logprobs.content or []
+    assert "".join(e.token for e in entries) == text
+    assert len(entries) >= 5
+    for entry in entries:
+        assert len(entry.top_logprobs) == 3
+        assert entry.logprob <= 0
+        assert entry.top_logprobs[0].logprob >= entry.top_logprobs[1].logprob >= entry.top_logprobs[2].logprob
+        assert entry.logprob == pytest.approx(entry.top_logprobs[0].logprob)  # greedy takes the top one
+
+
+def test_completions_on_the_real_model(client: openai.OpenAI) -> None:
+    prompt = "The days of the week are Monday, Tuesday,"
+    one = client.completions.create(model=MODEL_ID, prompt=prompt, max_tokens=10, temperature=0)
+    text = one.choices[0].text
+    assert text and not text.startswith(prompt)  # echo is off: only the continuation
+    assert one.choices[0].finish_reason == "length"
+    assert one.usage is not None and one.usage.completion_tokens == 10
+    assert 5 < one.usage.prompt_tokens < 20  # the raw prompt, no chat template around it
+    both = client.completions.create(
+        model=MODEL_ID, prompt=[prompt, "1, 2, 3,"], max_tokens=10, temperature=0
+    )
+    assert [c.index for c in both.choices] == [0, 1]
+    assert all(c.text for c in both.choices)
+    streamed = client.completions.create(
+        model=MODEL_ID,
+        prompt=prompt,
+        max_tokens=10,
+        temperature=0,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(streamed)
+    assert "".join(c.choices[0].text for c in chunks if c.choices) == text
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 10
+    word = text.split()[1] if len(text.split()) > 1 else text.split()[0]
+    stopped = client.completions.create(
+        model=MODEL_ID, prompt=prompt, max_tokens=10, temperature=0, stop=[word]
+    )
+    assert stopped.choices[0].finish_reason == "stop"
+    assert stopped.choices[0].text == text[: text.index(word)]

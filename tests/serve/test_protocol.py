@@ -47,7 +47,7 @@ def translate(**fields: object):
         (body(temperature=2.5), "temperature", "less than or equal to 2"),
         (body(messages=[{"role": "robot", "content": "x"}]), "messages[0].role", "'system'"),
         (body(frobnicate=True), "frobnicate", "Extra inputs"),
-        (body(n=2), "n", "less than or equal to 1"),
+        (body(n=2), "n", "n=2 is not supported by this server"),
         (body(stream_options={"include_usage": True}), None, "only be set when stream is true"),
         (body(tool_choice="sometimes"), "tool_choice", "'auto', 'none' or 'required'"),
         (
