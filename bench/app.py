@@ -62,7 +62,7 @@ def free_port() -> int:
 
 def _backend(args: argparse.Namespace) -> Any:
     if args.scripted:
-        from tests.support.scripted import ScriptedBackend, ScriptedReply
+        from backends.scripted import ScriptedBackend, ScriptedReply
 
         words = [f"tok{i} " for i in range(args.max_new_tokens)]
         backend = ScriptedBackend(label="onnx", delay_s=0.01, first_token_delay_s=0.05)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from backends.scripted import ScriptedBackend, ScriptedReply
 from runtime.registry import BackendRegistry
 from runtime.settings import Settings
-from tests.support.scripted import ScriptedBackend, ScriptedReply
 
 
 def paced(label: str, words: str, delay_s: float, first_token_delay_s: float = 0.0) -> ScriptedBackend:

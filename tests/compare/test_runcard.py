@@ -7,13 +7,13 @@ import json
 import pytest
 
 from backends.base import SamplingOptions
+from backends.scripted import ScriptedBackend
 from compare.runcard import RunCard
 from compare.service import SetupError, prepare, run_card_for
 from compare.share import ComparisonSetup, ShareLinkError, decode_setup, encode_setup, share_url
 from compare.verdicts import LaneVerdict, agreement, same_answer
 from presets import ExamplePrompt, Preset, PresetCatalog
 from runtime.registry import BackendRegistry
-from tests.support.scripted import ScriptedBackend
 
 MATH = Preset(
     name="math",

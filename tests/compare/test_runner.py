@@ -9,10 +9,10 @@ import pytest
 
 from backends.base import SamplingOptions
 from backends.errors import BackendUnavailable
+from backends.scripted import ScriptedBackend, ScriptedReply
 from compare.lanes import SettingOverride, parse_override
 from compare.runner import Comparison, Lane
 from tests.compare.conftest import paced
-from tests.support.scripted import ScriptedBackend, ScriptedReply
 
 
 async def _alone(backend: ScriptedBackend) -> float:

@@ -5,7 +5,7 @@ from pydantic import ValidationError
 
 from backends.base import ChatRequest, Message, SamplingOptions, ToolSpec, decode_rate
 from backends.errors import BackendError, BackendResponseError, ContextOverflow
-from tests.support.scripted import ScriptedBackend, ScriptedReply
+from backends.scripted import ScriptedBackend, ScriptedReply
 
 
 def _request(text: str = "hi") -> ChatRequest:

@@ -1,6 +1,6 @@
+from backends.scripted import ScriptedBackend
 from bench.engine import measure_backend
 from bench.prompts import PROMPTS
-from tests.support.scripted import ScriptedBackend
 
 
 async def test_any_backend_gets_the_same_measurements() -> None:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from backends.scripted import ScriptedBackend
 from serve.server import create_app
 from serve.threaded import ServerThread
-from tests.support.scripted import ScriptedBackend
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from backends.scripted import ScriptedBackend, ScriptedReply
 from mathcheck import bench, cli, evaluate
 from mathcheck.sandbox import shutdown
-from tests.support.scripted import ScriptedBackend, ScriptedReply
 
 
 @pytest.fixture(scope="module", autouse=True)

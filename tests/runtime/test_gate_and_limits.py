@@ -7,13 +7,13 @@ import asyncio
 
 import pytest
 
+from backends.scripted import ScriptedBackend
 from compare.lanes import backend_for_lane, parse_lane
 from runtime.errors import Busy, InputError
 from runtime.gate import BackendGate, BackendRefused
 from runtime.limits import Admission, Limits
 from runtime.registry import BackendRegistry
 from runtime.settings import Endpoint, Settings, load_settings
-from tests.support.scripted import ScriptedBackend
 
 PUBLIC = Settings(public=True)
 

@@ -8,10 +8,10 @@ from typing import Any
 import openai
 import pytest
 
+from backends.scripted import ScriptedBackend
 from serve.protocol import Limits
 from serve.server import create_app
 from serve.threaded import ServerThread
-from tests.support.scripted import ScriptedBackend
 
 MODEL = "scripted-model"
 

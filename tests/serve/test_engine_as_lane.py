@@ -17,8 +17,8 @@ from backends.base import (
     ToolSpec,
 )
 from backends.errors import ModelNotFound
+from backends.scripted import ScriptedReply
 from tests.serve.conftest import MODEL, Engine
-from tests.support.scripted import ScriptedReply
 
 compat = pytest.importorskip("backends.openai_compat")
 

@@ -10,8 +10,8 @@ import httpx
 import openai
 import pytest
 
+from backends.scripted import ScriptedBackend, ScriptedReply
 from tests.serve.conftest import MODEL, Engine
-from tests.support.scripted import ScriptedBackend, ScriptedReply
 
 USER = [{"role": "user", "content": "count"}]
 

@@ -10,8 +10,8 @@ import pytest
 
 from backends.base import Health, ToolCall
 from backends.errors import BackendUnavailable, ContextOverflow, ModelNotFound
+from backends.scripted import ScriptedBackend, ScriptedReply
 from tests.serve.conftest import MODEL, Engine
-from tests.support.scripted import ScriptedBackend, ScriptedReply
 
 USER = [{"role": "user", "content": "say hello to the world"}]
 WEATHER = {

@@ -15,9 +15,9 @@ import openai
 import pytest
 
 from backends.base import ChatRequest, StreamEvent, TextDelta, TokenLogprob, Usage
+from backends.scripted import ScriptedBackend, ScriptedReply
 from tests.serve.conftest import MODEL, Engine
 from tests.serve.test_engine_http import WEATHER, assert_openai_error, parse_metrics, sse_events
-from tests.support.scripted import ScriptedBackend, ScriptedReply
 
 USER = [{"role": "user", "content": "say hello"}]
 

@@ -9,7 +9,7 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 
 from backends.errors import BackendUnavailable
-from tests.support.scripted import ScriptedBackend, ScriptedReply
+from backends.scripted import ScriptedBackend, ScriptedReply
 from tests.ui.conftest import running_app
 
 

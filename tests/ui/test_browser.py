@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from backends.scripted import ScriptedBackend, ScriptedReply
 from runtime.registry import BackendRegistry
 from runtime.settings import Settings
-from tests.support.scripted import ScriptedBackend, ScriptedReply
 from tests.ui.conftest import running_app
 
 pytestmark = pytest.mark.browser

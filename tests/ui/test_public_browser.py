@@ -12,8 +12,8 @@ from urllib.parse import urlencode
 
 import pytest
 
+from backends.scripted import ScriptedBackend, ScriptedReply
 from tests.support.listener import Listener, loopback_listener
-from tests.support.scripted import ScriptedBackend, ScriptedReply
 from tests.ui.conftest import running_app
 
 pytestmark = pytest.mark.browser

@@ -15,8 +15,8 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
+from backends.scripted import ScriptedBackend, ScriptedReply
 from tests.support.listener import Listener, loopback_listener
-from tests.support.scripted import ScriptedBackend, ScriptedReply
 from tests.ui.conftest import running_app
 
 LONG = "What is 2 + 2? " * 600  # 9,000 characters: over the public limit (8,000)

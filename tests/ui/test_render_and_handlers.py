@@ -13,10 +13,10 @@ from app.handlers import ChatService, PanelValues, StopSignals, chat_states, mar
 from app.render import text_of, to_model_messages
 from backends.base import ToolCall
 from backends.errors import BackendUnavailable, ContextOverflow
+from backends.scripted import ScriptedBackend, ScriptedReply
 from presets import load_catalog
 from runtime.registry import BackendRegistry
 from runtime.settings import Settings
-from tests.support.scripted import ScriptedBackend, ScriptedReply
 
 PANEL = PanelValues("Show each calculation.", 0.3, 0.8, 0, 128, None, False)
 

@@ -1,0 +1,77 @@
+"""Print which top-level packages import which, and check the layering rules.
+
+    python scripts/import_graph.py          # the graph as "package -> imported packages" lines
+    python scripts/import_graph.py --check  # exit 1, naming the file and line, if a rule is broken
+
+Layers, lowest first: backends -> presets, mathcheck, runtime -> compare, serve -> app -> bench.
+A package imports only layers below its own (compare and serve may also import each other);
+nothing imports tests/.
+Imports under ``if TYPE_CHECKING:`` count too: they are still a dependency of the design.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("presets", "backends", "mathcheck", "runtime", "compare", "serve", "app", "bench", "tests")
+LAYER = {
+    "backends": 0,
+    "presets": 1,
+    "mathcheck": 1,
+    "runtime": 1,
+    "compare": 2,
+    "serve": 2,
+    "app": 3,
+    "bench": 4,
+    "tests": 5,
+}
+SIDE_BY_SIDE = {"compare", "serve"}
+"""The one layer whose packages may import each other."""
+
+
+def imports_of(path: Path) -> list[tuple[int, str]]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name.split(".")[0]) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.lineno, node.module.split(".")[0]))
+    return [(line, name) for line, name in found if name in PACKAGES]
+
+
+def graph() -> tuple[dict[str, set[str]], list[str]]:
+    edges: dict[str, set[str]] = defaultdict(set)
+    problems = []
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            for line, imported in imports_of(path):
+                if imported == package:
+                    continue
+                edges[package].add(imported)
+                where = f"{path.relative_to(ROOT)}:{line}"
+                if imported == "tests":
+                    problems.append(f"{where}: {package} imports tests")
+                elif LAYER[imported] > LAYER[package]:
+                    problems.append(f"{where}: {package} imports {imported}, a layer above it")
+                elif LAYER[imported] == LAYER[package] and package not in SIDE_BY_SIDE:
+                    problems.append(f"{where}: {package} imports {imported}, beside it")
+    return edges, problems
+
+
+def main(argv: list[str]) -> int:
+    edges, problems = graph()
+    for package in PACKAGES:
+        print(f"{package:10} -> {', '.join(sorted(edges.get(package, ()))) or '-'}")
+    if problems:
+        print(f"\n{len(problems)} import(s) against the layers:")
+        print("\n".join(f"  {p}" for p in problems))
+    return 1 if problems and "--check" in argv else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
