@@ -37,7 +37,7 @@ prepare_model() {
 
 setup_test_extras() {
   if ! "$BIN/python" -c "import llama_cpp.server" 2>/dev/null; then
-    step "building llama-cpp-python (a real OpenAI-compatible server for the tests; compiles once, can take half an hour)"
+    step "building llama-cpp-python (a real OpenAI-compatible server for the tests; compiles once, about 15 minutes on 2 cores)"
     CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) "$BIN/pip" install -q "$LLAMA_CPP"
   fi
   if [ ! -x /usr/bin/chromium ]; then
