@@ -1,29 +1,28 @@
-"""In-process backend on ONNX Runtime GenAI.
+"""In-process backend on the ONNX Runtime GenAI model format, batched across requests.
 
-Threading model: onnxruntime-genai's C API is not thread safe per generator, so each request's
-token loop runs in one worker thread that owns its Generator for the whole request and hands
-tokens to the event loop through an asyncio queue. Stopping (closing the async iterator)
-sets an event the loop checks before every step, and ``_stream`` waits for the worker to
-return, so no computation outlives the request.
+Every request of one model runs on that model's scheduler thread (backends/scheduler.py):
+requests join and leave a running batch between decoding steps, each with its own sampling
+settings, stop strings, token budget and tool parser. Decoding drives the folder's graph with
+onnxruntime directly (backends/onnx_batch.py: one KV row per sequence, several rows per step);
+onnxruntime-genai's Generator (through ``oga_native``, which releases the GIL) is kept for
+what that cannot do: guided decoding (tool_choice "required" or a named function, whose
+grammar is tied to the Generator) and graphs without GroupQueryAttention. Those run one
+token per scheduler step beside the batch. The tokenizer stays on onnxruntime-genai.
 
-The GIL: decoding goes through ``oga_native`` (the library's C API via ctypes), which
-releases the GIL during each step; the Python binding holds it, which stalled the web server's
-event loop for whole answers. The tokenizer stays on the binding.
-
-KV-cache reuse: after a request, its Generator (holding prompt + answer in its KV cache) goes
-back to a small pool. The next request whose prompt shares a prefix with it (the next turn
-of the same chat) rewinds to the shared prefix and prefills only the new tokens, so the time
-to first token of turn N does not grow with the history. Sampling settings are fixed when a
-Generator is created, so a pooled one is only reused under the same settings.
+KV-cache reuse: a finished request's row stays parked with its tokens; the next request whose
+prompt shares a prefix with any row (the next turn of the same chat, or the same system
+prompt) prefills only the rest, so the time to first token of turn N does not grow with the
+history. A new request's prompt is fed in chunks between decoding steps, so running streams
+keep flowing while it is read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
-from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,23 +41,38 @@ from backends.base import (
     ToolCallEvent,
     Usage,
 )
-from backends.errors import BackendError, BackendResponseError, BackendUnavailable, ContextOverflow
+from backends.errors import BackendError, BackendUnavailable, ContextOverflow
 from backends.model_store import ModelFolder, check_model_dir
+from backends.onnx_batch import Graph, batchable
 from backends.onnx_tools import ToolCallParser, tool_guidance, tools_system_text
+from backends.sampling import Sampler
+from backends.scheduler import Job, Scheduler
 from backends.stops import StopMatcher
 
 KV_WINDOW = 4096
-"""Tokens of KV cache a pooled Generator is created with (grown when a request needs more)."""
-POOL_SIZE = 2
+"""Tokens of KV cache a row starts with (grown when a request needs more)."""
+MAX_BATCH = 8
+"""Sequences decoded in one step at most: beyond 8, a step on 2 cores gained little (README)."""
+PARKED_ROWS = 2
+"""Rows beyond the batch that keep finished chats' caches for their next turn."""
+PREFILL_CHUNK = 64
+"""Prompt tokens fed per scheduler step: a running stream waits at most one chunk per token."""
+SOLO_POOL = 2
+"""Generators kept for the next turn on the onnxruntime-genai path."""
 
 
 @dataclass
 class _Loaded:
-    model: oga_native.Model
     tokenizer: Any
     folder: ModelFolder
+    config: dict[str, Any]
     template: str | None
+    threads: int
+    graph: Graph | None
+    why_solo: str | None
+    """Why every request takes the Generator path (None when the graph batches)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
+    _genai: oga_native.Model | None = None
 
     def encode_chat(self, request: ChatRequest) -> list[int]:
         messages = [_message_json(m) for m in request.messages]
@@ -69,6 +83,13 @@ class _Loaded:
                 json.dumps(messages), template_str=self.template, add_generation_prompt=True
             )
             return [int(t) for t in self.tokenizer.encode(prompt)]
+
+    def genai(self) -> oga_native.Model:
+        """onnxruntime-genai's own model, loaded on first use (guided or unbatchable requests)."""
+        if self._genai is None:
+            overlay = oga_native.session_options(self.threads)
+            self._genai = oga_native.Model(self.folder.path, overlay=overlay)
+        return self._genai
 
 
 def _message_json(message: Message) -> dict[str, str]:
@@ -89,13 +110,11 @@ def _offer_tools(messages: list[dict[str, str]], request: ChatRequest) -> None:
     messages[0]["tools"] = json.dumps([t.openai_schema()["function"] for t in request.tools])
 
 
-@dataclass
-class _Session:
-    generator: oga_native.Generator
-    key: tuple[Any, ...] | None
-    """Sampling settings it was created with; None: never reuse (seeded or guided)."""
-    tokens: list[int]
-    max_length: int
+def request_guidance(request: ChatRequest) -> tuple[str, str] | None:
+    """Constrained decoding a request needs ((type, data) for the Generator), or None."""
+    if not request.tools or request.tool_choice == "none":
+        return None
+    return tool_guidance(request.tools, request.tool_choice)
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:
@@ -106,24 +125,261 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
     return i
 
 
+class _Answer:
+    """Token ids in, the request's events out: detokenizing, stop strings, tool calls, usage."""
+
+    def __init__(self, job: OnnxJob, loaded: _Loaded) -> None:
+        request = job.request
+        self.job = job
+        with loaded.lock:
+            self.stream = loaded.tokenizer.create_stream()
+        self.stops = StopMatcher(request.options.stop)
+        offered = bool(request.tools) and request.tool_choice != "none"
+        self.tools = ToolCallParser(request.tools, request.tool_choice) if offered else None
+        self.eos = set(loaded.folder.eos_token_ids)
+        self.model = loaded.folder.name
+        self.produced = 0
+
+    def feed(self, token: int) -> FinishReason | None:
+        """Take one generated token; the finish reason once the answer is complete."""
+        self.produced += 1
+        if token in self.eos:
+            return "stop"
+        piece = self.stream.decode(token)
+        if self.tools is not None:
+            piece = self.tools.feed(piece)
+        text = self.stops.feed(piece) if piece else ""
+        if text:
+            self.job.emit(TextDelta(text))
+        if self.stops.stopped:
+            return "stop"
+        return "length" if self.produced >= self.job.budget else None
+
+    def close(self, finish: FinishReason) -> None:
+        if tail := self.stops.flush():
+            self.job.emit(TextDelta(self.tools.feed(tail) if self.tools else tail))
+        if self.tools is not None:
+            if rest := self.tools.flush():
+                self.job.emit(TextDelta(rest))
+            for call in self.tools.calls():
+                self.job.emit(ToolCallEvent(call))
+            if self.tools.calls() and finish == "stop":
+                finish = "tool_calls"
+        job = self.job
+        server = {
+            "prefill_tokens": float(len(job.prompt) - job.reused),
+            "reused_tokens": float(job.reused),
+            "queue_s": job.queue_s,
+            "mean_batch": job.mean_batch,
+        }
+        job.emit(
+            Usage(
+                prompt_tokens=len(job.prompt),
+                completion_tokens=self.produced,
+                finish_reason=finish,
+                model=self.model,
+                server=server,
+            )
+        )
+        job.end()
+
+
+class OnnxJob(Job):
+    def __init__(self, request: ChatRequest, prompt: list[int], budget: int) -> None:
+        super().__init__()
+        self.request, self.prompt, self.budget = request, prompt, budget
+        self.guidance = request_guidance(request)
+        self.answer: _Answer | None = None
+        self.reused = 0
+        # batched path
+        self.row: int | None = None
+        self.feed: list[int] = []
+        self.pending: int | None = None
+        self.sampler = Sampler(request.options)
+        # onnxruntime-genai path
+        self.solo: _Solo | None = None
+
+    def take(self, token: int) -> int:
+        """Hand a sampled token to the answer; ends the job when it is complete."""
+        assert self.answer is not None
+        finish = self.answer.feed(token)
+        if finish is not None:
+            self.answer.close(finish)
+        else:
+            self.pending = token
+        return 1
+
+
+@dataclass
+class _Solo:
+    generator: oga_native.Generator
+    key: tuple[Any, ...] | None
+    """Sampling settings it was created with; None: never reuse (seeded or guided)."""
+    tokens: list[int]
+    max_length: int
+
+
+class OnnxEngine:
+    """The scheduler's engine: batched rows on the graph, Generators for the rest."""
+
+    def __init__(self, loaded: _Loaded, max_batch: int) -> None:
+        self.loaded = loaded
+        self.max_batch = max_batch
+        self.solo_pool: list[_Solo] = []
+
+    # --- admission ---------------------------------------------------------------------
+
+    def admit(self, job: Job) -> None:
+        assert isinstance(job, OnnxJob)
+        job.answer = _Answer(job, self.loaded)
+        if self.loaded.graph is None or job.guidance is not None:
+            self._admit_solo(job)
+        else:
+            self._admit_row(job, self.loaded.graph)
+
+    def _admit_row(self, job: OnnxJob, graph: Graph) -> None:
+        need = len(job.prompt) + job.budget + 1
+        if need > graph.length:
+            graph.grow(min(max(need, 2 * graph.length), self.loaded.folder.context_length + 1))
+        limit = len(job.prompt) - 1  # at least one token is fed, for its logits
+        free = [i for i, r in enumerate(graph.rows) if r.owner is None]
+        shared = {i: min(_common_prefix(r.tokens, job.prompt), limit) for i, r in enumerate(graph.rows)}
+        # a parked row with the longest shared prefix; else the one unused longest
+        row = max(free, key=lambda i: (shared[i], -graph.rows[i].used_at))
+        donor = max(range(len(graph.rows)), key=lambda i: shared[i])
+        if shared[donor] > shared[row] + 8:  # e.g. the same system prompt, still running elsewhere
+            graph.copy_prefix(donor, row, shared[donor])
+        reused = shared[row] if shared[donor] <= shared[row] + 8 else shared[donor]
+        del graph.rows[row].tokens[reused:]
+        graph.rows[row].owner = job
+        job.row, job.reused, job.feed = row, reused, job.prompt[reused:]
+
+    def _admit_solo(self, job: OnnxJob) -> None:
+        model = self.loaded.genai()
+        options = job.request.options
+        reusable = job.guidance is None and (options.seed is None or options.greedy)
+        key = _sampling_key(options) if reusable else None
+        need = len(job.prompt) + job.budget
+        best, reused = None, 0
+        if key is not None:
+            for session in self.solo_pool:
+                if session.key == key and session.max_length >= need:
+                    shared = min(_common_prefix(session.tokens, job.prompt), len(job.prompt) - 1)
+                    if shared > reused:
+                        best, reused = session, shared
+        if best is not None:
+            self.solo_pool.remove(best)
+            best.generator.rewind_to(reused)
+            best.generator.append_tokens(job.prompt[reused:])
+            job.solo, job.reused = best, reused
+            return
+        context = self.loaded.folder.context_length
+        max_length = min(context, max(need, KV_WINDOW) if reusable else need)
+        params = oga_native.GeneratorParams(model)
+        params.set_search_options(**_search_options(options, max_length))
+        if job.guidance is not None:
+            params.set_guidance(*job.guidance)
+        generator = oga_native.Generator(model, params)
+        generator.append_tokens(job.prompt)
+        job.solo = _Solo(generator, key, list(job.prompt), max_length)
+
+    def release(self, job: Job) -> None:
+        assert isinstance(job, OnnxJob)
+        if job.row is not None and self.loaded.graph is not None:
+            row = self.loaded.graph.rows[job.row]
+            if row.owner is job:
+                row.owner = None  # parked: its tokens stay for a later prompt that shares them
+            job.row = None
+        if job.solo is not None:
+            solo, job.solo = job.solo, None
+            if job.done and not job.cancelled.is_set() and solo.key is not None:
+                solo.tokens = solo.generator.sequence()  # what the KV cache really holds
+                self.solo_pool.insert(0, solo)
+                del self.solo_pool[SOLO_POOL:]
+
+    # --- one step ----------------------------------------------------------------------
+
+    def step(self, jobs: list[Job]) -> int:
+        produced = 0
+        live = [j for j in jobs if isinstance(j, OnnxJob) and not j.done and not j.cancelled.is_set()]
+        for job in live:
+            if job.solo is not None:
+                produced += self._solo_step(job)
+        graph = self.loaded.graph
+        rows = [j for j in live if j.row is not None]
+        if graph is None or not rows:
+            return produced
+        prefilling = [j for j in rows if j.feed]
+        if prefilling:
+            produced += self._prefill(graph, prefilling[0])
+        decoding = [j for j in rows if not j.feed and not j.done and j.pending is not None]
+        if decoding:
+            produced += self._decode(graph, decoding)
+        return produced
+
+    def _prefill(self, graph: Graph, job: OnnxJob) -> int:
+        import numpy as np
+
+        assert job.row is not None
+        chunk, job.feed = job.feed[:PREFILL_CHUNK], job.feed[PREFILL_CHUNK:]
+        logits = graph.run(job.row, np.array([chunk]))
+        if job.feed:
+            return 0
+        return job.take(job.sampler.pick(logits[0, -1]))
+
+    def _decode(self, graph: Graph, jobs: list[OnnxJob]) -> int:
+        import numpy as np
+
+        d = len(jobs)
+        holes = iter(sorted(set(range(d)) - {j.row for j in jobs}))
+        for job in jobs:  # decoding rows must be rows 0..d-1
+            assert job.row is not None
+            if job.row >= d:
+                graph.swap(job.row, next(holes))
+        jobs.sort(key=lambda j: j.row)  # type: ignore[arg-type, return-value]
+        logits = graph.run(0, np.array([[j.pending] for j in jobs]))
+        for i, job in enumerate(jobs):
+            job.batch_steps += 1
+            job.batch_rows += d
+            job.take(job.sampler.pick(logits[i, 0]))
+        return d
+
+    def _solo_step(self, job: OnnxJob) -> int:
+        assert job.solo is not None
+        generator = job.solo.generator
+        if generator.is_done():
+            assert job.answer is not None
+            job.answer.close("length")
+            return 0
+        generator.generate_next_token()
+        job.batch_steps += 1
+        job.batch_rows += 1
+        return job.take(generator.next_token())
+
+
 class OnnxBackend(Backend):
     kind = "onnx"
     supports_tools = True
 
-    def __init__(self, name: str, model_dir: Path, *, concurrency: int = 1, threads: int = 0) -> None:
-        """``threads``: onnxruntime intra-op threads; 0 means every core this process may use."""
+    def __init__(
+        self,
+        name: str,
+        model_dir: Path,
+        *,
+        concurrency: int = 0,
+        threads: int = 0,
+        max_queue: int = 64,
+    ) -> None:
+        """``concurrency``: sequences decoded together (0: chosen from the model and memory);
+        ``threads``: onnxruntime intra-op threads (0: every core this process may use)."""
         super().__init__(name)
         self.model_dir = Path(model_dir)
         self.threads = threads or oga_native.available_cores()
+        self.requested_batch = concurrency
+        self.max_queue = max_queue
         self._loaded: _Loaded | None = None
-        self._load_error: BackendError | None = None
         self._load_task: asyncio.Future[_Loaded] | None = None
-        self._slots = asyncio.Semaphore(concurrency)
-        self._executor = ThreadPoolExecutor(max_workers=concurrency + 1, thread_name_prefix="onnx-gen")
-        self._pool: list[_Session] = []
-        self._pool_lock = threading.Lock()
-        self.waiting = 0
-        """Requests queued for a generation slot (shown to users as their place in line)."""
+        self.scheduler: Scheduler | None = None
 
     # --- loading -----------------------------------------------------------------------
 
@@ -131,26 +387,58 @@ class OnnxBackend(Backend):
         import onnxruntime_genai as og
 
         folder = check_model_dir(self.model_dir)
+        config = json.loads((folder.path / "genai_config.json").read_text(encoding="utf-8"))
         try:
-            model = oga_native.Model(folder.path, overlay=oga_native.session_options(self.threads))
             tokenizer = og.Tokenizer(str(folder.path))
+            why_solo = batchable(folder.path, config)
+            graph = None
+            if why_solo is None:
+                rows = self.batch_size(config) + PARKED_ROWS
+                window = min(KV_WINDOW, folder.context_length + 1)
+                graph = Graph(folder.path, config, threads=self.threads, rows=rows, length=window)
         except Exception as exc:
             raise BackendUnavailable(self.name, f"could not load {folder.path}: {exc}") from exc
         template_file = folder.path / "chat_template.jinja"
         template = template_file.read_text(encoding="utf-8") if template_file.is_file() else None
-        return _Loaded(model, tokenizer, folder, template)
+        loaded = _Loaded(tokenizer, folder, config, template, self.threads, graph, why_solo)
+        if why_solo is not None:
+            loaded.genai()  # fail now rather than on the first request
+        return loaded
+
+    def batch_size(self, config: dict[str, Any] | None = None) -> int:
+        """The batch: as asked, else MAX_BATCH unless a quarter of the free memory cannot hold
+        that many rows of KV_WINDOW tokens."""
+        if self.requested_batch:
+            return self.requested_batch
+        if config is None:
+            return MAX_BATCH
+        decoder = config["model"]["decoder"]
+        per_token = 2 * 4 * int(decoder["num_hidden_layers"]) * int(decoder["num_key_value_heads"])
+        per_token *= int(decoder["head_size"])
+        try:
+            import psutil
+
+            free = psutil.virtual_memory().available
+        except ImportError:
+            return MAX_BATCH
+        return max(1, min(MAX_BATCH, int(free / 4 // (per_token * KV_WINDOW))))
 
     async def _ensure_loaded(self) -> _Loaded:
         if self._loaded is not None:
             return self._loaded
         if self._load_task is None:
-            loop = asyncio.get_running_loop()
-            self._load_task = loop.run_in_executor(self._executor, self._load_blocking)
+            self._load_task = asyncio.get_running_loop().run_in_executor(None, self._load_blocking)
         try:
-            self._loaded = await asyncio.shield(self._load_task)
-        except BackendError as exc:
-            self._load_error, self._load_task = exc, None
+            loaded = await asyncio.shield(self._load_task)
+        except BackendError:
+            self._load_task = None
             raise
+        if self._loaded is None:
+            self._loaded = loaded
+            batch = self.batch_size(loaded.config) if loaded.graph is not None else 1
+            self.scheduler = Scheduler(
+                OnnxEngine(loaded, batch), name=self.name, max_batch=batch, max_queue=self.max_queue
+            )
         return self._loaded
 
     def default_model(self) -> str:
@@ -164,13 +452,12 @@ class OnnxBackend(Backend):
                 check_model_dir(self.model_dir)
             except BackendError as exc:
                 return Health("unreachable", exc.message)
-            self._load_task = asyncio.get_running_loop().run_in_executor(self._executor, self._load_blocking)
+            self._load_task = asyncio.get_running_loop().run_in_executor(None, self._load_blocking)
         if self._load_task.done():
             try:
-                self._loaded = self._load_task.result()
+                await self._ensure_loaded()
                 return Health("ready", f"{self.model_dir.name} loaded in-process")
             except BackendError as exc:
-                self._load_task = None
                 return Health("unreachable", exc.message)
         return Health("loading", f"loading {self.model_dir.name}")
 
@@ -184,10 +471,18 @@ class OnnxBackend(Backend):
             )
         ]
 
+    def stats(self) -> dict[str, float]:
+        """Batch size, queue length and aggregate tokens/s (for /metrics)."""
+        return self.scheduler.stats() if self.scheduler is not None else {}
+
+    @property
+    def waiting(self) -> int:
+        """Requests queued for a place in the batch."""
+        return int(self.stats().get("queued", 0))
+
     async def aclose(self) -> None:
-        with self._pool_lock:
-            self._pool.clear()
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        if self.scheduler is not None:
+            await asyncio.to_thread(self.scheduler.close)
 
     # --- generation --------------------------------------------------------------------
 
@@ -198,148 +493,11 @@ class OnnxBackend(Backend):
         if len(prompt) >= context:
             raise ContextOverflow(self.name, prompt_tokens=len(prompt), context_length=context)
         budget = min(request.options.max_new_tokens, context - len(prompt))
-
-        self.waiting += 1
-        try:
-            await self._slots.acquire()
-        finally:
-            self.waiting -= 1
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[StreamEvent | BaseException | None] = asyncio.Queue()
-        cancel = threading.Event()
-
-        def emit(item: StreamEvent | BaseException | None) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
-
-        job = loop.run_in_executor(
-            self._executor, self._generate, loaded, request, prompt, budget, cancel, emit
-        )
-        try:
-            while (item := await queue.get()) is not None:
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-        finally:
-            cancel.set()
-            try:
-                await asyncio.shield(job)  # the worker stops within one decoding step
-            finally:
-                self._slots.release()
-
-    def _session_for(
-        self,
-        loaded: _Loaded,
-        request: ChatRequest,
-        prompt: list[int],
-        budget: int,
-        guidance: tuple[str, str] | None,
-    ) -> tuple[_Session, int]:
-        """A Generator whose KV cache holds `prompt`, and how many prompt tokens it reused."""
-        options = request.options
-        reusable = guidance is None and (options.seed is None or options.greedy)
-        key = _sampling_key(options) if reusable else None
-        need = len(prompt) + budget
-        best, reused = None, 0
-        if key is not None:
-            with self._pool_lock:
-                for session in self._pool:
-                    if session.key == key and session.max_length >= need:
-                        shared = min(_common_prefix(session.tokens, prompt), len(prompt) - 1)
-                        if shared > reused:
-                            best, reused = session, shared
-                if best is not None:
-                    self._pool.remove(best)
-        if best is not None:
-            best.generator.rewind_to(reused)
-            best.generator.append_tokens(prompt[reused:])
-            best.tokens = list(prompt)
-            return best, reused
-        max_length = min(loaded.folder.context_length, max(need, KV_WINDOW) if reusable else need)
-        params = oga_native.GeneratorParams(loaded.model)
-        params.set_search_options(**_search_options(options, max_length))
-        if guidance is not None:
-            params.set_guidance(*guidance)
-        generator = oga_native.Generator(loaded.model, params)
-        generator.append_tokens(prompt)
-        return _Session(generator, key, list(prompt), max_length), 0
-
-    def _generate(
-        self,
-        loaded: _Loaded,
-        request: ChatRequest,
-        prompt: list[int],
-        budget: int,
-        cancel: threading.Event,
-        emit: Callable[[StreamEvent | BaseException | None], None],
-    ) -> None:
-        """The token loop; runs in a worker thread and owns its Generator throughout."""
-        session: _Session | None = None
-        try:
-            if cancel.is_set():
-                return
-            offered = bool(request.tools) and request.tool_choice != "none"
-            guidance = tool_guidance(request.tools, request.tool_choice) if offered else None
-            session, reused = self._session_for(loaded, request, prompt, budget, guidance)
-            generator = session.generator
-            with loaded.lock:
-                stream = loaded.tokenizer.create_stream()
-            stops = StopMatcher(request.options.stop)
-            tools = ToolCallParser(request.tools, request.tool_choice) if offered else None
-            eos = set(loaded.folder.eos_token_ids)
-            produced = 0
-            finish: FinishReason = "length"
-            while not cancel.is_set():
-                if produced >= budget or generator.is_done():
-                    break
-                generator.generate_next_token()
-                token = generator.next_token()
-                produced += 1
-                if token in eos:
-                    finish = "stop"
-                    break
-                piece = stream.decode(token)
-                if tools is not None:
-                    piece = tools.feed(piece)
-                text = stops.feed(piece) if piece else ""
-                if text:
-                    emit(TextDelta(text))
-                if stops.stopped:
-                    finish = "stop"
-                    break
-            else:
-                finish = "cancelled"
-            if tail := stops.flush():
-                emit(TextDelta(tools.feed(tail) if tools else tail))
-            if tools is not None:
-                if rest := tools.flush():
-                    emit(TextDelta(rest))
-                for call in tools.calls():
-                    emit(ToolCallEvent(call))
-                if tools.calls() and finish == "stop":
-                    finish = "tool_calls"
-            # What the KV cache really holds (an end-of-sequence token is not appended to it).
-            session.tokens = generator.sequence()
-            emit(
-                Usage(
-                    prompt_tokens=len(prompt),
-                    completion_tokens=produced,
-                    finish_reason=finish,
-                    model=loaded.folder.name,
-                    server={"prefill_tokens": float(len(prompt) - reused), "reused_tokens": float(reused)},
-                )
-            )
-            emit(None)
-        except BackendError as exc:
-            session = None
-            emit(exc)
-        except Exception as exc:  # an onnxruntime failure must reach the user, not kill the thread
-            session = None
-            emit(BackendResponseError(self.name, f"generation failed: {exc}"))
-        finally:
-            if session is not None and session.key is not None:
-                with self._pool_lock:  # keep the KV cache for the next turn of this chat
-                    self._pool.insert(0, session)
-                    del self._pool[POOL_SIZE:]
+        assert self.scheduler is not None
+        # aclosing: the caller's Stop must reach the scheduler now, not when the GC finalizes
+        async with contextlib.aclosing(self.scheduler.stream(OnnxJob(request, prompt, budget))) as events:
+            async for event in events:
+                yield event
 
 
 def _sampling_key(options: SamplingOptions) -> tuple[Any, ...]:
