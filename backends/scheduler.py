@@ -131,8 +131,12 @@ class Scheduler:
         finally:
             job.cancelled.set()
             with self._cv:
+                queued = job in self._waiting
+                if queued:  # never started: nothing to wait for
+                    self._waiting.remove(job)
                 self._cv.notify()
-            await asyncio.shield(released.wait())  # the slot is free before the caller goes on
+            if not queued:
+                await asyncio.shield(released.wait())  # the slot is free before the caller goes on
 
     def _submit(self, job: Job) -> None:
         with self._cv:

@@ -1,0 +1,140 @@
+"""The real default model decoding several requests in one batch (backends/onnx_batch.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from backends.base import ChatRequest, Message, SamplingOptions
+from backends.onnx_engine import OnnxBackend
+
+pytestmark = pytest.mark.model
+
+PROMPTS = (
+    "Name three fruits.",
+    "Why is the sky blue? One sentence.",
+    "Count from one to ten in words.",
+    "Say good morning in French and Spanish.",
+)
+
+
+def greedy(n: int) -> SamplingOptions:
+    return SamplingOptions(temperature=0.0, max_new_tokens=n)
+
+
+def ask(prompt: str, options: SamplingOptions) -> ChatRequest:
+    return ChatRequest(messages=(Message(role="user", content=prompt),), options=options)
+
+
+async def collect(backend: OnnxBackend, request: ChatRequest) -> tuple[str, object]:
+    text, done = "", None
+    async for event in backend.chat(request):
+        if event.kind == "text":
+            text += event.text
+        elif event.kind == "done":
+            done = event.metrics
+    return text, done
+
+
+@pytest.fixture
+async def backend(default_model_dir: Path):
+    b = OnnxBackend("onnx", default_model_dir)
+    yield b
+    await b.aclose()
+
+
+async def test_greedy_output_is_the_same_alone_and_in_a_batch(backend: OnnxBackend) -> None:
+    alone = [await collect(backend, ask(p, greedy(40))) for p in PROMPTS]
+    together = await asyncio.gather(*(collect(backend, ask(p, greedy(40))) for p in PROMPTS))
+    assert [t for t, _ in together] == [t for t, _ in alone]
+    assert all(m.server["mean_batch"] > 1.5 for _, m in together), "they really shared steps"
+
+
+async def test_stop_on_one_of_four_leaves_the_others_unchanged(backend: OnnxBackend) -> None:
+    alone = [await collect(backend, ask(p, greedy(48))) for p in PROMPTS]
+    three_tokens = asyncio.Event()
+
+    async def stopped() -> str:
+        text, seen = "", 0
+        stream = backend.chat(ask("Write a long story about a dragon.", greedy(400)))
+        async for event in stream:
+            if event.kind == "text":
+                text += event.text
+                seen += 1
+                if seen == 3:
+                    break
+        await stream.aclose()
+        three_tokens.set()
+        return text
+
+    results = await asyncio.gather(stopped(), *(collect(backend, ask(p, greedy(48))) for p in PROMPTS))
+    assert three_tokens.is_set() and results[0]
+    for (text, metrics), (expected, _) in zip(results[1:], alone, strict=True):
+        assert text == expected
+        assert metrics.finish_reason in ("stop", "length") and metrics.completion_tokens > 0
+    assert backend.stats()["running"] == 0
+    assert all(row.owner is None for row in backend._loaded.graph.rows)  # type: ignore[union-attr]
+
+
+async def test_stop_frees_the_row_while_others_keep_decoding(backend: OnnxBackend) -> None:
+    """The stopped sequence leaves the batch at once, not when the others finish."""
+    long = [collect(backend, ask(p, greedy(120))) for p in PROMPTS[:3]]
+    others = asyncio.gather(*long)
+    stream = backend.chat(ask("Write a long story about a dragon.", greedy(400)))
+    async for event in stream:
+        if event.kind == "text":
+            break
+    await stream.aclose()
+    assert not others.done(), "the other three are still decoding"
+    assert backend.stats()["running"] <= 3
+    results = await others
+    assert all(m.completion_tokens > 0 for _, m in results)
+
+
+async def test_thirty_two_concurrent_requests_all_complete_with_full_answers(backend: OnnxBackend) -> None:
+    prompts = [f"Write the number {i} in words, then say done." for i in range(32)]
+    alone = {p: await collect(backend, ask(p, greedy(16))) for p in prompts[:4]}
+    results = await asyncio.gather(*(collect(backend, ask(p, greedy(16))) for p in prompts))
+    assert len(results) == 32
+    for prompt, (text, metrics) in zip(prompts, results, strict=True):
+        assert text and metrics.finish_reason in ("stop", "length")
+        assert metrics.completion_tokens == 16 or metrics.finish_reason == "stop"
+        if prompt in alone:
+            assert text == alone[prompt][0]
+    assert backend.stats()["running"] == 0 and backend.stats()["queued"] == 0
+
+
+async def test_a_request_arriving_while_eight_stream_starts_within_a_second(backend: OnnxBackend) -> None:
+    await collect(backend, ask("Hello", greedy(4)))  # loaded and warm
+    started = [asyncio.Event() for _ in range(8)]
+
+    async def streaming(i: int) -> None:
+        async for event in backend.chat(ask(f"Tell a long story number {i}.", greedy(200))):
+            if event.kind == "text":
+                started[i].set()
+
+    eight = asyncio.gather(*(streaming(i) for i in range(8)))
+    await asyncio.wait_for(asyncio.gather(*(e.wait() for e in started)), 30)
+    assert backend.stats()["running"] == 8
+    t0 = time.perf_counter()
+    _, metrics = await collect(backend, ask("What is two plus two?", greedy(8)))
+    assert not eight.done(), "the eight were still streaming"
+    assert metrics.ttft_s < 1.0, f"TTFT {metrics.ttft_s:.2f} s beside 8 streams"
+    assert time.perf_counter() - t0 < 10
+    await eight
+
+
+async def test_seeded_sampling_is_reproducible_in_a_batch(backend: OnnxBackend) -> None:
+    options = SamplingOptions(temperature=0.8, top_p=0.9, top_k=40, seed=7, max_new_tokens=24)
+    await collect(backend, ask(PROMPTS[0], options))
+    # the second run reuses the first one's cached prompt, as the batched run will: sampled
+    # tokens are only reproducible from bit-identical logits
+    alone, _ = await collect(backend, ask(PROMPTS[0], options))
+    together = await asyncio.gather(
+        collect(backend, ask(PROMPTS[0], options)),
+        *(collect(backend, ask(p, greedy(24))) for p in PROMPTS[1:]),
+    )
+    assert together[0][0] == alone
