@@ -20,7 +20,9 @@ def run_ui(settings: Settings, *, block: bool = True) -> int:
         from backends.onnx_engine import OnnxBackend
 
         model_dir = resolve_model_dir(settings.model, home=settings.model_home)
-        return OnnxBackend("onnx", model_dir, threads=settings.onnx_threads)
+        return OnnxBackend(
+            "onnx", model_dir, threads=settings.onnx_threads, concurrency=settings.onnx_concurrency
+        )
 
     registry = BackendRegistry(settings, in_process=in_process)
     try:  # start the sympy verification worker while the page loads

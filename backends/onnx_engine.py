@@ -432,6 +432,17 @@ class OnnxBackend(Backend):
             return MAX_BATCH
         return max(1, min(MAX_BATCH, int(free / 4 // (per_token * KV_WINDOW))))
 
+    def capacity(self) -> int:
+        """The batch size the model will run with, known before it loads."""
+        if self.scheduler is not None:
+            return self.scheduler.max_batch
+        try:
+            folder = check_model_dir(self.model_dir)
+            config = json.loads((folder.path / "genai_config.json").read_text(encoding="utf-8"))
+        except (BackendError, ValueError):
+            return self.batch_size()
+        return self.batch_size(config) if batchable(folder.path, config) is None else 1
+
     async def _ensure_loaded(self) -> _Loaded:
         if self._loaded is not None:
             return self._loaded

@@ -31,7 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--served-model-name", default=None, help="the model id clients send (default: the folder's name)"
     )
     parser.add_argument(
-        "--concurrency", type=int, default=1, help="generations at once; more gives no throughput on 2 cores"
+        "--concurrency",
+        type=int,
+        default=0,
+        help="sequences decoded together in one batch (default: chosen from the model and memory)",
     )
     parser.add_argument("--max-queue", type=int, default=None, help="requests waiting beyond that get 429")
     parser.add_argument("--max-prompt-chars", type=int, default=None)
@@ -65,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc.message}" + (f"\n  hint: {exc.hint}" if exc.hint else ""))
         return 2
     model_id = args.served_model_name or model_dir.name
-    backend = OnnxBackend(f"onnx · {model_id}", model_dir, concurrency=args.concurrency)
+    queue = args.max_queue if args.max_queue is not None else settings.queue_size
+    backend = OnnxBackend(f"onnx · {model_id}", model_dir, concurrency=args.concurrency, max_queue=queue)
     limits = Limits(
         max_prompt_chars=args.max_prompt_chars or settings.max_prompt_chars,
         max_tokens_cap=args.max_tokens_cap or settings.max_new_tokens_cap,
@@ -74,8 +78,10 @@ def run(args: argparse.Namespace) -> int:
     app = create_app(
         backend,
         model_id=model_id,
-        max_concurrency=args.concurrency,
-        max_queue=args.max_queue if args.max_queue is not None else settings.queue_size,
+        # the backend's scheduler batches and queues (fairly across clients); the server only
+        # turns away what neither the batch nor the queue can take (429)
+        max_concurrency=backend.capacity() + queue,
+        max_queue=0,
         limits=limits,
         close_backend=True,
     )

@@ -35,7 +35,8 @@ from backends.errors import (
     InvalidRequest,
     ModelNotFound,
 )
-from serve.metrics import ServerMetrics
+from backends.scheduler import CLIENT, QueueFull
+from serve.metrics import ServerMetrics, engine_gauges
 from serve.protocol import (
     SSE_DONE,
     ChunkWriter,
@@ -60,6 +61,8 @@ class ClientGone(Exception):
 
 def problem_from_backend(exc: BackendError) -> RequestProblem:
     message = exc.message + (f" ({exc.hint})" if exc.hint else "")
+    if isinstance(exc, QueueFull):
+        return RequestProblem(message, status=429, type_="rate_limit_error", code="queue_full")
     if isinstance(exc, ContextOverflow):
         return RequestProblem(message, param="messages", code="context_length_exceeded")
     if isinstance(exc, ModelNotFound):
@@ -72,6 +75,12 @@ def problem_from_backend(exc: BackendError) -> RequestProblem:
         kind = "invalid_request_error" if exc.status < 500 else "server_error"
         return RequestProblem(message, status=exc.status, type_=kind)
     return RequestProblem(message, status=500, type_="server_error")
+
+
+def backend_error_response(exc: BackendError) -> JSONResponse:
+    """The HTTP error for a backend's refusal; a full queue says when to retry."""
+    retry = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, QueueFull) else None
+    return error_response(problem_from_backend(exc), headers=retry)
 
 
 def error_response(problem: RequestProblem, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -217,7 +226,9 @@ class EngineServer:
         return JSONResponse({"status": health.status, "detail": health.detail}, status_code=status_code)
 
     async def prometheus(self, request: Request) -> Response:
-        return PlainTextResponse(self.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+        stats = getattr(self.backend, "stats", None)
+        body = self.metrics.render() + (engine_gauges(self.model_id, stats()) if stats else "")
+        return PlainTextResponse(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     # --- chat -----------------------------------------------------------------------------
 
@@ -248,6 +259,7 @@ class EngineServer:
         except ClientGone:
             return Response(status_code=499)
         completion_id = new_completion_id()
+        CLIENT.set(request.client.host if request.client else "")  # the in-process scheduler's fairness key
         generation = Generation(self.backend, chat_request)
         handed_over = False
         try:
@@ -256,7 +268,7 @@ class EngineServer:
                 try:
                     first = await unless_disconnected(request, generation.next())
                 except BackendError as exc:
-                    return error_response(problem_from_backend(exc))
+                    return backend_error_response(exc)
                 writer = ChunkWriter(completion_id, self.model_id, int(time.time()))
                 body = self._sse_body(generation, first, writer, include_usage)
                 handed_over = True  # the body's finally closes the generation and frees the slot
@@ -267,7 +279,7 @@ class EngineServer:
                 payload = await unless_disconnected(request, self._collect(generation, completion_id))
                 return JSONResponse(payload)
             except BackendError as exc:
-                return error_response(problem_from_backend(exc))
+                return backend_error_response(exc)
         except ClientGone:
             log.info("%s: client disconnected before the answer started", completion_id)
             return Response(status_code=499)
