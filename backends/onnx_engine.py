@@ -378,14 +378,17 @@ class OnnxBackend(Backend):
         concurrency: int = 0,
         threads: int = 0,
         max_queue: int = 64,
+        batching: bool = True,
     ) -> None:
         """``concurrency``: sequences decoded together (0: chosen from the model and memory);
-        ``threads``: onnxruntime intra-op threads (0: every core this process may use)."""
+        ``threads``: onnxruntime intra-op threads (0: every core this process may use);
+        ``batching=False``: every request on onnxruntime-genai's Generator, one at a time."""
         super().__init__(name)
         self.model_dir = Path(model_dir)
         self.threads = threads or oga_native.available_cores()
         self.requested_batch = concurrency
         self.max_queue = max_queue
+        self.batching = batching
         self._loaded: _Loaded | None = None
         self._load_task: asyncio.Future[_Loaded] | None = None
         self.scheduler: Scheduler | None = None
@@ -399,7 +402,7 @@ class OnnxBackend(Backend):
         config = json.loads((folder.path / "genai_config.json").read_text(encoding="utf-8"))
         try:
             tokenizer = og.Tokenizer(str(folder.path))
-            why_solo = batchable(folder.path, config)
+            why_solo = batchable(folder.path, config) if self.batching else "batching is off"
             graph = None
             if why_solo is None:
                 rows = self.batch_size(config) + PARKED_ROWS
@@ -441,7 +444,7 @@ class OnnxBackend(Backend):
             config = json.loads((folder.path / "genai_config.json").read_text(encoding="utf-8"))
         except (BackendError, ValueError):
             return self.batch_size()
-        return self.batch_size(config) if batchable(folder.path, config) is None else 1
+        return self.batch_size(config) if self.batching and batchable(folder.path, config) is None else 1
 
     async def _ensure_loaded(self) -> _Loaded:
         if self._loaded is not None:

@@ -36,6 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0,
         help="sequences decoded together in one batch (default: chosen from the model and memory)",
     )
+    parser.add_argument(
+        "--no-batching", action="store_true", help="one request at a time on onnxruntime-genai's Generator"
+    )
     parser.add_argument("--max-queue", type=int, default=None, help="requests waiting beyond that get 429")
     parser.add_argument("--max-prompt-chars", type=int, default=None)
     parser.add_argument(
@@ -69,7 +72,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
     model_id = args.served_model_name or model_dir.name
     queue = args.max_queue if args.max_queue is not None else settings.queue_size
-    backend = OnnxBackend(f"onnx · {model_id}", model_dir, concurrency=args.concurrency, max_queue=queue)
+    backend = OnnxBackend(
+        f"onnx · {model_id}",
+        model_dir,
+        concurrency=args.concurrency,
+        max_queue=queue,
+        batching=not args.no_batching,
+    )
     limits = Limits(
         max_prompt_chars=args.max_prompt_chars or settings.max_prompt_chars,
         max_tokens_cap=args.max_tokens_cap or settings.max_new_tokens_cap,
