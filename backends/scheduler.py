@@ -20,6 +20,7 @@ holding many connections cannot starve the others. Beyond ``max_queue`` waiting 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import threading
 import time
@@ -62,7 +63,7 @@ class Job:
         self._emit: Any = None
 
     def emit(self, item: Any) -> None:
-        """Hand an event (or an exception) to the caller; safe from the scheduler thread."""
+        """Hand an event (or an exception) to the caller (from the scheduler thread)."""
         if self._emit is not None:
             self._emit(item)
 
@@ -110,6 +111,10 @@ class Scheduler:
         self._closed = False
         self._thread: threading.Thread | None = None
         self._produced: deque[tuple[float, int]] = deque()
+        self._outbox: list[tuple[asyncio.AbstractEventLoop, Any, Any]] = []
+        """Events of the current step, handed to the event loop in one go after it: one
+        wake-up per step instead of one per token, and the loop handles them while the next
+        step computes (with one wake-up per token, the GIL went back and forth for each)."""
         self.batch_now = 0
         """Jobs in the last step (what /metrics shows as the batch size)."""
 
@@ -120,8 +125,8 @@ class Scheduler:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
         released = asyncio.Event()
-        job._emit = lambda item: loop.call_soon_threadsafe(queue.put_nowait, item)
-        job._released = lambda: loop.call_soon_threadsafe(released.set)  # type: ignore[attr-defined]
+        job._emit = lambda item: self._outbox.append((loop, queue.put_nowait, item))
+        job._released = lambda: self._outbox.append((loop, _set, released))  # type: ignore[attr-defined]
         self._submit(job)
         try:
             while (item := await queue.get()) is not _END:
@@ -209,6 +214,7 @@ class Scheduler:
                 for job in [j for j in self._waiting if j.cancelled.is_set()]:
                     self._waiting.remove(job)
                     _released(job)
+                self._flush()
                 while not self._closed and not self._running and not self._waiting:
                     self.batch_now = 0
                     self._cv.wait()
@@ -226,6 +232,7 @@ class Scheduler:
                 job.admitted = time.perf_counter()
                 self._guard(job, self.engine.admit)
             self._finish([j for j in self._running if j.done or j.cancelled.is_set()])
+            self._flush()
             if not self._running:
                 continue
             self.batch_now = len(self._running)
@@ -243,6 +250,16 @@ class Scheduler:
         for job in leftovers:
             job.fail(BackendUnavailable(self.name, "the model was shut down"))
             self._release(job)
+        self._flush()
+
+    def _flush(self) -> None:
+        items, self._outbox = self._outbox, []
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, Any]]] = {}
+        for loop, deliver, item in items:
+            by_loop.setdefault(loop, []).append((deliver, item))
+        for loop, batch in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # that loop is closed: nobody is listening
+                loop.call_soon_threadsafe(_deliver, batch)
 
     def _guard(self, job: Job, action: Any) -> None:
         try:
@@ -261,6 +278,15 @@ class Scheduler:
             self.engine.release(job)
         finally:
             _released(job)
+
+
+def _set(event: asyncio.Event) -> None:
+    event.set()
+
+
+def _deliver(batch: list[tuple[Any, Any]]) -> None:
+    for deliver, item in batch:
+        deliver(item)
 
 
 def _released(job: Job) -> None:
