@@ -129,6 +129,7 @@ class Graph:
         for old, new in zip(self.buffers, fresh, strict=False):
             new[:, :, :used] = old[:, :, :used]
         self.buffers, self.length = fresh, length
+        self._bindings: dict[tuple[int, int], Any] = {}  # they point into the old buffers
 
     def swap(self, a: int, b: int) -> None:
         """Exchange two rows, keys and values and bookkeeping."""
@@ -149,6 +150,22 @@ class Graph:
             buf[target, :, :n] = buf[source, :, :n]
         self.rows[target].tokens = list(self.rows[source].tokens[:n])
 
+    def _binding(self, first_row: int, batch: int) -> Any:
+        """An IO binding with rows first_row.. bound as past and present (kept: binding 60-odd
+        buffers cost ~1 ms a step; only ids, mask and logits change between steps)."""
+        key = (first_row, batch)
+        if (io := self._bindings.get(key)) is None:
+            io = self.session.io_binding()
+            shape = (batch, self.kv_heads, self.length, self.head_size)
+            itemsize = np.dtype(self.kv_dtype).itemsize
+            offset = first_row * self.kv_heads * self.length * self.head_size * itemsize
+            for buf, (past_name, present_name) in zip(self.buffers, self.kv_names, strict=True):
+                pointer = buf.ctypes.data + offset
+                io.bind_input(past_name, "cpu", 0, self.kv_dtype, shape, pointer)
+                io.bind_output(present_name, "cpu", 0, self.kv_dtype, shape, pointer)
+            self._bindings[key] = io
+        return io
+
     def run(self, first_row: int, ids: np.ndarray) -> np.ndarray:
         """Feed ``ids`` [B, S] to rows first_row..first_row+B-1 after the tokens they hold;
         returns logits [B, S, vocab] as float32 and records the fed tokens in the rows."""
@@ -159,19 +176,13 @@ class Graph:
             raise RuntimeError(f"KV rows hold {self.length} tokens; {int(past.max()) + steps} needed")
         total = int(past.max()) + steps
         mask = (np.arange(total)[None, :] < (past + steps)[:, None]).astype(self.mask_dtype)
-        io = self.session.io_binding()
+        io = self._binding(first_row, batch)
         keep = [ids.astype(self.ids_dtype), mask]
         io.bind_cpu_input(self.input_ids, keep[0])
         io.bind_cpu_input(self.attention_mask, mask)
         if self.position_ids is not None:
             keep.append((past[:, None] + np.arange(steps)[None, :]).astype(np.int64))
             io.bind_cpu_input(self.position_ids, keep[-1])
-        shape = (batch, self.kv_heads, self.length, self.head_size)
-        offset = first_row * self.kv_heads * self.length * self.head_size * np.dtype(self.kv_dtype).itemsize
-        for buf, (past_name, present_name) in zip(self.buffers, self.kv_names, strict=True):
-            pointer = buf.ctypes.data + offset
-            io.bind_input(past_name, "cpu", 0, self.kv_dtype, shape, pointer)
-            io.bind_output(present_name, "cpu", 0, self.kv_dtype, shape, pointer)
         logits = np.empty((batch, steps, self.vocab), self.logits_dtype)
         io.bind_output(self.logits, "cpu", 0, self.logits_dtype, logits.shape, logits.ctypes.data)
         self.session.run_with_iobinding(io)  # releases the GIL while it computes
