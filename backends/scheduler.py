@@ -13,8 +13,10 @@ metrics.
 
 Admission: at most ``max_batch`` jobs run; the rest wait in arrival order, except that the
 next free slot goes to the waiting job whose client has the fewest jobs running, so one client
-holding many connections cannot starve the others. Beyond ``max_queue`` waiting jobs,
-``submit`` raises :class:`QueueFull` (the engine server answers 429 with Retry-After).
+holding many connections cannot starve the others; nor, while others use the model, can it
+fill more than half the queue.
+Beyond that, or ``max_queue`` waiting jobs, ``submit`` raises :class:`QueueFull` (the engine
+server answers 429 with Retry-After).
 """
 
 from __future__ import annotations
@@ -147,7 +149,12 @@ class Scheduler:
         with self._cv:
             if self._closed:
                 raise BackendUnavailable(self.name, "the model is shutting down")
-            if len(self._running) >= self.max_batch and len(self._waiting) >= self.max_queue:
+            free = self.max_batch - len(self._running)  # waiting jobs that start at the next step
+            full = len(self._waiting) - free >= self.max_queue
+            # while others use the model, one client may fill at most half the queue
+            mine = sum(1 for j in self._waiting if j.client == job.client) - free
+            shared = any(j.client != job.client for j in (*self._waiting, *self._running))
+            if full or (shared and mine >= max(1, self.max_queue // 2)):
                 raise QueueFull(
                     self.name,
                     running=len(self._running),
@@ -180,7 +187,7 @@ class Scheduler:
 
     def retry_after_s(self) -> float:
         """A rough wait for a slot: the queue's length in average answer times."""
-        rate = self._rate(time.perf_counter()) or 1.0
+        rate = self._rate(time.perf_counter()) or 64.0  # nothing measured yet: a guess
         return min(30.0, max(1.0, (len(self._waiting) + 1) * 128 / rate))
 
     def close(self) -> None:

@@ -145,3 +145,26 @@ async def test_a_failing_step_fails_its_jobs_not_the_thread(engine: FakeEngine) 
     engine.step = original  # type: ignore[method-assign]
     assert await drain(scheduler, CountJob("b", 1)) == ["b:1"]
     scheduler.close()
+
+
+async def test_one_client_fills_at_most_half_the_queue_while_others_wait(engine: FakeEngine) -> None:
+    engine.gate.clear()
+    scheduler = Scheduler(engine, name="fake", max_batch=1, max_queue=4)
+
+    async def as_client(client: str, tag: str) -> list[str]:
+        CLIENT.set(client)
+        return await drain(scheduler, CountJob(tag, 1))
+
+    other = asyncio.create_task(as_client("other", "o"))  # runs
+    await asyncio.sleep(0.05)
+    greedy = [asyncio.create_task(as_client("greedy", f"g{i}")) for i in range(4)]
+    await asyncio.sleep(0.05)
+    refused = [t for t in greedy if t.done()]
+    assert len(refused) == 2 and all(isinstance(t.exception(), QueueFull) for t in refused)
+    late = asyncio.create_task(as_client("late", "l"))
+    await asyncio.sleep(0.05)
+    assert not late.done(), "another client still got in line"
+    engine.gate.set()
+    assert await late == ["l:1"] and await other == ["o:1"]
+    await asyncio.gather(*(t for t in greedy if t not in refused))
+    scheduler.close()
