@@ -138,3 +138,19 @@ async def test_seeded_sampling_is_reproducible_in_a_batch(backend: OnnxBackend) 
         *(collect(backend, ask(p, greedy(24))) for p in PROMPTS[1:]),
     )
     assert together[0][0] == alone
+
+
+async def test_batched_greedy_output_matches_onnxruntime_genai_generator(default_model_dir: Path) -> None:
+    """Driving the graph ourselves computes what onnxruntime-genai's own Generator does."""
+    generator = OnnxBackend("generator", default_model_dir, batching=False)
+    try:
+        expected = [await collect(generator, ask(p, greedy(40))) for p in PROMPTS]
+    finally:
+        await generator.aclose()
+    assert generator._loaded is not None and generator._loaded.graph is None
+    batched = OnnxBackend("batched", default_model_dir)
+    try:
+        together = await asyncio.gather(*(collect(batched, ask(p, greedy(40))) for p in PROMPTS))
+    finally:
+        await batched.aclose()
+    assert [t for t, _ in together] == [t for t, _ in expected]
