@@ -154,3 +154,56 @@ async def test_batched_greedy_output_matches_onnxruntime_genai_generator(default
     finally:
         await batched.aclose()
     assert [t for t, _ in together] == [t for t, _ in expected]
+
+
+async def test_rows_grow_when_a_request_needs_more_than_the_window(
+    default_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import backends.onnx_engine as engine
+
+    expected, _ = await collect(
+        reference := OnnxBackend("ref", default_model_dir), ask(PROMPTS[1], greedy(60))
+    )
+    await reference.aclose()
+    monkeypatch.setattr(engine, "KV_WINDOW", 48)  # smaller than one prompt and its answer
+    backend = OnnxBackend("small", default_model_dir)
+    try:
+        short = asyncio.create_task(collect(backend, ask(PROMPTS[0], greedy(8))))
+        text, metrics = await collect(backend, ask(PROMPTS[1], greedy(60)))
+        await short
+        assert backend._loaded is not None and backend._loaded.graph is not None
+        assert backend._loaded.graph.length >= metrics.prompt_tokens + 60
+    finally:
+        await backend.aclose()
+    assert text == expected
+
+
+async def test_a_long_prompt_arriving_does_not_stall_running_streams(backend: OnnxBackend) -> None:
+    """Its prefill is fed in chunks between decoding steps, not in one go."""
+    await collect(backend, ask("Hello", greedy(4)))
+    gaps: list[float] = []
+    first = asyncio.Event()
+
+    async def running() -> None:
+        last = None
+        async for event in backend.chat(ask("Tell me a long story about the sea.", greedy(160))):
+            if event.kind == "text":
+                now = time.perf_counter()
+                if last is not None and long_started.is_set():
+                    gaps.append(now - last)
+                last = now
+                first.set()
+
+    long_started = asyncio.Event()
+    stream = asyncio.create_task(running())
+    await first.wait()
+    long_started.set()
+    t0 = time.perf_counter()
+    long_prompt = "Summarise this: " + " ".join(f"item {i} is blue;" for i in range(180))
+    _, metrics = await collect(backend, ask(long_prompt, greedy(4)))
+    prefill_s = time.perf_counter() - t0
+    await stream
+    assert metrics.prompt_tokens > 500 and metrics.server["prefill_tokens"] > 500
+    assert gaps, "the running stream went on while the long prompt was read"
+    # one chunk budget between two of its tokens, far below the whole prefill
+    assert max(gaps) < max(0.6, prefill_s / 3), f"longest gap {max(gaps):.2f} s, prefill {prefill_s:.2f} s"
