@@ -305,10 +305,10 @@ def run(args: argparse.Namespace) -> int:
         plan.append((lambda: _app(args), counts))
     if args.llamacpp_url:
         base = args.llamacpp_url.rstrip("/")
-        served = Served(
+        llama = Served(
             "llama.cpp server", base, lambda h, i, n: openai_stream(h, base, args.llamacpp_model, i, n), None
         )
-        plan.append((lambda: served, counts))
+        plan.append((lambda: llama, counts))
     for start, row_counts in plan:
         served = start()
         try:
