@@ -37,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--home", type=Path, help="model home (SLM_HOME)")
     parser.add_argument("--streams", default="1,2,4,8", help="concurrent streams per row")
     parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=2, help="bursts per row, pooled")
     parser.add_argument("--batch", type=int, default=0, help="engine batch size (default: automatic)")
     parser.add_argument("--no-app", action="store_true", help="skip the app rows")
     parser.add_argument(
@@ -176,23 +177,28 @@ class Served:
             self.process.wait(timeout=15)
 
 
-async def measure_row(served: Served, streams: int, max_tokens: int) -> dict[str, Any]:
+async def measure_row(served: Served, streams: int, max_tokens: int, repeats: int) -> dict[str, Any]:
+    """``repeats`` bursts of ``streams`` requests; the row pools them (tokens over summed wall
+    time, percentiles over every request), which steadies it on a shared machine."""
     with_rss = True
     try:
         served.reset_peak()
     except OSError:
         with_rss = False
-    _ROW[0] += 1
+    results: list[Stream] = []
+    wall = 0.0
     async with httpx.AsyncClient(timeout=httpx.Timeout(600, connect=10)) as http:
-        start = time.perf_counter()
-        results = await asyncio.gather(*(served.send(http, i, max_tokens) for i in range(streams)))
-        wall = time.perf_counter() - start
+        for _ in range(repeats):
+            _ROW[0] += 1
+            start = time.perf_counter()
+            results += await asyncio.gather(*(served.send(http, i, max_tokens) for i in range(streams)))
+            wall += time.perf_counter() - start
     done = [r for r in results if r.ok]
     ttfts = [r.ttft_s for r in done]
     return {
         "target": served.name,
         "streams": streams,
-        "completed": f"{len(done)}/{streams}",
+        "completed": f"{len(done)}/{len(results)}",
         "agg": sum(r.tokens for r in done) / wall if wall > 0 else 0.0,
         "per_request": statistics.median([r.rate for r in done if r.rate == r.rate] or [float("nan")]),
         "p50": _percentile(ttfts, 0.5),
@@ -281,10 +287,10 @@ def _table(rows: list[dict[str, Any]]) -> str:
     return "\n".join([line(headers), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, cells)])
 
 
-async def _rows(served: Served, counts: list[int], max_tokens: int) -> list[dict[str, Any]]:
+async def _rows(served: Served, counts: list[int], max_tokens: int, repeats: int) -> list[dict[str, Any]]:
     async with httpx.AsyncClient(timeout=600) as http:  # load, warm up, and cache the system prompt
         await served.send(http, -1, 8)
-    return [await measure_row(served, n, max_tokens) for n in counts]
+    return [await measure_row(served, n, max_tokens, repeats) for n in counts]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -293,7 +299,8 @@ def run(args: argparse.Namespace) -> int:
     counts = [int(n) for n in args.streams.split(",") if n.strip()]
     model_dir = resolve_model_dir(args.model, home=args.home)
     print(
-        f"model: {model_dir}\nstreams {counts} sent at once, greedy, max {args.max_tokens} new tokens\n",
+        f"model: {model_dir}\nstreams {counts} sent at once, {args.repeats} bursts per row, greedy, "
+        f"max {args.max_tokens} new tokens\n",
         flush=True,
     )
     rows: list[dict[str, Any]] = []
@@ -312,7 +319,7 @@ def run(args: argparse.Namespace) -> int:
     for start, row_counts in plan:
         served = start()
         try:
-            rows += asyncio.run(_rows(served, row_counts, args.max_tokens))
+            rows += asyncio.run(_rows(served, row_counts, args.max_tokens, args.repeats))
         finally:
             served.stop()
         print(f"measured {served.name}", flush=True)
