@@ -207,3 +207,31 @@ async def test_a_long_prompt_arriving_does_not_stall_running_streams(backend: On
     assert gaps, "the running stream went on while the long prompt was read"
     # one chunk budget between two of its tokens, far below the whole prefill
     assert max(gaps) < max(0.6, prefill_s / 3), f"longest gap {max(gaps):.2f} s, prefill {prefill_s:.2f} s"
+
+
+async def test_a_guided_tool_call_runs_beside_the_batch(backend: OnnxBackend) -> None:
+    """tool_choice "required" decodes on onnxruntime-genai's Generator, in the same scheduler."""
+    from backends.base import ToolSpec
+
+    area = ToolSpec(
+        name="circle_area",
+        parameters={"type": "object", "properties": {"radius": {"type": "number"}}, "required": ["radius"]},
+    )
+    guided = ChatRequest(
+        messages=(Message(role="user", content="Area of a circle with radius 3?"),),
+        tools=(area,),
+        tool_choice="required",
+        options=greedy(48),
+    )
+
+    async def call() -> list:
+        calls = []
+        async for event in backend.chat(guided):
+            if event.kind == "tool_call":
+                calls.append(event.call)
+        return calls
+
+    calls, *free = await asyncio.gather(call(), *(collect(backend, ask(p, greedy(32))) for p in PROMPTS[:2]))
+    assert len(calls) == 1 and calls[0].name == "circle_area"
+    assert isinstance(calls[0].arguments["radius"], int | float)
+    assert all(text and m.completion_tokens for text, m in free)
