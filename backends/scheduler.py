@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import logging
 import threading
 import time
 from collections import Counter, deque
@@ -35,6 +36,7 @@ from backends.errors import BackendError, BackendResponseError, BackendUnavailab
 CLIENT: contextvars.ContextVar[str] = contextvars.ContextVar("slm_client", default="")
 """Who is asking (the engine server sets the peer address); jobs of one client share a turn."""
 
+log = logging.getLogger("slm_playground.scheduler")
 RATE_WINDOW_S = 10.0
 _END = object()
 
@@ -283,6 +285,8 @@ class Scheduler:
     def _release(self, job: Job) -> None:
         try:
             self.engine.release(job)
+        except Exception:  # the slot's bookkeeping failed: say so, but keep serving the others
+            log.exception("%s: releasing a job failed", self.name)
         finally:
             _released(job)
 
