@@ -231,9 +231,10 @@ class OnnxEngine:
         # a parked row with the longest shared prefix; else the one unused longest
         row = max(free, key=lambda i: (shared[i], -graph.rows[i].used_at))
         donor = max(range(len(graph.rows)), key=lambda i: shared[i])
-        if shared[donor] > shared[row] + 8:  # e.g. the same system prompt, still running elsewhere
+        reused = shared[row]
+        if shared[donor] > reused + 8:  # e.g. the same system prompt, in a row still running
             graph.copy_prefix(donor, row, shared[donor])
-        reused = shared[row] if shared[donor] <= shared[row] + 8 else shared[donor]
+            reused = shared[donor]
         del graph.rows[row].tokens[reused:]
         graph.rows[row].owner = job
         job.row, job.reused, job.feed = row, reused, job.prompt[reused:]
