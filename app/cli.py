@@ -29,6 +29,10 @@ BENCH_COMMANDS = {
     "verify": ("mathcheck.evaluate", "the verifier on its labelled test set, beside Math-Verify"),
     "compare": ("compare.bench", "wall time of 2- and 3-lane comparisons vs the slowest lane alone"),
     "engine-server": ("serve.bench", "concurrent clients against the engine server"),
+    "concurrency": (
+        "bench.concurrency",
+        "1-8 streams at once: engine server, app API, llama.cpp; tok/s, TTFT",
+    ),
 }
 
 

@@ -110,6 +110,8 @@ def timeline_frame(result: ComparisonResult) -> pd.DataFrame:
 
 def summary_markdown(card: RunCard) -> str:
     parts = ["### Metrics (median / p95)", *metrics_markdown(card)]
+    if card.notes:
+        parts += ["", *[f"ℹ️ {note}" for note in card.notes]]
     if verdicts := verdicts_markdown(card):
         parts += ["", "### Math verdicts", *verdicts]
     if card.diffs:

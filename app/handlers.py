@@ -40,7 +40,7 @@ from runtime.gate import BackendGate
 from runtime.kinds import available_kinds
 from runtime.limits import Admission, Limits
 from runtime.registry import IN_PROCESS, BackendRegistry
-from runtime.settings import Endpoint, Settings
+from runtime.settings import DEFAULT_BATCH, Endpoint, Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -270,7 +270,7 @@ class ChatService:
     backends: BackendGate = field(init=False)
 
     def __post_init__(self) -> None:
-        self.gate = InProcessGate(self.settings.onnx_concurrency)
+        self.gate = InProcessGate(self.settings.onnx_concurrency or DEFAULT_BATCH)
         self.limits = Limits.of(self.settings)
         self.admission = Admission.of(self.settings)
         self.backends = BackendGate(self.settings)

@@ -32,22 +32,16 @@ def run_ui(settings: Settings, *, block: bool = True) -> int:
 
     install_redaction()  # API keys and HF_TOKEN never reach the logs
     from app.ui import build_app
-    from runtime.registry import BackendRegistry
+    from runtime.kinds import Target, kind
+    from runtime.registry import IN_PROCESS, BackendRegistry
 
-    def in_process():  # imported lazily: the page comes up before the model loads
-        from backends.model_store import resolve_model_dir
-        from backends.onnx_engine import OnnxBackend
-
-        model_dir = resolve_model_dir(settings.model, home=settings.model_home)
-        return OnnxBackend("onnx", model_dir, threads=settings.onnx_threads)
+    def in_process():  # built on first use: the page comes up before the model loads
+        return kind(IN_PROCESS).build(IN_PROCESS, Target(path=settings.model), settings)
 
     registry = BackendRegistry(settings, in_process=in_process)
-    try:  # start the sympy verification worker while the page loads
-        from mathcheck import warm_up
+    from mathcheck import warm_up
 
-        warm_up()
-    except ImportError:
-        pass
+    warm_up()  # start the sympy verification worker while the page loads
     imported = time.perf_counter()
     demo = build_app(settings, registry)
     built = time.perf_counter()

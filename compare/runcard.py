@@ -20,6 +20,7 @@ from compare.runner import ComparisonResult
 from compare.share import ComparisonSetup, encode_setup
 from compare.stats import METRICS, lane_stats, summarize
 from compare.verdicts import LaneVerdict, agreement
+from runtime.kinds import KINDS
 
 SCHEMA_VERSION = 1
 
@@ -106,6 +107,8 @@ class RunCard(_Card):
     diffs: list[DiffCard]
     answers_agree: bool | None = None
     """Whether every lane's verified final answer is the same (None: not enough verdicts)."""
+    notes: list[str] = []
+    """What a reader must know to read the numbers, e.g. lanes that shared one in-process model."""
     share_query: str
 
     def to_json(self) -> str:
@@ -203,8 +206,32 @@ def build_run_card(
         lanes=lanes,
         diffs=diffs,
         answers_agree=agreement(verdicts, setup.prompt),
+        notes=shared_model_notes(lanes),
         share_query=encode_setup(setup),
     )
+
+
+def shared_model_notes(lanes: list[LaneCard]) -> list[str]:
+    """Lanes on one in-process backend decode in its batch, beside each other: each lane's
+    tokens/s is its share of one engine, not what it would get alone."""
+    by_backend: dict[str, list[LaneCard]] = {}
+    for lane in lanes:
+        kind = KINDS.get(lane.backend_kind)
+        if kind is not None and kind.in_process:
+            by_backend.setdefault(lane.backend, []).append(lane)
+    notes = []
+    for backend, group in by_backend.items():
+        if len(group) < 2:
+            continue
+        names = " and ".join(str(lane.index + 1) for lane in group)
+        batches = [lane.metrics.server.get("mean_batch") for lane in group if lane.metrics is not None]
+        seen = [b for b in batches if b]
+        batch = f" (mean batch {max(seen):.1f})" if seen else ""
+        notes.append(
+            f"Lanes {names} shared the in-process model `{backend}`: they decoded in one batch{batch}, "
+            "so each lane's tokens/s is its share of one engine."
+        )
+    return notes
 
 
 # --- Markdown ------------------------------------------------------------------------------
@@ -287,6 +314,8 @@ def render_markdown(card: RunCard) -> str:
     ]
     if card.system_prompt:
         lines += ["System prompt:", "", _quote(card.system_prompt), ""]
+    if card.notes:
+        lines += ["## Notes", "", *[f"- {note}" for note in card.notes], ""]
     lines += ["## Settings", "", "```json", json.dumps(card.options, ensure_ascii=False), "```", ""]
     lines += [
         "## Lanes",

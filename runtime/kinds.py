@@ -126,7 +126,14 @@ def _onnx(label: str, target: Target, settings: Settings) -> Backend:
     from backends.onnx_engine import OnnxBackend
 
     model_dir = resolve_model_dir(target.path or settings.model, home=settings.model_home)
-    return OnnxBackend(label, model_dir, concurrency=settings.onnx_concurrency, threads=settings.onnx_threads)
+    return OnnxBackend(
+        label,
+        model_dir,
+        concurrency=settings.onnx_concurrency,
+        threads=settings.onnx_threads,
+        max_queue=settings.queue_size,
+        batching=settings.onnx_batching,
+    )
 
 
 def _openai(flavor: str) -> Factory:

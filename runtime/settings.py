@@ -19,6 +19,9 @@ ENV_PREFIX = "SLM_"
 Scope = Literal["ui", "engine"]
 """Which command takes a setting: the web app (`ui`) or the engine server (`engine`)."""
 BOTH: tuple[Scope, ...] = ("ui", "engine")
+DEFAULT_BATCH = 16
+"""In-process requests decoded together when the batch is left to the model and memory (the
+engine may choose fewer); the chat's gate lets as many through before it says "waiting"."""
 
 
 @dataclass(frozen=True)
@@ -61,8 +64,10 @@ class Settings:
     """Requests (chat turns, comparisons) in flight at once; more are refused with a clear message."""
     per_client: int = 16
     """Requests one client (address) may have in flight at once."""
-    onnx_concurrency: int = 1
-    """In-process generations at once."""
+    onnx_concurrency: int = 0
+    """In-process requests decoded together in one batch; 0: chosen from the model and memory."""
+    onnx_batching: bool = True
+    """False: every in-process request on onnxruntime-genai's Generator, one at a time."""
     onnx_threads: int = 0
     """onnxruntime intra-op threads for the in-process model; 0: every core the process may use."""
     ui_refresh_s: float = 0.15
@@ -112,7 +117,19 @@ OPTIONS: tuple[Option, ...] = (
         "presets_dir", "folder of extra preset files", "PRESETS_DIR", "--presets-dir", ("ui",), parse=Path
     ),
     Option("onnx_threads", "in-process model's CPU threads (0: every core)", "ONNX_THREADS", "--threads"),
-    Option("onnx_concurrency", "in-process generations at once", "ONNX_CONCURRENCY", "--concurrency"),
+    Option(
+        "onnx_concurrency",
+        "in-process requests decoded together in one batch (0: chosen from the model and memory)",
+        "ONNX_BATCH",
+        "--concurrency",
+    ),
+    Option(
+        "onnx_batching",
+        "decode every in-process request alone on onnxruntime-genai's Generator",
+        "ONNX_BATCHING",
+        "--no-batching",
+        parse=_bool,
+    ),
     Option(
         "public",
         "public deployment: only configured backends, tighter limits",
@@ -212,7 +229,11 @@ def add_flags(parser: argparse.ArgumentParser, scope: Scope, *, skip: Iterable[s
         if not option.flag or scope not in option.scopes or option.field in skipped:
             continue
         env = f"; {ENV_PREFIX}{option.env}" if option.env else ""
-        if _FIELDS[option.field].type in ("bool", bool):
+        if _FIELDS[option.field].type in ("bool", bool) and option.flag.startswith("--no-"):
+            parser.add_argument(
+                option.flag, dest=option.field, action="store_false", default=None, help=option.help + env
+            )
+        elif _FIELDS[option.field].type in ("bool", bool):
             parser.add_argument(
                 option.flag, dest=option.field, action="store_true", default=None, help=option.help + env
             )

@@ -144,7 +144,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--model", default="", help="in-process only: model folder or spec (default model)")
     parser.add_argument("--home", type=Path, default=None, help="in-process only: model home")
-    parser.add_argument("--concurrency", type=int, default=1, help="in-process only: server generation slots")
+    parser.add_argument(
+        "--concurrency", type=int, default=0, help="in-process only: the batch size (default: automatic)"
+    )
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--requests-per-client", type=int, default=1)
     parser.add_argument("--baseline-requests", type=int, default=3, help="requests of the single client")
@@ -193,12 +195,13 @@ def run(args: argparse.Namespace) -> int:
     from serve.threaded import ServerThread
 
     model_dir = resolve_model_dir(args.model, home=args.home)
-    backend = OnnxBackend("onnx", model_dir, concurrency=args.concurrency)
-    app = create_app(
+    queue = max(64, args.clients * args.requests_per_client)
+    backend = OnnxBackend("onnx", model_dir, concurrency=args.concurrency, max_queue=queue)
+    app = create_app(  # as `slm-playground engine` does: the scheduler batches and queues
         backend,
         model_id=model_dir.name,
-        max_concurrency=args.concurrency,
-        max_queue=max(64, args.clients * args.requests_per_client),
+        max_concurrency=backend.capacity() + queue,
+        max_queue=0,
         close_backend=True,
     )
     with ServerThread(app) as server:

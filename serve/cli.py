@@ -60,8 +60,10 @@ def run(args: argparse.Namespace) -> int:
     app = create_app(
         backend,
         model_id=model_id,
-        max_concurrency=settings.onnx_concurrency,
-        max_queue=settings.queue_size,
+        # the backend's scheduler batches and queues (fairly across clients); the server only
+        # turns away what neither the batch nor the queue can take (429)
+        max_concurrency=backend.capacity() + settings.queue_size,  # type: ignore[attr-defined]
+        max_queue=0,
         limits=limits,
         close_backend=True,
     )

@@ -4,6 +4,7 @@ answer every failure (unknown routes, unexpected exceptions) with such a body.""
 from __future__ import annotations
 
 import logging
+import math
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -20,6 +21,7 @@ from backends.errors import (
     ModelNotFound,
 )
 from backends.onnx_tools import is_grammar_error, tool_guidance
+from backends.scheduler import QueueFull
 from serve.metrics import ServerMetrics
 
 log = logging.getLogger("slm_playground.serve")
@@ -43,6 +45,8 @@ class RequestProblem(Exception):
         self.param = param
         self.code = code
         self.type = type_
+        self.retry_after_s: float | None = None
+        """Set for a 429: the Retry-After header's seconds."""
 
 
 def error_body(message: str, *, type_: str, param: str | None = None, code: str | None = None) -> dict:
@@ -51,6 +55,10 @@ def error_body(message: str, *, type_: str, param: str | None = None, code: str 
 
 def problem_from_backend(exc: BackendError) -> RequestProblem:
     message = exc.message + (f" ({exc.hint})" if exc.hint else "")
+    if isinstance(exc, QueueFull):  # the in-process scheduler's queue: say when to come back
+        problem = RequestProblem(message, status=429, type_="rate_limit_error", code="queue_full")
+        problem.retry_after_s = exc.retry_after_s
+        return problem
     if isinstance(exc, ContextOverflow):
         return RequestProblem(message, param="messages", code="context_length_exceeded")
     if isinstance(exc, ModelNotFound):
@@ -76,6 +84,8 @@ def problem_for(exc: BackendError, request: ChatRequest) -> RequestProblem:
 
 def error_response(problem: RequestProblem, headers: dict[str, str] | None = None) -> JSONResponse:
     body = error_body(problem.message, type_=problem.type, param=problem.param, code=problem.code)
+    if problem.retry_after_s is not None:
+        headers = {**(headers or {}), "Retry-After": str(max(1, math.ceil(problem.retry_after_s)))}
     return JSONResponse(body, status_code=problem.status, headers=headers)
 
 

@@ -118,3 +118,22 @@ class ServerMetrics:
 
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+ENGINE_GAUGES = {
+    "batch_size": ("batch_size", "Sequences in the in-process model's last decoding step."),
+    "max_batch": ("max_batch_size", "Sequences the in-process model decodes together at most."),
+    "queued": ("queue_length", "Requests waiting for a place in the in-process model's batch."),
+    "tokens_per_s": ("generation_tokens_per_second", "Tokens generated per second, all requests, last 10 s."),
+}
+
+
+def engine_gauges(model: str, stats: dict[str, float]) -> str:
+    """Gauges an in-process scheduler reports about itself (Backend.stats())."""
+    labels = f'model_name="{_escape(model)}"'
+    lines = []
+    for key, (name, help_) in ENGINE_GAUGES.items():
+        if key in stats:
+            lines += [f"# HELP {PREFIX}{name} {help_}", f"# TYPE {PREFIX}{name} gauge"]
+            lines.append(f"{PREFIX}{name}{{{labels}}} {stats[key]!r}")
+    return "\n".join(lines) + "\n" if lines else ""

@@ -43,6 +43,7 @@ from backends.base import ToolCallEvent as ToolCallEv
 from backends.errors import (
     BackendError,
 )
+from backends.scheduler import CLIENT
 from serve.completions import (
     choice_json,
     completion_body,
@@ -61,7 +62,7 @@ from serve.errors import (
     problem_from_backend,
 )
 from serve.generation import Admission, ClientGone, Generation, unless_disconnected
-from serve.metrics import ServerMetrics
+from serve.metrics import ServerMetrics, engine_gauges
 from serve.protocol import (
     SSE_DONE,
     ChunkWriter,
@@ -145,7 +146,9 @@ class EngineServer:
         return JSONResponse({"status": health.status, "detail": health.detail}, status_code=status_code)
 
     async def prometheus(self, request: Request) -> Response:
-        return PlainTextResponse(self.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+        stats = getattr(self.backend, "stats", None)
+        body = self.metrics.render() + (engine_gauges(self.model_id, stats()) if stats else "")
+        return PlainTextResponse(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     # --- shared ---------------------------------------------------------------------------
 
@@ -171,6 +174,7 @@ class EngineServer:
 
     async def _admit(self, request: Request) -> Response | None:
         """Wait for a generation slot; a response instead when the queue is full or the client left."""
+        CLIENT.set(request.client.host if request.client else "")  # the in-process scheduler's fairness key
         if not self.admission.reserve():
             busy = RequestProblem(
                 f"the server is at capacity ({self.admission.slots} generating, {self.admission.queue} "

@@ -149,3 +149,31 @@ def test_agreement_compares_values_not_text() -> None:
     assert agreement([LaneVerdict("correct", "2.4 h"), LaneVerdict("incorrect", "3")]) is False
     assert agreement([LaneVerdict("correct", "2"), None]) is None
     assert same_answer("Paris", " paris ")
+
+
+def test_lanes_on_one_in_process_model_are_noted() -> None:
+    from compare.runcard import LaneCard, LaneMetrics, shared_model_notes
+
+    def lane(index: int, backend: str, kind: str, batch: float) -> LaneCard:
+        metrics = LaneMetrics(
+            ttft_s=0.1,
+            decode_tokens_per_s=50.0,
+            prompt_tokens=5,
+            completion_tokens=9,
+            total_s=0.3,
+            finish_reason="stop",
+            server={"mean_batch": batch},
+        )
+        return LaneCard(
+            index=index, title=backend, spec=backend, backend=backend, backend_kind=kind, model="m",
+            options={}, status="done", runs_ok=1, metrics=metrics,
+        )  # fmt: skip
+
+    notes = shared_model_notes(
+        [lane(0, "onnx", "onnx", 1.9), lane(1, "onnx", "onnx", 2.0), lane(2, "v", "vllm", 1)]
+    )
+    assert notes == [
+        "Lanes 1 and 2 shared the in-process model `onnx`: they decoded in one batch (mean batch 2.0), "
+        "so each lane's tokens/s is its share of one engine."
+    ]
+    assert shared_model_notes([lane(0, "onnx", "onnx", 1.0), lane(1, "v", "vllm", 1.0)]) == []

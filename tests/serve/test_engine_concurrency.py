@@ -155,3 +155,40 @@ def test_disconnect_during_a_non_streaming_request_closes_the_backend(start_engi
             f"{engine.base_url}/v1/chat/completions", json=payload, timeout=httpx.Timeout(10, read=0.5)
         )
     assert wait_until(lambda: backend.cancelled == 1)
+
+
+class Scheduled(ScriptedBackend):
+    """A scripted backend whose scheduler reports itself and refuses when its queue is full."""
+
+    full = False
+
+    async def _stream(self, request):
+        from backends.scheduler import QueueFull
+
+        if self.full:
+            raise QueueFull(self.name, running=8, queued=64, retry_after_s=7)
+        async for event in super()._stream(request):
+            yield event
+
+    def stats(self) -> dict[str, float]:
+        return {"batch_size": 3.0, "max_batch": 8.0, "queued": 2.0, "tokens_per_s": 123.5}
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_a_full_scheduler_queue_is_429_with_retry_after(start_engine, stream: bool) -> None:
+    backend = Scheduled()
+    backend.full = True
+    engine = start_engine(backend)
+    payload = {"model": MODEL, "messages": USER, "stream": stream}
+    response = httpx.post(f"{engine.base_url}/v1/chat/completions", json=payload, timeout=10)
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == "7"
+    assert response.json()["error"]["code"] == "queue_full"
+
+
+def test_metrics_show_the_batch_the_queue_and_aggregate_rate(start_engine) -> None:
+    engine = start_engine(Scheduled())
+    assert gauge(engine, "batch_size") == 3
+    assert gauge(engine, "max_batch_size") == 8
+    assert gauge(engine, "queue_length") == 2
+    assert gauge(engine, "generation_tokens_per_second") == 123.5

@@ -144,7 +144,7 @@ async def test_stop_ends_the_turn_with_the_note_as_its_last_update() -> None:
 
 async def test_stop_while_queued_for_the_in_process_model_drops_the_waiting_note() -> None:
     local = ScriptedBackend(label="onnx", delay_s=0.05, replies=[ScriptedReply(chunks=["x"] * 20)] * 2)
-    service = service_with(local)
+    service = service_with(local, onnx_concurrency=1)  # a batch of one: the second one queues
     stops = StopSignals()
     first = asyncio.create_task(run(service, "q", label="onnx"))
     await asyncio.sleep(0.05)
@@ -249,7 +249,7 @@ async def test_bad_tool_call_is_shown_and_not_run() -> None:
 async def test_in_process_requests_queue_visibly_and_remote_ones_do_not_wait() -> None:
     local = ScriptedBackend(label="onnx", delay_s=0.02, replies=[ScriptedReply(chunks=["x"] * 10)] * 2)
     remote = ScriptedBackend(label="remote", replies=[ScriptedReply(chunks=["fast"])])
-    service = service_with(local, remote)
+    service = service_with(local, remote, onnx_concurrency=1)  # a batch of one: the second one queues
     order: list[str] = []
     waits: list[bool] = []
 

@@ -1,0 +1,383 @@
+"""The in-process model's side of the scheduler: one request's state, and one step of work.
+
+:class:`OnnxEngine` is what backends/scheduler.py drives on its thread. A request whose
+graph batches gets a KV row (backends/onnx_batch.py): its prompt is fed in chunks, then it
+decodes one token per step beside every other decoding row. A guided request (tool_choice
+"required" or a named function: onnxruntime-genai's grammar is tied to its Generator), or any
+request on a graph that cannot batch, gets a Generator instead and takes one token per step
+beside the batch. Either way the tokens go through :class:`_Answer`: detokenizing, stop
+strings, tool-call parsing and the final usage record.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from backends import oga_native
+from backends.base import (
+    ChatRequest,
+    FinishReason,
+    Message,
+    SamplingOptions,
+    TextDelta,
+    ToolCallEvent,
+    Usage,
+)
+from backends.logprobs import TokenTexts, token_logprob
+from backends.model_store import ModelFolder
+from backends.onnx_batch import Graph
+from backends.onnx_tools import (
+    SchemaError,
+    ToolCallParser,
+    is_grammar_error,
+    request_guidance,
+    tools_system_text,
+)
+from backends.sampling import Sampler
+from backends.scheduler import Job
+from backends.stops import StopMatcher
+
+KV_WINDOW = 4096
+"""Tokens of KV cache a row, or a reusable Generator, starts with (grown when one needs more)."""
+PREFILL_CHUNK = 64
+"""Prompt tokens fed per graph run."""
+PREFILL_BUDGET_S = 0.15
+"""Prefill chunks run back to back for up to this long before the running streams get their
+next token: a burst of new requests reaches first tokens sooner, and no stream waits long."""
+SOLO_POOL = 2
+"""Generators kept for the next turn on the onnxruntime-genai path."""
+
+
+@dataclass
+class LoadedModel:
+    tokenizer: Any
+    folder: ModelFolder
+    config: dict[str, Any]
+    template: str | None
+    threads: int
+    graph: Graph | None
+    why_solo: str | None
+    """Why every request takes the Generator path (None when the graph batches)."""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    _genai: oga_native.Model | None = None
+
+    def encode_chat(self, request: ChatRequest) -> list[int]:
+        if request.completion:  # /v1/completions: the raw prompt, no chat template
+            with self.lock:
+                return [int(t) for t in self.tokenizer.encode(request.messages[-1].content)]
+        messages = [_message_json(m) for m in request.messages]
+        if request.tools and request.tool_choice != "none":
+            _offer_tools(messages, request)
+        with self.lock:  # the tokenizer is shared by all requests
+            prompt = self.tokenizer.apply_chat_template(
+                json.dumps(messages), template_str=self.template, add_generation_prompt=True
+            )
+            return [int(t) for t in self.tokenizer.encode(prompt)]
+
+    def genai(self) -> oga_native.Model:
+        """onnxruntime-genai's own model, loaded on first use (guided or unbatchable requests)."""
+        if self._genai is None:
+            overlay = oga_native.session_options(self.threads)
+            self._genai = oga_native.Model(self.folder.path, overlay=overlay)
+        return self._genai
+
+
+def _message_json(message: Message) -> dict[str, str]:
+    content = message.content
+    if message.tool_calls:  # replay earlier calls as the text the model would have written
+        calls = [{"name": c.name, "arguments": c.arguments} for c in message.tool_calls]
+        content = (content + "\n" if content else "") + "<tool_call>" + json.dumps(calls) + "</tool_call>"
+    return {"role": message.role, "content": content}
+
+
+def _offer_tools(messages: list[dict[str, str]], request: ChatRequest) -> None:
+    """Describe the tools in the system message; Phi-4's template also reads the `tools` key."""
+    text = tools_system_text(request.tools, request.tool_choice)
+    if messages and messages[0]["role"] == "system":
+        messages[0] = {**messages[0], "content": messages[0]["content"] + "\n\n" + text}
+    else:
+        messages.insert(0, {"role": "system", "content": text})
+    messages[0]["tools"] = json.dumps([t.openai_schema()["function"] for t in request.tools])
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+class _Answer:
+    """Token ids in, the request's events out: detokenizing, stop strings, tool calls, usage."""
+
+    def __init__(self, job: OnnxJob, loaded: LoadedModel) -> None:
+        request = job.request
+        self.job = job
+        with loaded.lock:
+            self.stream = loaded.tokenizer.create_stream()
+        self.stops = StopMatcher(request.options.stop)
+        offered = bool(request.tools) and request.tool_choice != "none"
+        self.tools = ToolCallParser(request.tools, request.tool_choice) if offered else None
+        self.eos = set(loaded.folder.eos_token_ids)
+        self.model = loaded.folder.name
+        self.produced = 0
+        self.logprobs = request.logprobs
+        """None: not asked; else how many alternatives each token's entry lists."""
+        self.texts = TokenTexts(loaded.tokenizer, loaded.lock)
+        self.pending: list[Any] = []
+        """Logprobs of tokens whose text has not been emitted yet (held by stop strings)."""
+
+    def feed(self, token: int, logits: Any = None) -> FinishReason | None:
+        """Take one generated token (and the logits it was picked from, when logprobs are asked
+        for); the finish reason once the answer is complete."""
+        self.produced += 1
+        if token in self.eos:
+            return "stop"
+        if self.logprobs is not None and logits is not None:
+            self.pending.append(token_logprob(logits, token, self.logprobs, self.texts))
+        piece = self.stream.decode(token)
+        if self.tools is not None:
+            piece = self.tools.feed(piece)
+        text = self.stops.feed(piece) if piece else ""
+        if text:
+            self.job.emit(TextDelta(text, logprobs=tuple(self.pending)))
+            self.pending.clear()
+        if self.stops.stopped:
+            return "stop"
+        return "length" if self.produced >= self.job.budget else None
+
+    def close(self, finish: FinishReason) -> None:
+        if tail := self.stops.flush():
+            self.job.emit(
+                TextDelta(self.tools.feed(tail) if self.tools else tail, logprobs=tuple(self.pending))
+            )
+        if self.tools is not None:
+            if rest := self.tools.flush():
+                self.job.emit(TextDelta(rest))
+            for call in self.tools.calls():
+                self.job.emit(ToolCallEvent(call))
+            if self.tools.calls() and finish == "stop":
+                finish = "tool_calls"
+        job = self.job
+        server = {
+            "prefill_tokens": float(len(job.prompt) - job.reused),
+            "reused_tokens": float(job.reused),
+            "queue_s": job.queue_s,
+            "mean_batch": job.mean_batch,
+        }
+        job.emit(
+            Usage(
+                prompt_tokens=len(job.prompt),
+                completion_tokens=self.produced,
+                finish_reason=finish,
+                model=self.model,
+                server=server,
+            )
+        )
+        job.end()
+
+
+class OnnxJob(Job):
+    def __init__(self, request: ChatRequest, prompt: list[int], budget: int) -> None:
+        super().__init__()
+        self.request, self.prompt, self.budget = request, prompt, budget
+        self.guidance = request_guidance(request)  # a forced tool call, else JSON output (SchemaError)
+        self.answer: _Answer | None = None
+        self.reused = 0
+        # batched path
+        self.row: int | None = None
+        self.feed: list[int] = []
+        self.pending: int | None = None
+        self.sampler = Sampler(request.options)
+        # onnxruntime-genai path
+        self.solo: _Solo | None = None
+
+    def take(self, token: int, logits: Any = None) -> int:
+        """Hand a sampled token to the answer; ends the job when it is complete."""
+        assert self.answer is not None
+        finish = self.answer.feed(token, logits)
+        if finish is not None:
+            self.answer.close(finish)
+        else:
+            self.pending = token
+        return 1
+
+
+@dataclass
+class _Solo:
+    generator: oga_native.Generator
+    key: tuple[Any, ...] | None
+    """Sampling settings it was created with; None: never reuse (seeded or guided)."""
+    tokens: list[int]
+    max_length: int
+
+
+class OnnxEngine:
+    """The scheduler's engine: batched rows on the graph, Generators for the rest."""
+
+    def __init__(self, loaded: LoadedModel, max_batch: int) -> None:
+        self.loaded = loaded
+        self.max_batch = max_batch
+        self.solo_pool: list[_Solo] = []
+
+    # --- admission ---------------------------------------------------------------------
+
+    def admit(self, job: Job) -> None:
+        assert isinstance(job, OnnxJob)
+        job.answer = _Answer(job, self.loaded)
+        if self.loaded.graph is None or job.guidance is not None:
+            self._admit_solo(job)
+        else:
+            self._admit_row(job, self.loaded.graph)
+
+    def _admit_row(self, job: OnnxJob, graph: Graph) -> None:
+        need = len(job.prompt) + job.budget + 1
+        if need > graph.length:
+            graph.grow(min(max(need, 2 * graph.length), self.loaded.folder.context_length + 1))
+        limit = len(job.prompt) - 1  # at least one token is fed, for its logits
+        free = [i for i, r in enumerate(graph.rows) if r.owner is None]
+        shared = {i: min(_common_prefix(r.tokens, job.prompt), limit) for i, r in enumerate(graph.rows)}
+        # a parked row with the longest shared prefix; else the one unused longest
+        row = max(free, key=lambda i: (shared[i], -graph.rows[i].used_at))
+        donor = max(range(len(graph.rows)), key=lambda i: shared[i])
+        reused = shared[row]
+        if shared[donor] > reused + 8:  # e.g. the same system prompt, in a row still running
+            graph.copy_prefix(donor, row, shared[donor])
+            reused = shared[donor]
+        del graph.rows[row].tokens[reused:]
+        graph.rows[row].owner = job
+        job.row, job.reused, job.feed = row, reused, job.prompt[reused:]
+
+    def _admit_solo(self, job: OnnxJob) -> None:
+        model = self.loaded.genai()
+        options = job.request.options
+        reusable = job.guidance is None and (options.seed is None or options.greedy)
+        key = _sampling_key(options) if reusable else None
+        need = len(job.prompt) + job.budget
+        best, reused = None, 0
+        if key is not None:
+            for session in self.solo_pool:
+                if session.key == key and session.max_length >= need:
+                    shared = min(_common_prefix(session.tokens, job.prompt), len(job.prompt) - 1)
+                    if shared > reused:
+                        best, reused = session, shared
+        if best is not None:
+            self.solo_pool.remove(best)
+            best.generator.rewind_to(reused)
+            best.generator.append_tokens(job.prompt[reused:])
+            job.solo, job.reused = best, reused
+            return
+        context = self.loaded.folder.context_length
+        max_length = min(context, max(need, KV_WINDOW) if reusable else need)
+        params = oga_native.GeneratorParams(model)
+        params.set_search_options(**_search_options(options, max_length))
+        try:
+            if job.guidance is not None:
+                params.set_guidance(*job.guidance)
+            generator = oga_native.Generator(model, params)
+        except oga_native.OgaError as exc:  # a schema the grammar builder refuses is a bad request
+            if is_grammar_error(exc):
+                raise SchemaError("onnx", str(exc), hint="check the JSON schema") from None
+            raise
+        generator.append_tokens(job.prompt)
+        job.solo = _Solo(generator, key, list(job.prompt), max_length)
+
+    def release(self, job: Job) -> None:
+        assert isinstance(job, OnnxJob)
+        if job.row is not None and self.loaded.graph is not None:
+            row = self.loaded.graph.rows[job.row]
+            if row.owner is job:
+                row.owner = None  # parked: its tokens stay for a later prompt that shares them
+            job.row = None
+        if job.solo is not None:
+            solo, job.solo = job.solo, None
+            if job.done and not job.cancelled.is_set() and solo.key is not None:
+                solo.tokens = solo.generator.sequence()  # what the KV cache really holds
+                self.solo_pool.insert(0, solo)
+                del self.solo_pool[SOLO_POOL:]
+
+    # --- one step ----------------------------------------------------------------------
+
+    def step(self, jobs: list[Job]) -> int:
+        produced = 0
+        live = [j for j in jobs if isinstance(j, OnnxJob) and not j.done and not j.cancelled.is_set()]
+        for job in live:
+            if job.solo is not None:
+                produced += self._solo_step(job)
+        graph = self.loaded.graph
+        rows = [j for j in live if j.row is not None]
+        if graph is None or not rows:
+            return produced
+        started = time.perf_counter()
+        for job in [j for j in rows if j.feed]:  # oldest first
+            produced += self._prefill(graph, job)
+            while job.feed and time.perf_counter() - started < PREFILL_BUDGET_S:
+                produced += self._prefill(graph, job)
+            if time.perf_counter() - started >= PREFILL_BUDGET_S:
+                break
+        decoding = [j for j in rows if not j.feed and not j.done and j.pending is not None]
+        if decoding:
+            produced += self._decode(graph, decoding)
+        return produced
+
+    def _prefill(self, graph: Graph, job: OnnxJob) -> int:
+        import numpy as np
+
+        assert job.row is not None
+        chunk, job.feed = job.feed[:PREFILL_CHUNK], job.feed[PREFILL_CHUNK:]
+        logits = graph.run(job.row, np.array([chunk]))
+        if job.feed:
+            return 0
+        return job.take(job.sampler.pick(logits[0, -1]), logits[0, -1])
+
+    def _decode(self, graph: Graph, jobs: list[OnnxJob]) -> int:
+        import numpy as np
+
+        d = len(jobs)
+        holes = iter(sorted(set(range(d)) - {j.row for j in jobs}))
+        for job in jobs:  # decoding rows must be rows 0..d-1
+            assert job.row is not None
+            if job.row >= d:
+                graph.swap(job.row, next(holes))
+        jobs.sort(key=lambda j: j.row)  # type: ignore[arg-type, return-value]
+        logits = graph.run(0, np.array([[j.pending] for j in jobs]))
+        for i, job in enumerate(jobs):
+            job.batch_steps += 1
+            job.batch_rows += d
+            job.take(job.sampler.pick(logits[i, 0]), logits[i, 0])
+        return d
+
+    def _solo_step(self, job: OnnxJob) -> int:
+        assert job.solo is not None
+        generator = job.solo.generator
+        if generator.is_done():
+            assert job.answer is not None
+            job.answer.close("length")
+            return 0
+        # logprobs: the logits this step samples from (a copy, no extra run)
+        logits = generator.logits()[0] if job.request.logprobs is not None else None
+        generator.generate_next_token()
+        job.batch_steps += 1
+        job.batch_rows += 1
+        return job.take(generator.next_token(), logits)
+
+
+def _sampling_key(options: SamplingOptions) -> tuple[Any, ...]:
+    if options.greedy:
+        return ("greedy",)
+    return ("sample", options.temperature, options.top_p, options.top_k)
+
+
+def _search_options(options: SamplingOptions, max_length: int) -> dict[str, Any]:
+    search: dict[str, Any] = {"max_length": max_length, "do_sample": not options.greedy}
+    if not options.greedy:
+        search.update(temperature=options.temperature, top_p=options.top_p)
+        search["top_k"] = options.top_k or 0
+        if options.seed is not None:
+            search["random_seed"] = options.seed
+    return search

@@ -1,0 +1,348 @@
+"""`slm-playground bench concurrency`: many users at once on the in-process model.
+
+For 1, 2, 4 and 8 streams sent at the same moment (each a different prompt of the fixed set,
+greedy, the same system prompt), through
+  engine server   - `python -m app engine` in its own process, OpenAI streaming API;
+  engine, Generator path - the same server with --no-batching: onnxruntime-genai's Generator,
+                    one request at a time (the engine before batching), 1 stream: today's speed;
+  app HTTP API    - `python -m app ui` in its own process, its /chat endpoint over Gradio's
+                    HTTP + SSE API (each stream its own session);
+  llama.cpp       - an OpenAI-compatible llama.cpp server at --llamacpp-url, when given.
+Per row: requests completed, aggregate tokens/s (all completion tokens over the row's wall
+time), per-request decode tokens/s (median; first to last token of each), time to first token
+p50/p95/max (client side: from sending, so queueing is included), and the serving process's
+peak RSS during the row (its high-water mark is reset before each row; not for a URL).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.prompts import PROMPTS, SYSTEM
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default="", help="ONNX model folder (default: the embedded default)")
+    parser.add_argument("--home", type=Path, help="model home (SLM_HOME)")
+    parser.add_argument("--streams", default="1,2,4,8", help="concurrent streams per row")
+    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=2, help="bursts per row, pooled")
+    parser.add_argument("--batch", type=int, default=0, help="engine batch size (default: automatic)")
+    parser.add_argument("--no-app", action="store_true", help="skip the app rows")
+    parser.add_argument(
+        "--llamacpp-url",
+        default=None,
+        help="an OpenAI-compatible llama.cpp server, e.g. http://127.0.0.1:8080/v1",
+    )
+    parser.add_argument(
+        "--llamacpp-model", default="default", help="model id to ask the llama.cpp server for"
+    )
+
+
+@dataclass
+class Stream:
+    ok: bool
+    ttft_s: float = float("nan")
+    decode_s: float = 0.0
+    tokens: int = 0
+    end_s: float = 0.0
+    error: str = ""
+
+    @property
+    def rate(self) -> float:
+        return (self.tokens - 1) / self.decode_s if self.tokens > 1 and self.decode_s > 0 else float("nan")
+
+
+def _prompt(i: int) -> str:
+    """Request i's question. Each is new to the server (a row number in front), so every
+    request reuses only the cached system prompt, never a whole earlier prompt."""
+    if i < 0:
+        return "Say hi."
+    return f"Question {i // len(PROMPTS)}-{_ROW[0]}: {PROMPTS[i % len(PROMPTS)]}"
+
+
+_ROW = [0]
+
+
+def _messages(i: int) -> list[dict[str, str]]:
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": _prompt(i)}]
+
+
+async def openai_stream(http: httpx.AsyncClient, base: str, model: str, i: int, max_tokens: int) -> Stream:
+    body = {
+        "model": model,
+        "messages": _messages(i),
+        "max_tokens": max_tokens,
+        "temperature": 0.0,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    start = time.perf_counter()
+    first = last = None
+    tokens = pieces = 0
+    try:
+        async with http.stream("POST", f"{base}/chat/completions", json=body) as response:
+            if response.status_code != 200:
+                return Stream(False, error=f"HTTP {response.status_code}: {(await response.aread())[:200]!r}")
+            async for line in response.aiter_lines():
+                if not line.startswith("data: ") or line == "data: [DONE]":
+                    continue
+                chunk = json.loads(line[6:])
+                if chunk.get("choices") and chunk["choices"][0].get("delta", {}).get("content"):
+                    last = time.perf_counter()
+                    first = first or last
+                    pieces += 1
+                if chunk.get("usage"):
+                    tokens = chunk["usage"]["completion_tokens"]
+    except httpx.HTTPError as exc:
+        return Stream(False, error=f"{type(exc).__name__}: {exc}")
+    if first is None or last is None:
+        return Stream(False, error="no text streamed")
+    return Stream(True, first - start, last - first, tokens or pieces, time.perf_counter() - start)
+
+
+async def app_stream(http: httpx.AsyncClient, url: str, i: int, max_tokens: int) -> Stream:
+    """One chat through the app's /chat endpoint (Gradio HTTP API); its own session."""
+    options = {"temperature": 0.0, "max_new_tokens": max_tokens}
+    from bench.app import PRESET
+
+    body = {"data": [_prompt(i), PRESET, "onnx", options], "session_hash": f"bench-{_ROW[0]}-{i}"}
+    start = time.perf_counter()
+    first = last = None
+    seen, result, event = "", None, ""
+    try:
+        posted = await http.post(f"{url}gradio_api/call/chat", json=body)
+        posted.raise_for_status()
+        event_id = posted.json()["event_id"]
+        async with http.stream("GET", f"{url}gradio_api/call/chat/{event_id}") as response:
+            async for line in response.aiter_lines():
+                if line.startswith("event: "):
+                    event = line[7:]
+                elif line.startswith("data: ") and event in ("generating", "complete", "error"):
+                    if event == "error":
+                        return Stream(False, error=f"the app answered with an error: {line[6:200]}")
+                    (value,) = json.loads(line[6:])
+                    answer = value[0]
+                    if answer and answer != seen:
+                        last = time.perf_counter()
+                        first = first or last
+                        seen = answer
+                    if event == "complete":
+                        result = value
+    except httpx.HTTPError as exc:
+        return Stream(False, error=f"{type(exc).__name__}: {exc}")
+    if result is None or first is None or last is None:
+        return Stream(False, error="the app's event stream ended without an answer")
+    tokens = int((result[1] or {}).get("completion_tokens") or 0)
+    return Stream(True, first - start, last - first, tokens, time.perf_counter() - start)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(v for v in values if v == v)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
+
+
+class Served:
+    """A serving process (or just a URL) and how to send it one stream."""
+
+    def __init__(self, name: str, base: str, send: Any, process: subprocess.Popen[bytes] | None) -> None:
+        self.name, self.base, self.send, self.process = name, base, send, process
+
+    def reset_peak(self) -> None:
+        if self.process is not None:
+            Path(f"/proc/{self.process.pid}/clear_refs").write_text("5")  # resets VmHWM
+
+    def peak_rss_mb(self) -> float:
+        if self.process is None:
+            return float("nan")
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=15)
+
+
+async def measure_row(served: Served, streams: int, max_tokens: int, repeats: int) -> dict[str, Any]:
+    """``repeats`` bursts of ``streams`` requests; the row pools them (tokens over summed wall
+    time, percentiles over every request), which steadies it on a shared machine."""
+    with_rss = True
+    try:
+        served.reset_peak()
+    except OSError:
+        with_rss = False
+    results: list[Stream] = []
+    wall = 0.0
+    async with httpx.AsyncClient(timeout=httpx.Timeout(600, connect=10)) as http:
+        for _ in range(repeats):
+            _ROW[0] += 1
+            start = time.perf_counter()
+            results += await asyncio.gather(*(served.send(http, i, max_tokens) for i in range(streams)))
+            wall += time.perf_counter() - start
+    done = [r for r in results if r.ok]
+    ttfts = [r.ttft_s for r in done]
+    return {
+        "target": served.name,
+        "streams": streams,
+        "completed": f"{len(done)}/{len(results)}",
+        "agg": sum(r.tokens for r in done) / wall if wall > 0 else 0.0,
+        "per_request": statistics.median([r.rate for r in done if r.rate == r.rate] or [float("nan")]),
+        "p50": _percentile(ttfts, 0.5),
+        "p95": _percentile(ttfts, 0.95),
+        "max": max(ttfts, default=float("nan")),
+        "rss": served.peak_rss_mb() if with_rss else float("nan"),
+        "errors": sorted({r.error for r in results if not r.ok}),
+    }
+
+
+def _start(command: list[str], url: str) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{' '.join(command)} exited: {process.stderr.read()[-2000:]!r}")  # type: ignore[union-attr]
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    process.terminate()
+    raise RuntimeError(f"{url} did not answer within 120 s")
+
+
+def _engine(args: argparse.Namespace, name: str, extra: list[str]) -> Served:
+    from bench.app import free_port
+
+    port = free_port()
+    command = [sys.executable, "-m", "app", "engine", "--port", str(port), "--log-level", "warning", *extra]
+    command += ["--model", args.model] if args.model else []
+    command += ["--home", str(args.home)] if args.home else []
+    base = f"http://127.0.0.1:{port}/v1"
+    process = _start(command, f"http://127.0.0.1:{port}/health")
+    model = httpx.get(f"{base}/models").json()["data"][0]["id"]
+    return Served(name, base, lambda http, i, n: openai_stream(http, base, model, i, n), process)
+
+
+def _app(args: argparse.Namespace) -> Served:
+    from bench.app import free_port, ui_command
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    process = _start(ui_command(args, port), url)
+    return Served("app /chat (HTTP + SSE)", url, lambda http, i, n: app_stream(http, url, i, n), process)
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    headers = [
+        "target",
+        "streams",
+        "done",
+        "agg tok/s",
+        "vs 1",
+        "per-req tok/s",
+        "TTFT p50",
+        "p95",
+        "max",
+        "peak RSS MB",
+    ]
+    ones = {r["target"]: r["agg"] for r in rows if r["streams"] == 1}
+    cells = []
+    for r in rows:
+        one = ones.get(r["target"])
+        cells.append(
+            [
+                r["target"],
+                str(r["streams"]),
+                r["completed"],
+                f"{r['agg']:.1f}",
+                f"{r['agg'] / one:.2f}x" if one else "-",
+                f"{r['per_request']:.1f}",
+                *(f"{r[k]:.2f} s" for k in ("p50", "p95", "max")),
+                f"{r['rss']:.0f}" if r["rss"] == r["rss"] else "-",
+            ]
+        )
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
+
+    def line(c: list[str]) -> str:
+        padded = (
+            x.ljust(w) if i == 0 else x.rjust(w) for i, (x, w) in enumerate(zip(c, widths, strict=True))
+        )
+        return "| " + " | ".join(padded) + " |"
+
+    return "\n".join([line(headers), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, cells)])
+
+
+async def _rows(served: Served, counts: list[int], max_tokens: int, repeats: int) -> list[dict[str, Any]]:
+    async with httpx.AsyncClient(timeout=600) as http:  # load, warm up, and cache the system prompt
+        await served.send(http, -1, 8)
+    return [await measure_row(served, n, max_tokens, repeats) for n in counts]
+
+
+def run(args: argparse.Namespace) -> int:
+    from backends.model_store import resolve_model_dir
+
+    counts = [int(n) for n in args.streams.split(",") if n.strip()]
+    model_dir = resolve_model_dir(args.model, home=args.home)
+    print(
+        f"model: {model_dir}\nstreams {counts} sent at once, {args.repeats} bursts per row, greedy, "
+        f"max {args.max_tokens} new tokens\n",
+        flush=True,
+    )
+    rows: list[dict[str, Any]] = []
+    plan: list[tuple[Any, list[int]]] = [
+        (lambda: _engine(args, "engine server", ["--concurrency", str(args.batch)]), counts),
+        (lambda: _engine(args, "engine, Generator path", ["--no-batching"]), [1]),
+    ]
+    if not args.no_app:
+        plan.append((lambda: _app(args), counts))
+    if args.llamacpp_url:
+        base = args.llamacpp_url.rstrip("/")
+        llama = Served(
+            "llama.cpp server", base, lambda h, i, n: openai_stream(h, base, args.llamacpp_model, i, n), None
+        )
+        plan.append((lambda: llama, counts))
+    for start, row_counts in plan:
+        served = start()
+        try:
+            rows += asyncio.run(_rows(served, row_counts, args.max_tokens, args.repeats))
+        finally:
+            served.stop()
+        print(f"measured {served.name}", flush=True)
+    print()
+    print(_table(rows))
+    for r in rows:
+        for error in r["errors"]:
+            print(f"  {r['target']} x{r['streams']}: {error}")
+    return _verdict(rows)
+
+
+def _verdict(rows: list[dict[str, Any]]) -> int:
+    engine = {r["streams"]: r for r in rows if r["target"] == "engine server"}
+    today = next((r for r in rows if r["target"] == "engine, Generator path"), None)
+    print()
+    if 1 in engine and 4 in engine:
+        ratio = engine[4]["agg"] / engine[1]["agg"]
+        print(f"4 streams: {ratio:.2f}x the aggregate tok/s of one (target >= 2.5x)")
+    if 8 in engine:
+        print(f"8 streams sent at once: TTFT p95 {engine[8]['p95']:.2f} s (target <= 1.0 s)")
+    if 1 in engine and today:
+        share = engine[1]["per_request"] / today["per_request"]
+        print(f"1 stream: {100 * share:.1f}% of the Generator path's decode tok/s (target >= 95%)")
+    lost = sum(int(r["completed"].split("/")[1]) - int(r["completed"].split("/")[0]) for r in rows)
+    print(f"lost requests: {lost}")
+    return 0 if lost == 0 else 1

@@ -1,0 +1,55 @@
+"""bench concurrency's measuring and reporting, against the scripted engine server (no model)."""
+
+from __future__ import annotations
+
+import httpx
+
+from backends.scripted import ScriptedBackend, ScriptedReply
+from bench import concurrency
+from serve.server import create_app
+from serve.threaded import ServerThread
+
+
+async def test_a_row_of_streams_through_an_openai_server() -> None:
+    backend = ScriptedBackend(delay_s=0.01)
+    backend.enqueue(*(ScriptedReply(chunks=tuple(f"w{i} " for i in range(6))) for _ in range(8)))
+    with ServerThread(create_app(backend, model_id="m", max_concurrency=4)) as server:
+        base = f"{server.base_url}/v1"
+        served = concurrency.Served(
+            "scripted", base, lambda h, i, n: concurrency.openai_stream(h, base, "m", i, n), None
+        )
+        row = await concurrency.measure_row(served, 4, 16, repeats=2)
+    assert row["completed"] == "8/8" and not row["errors"]
+    assert row["agg"] > 0 and row["per_request"] > 0
+    assert 0 < row["p50"] <= row["p95"] <= row["max"]
+    assert row["rss"] != row["rss"]  # no process of its own: no RSS figure
+    assert len(backend.requests) == 8
+    # each request is new to the server: only the system prompt repeats
+    questions = {r.messages[-1].content for r in backend.requests}
+    assert len(questions) == 8
+
+
+async def test_a_refused_stream_is_counted_as_lost() -> None:
+    async with httpx.AsyncClient() as http:
+        result = await concurrency.openai_stream(http, "http://127.0.0.1:9/v1", "m", 0, 4)
+    assert not result.ok and result.error
+
+
+def test_the_table_and_the_verdict_name_the_targets(capsys) -> None:
+    def row(target: str, streams: int, agg: float, p95: float, rate: float) -> dict:
+        return {
+            "target": target, "streams": streams, "completed": f"{streams}/{streams}", "agg": agg,
+            "per_request": rate, "p50": p95 / 2, "p95": p95, "max": p95, "rss": 300.0, "errors": [],
+        }  # fmt: skip
+
+    rows = [
+        row("engine server", 1, 100.0, 0.05, 100.0),
+        row("engine server", 4, 260.0, 0.4, 65.0),
+        row("engine server", 8, 300.0, 0.9, 37.0),
+        row("engine, Generator path", 1, 101.0, 0.05, 102.0),
+    ]
+    table = concurrency._table(rows)
+    assert "2.60x" in table and "peak RSS MB" in table
+    assert concurrency._verdict(rows) == 0
+    out = capsys.readouterr().out
+    assert "4 streams: 2.60x" in out and "TTFT p95 0.90 s" in out and "98.0%" in out
