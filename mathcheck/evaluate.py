@@ -1,12 +1,14 @@
 """``slm-playground bench verify``: score the checker on hand-labelled sets, next to Math-Verify.
 
-Six sets in tests/mathcheck/data, all written for this project: eval_set and heldout_set (mixed),
+Seven sets in tests/mathcheck/data, all written for this project: eval_set and heldout_set (mixed),
 answers (final answers of every kind against a reference), worked (human-style worked solutions
 from templates, each once correct and once with a planted slip whose step and right value are
-labelled) and the two *_heldout sets (the same kinds, written by hand after the checker was tuned
-on the others). Printed in one run, per kind: final-verdict agreement for mathcheck and for
-Math-Verify alone (default settings), slips caught (and with the right value), false "wrong" flags
-on correct steps, and the median and worst time per message.
+labelled), the two *_heldout sets (the same kinds, written by hand after the checker was tuned
+on the others) and answers_fresh ("fresh answers": final answers phrased the ways models and people
+end them, written before reading the extraction rules, with the lead's spot cases). Printed in one
+run, per kind: final-verdict agreement for mathcheck and for Math-Verify alone (default settings),
+slips caught (and with the right value), false "wrong" flags on correct steps, and the median and
+worst time per message.
 """
 
 from __future__ import annotations
@@ -24,7 +26,15 @@ DATA = Path(__file__).resolve().parent.parent / "tests" / "mathcheck" / "data"
 DEFAULT_SET = DATA / "eval_set.jsonl"
 SETS = tuple(
     DATA / f"{name}.jsonl"
-    for name in ("eval_set", "heldout_set", "answers", "answers_heldout", "worked", "worked_heldout")
+    for name in (
+        "eval_set",
+        "heldout_set",
+        "answers",
+        "answers_heldout",
+        "answers_fresh",
+        "worked",
+        "worked_heldout",
+    )
 )
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from mathcheck.answers import Num, Value, Verdict, compare, dimension_of, parse_answer
 from mathcheck.extract import Extraction, extract_answer
-from mathcheck.kinds import Text, text_matches, text_reference
+from mathcheck.kinds import Text, find_text_answer, same_text, text_matches, text_reference
 from mathcheck.parser import ParseError
 from mathcheck.tasks import task_from_prompt
 
@@ -111,7 +111,9 @@ def judge(
     out = Final(reference=ref.shown, source=ref.source)
     if ref.problem:
         out.notes.append(ref.problem)
-    extraction = extract_answer(response, dimension_of(ref.value) if ref.value is not None else None)
+    extraction = extract_answer(
+        response, dimension_of(ref.value) if ref.value is not None else None, want_text=ref.text
+    )
     out.extraction = extraction
     if ref.source == "none":
         out.notes.append("no reference given and the prompt is not a computable exercise")
@@ -122,6 +124,9 @@ def judge(
     if ref.text is not None:
         said = extraction.raw or extraction.text
         ok = text_matches(said, ref.text) or text_matches(extraction.text, ref.text)
+        if not ok:  # "The correct option is (C) 12 cm", "Alice ran the farthest"
+            found = find_text_answer(said, ref.text)
+            ok = found is not None and same_text(found, ref.text)
         out.verdict = "equivalent" if ok else "not_equivalent"
         return out
     if ref.value is None or extraction.value is None:
