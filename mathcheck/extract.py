@@ -42,7 +42,8 @@ _META = re.compile(
     re.I,
 )
 _CLAUSE = re.compile(
-    r",?\s+(?:so|therefore|thus|hence|which means|meaning|giving|and so)\b\s*,?|;|\.\s+|\s+=>\s+|→"
+    r",?\s+(?:so|therefore|thus|hence|which means|meaning|giving|and so|that is|namely)\b\s*,?"
+    r"|,?\s+i\.\s?e\.,?|;|\.\s+|\s+=>\s+|→"
     r"|\\implies|\\Rightarrow",
     re.IGNORECASE,
 )
@@ -57,13 +58,26 @@ _QUANTITY = re.compile(
 )
 _MATH_START = re.compile(
     r"(?<![A-Za-z])[A-Za-z](?:_\{?\w+\}?)?\s*(?:=|<|>|≤|≥|≠|\\(?:leq?|geq?|neq?|lt|gt|in)\b)"
-    r"|[-−$(\d\\]|\.\d|\{"
+    r"|(?<![A-Za-z])[-−]|[$(\d\\]|\.\d|\{"  # a sign, not the hyphen of "y-intercept"
 )
 _INLINE = re.compile(r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\\\((.+?)\\\)|\$([^$]+)\$", re.S)
 _LISTED = re.compile(r"\s*(?:,|,?\s*(?:and|or)|\\text\{\s*(?:and|or)\s*\})\s*", re.I)
 """What may stand between the pieces of one listed answer."""
 _MATHY = re.compile(r"\d|\$|\\[(\[]|\\[A-Za-z]{2,}|(?<![A-Za-z])[A-Za-z]\s*(?:[<>≤≥≠]|=(?!=))|[πθ√]")
 """A sentence that may hold a mathematical answer (a number, LaTeX, "x < 5", "π")."""
+_RELATIONS = {
+    "greater than or equal to": ">=", "at least": ">=", "no less than": ">=", "not less than": ">=",
+    "less than or equal to": "<=", "at most": "<=", "no more than": "<=", "not more than": "<=",
+    "greater than": ">", "more than": ">", "bigger than": ">", "larger than": ">",
+    "less than": "<", "smaller than": "<", "fewer than": "<",
+}  # fmt: skip
+_WORDED = re.compile(
+    r"(?<![A-Za-z])(?![aI]\s)([A-Za-z])\s+(?:(?:must|has to|should|can|will)\s+be\s+|is\s+)?("
+    + "|".join(sorted(map(re.escape, _RELATIONS), key=len, reverse=True))
+    + r")\s+",
+    re.I,
+)
+"""A relation said in words after a one-letter variable: "x must be at least 3" is x >= 3."""
 _PROSE = re.compile(
     r"\b(?:we|get|got|is|are|was|be|the|so|set|its|has|had|to|of|for|by|as|if|now|our|you|it's|that's)\b",
     re.I,
@@ -123,6 +137,7 @@ def _inline(fragment: str) -> tuple[str, Value] | None:
 
 def _pick(fragment: str, want_dimension: str | None) -> tuple[str, Value | None]:
     """Narrow a sentence to the answer phrase and parse it."""
+    fragment = _WORDED.sub(lambda m: f"{m.group(1)} {_RELATIONS[m.group(2).lower()]} ", fragment)
     fragment = fragment.replace("**", "").strip()
     bare = re.sub(r"\\[A-Za-z]+", " ", _INLINE.sub(" ", fragment))
     if len(fragment) < 80 and not re.search(r"[A-Za-z]{4,}", bare) and not _PROSE.search(bare):

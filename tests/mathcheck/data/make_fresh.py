@@ -126,6 +126,58 @@ CASES = [
     ("no answer", "B", "Let me think about each option carefully.", U),
 ]
 
+# Round two: written after the extraction fixes that round one led to, run once before any further
+# change (its first-run score is the honest one for those fixes).
+ROUND_TWO = [
+    ("interval", "(0, 1)", "Putting it together: $0 < x < 1$.", C),
+    ("interval", "[-1, 1]", "The range of f is \\([-1, 1)\\).", W),
+    ("relation", "x \\le -2", "which means x ≤ -2.", C),
+    ("relation", "t > 0", "It holds exactly when $t$ is positive, i.e. $t > 0$.", C),
+    ("relation", "x \\geq 3", "Hence x must be greater than 3.", W),
+    ("set", "\\{-2, 2\\}", "Solutions: $x=-2$, $x=2$.", C),
+    ("set", "\\{1, 4\\}", "We find $x = 1$ or $x = 5$.", W),
+    ("tuple", "(4, -3)", "The center of the circle is at \\((4,-3)\\).", C),
+    ("tuple", "(0, 2)", "So the y-intercept is the point (2, 0).", W),
+    (
+        "matrix",
+        "\\begin{pmatrix}1&0\\\\0&1\\end{pmatrix}",
+        "This is just the identity, $\\begin{pmatrix}1&0\\\\0&1\\end{pmatrix}$.",
+        C,
+    ),
+    ("equation", "y = -x + 4", "So the tangent line is $y = 4 - x$.", C),
+    ("equation", "y = 3x", "The required line: y = x/3.", W),
+    ("plus-minus", "\\pm 5", "Therefore $x = 5$ or $x = -5$.", C),
+    ("degrees", "30^\\circ", "Angle C = 30°.", C),
+    ("degrees", "120", "The exterior angle is 60°.", W),
+    ("units", "45", "The cyclist rides at 45 km per hour.", C),
+    ("units", "6", "He needs 6 more cans of paint.", C),
+    ("units", "8", "She will be 18 years old then.", W),
+    ("choice", "E", "Of the five, only (E) works.", C),
+    ("choice", "A", "Choice (B) gives the right total.", W),
+    ("choice", "C", "I would pick C.", C),
+    ("yes/no", "no", "That is not possible, so no.", C),
+    ("yes/no", "yes", "Yes — both conditions are met.", C),
+    ("name", "Maria", "So Maria is older.", C),
+    ("name", "Wednesday", "The package arrives on Thursday.", W),
+    ("number format", "12500", "The car costs $12,500.", C),
+    ("leading dot", "0.4", "The share is .4 of the total.", C),
+    ("number format", "1.5", "It is about 1.50 litres.", C),
+    ("number format", "7.25", "That's €7.52 per person.", W),
+    ("fraction", "\\frac{1}{6}", "The probability comes out to 1/6.", C),
+    ("fraction", "\\frac{3}{8}", "which is $\\tfrac{3}{8}$.", C),
+    ("fraction", "\\frac{4}{9}", "So the fraction is 9/4.", W),
+    ("expression", "\\sqrt{2}/2", "Its value is $\\frac{\\sqrt{2}}{2}$.", C),
+    ("expression", "2x+3", "The derivative is $2x - 3$.", W),
+    ("plain ending", "24", "Altogether, the class collected 24 cans!", C),
+    ("plain ending", "24", "She ends up with 42 stickers.", W),
+    ("plain ending", "100", "Answer — 100", C),
+    ("plain ending", "13", "In all there are 13 students in the club.\n\nHope that helps.", C),
+    ("plain ending", "9", "Result: 9", C),
+    ("no answer", "6", "Could you clarify what the question is asking?", U),
+    ("plain ending", "15", "The remaining amount = 15", C),
+    ("plain ending", "50", "So, she ran 5 laps of 10 m, i.e., 50 m in total.", C),
+]
+
 # The lead's ten spot cases (gold "" = no reference; their final verdict rests on the claims).
 LEAD_SPOT = [
     ("[3,7)", "So the solution set is $x \\in [3, 7)$.", C, []),
@@ -161,7 +213,7 @@ LEAD_PROMPTS = ["Solve.", "Solve."] + ["Find it."] * 4 + ["How many?", "Cost?", 
 def main() -> None:
     out = Path(__file__).with_name("answers_fresh.jsonl")
     rows = []
-    for i, (kind, gold, response, final) in enumerate(CASES):
+    for i, (kind, gold, response, final) in enumerate(CASES + ROUND_TWO):
         rows.append(
             {
                 "id": f"fresh-{kind.replace(' ', '-').replace('/', '-')}-{i}",
