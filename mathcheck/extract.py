@@ -61,6 +61,7 @@ _MATH_START = re.compile(
     r"|(?<![A-Za-z])[-−]|[$(\d\\]|\.\d|\{"  # a sign, not the hyphen of "y-intercept"
 )
 _INLINE = re.compile(r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\\\((.+?)\\\)|\$([^$]+)\$", re.S)
+_INLINE_CHARS = 2000
 _LISTED = re.compile(r"\s*(?:,|,?\s*(?:and|or)|\\text\{\s*(?:and|or)\s*\})\s*", re.I)
 """What may stand between the pieces of one listed answer."""
 _MATHY = re.compile(r"\d|\$|\\[(\[]|\\[A-Za-z]{2,}|(?<![A-Za-z])[A-Za-z]\s*(?:[<>≤≥≠]|=(?!=))|[πθ√]")
@@ -113,6 +114,7 @@ def _try(text: str) -> Value | None:
 def _inline(fragment: str) -> tuple[str, Value] | None:
     """The sentence's last piece of math ($...$, \\(...\\)), with the pieces listed just before it
     ("$x = 3$ and $x = -3$"); a pure-arithmetic piece ("$3 \\times 4 = 12$") gives its result."""
+    fragment = fragment[-_INLINE_CHARS:]  # an answer's sentence; bounds the scan on pathological text
     found = list(_INLINE.finditer(fragment))
     reason = re.search(r",?\s+(?:because|since|as|given that)\b", fragment, re.I)
     if reason and any(m.end() <= reason.start() for m in found):
@@ -139,7 +141,7 @@ def _pick(fragment: str, want_dimension: str | None) -> tuple[str, Value | None]
     """Narrow a sentence to the answer phrase and parse it."""
     fragment = _WORDED.sub(lambda m: f"{m.group(1)} {_RELATIONS[m.group(2).lower()]} ", fragment)
     fragment = fragment.replace("**", "").strip()
-    bare = re.sub(r"\\[A-Za-z]+", " ", _INLINE.sub(" ", fragment))
+    bare = re.sub(r"\\[A-Za-z]+", " ", _INLINE.sub(" ", fragment)) if len(fragment) < 80 else "long"
     if len(fragment) < 80 and not re.search(r"[A-Za-z]{4,}", bare) and not _PROSE.search(bare):
         # "x > 2.", "+/- 2", "(1, 2).", but not "We get $2 \le x$" (read as the product W*e*g*e*t)
         value = _try(fragment)
