@@ -60,7 +60,10 @@ _MATH_START = re.compile(
     r"(?<![A-Za-z])[A-Za-z](?:_\{?\w+\}?)?\s*(?:=|<|>|≤|≥|≠|\\(?:leq?|geq?|neq?|lt|gt|in)\b)"
     r"|(?<![A-Za-z])[-−]|[$(\d\\]|\.\d|\{"  # a sign, not the hyphen of "y-intercept"
 )
-_INLINE = re.compile(r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\\\((.+?)\\\)|\$([^$]+)\$", re.S)
+_INLINE = re.compile(
+    r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\\\((.+?)\\\)|(?<!\\)\$(?!\d[^$]*\$\d)([^$]+)(?<!\\)\$(?!\d)", re.S
+)
+"""Math in a sentence; not the text between two prices ("spends $12 and keeps $8")."""
 _INLINE_CHARS = 2000
 _LISTED = re.compile(r"\s*(?:,|,?\s*(?:and|or)|\\text\{\s*(?:and|or)\s*\})\s*", re.I)
 """What may stand between the pieces of one listed answer."""
