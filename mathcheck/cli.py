@@ -2,8 +2,9 @@
 
 Output: {"final": "correct"|"incorrect"|"unverifiable", "claims": [{"text", "verdict", "expected"?}],
 plus "verdict" (the detailed one), "confident" (false when the two readers of the final answer
-disagree or only Math-Verify could read it), "answer" and "notes" (the reasons)}. A bad input
-line gets {"error": ...} and the batch goes on; the exit status is 1 when any line was bad.
+disagree, only Math-Verify could read it, or Math-Verify did not finish), "answer" and "notes"
+(the reasons)}. A bad input line gets {"error": ...} and the batch goes on; the exit status is 1
+when any line was bad.
 """
 
 from __future__ import annotations

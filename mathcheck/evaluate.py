@@ -1,12 +1,14 @@
 """``slm-playground bench verify``: score the checker on hand-labelled sets, next to Math-Verify.
 
-Six sets in tests/mathcheck/data, all written for this project: eval_set and heldout_set (mixed),
+Seven sets in tests/mathcheck/data, all written for this project: eval_set and heldout_set (mixed),
 answers (final answers of every kind against a reference), worked (human-style worked solutions
 from templates, each once correct and once with a planted slip whose step and right value are
-labelled) and the two *_heldout sets (the same kinds, written by hand after the checker was tuned
-on the others). Printed in one run, per kind: final-verdict agreement for mathcheck and for
-Math-Verify alone (default settings), slips caught (and with the right value), false "wrong" flags
-on correct steps, and the median and worst time per message.
+labelled), the two *_heldout sets (the same kinds, written by hand after the checker was tuned
+on the others) and answers_fresh ("fresh answers": final answers phrased the ways models and people
+end them, written before reading the extraction rules, with the lead's spot cases). Printed in one
+run, per kind: final-verdict agreement for mathcheck and for Math-Verify alone (default settings),
+slips caught (and with the right value), false "wrong" flags on correct steps, the median and
+worst time per message, and how many verdicts were not confident.
 """
 
 from __future__ import annotations
@@ -24,7 +26,15 @@ DATA = Path(__file__).resolve().parent.parent / "tests" / "mathcheck" / "data"
 DEFAULT_SET = DATA / "eval_set.jsonl"
 SETS = tuple(
     DATA / f"{name}.jsonl"
-    for name in ("eval_set", "heldout_set", "answers", "answers_heldout", "worked", "worked_heldout")
+    for name in (
+        "eval_set",
+        "heldout_set",
+        "answers",
+        "answers_heldout",
+        "answers_fresh",
+        "worked",
+        "worked_heldout",
+    )
 )
 
 
@@ -93,11 +103,12 @@ class Tally:
     false_flags: int = 0
     correct_solutions: int = 0
     flagged_correct_solutions: int = 0
+    not_confident: int = 0
     times: list[float] = field(default_factory=list)
 
     def add(self, other: Tally) -> None:
         names = ("agree", "mv_agree", "total", "planted", "caught", "right_value", "valued", "false_flags",
-                 "correct_solutions", "flagged_correct_solutions")  # fmt: skip
+                 "correct_solutions", "flagged_correct_solutions", "not_confident")  # fmt: skip
         for name in names:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.times += other.times
@@ -117,6 +128,7 @@ def score_mathcheck(case: Case, tally: Tally, budget_s: float, misses: list[str]
     result = verify_response(case.response, prompt=case.prompt, gold=case.gold, budget_s=budget_s)
     tally.times.append(time.perf_counter() - start)
     tally.total += 1
+    tally.not_confident += not result.confident
     if result.final == case.final:
         tally.agree += 1
     else:
@@ -175,7 +187,7 @@ def _table(head: list[str], rows: list[list[str]]) -> str:
 
 def render(tallies: dict[str, Tally], with_mv: bool) -> str:
     head = ["kind", "cases", "mathcheck final", "Math-Verify final", "slips caught", "right value",
-            "false flags", "median ms", "worst ms"]  # fmt: skip
+            "false flags", "median ms", "worst ms", "not confident"]  # fmt: skip
     total = Tally()
     rows = []
     for kind, t in [*sorted(tallies.items()), ("ALL", total)]:
@@ -185,7 +197,7 @@ def render(tallies: dict[str, Tally], with_mv: bool) -> str:
             kind, str(t.total), _pct(t.agree, t.total), _pct(t.mv_agree, t.total) if with_mv else "skipped",
             _pct(t.caught, t.planted), _pct(t.right_value, t.valued),
             str(t.false_flags), f"{statistics.median(t.times) * 1000:.1f}" if t.times else "-",
-            f"{max(t.times) * 1000:.1f}" if t.times else "-",
+            f"{max(t.times) * 1000:.1f}" if t.times else "-", str(t.not_confident),
         ])  # fmt: skip
     worked = Tally()
     for kind, t in tallies.items():

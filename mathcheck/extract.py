@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from mathcheck.answers import Value, dimension_of, parse_answer
+from mathcheck.answers import Equation, Value, dimension_of, parse_answer
+from mathcheck.kinds import Text, find_text_answer
 from mathcheck.parser import ParseError
 
 
@@ -35,10 +36,14 @@ _CONCLUDE = re.compile(
     re.IGNORECASE,
 )
 _META = re.compile(
-    r"\b(?:steps?|took|hope|let me know|check|checking|verify|verifying|substitut\w*|plug\w*)\b|✓", re.I
+    r"\b(?:steps?|took|hope|let me know)\b|✓"
+    # a check of the working, not a conclusion: "Check: 3*5 = 15", "Substituting back, 2(3)+1 = 7"
+    r"|^\W*(?:let(?: me|'s|us)\s+|double[- ])?(?:check|checking|verify|verifying|substitut\w*|plug\w*)\b",
+    re.I,
 )
 _CLAUSE = re.compile(
-    r",?\s+(?:so|therefore|thus|hence|which means|meaning|giving|and so)\b\s*,?|;|\.\s+|\s+=>\s+|→"
+    r",?\s+(?:so|therefore|thus|hence|which means|meaning|giving|and so|that is|namely)\b\s*,?"
+    r"|,?\s+i\.\s?e\.,?|;|\.\s+|\s+=>\s+|→"
     r"|\\implies|\\Rightarrow",
     re.IGNORECASE,
 )
@@ -51,9 +56,41 @@ _QUANTITY = re.compile(
     r"-?\$?\s?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:\s*/\s*\d+)?(?:\s*%|\s*(?:[A-Za-z]+(?:/[A-Za-z]+)?)"
     r"(?:\s*(?:and\s+)?\d+(?:\.\d+)?\s*[A-Za-z]+)?)?"
 )
-_MATH_START = re.compile(r"(?<![A-Za-z])[A-Za-z](?:_\{?\w+\}?)?\s*=|[-−$(\d\\]|\.\d|\{")
+_MATH_START = re.compile(
+    r"(?<![A-Za-z])[A-Za-z](?:_\{?\w+\}?)?\s*(?:=|<|>|≤|≥|≠|\\(?:leq?|geq?|neq?|lt|gt|in)\b)"
+    r"|(?<![A-Za-z])[-−]|[$(\d\\]|\.\d|\{"  # a sign, not the hyphen of "y-intercept"
+)
+_INLINE = re.compile(
+    r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\\\((.+?)\\\)|(?<!\\)\$(?!\d[^$]*\$\d)([^$]+)(?<!\\)\$(?!\d)", re.S
+)
+"""Math in a sentence; not the text between two prices ("spends $12 and keeps $8")."""
+_INLINE_CHARS = 2000
+_LISTED = re.compile(r"\s*(?:,|,?\s*(?:and|or)|\\text\{\s*(?:and|or)\s*\})\s*", re.I)
+"""What may stand between the pieces of one listed answer."""
+_MATHY = re.compile(r"\d|\$|\\[(\[]|\\[A-Za-z]{2,}|(?<![A-Za-z])[A-Za-z]\s*(?:[<>≤≥≠]|=(?!=))|[πθ√]")
+"""A sentence that may hold a mathematical answer (a number, LaTeX, "x < 5", "π")."""
+_RELATIONS = {
+    "greater than or equal to": ">=", "at least": ">=", "no less than": ">=", "not less than": ">=",
+    "less than or equal to": "<=", "at most": "<=", "no more than": "<=", "not more than": "<=",
+    "greater than": ">", "more than": ">", "bigger than": ">", "larger than": ">",
+    "less than": "<", "smaller than": "<", "fewer than": "<",
+}  # fmt: skip
+_WORDED = re.compile(
+    r"(?<![A-Za-z])(?![aI]\s)([A-Za-z])\s+(?:(?:must|has to|should|can|will)\s+be\s+|is\s+)?("
+    + "|".join(sorted(map(re.escape, _RELATIONS), key=len, reverse=True))
+    + r")\s+",
+    re.I,
+)
+"""A relation said in words after a one-letter variable: "x must be at least 3" is x >= 3."""
+_PROSE = re.compile(
+    r"\b(?:we|get|got|is|are|was|be|the|so|set|its|has|had|to|of|for|by|as|if|now|our|you|it's|that's)\b",
+    re.I,
+)
+"""Short words that make a fragment a sentence, not a bare answer."""
 _TAIL = re.compile(
-    r"\s+(?:because|since|as|which|that|for|to|in|on|per|each|after|when|if|from)\b.*$|\s*\(.*\)\s*\.?\s*$",
+    r"\s+(?:because|since|as|which|that|for|to|in|on|per|each|after|when|if|from)\b.*$"
+    r"|\s+of\s+(?:the|a|an|all|his|her|its|their|them|it)\b.*$"  # "0.75 of the pie", not "3 of 4"
+    r"|\s+\((?![^()]*\\)[^()]*[A-Za-z]{3,}[^()]*\)\s*\.?\s*$",  # "42 (rounded)", not "(x-1)(x+1)"
     re.IGNORECASE,
 )
 
@@ -77,11 +114,39 @@ def _try(text: str) -> Value | None:
         return None
 
 
+def _inline(fragment: str) -> tuple[str, Value] | None:
+    """The sentence's last piece of math ($...$, \\(...\\)), with the pieces listed just before it
+    ("$x = 3$ and $x = -3$"); a pure-arithmetic piece ("$3 \\times 4 = 12$") gives its result."""
+    fragment = fragment[-_INLINE_CHARS:]  # an answer's sentence; bounds the scan on pathological text
+    found = list(_INLINE.finditer(fragment))
+    reason = re.search(r",?\s+(?:because|since|as|given that)\b", fragment, re.I)
+    if reason and any(m.end() <= reason.start() for m in found):
+        found = [m for m in found if m.end() <= reason.start()]  # "$x = 3$, since $2x = 6$"
+    if not found:
+        return None
+    group = [found[-1]]
+    for prev in reversed(found[:-1]):
+        if not _LISTED.fullmatch(fragment[prev.end() : group[0].start()]):
+            break
+        group.insert(0, prev)
+    texts = [next(g for g in m.groups() if g is not None).strip().rstrip(".,;") for m in group]
+    for text in dict.fromkeys([" and ".join(texts), texts[-1]]):
+        value = _try(text)
+        if isinstance(value, Equation) and not (value.lhs.free_symbols | value.rhs.free_symbols):
+            text = text.rsplit("=", 1)[1].strip()
+            value = _try(text)
+        if value is not None:
+            return text, value
+    return None
+
+
 def _pick(fragment: str, want_dimension: str | None) -> tuple[str, Value | None]:
     """Narrow a sentence to the answer phrase and parse it."""
+    fragment = _WORDED.sub(lambda m: f"{m.group(1)} {_RELATIONS[m.group(2).lower()]} ", fragment)
     fragment = fragment.replace("**", "").strip()
-    bare = re.sub(r"\\[A-Za-z]+", " ", fragment)
-    if len(fragment) < 80 and not re.search(r"[A-Za-z]{4,}", bare):  # "x > 2.", "+/- 2", "(1, 2)."
+    bare = re.sub(r"\\[A-Za-z]+", " ", _INLINE.sub(" ", fragment)) if len(fragment) < 80 else "long"
+    if len(fragment) < 80 and not re.search(r"[A-Za-z]{4,}", bare) and not _PROSE.search(bare):
+        # "x > 2.", "+/- 2", "(1, 2).", but not "We get $2 \le x$" (read as the product W*e*g*e*t)
         value = _try(fragment)
         if value is not None:
             return re.sub(r"^\$+|\$+$", "", fragment.strip().rstrip(".").strip()).strip(), value
@@ -92,6 +157,9 @@ def _pick(fragment: str, want_dimension: str | None) -> tuple[str, Value | None]
             value = _try(q.group(0))
             if value is not None and dimension_of(value) == want_dimension:
                 return q.group(0).strip(), value
+    inline = _inline(fragment)
+    if inline is not None:
+        return inline
     for clause in candidates:
         clause = clause.strip().strip("*").strip()
         start = _MATH_START.search(clause)
@@ -118,8 +186,14 @@ def _pick(fragment: str, want_dimension: str | None) -> tuple[str, Value | None]
     return fragment, None
 
 
-def extract_answer(response: str, want_dimension: str | None = None) -> Extraction | None:
-    """The committed final answer, or None when the response does not commit to one."""
+def extract_answer(
+    response: str, want_dimension: str | None = None, want_text: Text | None = None
+) -> Extraction | None:
+    """The committed final answer, or None when the response does not commit to one.
+
+    ``want_text`` (a reference that is words, yes/no or a choice letter) reads the end of the last
+    paragraph for an answer of that kind when nothing is boxed or marked as the answer.
+    """
     boxes = _boxed(response)
     markers = list(_MARKER.finditer(response))
     if boxes and not (markers and markers[-1].start() > boxes[-1][1] and _has_answer(response, markers[-1])):
@@ -142,7 +216,9 @@ def extract_answer(response: str, want_dimension: str | None = None) -> Extracti
         for m in re.finditer(r"[^\n]*?(?:[.!?](?=\s|$)|\n|$)", response)
         if m.group(0).strip()
     ]
-    mathy = [(s, t) for s, t in sentences if re.search(r"\d", t)]
+    if want_text is not None:
+        return _text_conclusion(response, sentences, want_text)
+    mathy = [(s, t) for s, t in sentences if _MATHY.search(t)]
     if not mathy:
         return None
     statements = [(s, t) for s, t in mathy if not _META.search(t)]
@@ -156,6 +232,18 @@ def extract_answer(response: str, want_dimension: str | None = None) -> Extracti
     if value is None:
         return None
     return Extraction(text, (start, start + len(sentence)), "conclusion", value, sentence.strip())
+
+
+def _text_conclusion(response: str, sentences: list[tuple[int, str]], want: Text) -> Extraction | None:
+    statements = [(s, t) for s, t in sentences if not _META.search(t)]
+    if not statements:
+        return None
+    paragraph = response.rfind("\n\n", 0, statements[-1][0] + 1)
+    for start, sentence in reversed([(s, t) for s, t in statements if s >= paragraph]):
+        found = find_text_answer(sentence, want)
+        if found is not None:
+            return Extraction(found, (start, start + len(sentence)), "conclusion", None, sentence.strip())
+    return None
 
 
 def _answer_line(response: str, m: re.Match[str]) -> str:

@@ -1,7 +1,11 @@
 """The final answer against its reference, read twice: by the project's reader (units, time,
-percentages, text answers, references computed from the prompt) and by Math-Verify. When both read
-it and disagree, the verdict is not confident; when only Math-Verify can read it, its verdict is
-used and said to be so.
+percentages, text answers, references computed from the prompt) and by Math-Verify.
+
+Confidence rests on the two readers: a verdict is not confident when they disagree, when only
+Math-Verify can read the answer, or when Math-Verify was asked and did not finish (one reader where
+two should be). Kinds that only the project reads (units, percentages, compound times, text answers,
+references computed from the prompt, an answer rounded at the precision shown, text Math-Verify
+cannot parse) have one reader by design and stay confident.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from dataclasses import dataclass, field
 
 from mathcheck.answers import Num, Value, Verdict, compare, dimension_of, parse_answer
 from mathcheck.extract import Extraction, extract_answer
-from mathcheck.kinds import Text, text_matches, text_reference
+from mathcheck.kinds import Text, find_text_answer, same_text, text_matches, text_reference
 from mathcheck.parser import ParseError
 from mathcheck.tasks import task_from_prompt
 
@@ -81,15 +85,18 @@ def _reference(prompt: str | None, gold: str | None) -> _Reference:
 
 
 def _second(
-    answer: str, gold: str, limit: Callable[[float], AbstractContextManager[None]], notes: list[str]
+    answer: str, gold: str, limit: Callable[[float], AbstractContextManager[None]], out: Final
 ) -> bool | None:
+    """Math-Verify's verdict, or None. Running out of time leaves one reader where two were asked:
+    the verdict is then not confident. Text Math-Verify cannot read at all is the project's kind."""
     from mathcheck.kept import second_opinion
 
     try:
         with limit(SECOND_S):
             return second_opinion(answer, gold)
     except StepTimeout:
-        notes.append(f"Math-Verify did not finish within {SECOND_S * 1000:.0f} ms: one reader only")
+        out.confident = False
+        out.notes.append(f"Math-Verify did not finish within {SECOND_S * 1000:.0f} ms: one reader only")
     except READ_ERRORS:
         pass
     return None
@@ -111,7 +118,9 @@ def judge(
     out = Final(reference=ref.shown, source=ref.source)
     if ref.problem:
         out.notes.append(ref.problem)
-    extraction = extract_answer(response, dimension_of(ref.value) if ref.value is not None else None)
+    extraction = extract_answer(
+        response, dimension_of(ref.value) if ref.value is not None else None, want_text=ref.text
+    )
     out.extraction = extraction
     if ref.source == "none":
         out.notes.append("no reference given and the prompt is not a computable exercise")
@@ -122,10 +131,13 @@ def judge(
     if ref.text is not None:
         said = extraction.raw or extraction.text
         ok = text_matches(said, ref.text) or text_matches(extraction.text, ref.text)
+        if not ok:  # "The correct option is (C) 12 cm", "Alice ran the farthest"
+            found = find_text_answer(said, ref.text)
+            ok = found is not None and same_text(found, ref.text)
         out.verdict = "equivalent" if ok else "not_equivalent"
         return out
     if ref.value is None or extraction.value is None:
-        opinion = _second(extraction.text, gold, limit, out.notes) if gold else None
+        opinion = _second(extraction.text, gold, limit, out) if gold else None
         if opinion is None:
             if ref.value is not None:
                 out.notes.append(f"could not read the final answer {_short(extraction.text)}")
@@ -141,7 +153,7 @@ def judge(
         and not _own_kinds(extraction.value)
         and out.verdict != "equivalent_after_rounding"
     ):
-        opinion = _second(extraction.text, gold, limit, out.notes)
+        opinion = _second(extraction.text, gold, limit, out)
         if opinion is not None and opinion != out.verdict.startswith("equivalent"):
             out.confident = False
             out.notes.append(

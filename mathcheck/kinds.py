@@ -66,12 +66,59 @@ def text_matches(answer: str, gold: Text) -> bool:
     plain = _plain(answer)
     if gold.choice:
         m = _CHOICE.match(plain) or re.search(r"\b(?:option|choice)\s+\(?([A-Ea-e])\b", plain, re.I)
-        return bool(m) and m.group(1).lower() == gold.text
+        return m is not None and m.group(1).lower() == gold.text
     words = _ARTICLES.sub("", plain.lower())
     if gold.text in _YES_NO:
         first = re.match(r"[a-z]+", words)
-        return bool(first) and first.group(0) == gold.text
+        return first is not None and first.group(0) == gold.text
     return words == gold.text or re.sub(r"[^a-z ]", "", words).strip() == gold.text
+
+
+_LETTER = re.compile(
+    r"\(\s*([A-Ea-e])\s*\)"  # (B)
+    r"|\b(?i:option|choice|answer|letter)\s*(?i:is\s*)?[:#]?\s*\(?([A-Ea-e])\b(?![\w'])"  # option B
+    r"|(?<![\w(])([A-E])\)"  # B) 3/4
+    r"|(?:^|\b(?i:is|be|pick|choose|select|with)\s+)([A-E])(?=\s*(?:[.:,;!)]|$))"  # is A. / B.
+)
+_YES_NO_SAID = re.compile(
+    r"(?:^|[.!?:;]\s+|\b(?:answer is|so|thus|therefore|hence|then)\s*,?\s*)(yes|no|true|false)\b"
+    r"(?!\s+(?:one|more|longer|other|solution|way|matter|such)\b)",
+    re.I,
+)
+_COMMON = frozenset(
+    re.findall(
+        r"\w+",
+        "the a an so thus therefore hence then in on at after since because this that these those it its "
+        "he she they we i you his her their our my final answer yes no both each all and but or if "
+        "option choice correct step note finally overall also",
+    )
+)
+"""Capitalised words that start a sentence without naming anything."""
+
+
+def find_text_answer(sentence: str, gold: Text) -> str | None:
+    """The answer of the reference's kind that a sentence commits to, as written: the choice letter
+    ("The correct option is (B)", "B) 3/4", "option C"), yes/no ("No, it is not prime"), or the name
+    ("Alice ran the farthest": the first name in it, the reference's words counting as one)."""
+    plain = _plain(sentence)
+    if gold.choice:
+        letters = [next(g for g in m.groups() if g) for m in _LETTER.finditer(plain)]
+        return letters[-1] if letters else None
+    if gold.text in _YES_NO:
+        said = [m.group(1) for m in _YES_NO_SAID.finditer(plain)]
+        return said[-1] if said else None
+    spans = [(m.start(), m.group(0)) for m in re.finditer(rf"\b{re.escape(gold.text)}\b", plain, re.I)]
+    covered = [range(a, a + len(t)) for a, t in spans]
+    for m in re.finditer(r"\b[A-Z][a-z]+(?:['’]s)?\b", plain):
+        word = re.sub(r"['’]s$", "", m.group(0))
+        if word.lower() not in _COMMON and not any(m.start() in r for r in covered):
+            spans.append((m.start(), word))
+    return min(spans)[1] if spans else None
+
+
+def same_text(said: str, gold: Text) -> bool:
+    """A found text answer against the reference (letters and words compare case-blind)."""
+    return _ARTICLES.sub("", said.strip().lower()) == gold.text
 
 
 def region_of(expr: sp.Basic) -> Region | None:

@@ -38,7 +38,9 @@ class Verification:
     elapsed_s: float = 0.0
     timed_out: bool = False
     confident: bool = True
-    """False when the two readers of the final answer disagree, or only one could read it."""
+    """False when the two readers of the final answer disagree, only Math-Verify could read it, or
+    Math-Verify was asked and did not finish (see :mod:`mathcheck.final`); kinds only the project
+    reads stay confident."""
 
     @property
     def final(self) -> Literal["correct", "incorrect", "unverifiable"]:

@@ -144,7 +144,7 @@ def test_bench_verify_prints_every_column_per_kind(
     assert evaluate.run(parser.parse_args(["--set", str(path)])) == 0
     out = capsys.readouterr().out
     for column in ("mathcheck final", "Math-Verify final", "slips caught", "right value", "false flags",
-                   "median ms", "worst ms"):  # fmt: skip
+                   "median ms", "worst ms", "not confident"):  # fmt: skip
         assert column in out
     lines = {line.split("|")[0].strip(): line for line in out.splitlines() if "|" in line}
     assert "1/1 (100.0%)" in lines["interval"]
@@ -152,3 +152,11 @@ def test_bench_verify_prints_every_column_per_kind(
     assert "1/1 (100.0%)" in lines["worked solutions"].split("|")[4]  # the slip, caught
     assert "0.00 per 100" in out
     assert "over the 3.0 s budget: 0" in out
+
+
+def test_the_fresh_answers_set_is_its_own_row() -> None:
+    assert evaluate.DATA / "answers_fresh.jsonl" in evaluate.SETS
+    cases = evaluate.load_cases(evaluate.DATA / "answers_fresh.jsonl")
+    assert {c.kind for c in cases} == {"fresh answers"}
+    labels = [c.final for c in cases]
+    assert len(cases) >= 140 and labels.count("incorrect") >= len(cases) // 4  # wrong answers too

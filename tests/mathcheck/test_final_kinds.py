@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from mathcheck.sandbox import _alarm
-from mathcheck.verify import Verification, verify_inprocess
+from mathcheck.verify import Verification, render_markdown, verify_inprocess
 
 DATA = Path(__file__).parent / "data"
 
@@ -166,3 +168,24 @@ def test_mixed_and_worked_sets_meet_the_targets() -> None:
     assert agree / len(cases) >= 0.99  # all but a handful (the bench lists each miss with -v)
     assert caught / planted >= 0.95
     assert false_flags == 0
+
+
+def test_one_reader_where_two_were_asked_is_not_confident() -> None:
+    """Math-Verify running out of its 150 ms leaves the project's reader alone: not confident."""
+    from mathcheck.final import SECOND_S, StepTimeout
+
+    @contextmanager
+    def second_reader_times_out(seconds: float) -> Iterator[None]:
+        if seconds == SECOND_S:
+            raise StepTimeout
+        yield
+
+    result = verify_inprocess("Final answer: $[2,5)$", gold="[2,5)", limiter=second_reader_times_out)
+    assert result.final == "correct"  # the project's reader still decides
+    assert not result.confident
+    assert result.to_json()["confident"] is False
+    assert any("one reader only" in note for note in result.notes)
+    assert "(not confident)" in render_markdown(result)
+    # an answer only the project reads (a unit) never asks Math-Verify: one reader by design
+    own = verify_inprocess("Final answer: 5 km", gold="5", limiter=second_reader_times_out)
+    assert own.final == "correct" and own.confident
