@@ -121,7 +121,7 @@ def _kept(text: str) -> Value:
     from mathcheck.kept import read_value
 
     try:
-        return read_value(text)  # type: ignore[no-any-return]
+        return read_value(text)
     except (ValueError, TypeError, AttributeError, NotImplementedError) as exc:
         raise ParseError(str(exc) or "the kept parser cannot read it") from exc
 
@@ -167,10 +167,10 @@ def _parse_own(text: str, approx: bool) -> Value:
         return SetOf(values, ordered=ordered, brackets=text[0] if ordered else "")
     named = re.fullmatch(r"\s*\(\s*([A-Za-z](?:\s*,\s*[A-Za-z])+)\s*\)\s*=(.+)", text)
     if named:  # (a, b) = (5, 1)
-        names = [n.strip() for n in named.group(1).split(",")]
+        unknowns = [n.strip() for n in named.group(1).split(",")]
         value = parse_answer(named.group(2))
-        if isinstance(value, SetOf) and len(value.items) == len(names):
-            return System(dict(zip(names, value.items, strict=True)))
+        if isinstance(value, SetOf) and len(value.items) == len(unknowns):
+            return System(dict(zip(unknowns, value.items, strict=True)))
     if text[0] + text[-1] in ("()", "[]") and len(_split_top(text[1:-1])) > 1:
         return SetOf([parse_answer(p) for p in _split_top(text[1:-1])], ordered=True, brackets=text[0])
     if "=" in text:
@@ -339,9 +339,9 @@ def compare(ans: Value, gold: Value, prompt: str | None = None, up_to_constant: 
         ok = isinstance(ans, Matrix) and isinstance(gold, Matrix) and same_matrix(ans, gold)
         return "equivalent" if ok else "not_equivalent"
     if isinstance(ans, Equation) and isinstance(gold, Expression) and _line_of(ans) is not None:
-        ans = Expression(_line_of(ans))  # type: ignore[arg-type]
+        ans = Expression(_line_of(ans))
     if isinstance(gold, Equation) and isinstance(ans, Expression) and _line_of(gold) is not None:
-        gold = Expression(_line_of(gold))  # type: ignore[arg-type]
+        gold = Expression(_line_of(gold))
     if isinstance(ans, Num) and isinstance(gold, Num):
         return compare_numbers(ans, gold, prompt)
     if isinstance(ans, Num | Expression) and isinstance(gold, Num | Expression):

@@ -60,8 +60,8 @@ def evaluate(expression: str) -> sp.Expr:
         expr = parse_expr(text, functions=FUNCTIONS).expr
     except CalculationError:
         raise
-    except READ_ERRORS as exc:
-        raise CalculationError(f"cannot evaluate {text!r}: {exc}") from None
+    except READ_ERRORS as exc:  # the parser's reason: "unknown word 'open'", "exponent too large"
+        raise CalculationError(f"not allowed in a calculation: {text!r} ({exc})") from None
     if expr.free_symbols:
         names = ", ".join(sorted(str(s) for s in expr.free_symbols))
         raise CalculationError(f"the calculator takes numbers only, not unknowns ({names})")

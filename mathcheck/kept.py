@@ -87,8 +87,8 @@ def to_value(obj: Any) -> Any:
         return SetOf([to_value(a) for a in obj.args], ordered=True, brackets="(")
     if isinstance(obj, sp.Eq):
         lhs, rhs = obj.lhs, obj.rhs
-        names = isinstance(lhs, sp.Tuple) and all(isinstance(a, sp.Symbol) for a in lhs.args)
-        if names and isinstance(rhs, sp.Tuple) and len(lhs) == len(rhs):
+        named = isinstance(lhs, sp.Tuple) and all(isinstance(a, sp.Symbol) for a in lhs.args)
+        if named and isinstance(rhs, sp.Tuple) and len(lhs) == len(rhs):
             return System({str(a): to_value(b) for a, b in zip(lhs.args, rhs.args, strict=True)})
         if isinstance(lhs, sp.Symbol) and isinstance(rhs, sp.FiniteSet):
             return SetOf([to_value(a) for a in rhs.args], brackets="")

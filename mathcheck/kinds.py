@@ -66,11 +66,11 @@ def text_matches(answer: str, gold: Text) -> bool:
     plain = _plain(answer)
     if gold.choice:
         m = _CHOICE.match(plain) or re.search(r"\b(?:option|choice)\s+\(?([A-Ea-e])\b", plain, re.I)
-        return bool(m) and m.group(1).lower() == gold.text
+        return m is not None and m.group(1).lower() == gold.text
     words = _ARTICLES.sub("", plain.lower())
     if gold.text in _YES_NO:
         first = re.match(r"[a-z]+", words)
-        return bool(first) and first.group(0) == gold.text
+        return first is not None and first.group(0) == gold.text
     return words == gold.text or re.sub(r"[^a-z ]", "", words).strip() == gold.text
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import Callable
+from functools import partial
 
 from backends.base import Backend, Health
 from runtime.kinds import KINDS, Target, kind
@@ -52,7 +53,7 @@ class BackendRegistry:
         if in_process is not None or defaults:
             for spec in KINDS.values():
                 if spec.offers_default:
-                    self._lazy[spec.name] = lambda spec=spec: spec.build(spec.name, Target(), settings)
+                    self._lazy[spec.name] = partial(spec.build, spec.name, Target(), settings)
         if in_process is not None:
             self._lazy = {IN_PROCESS: in_process, **{k: v for k, v in self._lazy.items() if k != IN_PROCESS}}
         self._closing: set[asyncio.Task[None]] = set()
