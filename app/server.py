@@ -42,12 +42,9 @@ def run_ui(settings: Settings, *, block: bool = True) -> int:
         return OnnxBackend("onnx", model_dir, threads=settings.onnx_threads)
 
     registry = BackendRegistry(settings, in_process=in_process)
-    try:  # start the sympy verification worker while the page loads
-        from mathcheck import warm_up
+    from mathcheck import warm_up
 
-        warm_up()
-    except ImportError:
-        pass
+    warm_up()  # start the sympy worker (verification, the calculator) while the page loads
     imported = time.perf_counter()
     demo = build_app(settings, registry)
     built = time.perf_counter()
