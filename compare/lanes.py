@@ -25,7 +25,6 @@ from pydantic import ValidationError
 
 from backends.base import Backend, SamplingOptions
 from runtime.kinds import KINDS, Target, available_kinds, lane_help
-from runtime.registry import IN_PROCESS
 from runtime.settings import Endpoint
 
 if TYPE_CHECKING:
@@ -175,8 +174,8 @@ def backend_for_lane(
         else:
             return backend, gate.check_model_name(spec.model) or None
     if spec.in_process:
-        if not spec.model and spec.kind == IN_PROCESS:  # the default model: always allowed
-            return registry.get(IN_PROCESS, session), None
+        if not spec.model and spec.kind in registry.labels(session):  # a default the registry shares
+            return registry.get(spec.kind, session), None
         path = gate.check_folder(spec.model) if spec.model else ""
         label = str(LaneSpec(spec.kind, model=path))
         if label not in registry.labels(session):

@@ -190,6 +190,8 @@ def test_one_registration_reaches_the_lane_parser_registry_and_gate(gguf: Path) 
     backend, model = backend_for_lane(parse_lane("llamacpp", known_labels=registry.labels()), registry)
     assert isinstance(backend, LlamaCppBackend) and backend.model_path == gguf and model is None
     assert BackendRegistry(Settings()).labels() == []  # no in-process models unless asked for
+    app_like = BackendRegistry(Settings(), in_process=lambda: LlamaCppBackend("onnx", gguf))
+    assert app_like.labels() == ["onnx", "llamacpp"]  # the app's dropdowns offer the kind
     public = BackendRegistry(Settings(public=True), defaults=True)
     with pytest.raises(BackendRefused, match="not a folder"):
         backend_for_lane(parse_lane(f"llamacpp:{gguf}"), public, BackendGate(public.settings))
