@@ -74,12 +74,12 @@ class _Loaded:
     """End-of-generation tokens (EOS, end of turn, ...)."""
     bos: str
 
-    def encode(self, request: ChatRequest) -> list[int]:
+    def encode(self, request: ChatRequest, name: str) -> list[int]:
         if request.completion:  # /v1/completions: the raw prompt, no chat template
             return list(self.llm.tokenize(request.messages[-1].content.encode("utf-8"), add_bos=True))
         if self.template is None:
             raise InvalidRequest(
-                "llamacpp", "this GGUF has no chat template", hint="use plain completion, or another GGUF"
+                name, "this GGUF has no chat template", hint="use plain completion, or another GGUF"
             )
         messages = [_message_json(m) for m in request.messages]
         if request.tools and request.tool_choice != "none":
@@ -267,7 +267,12 @@ class LlamaCppBackend(Backend):
         import llama_cpp
 
         llm, options = loaded.llm, request.options
-        prompt = loaded.encode(request)
+        try:
+            prompt = loaded.encode(request, self.name)
+        except BackendError:
+            raise
+        except Exception as exc:  # the GGUF's template refusing these messages (raise_exception)
+            raise InvalidRequest(self.name, f"the model's chat template refused the messages: {exc}") from exc
         context = llm.n_ctx()
         if len(prompt) >= context:
             raise ContextOverflow(self.name, prompt_tokens=len(prompt), context_length=context)
@@ -314,9 +319,11 @@ class LlamaCppBackend(Backend):
             raise BackendResponseError(self.name, f"generation failed: {exc}") from exc
         finally:
             tokens.close()
-        tail = stops.flush() + decoder.decode(b"", final=True)
-        if tail:
-            emit(TextDelta(tools.feed(tail) if tools else tail))
+        last = "" if stops.stopped else decoder.decode(b"", final=True)  # an unfinished character
+        if last and (text := stops.feed(tools.feed(last) if tools else last)):
+            emit(TextDelta(text))
+        if tail := stops.flush():  # held back as a possible stop string; it was not one
+            emit(TextDelta(tail))
         if tools is not None:
             if rest := tools.flush():
                 emit(TextDelta(rest))
