@@ -91,7 +91,7 @@ def calculate_inprocess(expression: str, *, budget_s: float, limiter: Limiter = 
         with limiter(budget_s):
             return format_value(evaluate(expression))
     except StepTimeout:
-        raise CalculationError(f"the calculation took longer than {budget_s:.1f} s") from None
+        raise CalculationError("the calculation took too long; try a simpler expression") from None
     except CalculationError:
         raise
     except (*READ_ERRORS, OverflowError) as exc:
