@@ -31,7 +31,7 @@ from app.render import (
     to_model_messages,
     waiting_note,
 )
-from app.tools import run_tool_call, tool_specs
+from app.tools import run_tool, tool_specs
 from backends.base import ChatRequest, Message, SamplingOptions
 from backends.errors import BackendError
 from presets import Preset, PresetCatalog, PresetError, parse_preset
@@ -310,7 +310,7 @@ class ChatService:
                     Message(role="assistant", content=view.answer[before:], tool_calls=tuple(calls))
                 )
                 for call in calls:
-                    outcome = run_tool_call(call)
+                    outcome = await run_tool(call)  # the calculator runs in the sympy worker
                     view.record_tool_outcome(outcome)
                     messages.append(
                         Message(role="tool", content=outcome.output, tool_call_id=call.id, name=call.name)

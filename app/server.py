@@ -41,7 +41,7 @@ def run_ui(settings: Settings, *, block: bool = True) -> int:
     registry = BackendRegistry(settings, in_process=in_process)
     from mathcheck import warm_up
 
-    warm_up()  # start the sympy verification worker while the page loads
+    warm_up()  # start the sympy worker (verification, the calculator) while the page loads
     imported = time.perf_counter()
     demo = build_app(settings, registry)
     built = time.perf_counter()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -125,7 +125,7 @@ def ollama_options(options: SamplingOptions, num_ctx: int | None = None) -> dict
     return mapped
 
 
-def ollama_format(options: SamplingOptions) -> str | dict[str, Any] | None:
+def ollama_format(options: SamplingOptions) -> Literal["json"] | dict[str, Any] | None:
     """The JSON output setting as Ollama's ``format``: "json", or the schema itself."""
     if not options.json_output:
         return None

@@ -197,6 +197,7 @@ class OnnxBackend(Backend):
         budget = min(request.options.max_new_tokens, context - len(prompt))
         assert self.scheduler is not None
         # aclosing: the caller's Stop must reach the scheduler now, not when the GC finalizes
-        async with contextlib.aclosing(self.scheduler.stream(OnnxJob(request, prompt, budget))) as events:
+        events = self.scheduler.stream(OnnxJob(request, prompt, budget))
+        async with contextlib.aclosing(events):
             async for event in events:
                 yield event

@@ -28,7 +28,7 @@ import logging
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any, Protocol
 
 from backends.errors import BackendError, BackendResponseError, BackendUnavailable
@@ -124,7 +124,7 @@ class Scheduler:
 
     # --- the caller's side (event loop) -------------------------------------------------
 
-    async def stream(self, job: Job) -> AsyncIterator[Any]:
+    async def stream(self, job: Job) -> AsyncGenerator[Any, None]:
         """Queue ``job`` and yield what it emits; closing the iterator cancels it."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()

@@ -1,9 +1,10 @@
 """`slm-playground bench engine`: the in-process backend against llama.cpp, same prompts, same run.
 
-Each engine runs in its own subprocess, so its peak RSS is its own. Both stream greedy chat
-completions of the fixed prompt set; TTFT and decode tokens/s are measured the same way
-(client side, first token to last). The multi-turn case grows one chat to 8 turns and
-reports the time to first token of turn 1 and of turn 8.
+Each engine runs in its own subprocess, so its peak RSS is its own. Both are in-process kinds
+of runtime.kinds (onnx, llamacpp: the same SmolLM2 Q4_1 weights) and stream greedy chat
+completions of the fixed prompt set through the same ``Backend.chat``, so TTFT and decode
+tokens/s are measured the same way (client side, first token to last). The multi-turn case
+grows one chat to 8 turns and reports the time to first token of turn 1 and of turn 8.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ import resource
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from bench.prompts import FOLLOW_UPS, PROMPTS, SYSTEM
+
+LLAMACPP_ROW = "llamacpp in-process (Q4_1 GGUF)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -115,64 +117,17 @@ async def _remote_rows(labels: list[str], runs: int, max_new: int) -> dict[str, 
     return rows
 
 
-def _llamacpp_worker(runs: int, max_new: int, threads: int) -> dict[str, Any]:
-    from llama_cpp import Llama
-
+async def _llamacpp_worker(runs: int, max_new: int, threads: int) -> dict[str, Any]:
+    """llama.cpp in-process through the llamacpp kind's Backend.chat, like the onnx row."""
     from backends.convert import find_default_gguf
+    from backends.llamacpp_engine import LlamaCppBackend
 
-    # llama-cpp-python defaults to half the cores (1 of 2 here); give it what onnx gets.
-    llm = Llama(
-        model_path=str(find_default_gguf()),
-        n_ctx=4096,
-        n_threads=threads,
-        n_threads_batch=threads,
-        verbose=False,
-    )
-
-    def ask(messages: list[dict[str, str]]) -> tuple[str, float, float | None, int]:
-        start = time.perf_counter()
-        first = last = None
-        text, n = "", 0
-        for chunk in llm.create_chat_completion(messages, temperature=0.0, max_tokens=max_new, stream=True):
-            piece = chunk["choices"][0]["delta"].get("content") or ""  # type: ignore[index]
-            if piece:
-                now = time.perf_counter()
-                first = first or now
-                last = now
-                text += piece
-                n += 1
-        ttft = (first or time.perf_counter()) - start
-        rate = (n - 1) / (last - first) if first and last and n > 1 and last > first else None
-        return text, ttft, rate, n
-
-    ask([{"role": "user", "content": "Hello"}])
-    ttfts, rates, tokens = [], [], 0
-    for _ in range(runs):
-        for prompt in PROMPTS:
-            _, ttft, rate, n = ask(
-                [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}]
-            )
-            ttfts.append(ttft)
-            tokens += n
-            if rate:
-                rates.append(rate)
-    turn_ttfts = []
-    chat = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": PROMPTS[0]}]
-    for turn in range(8):
-        answer, ttft, _, _ = ask(chat)
-        turn_ttfts.append(ttft)
-        chat += [
-            {"role": "assistant", "content": answer},
-            {"role": "user", "content": FOLLOW_UPS[turn % len(FOLLOW_UPS)]},
-        ]
-    return {
-        "ttft_s": statistics.median(ttfts),
-        "decode_tok_s": statistics.median(rates),
-        "tokens": tokens,
-        "turn_ttft_s": turn_ttfts,
-        "turn_prompt_tokens": [],
-        "peak_rss_mb": _peak_rss_mb(),
-    }
+    backend = LlamaCppBackend("llamacpp", find_default_gguf(), threads=threads)
+    try:
+        result = await measure_backend(backend, runs, max_new)
+    finally:
+        await backend.aclose()
+    return {**result, "peak_rss_mb": _peak_rss_mb()}
 
 
 def _rss(value: float | None) -> str:
@@ -209,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(asyncio.run(worker)))
         return 0
     if args.worker == "llamacpp":
-        print(json.dumps(_llamacpp_worker(args.runs, args.max_new_tokens, args.threads)))
+        print(json.dumps(asyncio.run(_llamacpp_worker(args.runs, args.max_new_tokens, args.threads))))
         return 0
 
     from backends.model_store import resolve_model_dir
@@ -224,19 +179,19 @@ def run(args: argparse.Namespace) -> int:
     )
     rows = {"onnx (" + model_dir.name + ")": _spawn(args, "onnx", model_dir)}
     if not args.no_llamacpp:
-        try:
-            import llama_cpp  # noqa: F401
-        except ImportError:
-            print("llama-cpp-python is not installed: no llama.cpp row (pip install llama-cpp-python)")
+        from runtime.kinds import KINDS
+
+        if KINDS["llamacpp"].offers_default:
+            rows[LLAMACPP_ROW] = _spawn(args, "llamacpp", None)
         else:
-            rows["llama.cpp (Q4_1 GGUF)"] = _spawn(args, "llamacpp", None)
+            print("no llama.cpp row: needs llama-cpp-python and the embedded GGUF (the llamacpp extra)")
     if args.backend:
         try:
             rows.update(asyncio.run(_remote_rows(args.backend, args.runs, args.max_new_tokens)))
         except KeyError as exc:
             print(f"error: {exc.args[0]}")
             return 2
-    base = rows.get("llama.cpp (Q4_1 GGUF)")
+    base = rows.get(LLAMACPP_ROW)
     columns = [
         "TTFT ms",
         "decode tok/s",
@@ -255,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
             f"| {name:40} | {r['ttft_s'] * 1000:7.1f} | {r['decode_tok_s']:12.1f} | {ratio:>12} | "
             f"{_rss(r['peak_rss_mb']):>11} | {t1 * 1000:8.1f} ms | {t8 * 1000:8.1f} ms | {t8 / t1:9.2f}x |"
         )
-    onnx = next(iter(rows.values()))
-    if onnx["turn_prompt_tokens"]:
-        print(f"\nmulti-turn prompt tokens, turn 1..8 (onnx): {onnx['turn_prompt_tokens']}")
+    for name, r in rows.items():
+        if r["turn_prompt_tokens"]:
+            print(f"\nmulti-turn prompt tokens, turn 1..8 ({name}): {r['turn_prompt_tokens']}")
     return 0

@@ -2,6 +2,9 @@
 
     slm-playground compare --lane onnx --lane openai:MODEL@BASE_URL --lane ollama:MODEL@HOST \\
         --preset math --prompt "What is 17*23?" --runs 3 --json
+    slm-playground compare --lane onnx --lane llamacpp:MODEL.gguf --preset math --prompt "..."
+
+The lane kinds come from runtime.kinds (``--help`` lists those this install can run).
 
 Exit status: 0 when every lane answered, 1 when some lane failed (the card is printed anyway),
 2 when the setup is invalid (nothing was run).
@@ -16,15 +19,19 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from runtime.registry import BackendRegistry
 
-LANE_HELP = (
-    "a lane: onnx | onnx:FOLDER | openai:MODEL@BASE_URL | vllm:MODEL@BASE_URL | ollama:MODEL@HOST | "
-    "a configured backend label; append #SETTING=VALUE to vary one setting on this lane "
-    "(e.g. '#temperature=0'). Give 2 to 4."
-)
+
+def lane_help() -> str:
+    """The --lane help, listing the kinds of runtime.kinds that this install can run."""
+    from runtime.kinds import lane_help as kinds
+
+    return (
+        f"a lane: {kinds().replace(', ', ' | ')} | a configured backend label; append #SETTING=VALUE "
+        "to vary one setting on this lane (e.g. '#temperature=0'). Give 2 to 4."
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--lane", action="append", default=[], metavar="SPEC", help=LANE_HELP)
+    parser.add_argument("--lane", action="append", default=[], metavar="SPEC", help=lane_help())
     parser.add_argument("--prompt", required=True, help="the prompt every lane answers")
     parser.add_argument("--preset", default="", help="preset name: system prompt + sampling settings")
     parser.add_argument("--system", default=None, help="system prompt (overrides the preset's)")
@@ -63,14 +70,12 @@ def _default_registry() -> BackendRegistry:
     from runtime.registry import BackendRegistry
     from runtime.settings import settings_from_env
 
-    return BackendRegistry(settings_from_env())
+    return BackendRegistry(settings_from_env(), defaults=True)  # "onnx", "llamacpp": the in-process defaults
 
 
 def _load_presets(registry: BackendRegistry) -> Any:
-    try:
-        from presets import load_catalog
-    except ImportError:
-        return None
+    from presets import load_catalog
+
     return load_catalog(registry.settings.presets_dir)
 
 

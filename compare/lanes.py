@@ -175,9 +175,10 @@ def backend_for_lane(
         else:
             return backend, gate.check_model_name(spec.model) or None
     if spec.in_process:
+        if not spec.model and spec.kind in registry.labels(session):  # a default the registry shares
+            return registry.get(spec.kind, session), None
         if not spec.model and spec.kind == IN_PROCESS:  # the configured default model: always allowed
-            if IN_PROCESS not in registry.labels(session):
-                registry.add(KINDS[IN_PROCESS].build(IN_PROCESS, Target(), settings))
+            registry.add(KINDS[IN_PROCESS].build(IN_PROCESS, Target(), settings))
             return registry.get(IN_PROCESS, session), None
         path = gate.check_folder(spec.model) if spec.model else ""
         label = str(LaneSpec(spec.kind, model=path))

@@ -1,8 +1,8 @@
 """Math verdicts per lane through mathcheck, and whether the lanes' final answers agree.
 
-mathcheck is optional at import time (remote-only installs may lack sympy's weight); without it a
-comparison simply has no verdicts. ``verify_response`` blocks (it runs in a worker process under
-a time budget), so :func:`verdicts` calls it from threads, all lanes at once.
+mathcheck is imported on first use (sympy takes a moment to import). ``verify_response`` blocks
+(it runs in a worker process under a time budget), so :func:`verdicts` calls it from threads,
+all lanes at once.
 """
 
 from __future__ import annotations
@@ -26,20 +26,10 @@ class LaneVerdict:
         return self.verdict + (f" ({self.answer})" if self.answer else "")
 
 
-def available() -> bool:
-    try:
-        import mathcheck  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def verdict_for(text: str, *, prompt: str | None = None, gold: str | None = None) -> LaneVerdict | None:
-    """mathcheck's verdict on one answer; None when mathcheck is missing or the answer is empty."""
-    try:
-        from mathcheck import verify_response
-    except ImportError:
-        return None
+    """mathcheck's verdict on one answer; None when the answer is empty."""
+    from mathcheck import verify_response
+
     if not text.strip():
         return None
     try:

@@ -9,6 +9,7 @@ counts and nesting depth are capped so that no expression can be too big to eval
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import sympy as sp
@@ -63,8 +64,13 @@ def _clean(text: str) -> str:
     return text
 
 
-def tokenize(text: str) -> list[Token]:
+Functions = Mapping[str, Callable[[sp.Expr], sp.Expr]]
+"""Extra one-argument functions a caller allows beside :data:`FUNCTIONS` (the calculator's)."""
+
+
+def tokenize(text: str, functions: Functions | None = None) -> list[Token]:
     """Split text into tokens; raises ParseError on anything outside the whitelist."""
+    extra = functions or {}
     if len(text) > MAX_EXPR_CHARS:
         raise ParseError("expression too long")
     text = _clean(text)
@@ -123,7 +129,7 @@ def tokenize(text: str) -> list[Token]:
                 i = end
                 continue
             i = m.end()
-            if word in FUNCTIONS:
+            if word in FUNCTIONS or word in extra:
                 tokens.append(Token("func", word))
             elif word == "of" and tokens and tokens[-1].text == "%":
                 tokens.append(Token("op", "*"))  # 15% of 80
@@ -222,7 +228,14 @@ class Parsed:
 
 
 class _Parser:
-    def __init__(self, tokens: list[Token], convert_units: bool, log_base: int | None) -> None:
+    def __init__(
+        self,
+        tokens: list[Token],
+        convert_units: bool,
+        log_base: int | None,
+        functions: Functions | None = None,
+    ) -> None:
+        self.functions = functions or {}
         self.toks = tokens
         self.pos = 0
         self.depth = 0
@@ -416,7 +429,7 @@ class _Parser:
             self.bare_log = True
             value = sp.log(arg) if self.log_base is None else sp.log(arg, self.log_base)
         else:
-            value = FUNCTIONS[name](arg)
+            value = (self.functions.get(name) or FUNCTIONS[name])(arg)
         return safe_pow(value, power) if power is not None else value
 
 
@@ -438,12 +451,15 @@ def safe_pow(base: sp.Expr, exponent: sp.Expr) -> sp.Expr:
     return sp.Pow(base, exponent)
 
 
-def parse_expr(text: str, *, convert_units: bool = False, log_base: int | None = 10) -> Parsed:
-    """Parse one expression (no '='). Units after numbers are recorded and optionally converted."""
-    tokens = tokenize(text)
+def parse_expr(
+    text: str, *, convert_units: bool = False, log_base: int | None = 10, functions: Functions | None = None
+) -> Parsed:
+    """Parse one expression (no '='). Units after numbers are recorded and optionally converted.
+    ``functions``: more one-argument functions to accept, by name (the calculator's)."""
+    tokens = tokenize(text, functions)
     if not tokens:
         raise ParseError("empty")
-    parser = _Parser(tokens, convert_units, log_base)
+    parser = _Parser(tokens, convert_units, log_base, functions)
     expr = parser.expr()
     if parser.pos != len(tokens):
         raise ParseError(f"unexpected {tokens[parser.pos].text!r}")

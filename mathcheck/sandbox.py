@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from mathcheck.calculator import CALCULATOR_BUDGET_S, CalculationError, calculate_inprocess
 from mathcheck.verify import DEFAULT_BUDGET_S, DEFAULT_CLAIM_S, StepTimeout, Verification, verify_inprocess
 
 MAX_WORKERS = 2
@@ -87,8 +88,17 @@ def _worker_main() -> None:
             job = pickle.loads(_read_exact(inp, size))  # only ever written by our own parent
         except EOFError:
             return
+        result: Any
         try:
-            result: Any = verify_inprocess(**job, limiter=_alarm)
+            if "calculate" in job:  # the calculator tool: ("ok", text) or ("error", why)
+                result = (
+                    "ok",
+                    calculate_inprocess(job["calculate"], budget_s=job["budget_s"], limiter=_alarm),
+                )
+            else:
+                result = verify_inprocess(**job, limiter=_alarm)
+        except CalculationError as exc:
+            result = ("error", str(exc))
         except Exception as exc:  # report, never die silently: the parent maps it to unverifiable
             result = f"{type(exc).__name__}: {exc}"
         _write(out, result)
@@ -189,6 +199,40 @@ def shutdown() -> None:
         worker.kill()
 
 
+class _Stopped(Exception):
+    """The worker did not answer in time (``timed_out``), died, or did not start."""
+
+    def __init__(self, note: str, elapsed_s: float = 0.0, timed_out: bool = False) -> None:
+        super().__init__(note)
+        self.note, self.elapsed_s, self.timed_out = note, elapsed_s, timed_out
+
+
+def _run(job: dict[str, Any], budget_s: float) -> Any:
+    """One job in a worker, its answer within ``budget_s`` of the worker being ready."""
+    _slots.acquire()
+    try:
+        worker = _checkout()
+        if not worker.wait_ready(STARTUP_TIMEOUT_S):
+            worker.kill()
+            raise _Stopped("the verification worker did not start")
+        start = time.monotonic()
+        try:
+            worker.send(job)
+            result = worker.receive(budget_s)
+        except (TimeoutError, EOFError, OSError) as exc:
+            worker.kill()
+            _checkin(_Worker())  # a fresh one starts importing now, not on the next call
+            stopped = isinstance(exc, TimeoutError)
+            note = (
+                f"verification stopped after {budget_s:.1f} s" if stopped else "the verification worker died"
+            )
+            raise _Stopped(note, time.monotonic() - start, stopped) from None
+        _checkin(worker)
+        return result
+    finally:
+        _slots.release()
+
+
 def verify_response(
     response: str,
     *,
@@ -202,35 +246,32 @@ def verify_response(
     Safe to call from any thread. A verification that overruns is killed and reported as
     unverifiable ("timed out"); the worker is replaced in the background.
     """
-    _slots.acquire()
+    inner = max(0.05, budget_s - _MARGIN_S)
+    job = {"response": response, "prompt": prompt, "gold": gold, "budget_s": inner, "claim_s": claim_s}
     try:
-        worker = _checkout()
-        if not worker.wait_ready(STARTUP_TIMEOUT_S):
-            worker.kill()
-            return Verification("unverifiable", notes=("the verification worker did not start",))
-        start = time.monotonic()
-        inner = max(0.05, budget_s - _MARGIN_S)
-        try:
-            worker.send(
-                {"response": response, "prompt": prompt, "gold": gold, "budget_s": inner, "claim_s": claim_s}
-            )
-            result = worker.receive(budget_s)
-        except (TimeoutError, EOFError, OSError) as exc:
-            worker.kill()
-            _checkin(_Worker())  # a fresh one starts importing now, not on the next call
-            stopped = isinstance(exc, TimeoutError)
-            note = (
-                f"verification stopped after {budget_s:.1f} s" if stopped else "the verification worker died"
-            )
-            return Verification(
-                "unverifiable", notes=(note,), elapsed_s=time.monotonic() - start, timed_out=stopped
-            )
-        _checkin(worker)
-        if isinstance(result, Verification):
-            return result
-        return Verification("unverifiable", notes=(f"verification failed: {result}",))
-    finally:
-        _slots.release()
+        result = _run(job, budget_s)
+    except _Stopped as stop:
+        return Verification(
+            "unverifiable", notes=(stop.note,), elapsed_s=stop.elapsed_s, timed_out=stop.timed_out
+        )
+    if isinstance(result, Verification):
+        return result
+    return Verification("unverifiable", notes=(f"verification failed: {result}",))
+
+
+def calculate(expression: str, *, budget_s: float = CALCULATOR_BUDGET_S) -> str:
+    """The calculator tool: ``expression``'s exact value and a decimal, computed in a worker
+    process within ``budget_s``. Blocks (call it from a thread); raises CalculationError."""
+    try:
+        result = _run({"calculate": expression, "budget_s": max(0.05, budget_s - _MARGIN_S)}, budget_s)
+    except _Stopped as stop:
+        why = f"took longer than {budget_s:.1f} s" if stop.timed_out else stop.note
+        raise CalculationError(f"the calculation was stopped: {why}") from None
+    if isinstance(result, tuple) and len(result) == 2 and result[0] in ("ok", "error"):
+        if result[0] == "ok":
+            return str(result[1])
+        raise CalculationError(str(result[1]))
+    raise CalculationError(f"the calculation failed: {result}")
 
 
 if __name__ == "__main__":

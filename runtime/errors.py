@@ -9,6 +9,8 @@ RuntimeError
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class InputError(ValueError):
     """A request field that cannot be used; ``str()`` is the message a user sees."""
@@ -66,7 +68,7 @@ def allowed(model: type, name: str) -> str:
 
 def describe_validation(exc: Exception, model: type) -> str:
     """A pydantic ValidationError as one short line per field: name, what is allowed, what came."""
-    errors = getattr(exc, "errors", lambda: [])()
+    errors: list[dict[str, Any]] = getattr(exc, "errors", lambda: [])()
     known = ", ".join(getattr(model, "model_fields", {}))
     lines = []
     for error in errors:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -53,10 +54,17 @@ class BackendKind:
     requires: str = ""
     """A module that must be importable for the kind to be offered (an optional extra)."""
     default_scheme: str = "http://"
+    has_default: Callable[[], bool] | None = None
+    """In-process kinds: whether a default model is at hand (then the app offers a backend
+    labelled with the kind's name, built on first use); None: the kind has no default."""
 
     @property
     def available(self) -> bool:
         return not self.requires or importlib.util.find_spec(self.requires) is not None
+
+    @property
+    def offers_default(self) -> bool:
+        return self.in_process and self.available and self.has_default is not None and self.has_default()
 
     def build(self, label: str, target: Target, settings: Settings) -> Backend:
         return self.factory(label, target, settings)
@@ -136,6 +144,25 @@ def _onnx(label: str, target: Target, settings: Settings) -> Backend:
     )
 
 
+def _llamacpp(label: str, target: Target, settings: Settings) -> Backend:
+    from backends.convert import find_default_gguf
+    from backends.llamacpp_engine import LlamaCppBackend
+
+    return LlamaCppBackend(
+        label, Path(target.path) if target.path else find_default_gguf(), threads=settings.onnx_threads
+    )
+
+
+def _embedded_gguf() -> bool:
+    from backends.convert import ConversionError, find_default_gguf
+
+    try:
+        find_default_gguf()
+    except ConversionError:
+        return False
+    return True
+
+
 def _openai(flavor: str) -> Factory:
     def build(label: str, target: Target, settings: Settings) -> Backend:
         from backends.openai_compat import OpenAICompatBackend
@@ -172,6 +199,18 @@ register(
         in_process=True,
         lane_syntax="onnx[:FOLDER]",
         factory=_onnx,
+        has_default=lambda: True,
+    )
+)
+register(
+    BackendKind(
+        "llamacpp",
+        "llama.cpp in this process (llama-cpp-python): the embedded default GGUF, or any .gguf file",
+        in_process=True,
+        lane_syntax="llamacpp[:FILE.gguf]",
+        factory=_llamacpp,
+        requires="llama_cpp",
+        has_default=_embedded_gguf,
     )
 )
 register(

@@ -6,6 +6,11 @@ registry so a label means the same backend everywhere. Backends the operator con
 typed lane spec) belongs to that user's session only and never shows up for anyone else.
 Health checks run concurrently with a short timeout and never raise, so a dead endpoint cannot
 block the page.
+
+In-process backends: where the registry runs models in-process (the app passes ``in_process``;
+``defaults=True`` elsewhere), every in-process kind of :mod:`runtime.kinds` whose default
+model is at hand is offered under the kind's name ("onnx", "llamacpp" when the extra is
+installed), built on first use, so nothing loads until someone picks it.
 """
 
 from __future__ import annotations
@@ -13,9 +18,10 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import Callable
+from functools import partial
 
 from backends.base import Backend, Health
-from runtime.kinds import Target, kind
+from runtime.kinds import KINDS, Target, kind
 from runtime.settings import Endpoint, Settings
 
 IN_PROCESS = "onnx"
@@ -35,11 +41,21 @@ def backend_for_endpoint(endpoint: Endpoint, settings: Settings) -> Backend:
 
 
 class BackendRegistry:
-    def __init__(self, settings: Settings, *, in_process: Callable[[], Backend] | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, in_process: Callable[[], Backend] | None = None, defaults: bool = False
+    ) -> None:
+        """``in_process``: builds the default "onnx" backend; with it or ``defaults``, the other
+        in-process kinds' defaults are offered too (``defaults`` alone builds onnx from the table)."""
         self.settings = settings
         self._backends: dict[str, Backend] = {}
         self._sessions: OrderedDict[str, dict[str, Backend]] = OrderedDict()
-        self._in_process_factory = in_process
+        self._lazy: dict[str, Callable[[], Backend]] = {}
+        if in_process is not None or defaults:
+            for spec in KINDS.values():
+                if spec.offers_default:
+                    self._lazy[spec.name] = partial(spec.build, spec.name, Target(), settings)
+        if in_process is not None:
+            self._lazy = {IN_PROCESS: in_process, **{k: v for k, v in self._lazy.items() if k != IN_PROCESS}}
         self._closing: set[asyncio.Task[None]] = set()
         for endpoint in settings.endpoints:
             self.add_endpoint(endpoint)
@@ -92,16 +108,14 @@ class BackendRegistry:
             await backend.aclose()
 
     def labels(self, session: str | None = None) -> list[str]:
-        shared = list(self._backends)
-        if self._in_process_factory is not None and IN_PROCESS not in self._backends:
-            shared.insert(0, IN_PROCESS)
+        shared = [*self._lazy, *(label for label in self._backends if label not in self._lazy)]
         return shared + [label for label in self._own(session) if label not in shared]
 
     def get(self, label: str, session: str | None = None) -> Backend:
-        if label == IN_PROCESS and IN_PROCESS not in self._backends and self._in_process_factory:
-            backend = self._in_process_factory()
-            backend.name = IN_PROCESS
-            self._backends = {IN_PROCESS: backend, **self._backends}
+        if label in self._lazy and label not in self._backends:
+            backend = self._lazy[label]()
+            backend.name = label
+            self._backends[label] = backend
         found = self._backends.get(label) or self._own(session).get(label)
         if found is None:
             raise KeyError(

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The two commands of the README, for a fresh machine with Python 3.11+ and pip:
 #   bash scripts/dev.sh run    set up .venv, build the default model (offline), start the app
-#   bash scripts/dev.sh test   set up everything the tests need, then run the whole suite
+#   bash scripts/dev.sh test   set up everything the tests need, type-check, then run the whole suite
 # Every step is idempotent: a second run only does what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,6 +60,8 @@ case "${1:-}" in
     setup_python test ",dev"
     prepare_model
     setup_test_extras
+    step "type checking (mypy, the packages of pyproject's [tool.mypy])"
+    "$BIN/mypy"
     step "running the tests"
     exec "$BIN/pytest" "$@"
     ;;

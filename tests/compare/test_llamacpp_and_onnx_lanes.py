@@ -3,6 +3,7 @@ and the in-process ONNX engine (the same weights, converted)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -39,3 +40,38 @@ async def test_llamacpp_server_and_onnx_lanes_both_answer_with_the_same_metrics(
         metrics = lane.metrics
         assert metrics is not None
         assert metrics.ttft_s > 0 and metrics.completion_tokens > 1
+
+
+def test_the_same_model_on_two_in_process_engines_from_the_cli(
+    default_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`slm-playground compare --lane onnx --lane llamacpp:FILE.gguf`: offline, side by side."""
+    pytest.importorskip("llama_cpp")
+    from backends.convert import find_default_gguf
+    from compare.cli import main
+
+    gguf = find_default_gguf()
+    code = main(
+        [
+            *("--lane", "onnx", "--lane", f"llamacpp:{gguf}", "--preset", "math"),
+            *(
+                "--prompt",
+                "What is 17*23?",
+                "--temperature",
+                "0",
+                "--max-new-tokens",
+                "48",
+                "--json",
+                "--quiet",
+            ),
+        ]
+    )
+    card = json.loads(capsys.readouterr().out)
+    assert code == 0
+    onnx, llamacpp = card["lanes"]
+    assert (onnx["backend_kind"], llamacpp["backend_kind"]) == ("onnx", "llamacpp")
+    assert llamacpp["model_details"]["runtime"] == "llama.cpp"
+    # one chat template (the GGUF's and the converted folder's), so the same prompt tokens
+    assert onnx["metrics"]["prompt_tokens"] == llamacpp["metrics"]["prompt_tokens"]
+    for lane in card["lanes"]:  # the math preset: both answers are checked
+        assert lane["status"] == "done" and lane["answer"].strip() and lane["verdict"] is not None

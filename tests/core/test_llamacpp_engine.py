@@ -1,0 +1,197 @@
+"""The llamacpp kind: llama.cpp in-process on the embedded GGUF, through the Backend contract
+(typed events then one Done, sampling options per request, Stop, typed errors), and its one
+registration in the kinds table reaching the lane parser, the registry and the gate."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from backends.base import ChatEvent, ChatRequest, Message, SamplingOptions, ToolSpec
+from backends.errors import BackendUnavailable, ContextOverflow
+
+pytestmark = pytest.mark.llamacpp
+
+if importlib.util.find_spec("llama_cpp") is None:
+    pytest.skip("llama-cpp-python is not installed (the llamacpp extra)", allow_module_level=True)
+
+from backends.convert import ConversionError, find_default_gguf  # noqa: E402
+from backends.llamacpp_engine import LlamaCppBackend  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def gguf() -> Path:
+    try:
+        return find_default_gguf()
+    except ConversionError as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="module")
+def backend(gguf: Path) -> Iterator[LlamaCppBackend]:
+    engine = LlamaCppBackend("llamacpp", gguf)
+    engine._load_blocking()  # loaded once for the module, outside any one test's event loop
+    yield engine
+    asyncio.run(engine.aclose())
+
+
+def ask(text: str, **options: object) -> ChatRequest:
+    return ChatRequest(
+        messages=(Message(role="user", content=text),),
+        options=SamplingOptions.model_validate({"temperature": 0.0, **options}),
+    )
+
+
+async def collect(backend: LlamaCppBackend, request: ChatRequest) -> list[ChatEvent]:
+    return [event async for event in backend.chat(request)]
+
+
+def text_of(events: list[ChatEvent]) -> str:
+    return "".join(e.text for e in events if e.kind == "text")
+
+
+async def test_streams_text_then_exactly_one_done_with_the_counts(backend: LlamaCppBackend) -> None:
+    events = await collect(backend, ask("What is the capital of France? One sentence.", max_new_tokens=30))
+    assert [e.kind for e in events][-1] == "done"
+    assert sum(e.kind == "done" for e in events) == 1
+    assert "Paris" in text_of(events)
+    metrics = events[-1].metrics  # type: ignore[union-attr]
+    assert metrics.backend == "llamacpp" and metrics.model == "SmolLM2-135M-Instruct.Q4_1"
+    assert metrics.prompt_tokens and metrics.prompt_tokens > 10  # the GGUF's chat template around it
+    assert metrics.finish_reason == "stop" and metrics.ttft_s is not None
+
+
+async def test_greedy_is_repeatable_and_the_next_turn_reuses_the_kv_cache(backend: LlamaCppBackend) -> None:
+    first = await collect(backend, ask("Name three colours.", max_new_tokens=20))
+    again = await collect(backend, ask("Name three colours.", max_new_tokens=20))
+    assert text_of(first) == text_of(again)
+    reused = again[-1].metrics.server["reused_tokens"]  # type: ignore[union-attr]
+    assert reused == again[-1].metrics.prompt_tokens - 1  # type: ignore[union-attr]
+
+
+async def test_max_new_tokens_ends_with_length(backend: LlamaCppBackend) -> None:
+    done = (await collect(backend, ask("Write a long story about a dragon.", max_new_tokens=3)))[-1]
+    assert done.metrics.completion_tokens == 3  # type: ignore[union-attr]
+    assert done.metrics.finish_reason == "length"  # type: ignore[union-attr]
+
+
+async def test_a_stop_string_ends_the_answer_before_it(backend: LlamaCppBackend) -> None:
+    events = await collect(
+        backend, ask("Count from 1 to 10, separated by commas.", max_new_tokens=40, stop=("5",))
+    )
+    assert "4" in text_of(events) and "5" not in text_of(events)
+    assert events[-1].metrics.finish_reason == "stop"  # type: ignore[union-attr]
+
+
+async def test_a_seed_fixes_sampling(backend: LlamaCppBackend) -> None:
+    request = ask("Tell me a story.", temperature=1.0, max_new_tokens=12, seed=7)
+    assert text_of(await collect(backend, request)) == text_of(await collect(backend, request))
+
+
+async def test_forced_tool_call_and_json_output_decode_under_a_grammar(backend: LlamaCppBackend) -> None:
+    calc = ToolSpec(
+        name="calculator",
+        parameters={
+            "type": "object",
+            "properties": {"expression": {"type": "string"}},
+            "required": ["expression"],
+        },
+    )
+    request = ChatRequest(
+        messages=(Message(role="user", content="What is 12*7?"),),
+        options=SamplingOptions(temperature=0.0, max_new_tokens=60),
+        tools=(calc,),
+        tool_choice="calculator",
+    )
+    events = await collect(backend, request)
+    calls = [e.call for e in events if e.kind == "tool_call"]
+    assert len(calls) == 1 and calls[0].name == "calculator" and "expression" in calls[0].arguments
+    assert events[-1].metrics.finish_reason == "tool_calls"  # type: ignore[union-attr]
+    answer = text_of(
+        await collect(
+            backend, ask("Give a JSON object with a name and an age.", max_new_tokens=60, json_output=True)
+        )
+    )
+    assert isinstance(json.loads(answer), dict)
+
+
+async def test_plain_completion_uses_no_chat_template(backend: LlamaCppBackend) -> None:
+    request = ChatRequest(
+        messages=(Message(role="user", content="The capital of France is"),),
+        options=SamplingOptions(temperature=0.0, max_new_tokens=4),
+        completion=True,
+    )
+    events = await collect(backend, request)
+    assert "Paris" in text_of(events)
+    assert events[-1].metrics.prompt_tokens == 5  # type: ignore[union-attr]
+
+
+async def test_stop_frees_the_context_for_the_next_request(backend: LlamaCppBackend) -> None:
+    stream = backend.chat(ask("Write a very long story about the sea.", max_new_tokens=400))
+    first = await anext(stream)
+    assert first.kind == "text"
+    await stream.aclose()  # returns once the worker has left its token loop
+    done = (await collect(backend, ask("Say hi.", max_new_tokens=2)))[-1]
+    assert done.metrics.completion_tokens == 2  # type: ignore[union-attr]
+
+
+async def test_a_prompt_longer_than_the_context_is_refused_with_both_numbers(
+    backend: LlamaCppBackend,
+) -> None:
+    with pytest.raises(ContextOverflow) as caught:
+        await collect(backend, ask("word " * 5000))
+    assert caught.value.context_length == 4096 and caught.value.prompt_tokens > 4096
+
+
+async def test_a_missing_or_broken_file_is_unavailable(tmp_path: Path) -> None:
+    missing = LlamaCppBackend("llamacpp", tmp_path / "nope.gguf")
+    assert (await missing.health()).status == "unreachable"
+    with pytest.raises(BackendUnavailable, match="not a file"):
+        await collect(missing, ask("hi"))
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"not a gguf at all")
+    engine = LlamaCppBackend("llamacpp", broken)
+    try:
+        with pytest.raises(BackendUnavailable, match=r"could not load broken\.gguf"):
+            await collect(engine, ask("hi"))
+    finally:
+        await engine.aclose()
+
+
+async def test_threads_default_to_every_core_and_follow_the_setting(gguf: Path) -> None:
+    from runtime.kinds import KINDS, Target
+    from runtime.settings import Settings
+
+    built = KINDS["llamacpp"].build("llamacpp", Target(), Settings(onnx_threads=1))
+    assert isinstance(built, LlamaCppBackend) and built.threads == 1 and built.model_path == gguf
+    assert LlamaCppBackend("x", gguf).threads >= 1
+    await built.aclose()
+
+
+def test_one_registration_reaches_the_lane_parser_registry_and_gate(gguf: Path) -> None:
+    from compare.lanes import backend_for_lane, parse_lane
+    from runtime.gate import BackendGate, BackendRefused
+    from runtime.kinds import available_kinds, lane_help
+    from runtime.registry import BackendRegistry
+    from runtime.settings import Settings
+
+    assert "llamacpp" in available_kinds(in_process=True)
+    assert "llamacpp[:FILE.gguf]" in lane_help()
+    spec = parse_lane(f"llamacpp:{gguf}#temperature=0")
+    assert (spec.kind, spec.model, spec.in_process) == ("llamacpp", str(gguf), True)
+    assert parse_lane("llamacpp").model == ""
+    registry = BackendRegistry(Settings(), defaults=True)
+    assert registry.labels()[:2] == ["onnx", "llamacpp"]  # offered, nothing loaded yet
+    backend, model = backend_for_lane(parse_lane("llamacpp", known_labels=registry.labels()), registry)
+    assert isinstance(backend, LlamaCppBackend) and backend.model_path == gguf and model is None
+    assert BackendRegistry(Settings()).labels() == []  # no in-process models unless asked for
+    app_like = BackendRegistry(Settings(), in_process=lambda: LlamaCppBackend("onnx", gguf))
+    assert app_like.labels() == ["onnx", "llamacpp"]  # the app's dropdowns offer the kind
+    public = BackendRegistry(Settings(public=True), defaults=True)
+    with pytest.raises(BackendRefused, match="not a folder"):
+        backend_for_lane(parse_lane(f"llamacpp:{gguf}"), public, BackendGate(public.settings))
