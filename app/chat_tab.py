@@ -1,6 +1,6 @@
 """One chat tab (Reasoning, Coding, Math): its components, and Send / Stop / Regenerate / Clear.
 
-The turn itself runs in :mod:`app.handlers`; the preset and sharing controls are wired in
+The turn itself runs in :mod:`app.turns`; the preset and sharing controls are wired in
 :mod:`app.preset_sharing`.
 """
 
@@ -11,9 +11,11 @@ from typing import Any
 
 import gradio as gr
 
-from app import handlers as h
 from app.api import client_of, session_of
+from app.pacing import StopSignals, chat_states
+from app.preset_actions import find_preset
 from app.render import LATEX_DELIMITERS, invalid_input_message
+from app.turns import ChatService, PanelValues
 from app.views import ChatTab, PresetControls, examples_of
 from presets import PresetCatalog, PresetError
 from runtime.registry import IN_PROCESS
@@ -21,7 +23,7 @@ from runtime.registry import IN_PROCESS
 
 def build_chat_tab(
     name: str,
-    service: h.ChatService,
+    service: ChatService,
     catalog: PresetCatalog,
     labels: list[str],
     my_presets: gr.BrowserState,
@@ -112,7 +114,7 @@ def build_chat_tab(
 
 def _wire_chat(
     view: ChatTab,
-    service: h.ChatService,
+    service: ChatService,
     catalog: PresetCatalog,
     my_presets: gr.BrowserState,
     send: gr.Button,
@@ -121,11 +123,11 @@ def _wire_chat(
     clear: gr.Button,
 ) -> None:
     verify = view.name == "math"
-    stops = h.StopSignals()
+    stops = StopSignals()
 
     def reference(preset_name: str, mine: dict | None) -> Callable[[str], str | None]:
         try:
-            found = h.find_preset(preset_name, catalog, mine)
+            found = find_preset(preset_name, catalog, mine)
         except PresetError:
             return lambda _prompt: None
         return found.reference_for
@@ -138,24 +140,24 @@ def _wire_chat(
         if (prompt or "").strip() and (problem := service.refusal(prompt)):
             yield [*(history or []), invalid_input_message(problem)], gr.skip()  # the prompt stays
             return
-        panel_values, ref = h.PanelValues(*panel), reference(preset_name, mine)(prompt or "")
+        panel_values, ref = PanelValues(*panel), reference(preset_name, mine)(prompt or "")
         turn = service.respond(
             prompt, history, backend, panel_values, ref, verify, client_of(request), session_of(request)
         )
         first = True
         with stops.watch(key(request)) as stop:
-            async for value in h.chat_states(turn, stop, history, service.settings.ui_refresh_s):
+            async for value in chat_states(turn, stop, history, service.settings.ui_refresh_s):
                 yield value, ("" if first else gr.skip())
                 first = False
 
     async def regenerate(request: gr.Request, history: list, backend: str, *rest: Any):
         *panel, preset_name, mine = rest
-        panel_values, ref_of = h.PanelValues(*panel), reference(preset_name, mine)
+        panel_values, ref_of = PanelValues(*panel), reference(preset_name, mine)
         turn = service.regenerate(
             history, backend, panel_values, ref_of, verify, client_of(request), session_of(request)
         )
         with stops.watch(key(request)) as stop:
-            async for value in h.chat_states(turn, stop, history, service.settings.ui_refresh_s):
+            async for value in chat_states(turn, stop, history, service.settings.ui_refresh_s):
                 yield value
 
     async def stop_turn(request: gr.Request) -> None:
@@ -175,6 +177,6 @@ def _wire_chat(
         regenerate, [view.chatbot, view.backend, *view.panel, view.preset, my_presets], view.chatbot, **run
     )
     running = [send_evt, submit_evt, example_run, regen_evt]
-    # No ``cancels=`` here: the turn ends itself, so its stop note is the last update (see handlers).
+    # No ``cancels=`` here: the turn ends itself, so its stop note is the last update (see app.pacing).
     stop.click(stop_turn, None, None, api_visibility="private", queue=False)
     clear.click(lambda: [], None, view.chatbot, cancels=running, api_visibility="private", queue=False)

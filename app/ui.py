@@ -1,4 +1,4 @@
-"""The Gradio Blocks: wiring only. Behaviour lives in handlers (async generators), render (pure)
+"""The Gradio Blocks: wiring only. Behaviour lives in turns and pacing (async generators), render (pure)
 and presets; each chat tab is built by :mod:`app.chat_tab` from its preset, its preset and share
 controls wired by :mod:`app.preset_sharing`; this module adds the Backends tab and the API.
 
@@ -12,12 +12,14 @@ from typing import Any
 
 import gradio as gr
 
-from app import handlers as h
 from app.api import api_error, client_of, session_of
+from app.backends_view import check_connection, endpoint_from_form, health_strip
 from app.chat_tab import build_chat_tab
 from app.compare_tab import build_compare_tab
+from app.pacing import paced
 from app.preset_sharing import restore_handler, wire_presets
 from app.render import section
+from app.turns import ChatService
 from app.views import ChatTab
 from mathcheck import render_markdown, verify_response
 from presets import PresetCatalog, load_catalog
@@ -47,7 +49,7 @@ def _verifier() -> Callable[[str, str, str | None], Any]:
 
 
 def _backends_tab(
-    registry: BackendRegistry, views: dict[str, ChatTab], service: h.ChatService, public: bool
+    registry: BackendRegistry, views: dict[str, ChatTab], service: ChatService, public: bool
 ) -> None:
     remote = available_kinds(in_process=False)
     gr.Markdown(
@@ -85,11 +87,11 @@ def _backends_tab(
         session = session_of(request)
         try:
             service.backends.check_url(url)
-            endpoint = h.endpoint_from_form(kind, url, name, api_key, model, registry.labels(session))
+            endpoint = endpoint_from_form(kind, url, name, api_key, model, registry.labels(session))
             label = registry.add_endpoint(endpoint, session)
         except ValueError as exc:
             return refreshed(session, f"⚠️ {exc}")
-        note = await h.check_connection(registry, label, session)
+        note = await check_connection(registry, label, session)
         return refreshed(session, f"Added `{label}` (for you only). " + note, label)
 
     async def remove_endpoint(label: str, request: gr.Request):
@@ -100,7 +102,7 @@ def _backends_tab(
         return refreshed(session, f"Removed `{label}`.")
 
     async def test_one(label: str, request: gr.Request) -> str:
-        return await h.check_connection(registry, label, session_of(request))
+        return await check_connection(registry, label, session_of(request))
 
     private: dict[str, Any] = {"api_visibility": "private"}
     add.click(add_endpoint, [kind, url, name, api_key, model], [result, chosen, *selectors], **private)
@@ -112,7 +114,7 @@ def build_app(
     settings: Settings, registry: BackendRegistry, catalog: PresetCatalog | None = None
 ) -> gr.Blocks:
     catalog = catalog or load_catalog(settings.presets_dir)
-    service = h.ChatService(settings, registry, catalog, verifier=_verifier())
+    service = ChatService(settings, registry, catalog, verifier=_verifier())
     secret = settings.browser_secret or BROWSER_SECRET
     labels = registry.labels()
     with gr.Blocks(title="SLM Playground") as demo:
@@ -134,7 +136,7 @@ def build_app(
                 _backends_tab(registry, views, service, settings.public)
 
         async def poll_health(request: gr.Request) -> str:
-            return await h.health_strip(registry, session_of(request))
+            return await health_strip(registry, session_of(request))
 
         timer = gr.Timer(5.0)
         quiet: dict[str, Any] = {
@@ -168,7 +170,7 @@ def build_app(
                 answer = service.answer(
                     prompt, preset, backend, settings, client_of(request), session_of(request)
                 )
-                async for value in h.paced(answer, service.settings.ui_refresh_s):
+                async for value in paced(answer, service.settings.ui_refresh_s):
                     yield value
             except Exception as exc:  # the API's one error boundary
                 raise api_error(exc) from None

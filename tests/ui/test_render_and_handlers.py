@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from app.handlers import ChatService, PanelValues, StopSignals, chat_states, mark_stopped, paced
+from app.pacing import StopSignals, chat_states, mark_stopped, paced
 from app.render import text_of, to_model_messages
+from app.turns import ChatService, PanelValues
 from backends.base import ToolCall
 from backends.errors import BackendUnavailable, ContextOverflow
 from presets import load_catalog
@@ -279,7 +280,7 @@ def test_to_model_messages_reads_gradio_block_content() -> None:
 
 
 async def test_health_strip_and_endpoint_form() -> None:
-    from app.handlers import endpoint_from_form, health_strip
+    from app.backends_view import endpoint_from_form, health_strip
     from backends.base import Health
 
     down = ScriptedBackend(label="remote", health_status=Health("unreachable", "connection refused"))
