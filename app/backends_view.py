@@ -8,7 +8,12 @@ from runtime.kinds import available_kinds
 from runtime.registry import BackendRegistry
 from runtime.settings import Endpoint
 
-_HEALTH_ICON = {"ready": "🟢", "loading": "🟡", "unreachable": "🔴"}
+
+def mark(status: str) -> str:
+    """A coloured dot drawn by CSS (``.health-dot``), so no emoji font is needed; the status word
+    beside it says the same for screen readers and text copies."""
+    known = status if status in ("ready", "loading", "unreachable") else "unknown"
+    return f'<span class="health-dot {known}" aria-hidden="true"></span>'
 
 
 async def health_strip(registry: BackendRegistry, session: str | None = None) -> str:
@@ -19,7 +24,7 @@ async def health_strip(registry: BackendRegistry, session: str | None = None) ->
     parts = []
     for label, health in results.items():
         detail = f" ({health.detail[:80]})" if health.detail and health.status != "ready" else ""
-        parts.append(f"{_HEALTH_ICON.get(health.status, '⚪')} `{label}` {health.status}{detail}")
+        parts.append(f"{mark(health.status)}`{label}` {health.status}{detail}")
     return "**Backends:** " + " · ".join(parts)
 
 
@@ -45,7 +50,7 @@ async def check_connection(registry: BackendRegistry, label: str, session: str |
     if not label:
         return "Choose a backend to test."
     health = await registry.health(label, timeout_s=registry.settings.connect_timeout_s, session=session)
-    icon = _HEALTH_ICON.get(health.status, "⚪")
+    icon = mark(health.status)
     line = f"{icon} `{label}`: {health.status}" + (f" — {health.detail}" if health.detail else "")
     if health.status != "ready":
         return line

@@ -43,7 +43,7 @@ def wire_presets(
         try:
             preset = find_preset(name, catalog, mine)
         except PresetError as exc:
-            return (*[gr.skip()] * len(view.panel), gr.skip(), f"⚠️ {exc}")
+            return (*[gr.skip()] * len(view.panel), gr.skip(), f"⚠ {exc}")
         values = PanelValues.of(preset).as_tuple()
         return (*values, gr.Dataset(samples=examples_of(preset)), preset.description)
 
@@ -80,7 +80,7 @@ def wire_presets(
             base = find_preset(preset_name, catalog, mine)
             store, note = save_in_browser(name, base, PanelValues(*panel), mine, catalog, cap)
         except PresetError as exc:
-            return gr.skip(), gr.skip(), f"⚠️ {exc}"
+            return gr.skip(), gr.skip(), f"⚠ {exc}"
         choices = choices_for(view.name, catalog, store)
         return store, gr.Dropdown(choices=choices, value=name.strip()), note
 
@@ -96,7 +96,7 @@ def wire_presets(
             base = find_preset(preset_name, catalog, mine)
             preset = preset_from_panel(base.name, base, PanelValues(*panel), cap)
         except (PresetError, ValueError) as exc:
-            return gr.File(visible=False), f"⚠️ cannot export: {exc}"
+            return gr.File(visible=False), f"⚠ cannot export: {exc}"
         folder = Path(tempfile.mkdtemp(prefix="slm-preset-"))
         path = folder / f"{preset.name.replace(' ', '_')}.json"
         path.write_text(preset.to_json(), encoding="utf-8")
@@ -110,13 +110,13 @@ def wire_presets(
             preset = import_preset_file(path)
         except PresetError as exc:
             note = invalid_input_message(f"{exc}\n\nThe current settings are unchanged.")
-            note.metadata["title"] = "⚠️ Preset not imported"
+            note.metadata["title"] = "⚠ Preset not imported"
             return (
                 gr.skip(),
                 gr.skip(),
                 *[gr.skip()] * len(view.panel),
                 gr.skip(),
-                f"⚠️ {exc}",
+                f"⚠ {exc}",
                 [*(history or []), note],
             )
         store = {**(mine or {}), preset.name: preset.model_dump(mode="json")}
@@ -186,6 +186,8 @@ def _restored_values(
         options["max_new_tokens"],
         -1 if options["seed"] is None else options["seed"],
         panel.tools if state.tools is None else state.tools,
+        panel.json_output,  # not in share links: the preset's
+        panel.json_schema,
     ]
     backend: Any = gr.skip()
     if state.backend:
@@ -195,7 +197,7 @@ def _restored_values(
             problems.append(
                 f"backend {state.backend!r} is not configured here; available: {', '.join(labels)}"
             )
-    note = "Restored from a share link." + "".join(f"\n\n⚠️ {p}" for p in problems)
+    note = "Restored from a share link." + "".join(f"\n\n⚠ {p}" for p in problems)
     return [
         gr.Dropdown(choices=choices, value=preset.name),
         backend,

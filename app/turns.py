@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -25,6 +26,7 @@ from app.render import (
     section,
     strip_last_turn,
     to_model_messages,
+    verification_section,
     waiting_note,
 )
 from app.tools import run_tool_call, tool_specs
@@ -43,7 +45,7 @@ MAX_TOOL_ROUNDS = 3
 
 @dataclass(frozen=True)
 class PanelValues:
-    """What a tab's settings panel holds; the order matches ``ui.SETTINGS_FIELDS``."""
+    """What a tab's settings panel holds, in the order of ``ChatTab.panel``."""
 
     system_prompt: str
     temperature: float
@@ -53,20 +55,27 @@ class PanelValues:
     seed: float | None
     """-1 or empty: a random seed."""
     tools: bool
+    json_output: bool = False
+    json_schema: str = ""
+    """JSON schema text for json_output; empty: any JSON object."""
 
     def options(self, cap: int) -> SamplingOptions:
-        """Validated sampling options; raises ValidationError with the bad field named."""
+        """Validated sampling options; raises ValidationError (or InputError for a schema that
+        is not JSON) with the bad field named."""
         return SamplingOptions(
             temperature=self.temperature,
             top_p=self.top_p,
             top_k=int(self.top_k or 0),
             max_new_tokens=min(int(self.max_new_tokens), cap),
             seed=None if self.seed in (None, "") or int(self.seed) < 0 else int(self.seed),
+            json_output=bool(self.json_output),
+            json_schema=parse_schema(self.json_schema) if self.json_output else None,
         )
 
     @classmethod
     def of(cls, preset: Preset) -> PanelValues:
         o = preset.options
+        schema = json.dumps(o.json_schema, indent=2) if o.json_schema is not None else ""
         return cls(
             preset.system_prompt,
             o.temperature,
@@ -75,18 +84,35 @@ class PanelValues:
             o.max_new_tokens,
             -1 if o.seed is None else o.seed,
             preset.tools,
+            o.json_output,
+            schema,
         )
 
     def as_tuple(self) -> tuple[Any, ...]:
-        return (
-            self.system_prompt,
-            self.temperature,
-            self.top_p,
-            self.top_k,
-            self.max_new_tokens,
-            self.seed,
-            self.tools,
-        )
+        return tuple(getattr(self, f.name) for f in fields(self))
+
+
+def parse_schema(text: object) -> dict[str, Any] | None:
+    """The JSON output field's schema: empty is none; anything else must be a JSON object."""
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return None
+    if isinstance(text, dict):
+        return text
+    try:
+        value = json.loads(str(text))
+    except json.JSONDecodeError as exc:
+        raise InputError("json_schema", f"is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(value, dict):
+        raise InputError("json_schema", 'must be a JSON object such as {"type": "object"}')
+    return value
+
+
+@dataclass
+class TurnRecord:
+    """What a finished turn leaves besides its messages: kept with a saved chat and exported."""
+
+    metrics: dict[str, Any] | None = None
+    verification: dict[str, Any] | None = None
 
 
 class InProcessGate:
@@ -131,6 +157,9 @@ class ApiSettings(BaseModel):
     seed: int | None = Field(None, ge=-1, le=2**31 - 1)
     """-1: a random seed."""
     tools: bool | None = None
+    json_output: bool | None = None
+    json_schema: dict[str, Any] | None = None
+    """With json_output: the JSON schema the answer must validate against."""
 
     @classmethod
     def parse(cls, raw: object) -> ApiSettings:
@@ -149,8 +178,8 @@ class ChatService:
     settings: Settings
     registry: BackendRegistry
     catalog: PresetCatalog
-    verifier: Callable[[str, str, str | None], Any] | None = None
-    """(answer, prompt, reference) -> a ChatMessage section, used where ``verify`` is asked for."""
+    verifier: Callable[..., Any] | None = None
+    """mathcheck.verify_response's signature: (answer, prompt=, gold=) -> a Verification."""
     gate: InProcessGate = field(init=False)
     limits: Limits = field(init=False)
     admission: Admission = field(init=False)
@@ -204,7 +233,7 @@ class ChatService:
                         Message(role="tool", content=outcome.output, tool_call_id=call.id, name=call.name)
                     )
                 yield
-            view.add(section(f"⚠️ Stopped after {MAX_TOOL_ROUNDS} tool rounds", kind="error"))
+            view.add(section(f"⚠ Stopped after {MAX_TOOL_ROUNDS} tool rounds", kind="error"))
 
     async def respond(
         self,
@@ -216,9 +245,12 @@ class ChatService:
         verify: bool = False,
         client: str = "",
         session: str | None = None,
+        record: TurnRecord | None = None,
     ) -> AsyncIterator[list[Any]]:
         """The chat turn the UI runs: yields the whole history after each change; never raises
-        for a failed request (the error becomes a message and the conversation is kept)."""
+        for a failed request (the error becomes a message and the conversation is kept).
+        ``record`` gets the turn's metrics and verification when it ends."""
+        record = record if record is not None else TurnRecord()
         history = list(history or [])
         if not (prompt or "").strip():
             yield history
@@ -239,11 +271,13 @@ class ChatService:
                 async for _ in self.run_turn(label, messages, options, panel.tools, view, session):
                     yield history + view.messages()
         except Busy as exc:
-            view.add(section("⏳ Not sent: the server is busy", str(exc), kind="error"))
+            view.add(section("Not sent: the server is busy", str(exc), kind="error"))
         except BackendError as exc:
             view.add(error_message(exc))
         except ValidationError as exc:
             view.add(invalid_input_message(problem_of(exc)))
+        except InputError as exc:
+            view.add(invalid_input_message(str(exc)))
         except KeyError as exc:
             view.add(invalid_input_message(str(exc).strip("\"'")))
         except Exception as exc:  # the app keeps working; the trace goes to the log
@@ -251,14 +285,42 @@ class ChatService:
             view.add(error_message(exc))
         else:
             if verify and self.verifier is not None and view.answer:
-                view.add(section("🧮 Verifying with sympy…", status="pending", kind="verifying"))
+                view.add(section("Verifying with sympy…", status="pending", kind="verifying"))
                 yield history + view.messages()
                 view.parts.pop()
-                try:  # runs in a worker process with a time budget; keep the event loop free
-                    view.add(await asyncio.to_thread(self.verifier, view.answer, prompt, reference))
-                except Exception as exc:  # verification is advisory: say so, keep the answer
-                    log.warning("verification failed: %s", exc)
+                verification = await self.verification(view.answer, prompt, reference)
+                if verification is not None:
+                    view.add(verification_section(verification))
+                    record.verification = verification.to_json()
+        if view.last_metrics is not None:
+            record.metrics = metrics_dict(view.last_metrics)
         yield history + view.messages()
+
+    async def verification(self, answer: str, prompt: str, gold: str | None) -> Any:
+        """The sympy verification (in a worker process with a time budget, off the event loop);
+        None when it failed: verification is advisory, the answer stays."""
+        if self.verifier is None:
+            return None
+        try:
+            return await asyncio.to_thread(self.verifier, answer, prompt=prompt, gold=gold)
+        except Exception as exc:
+            log.warning("verification failed: %s", exc)
+            return None
+
+    async def verify(self, prompt: object, gold: object, response: object) -> dict[str, Any]:
+        """The ``/verify`` API: check ``response`` against ``gold`` (or what sympy computes from
+        ``prompt``); raises InputError for bad fields."""
+        text = self.limits.prompt(response) if response else ""
+        if not text:
+            raise InputError("response", "give the answer to check")
+        question = self.limits.prompt(prompt) if prompt else ""
+        if gold is not None and not isinstance(gold, str | int | float):
+            raise InputError("gold", 'must be text or a number, such as "2.4"')
+        reference = None if gold in (None, "") else str(gold)
+        if self.verifier is None:
+            raise InputError("", "verification is not available on this server")
+        verification = await asyncio.to_thread(self.verifier, text, prompt=question or None, gold=reference)
+        return verification.to_json()
 
     async def regenerate(
         self,
@@ -269,12 +331,14 @@ class ChatService:
         verify: bool = False,
         client: str = "",
         session: str | None = None,
+        record: TurnRecord | None = None,
     ) -> AsyncIterator[list[Any]]:
         earlier, prompt = strip_last_turn(history)
         if prompt is None:
             yield list(history)
             return
-        turn = self.respond(prompt, earlier, label, panel, reference_of(prompt), verify, client, session)
+        reference = reference_of(prompt)
+        turn = self.respond(prompt, earlier, label, panel, reference, verify, client, session, record)
         async for value in turn:
             yield value
 
@@ -321,7 +385,8 @@ class ChatService:
         client: str = "",
         session: str | None = None,
     ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        """The scripting API: stream (answer so far, {}) then (answer, metrics). Errors raise
+        """The scripting API: stream (answer so far, {}) then (answer, metrics); for a math
+        preset the metrics carry ``verification``, the Math tab's sympy check. Errors raise
         (InputError and Busy before anything is sent)."""
         text, panel, options = self.api_request(prompt, preset_name, label, overrides, session)
         messages = to_model_messages(panel.system_prompt, [{"role": "user", "content": text}])
@@ -330,5 +395,10 @@ class ChatService:
             async for _ in self.run_turn(str(label), messages, options, panel.tools, view, session):
                 if view.answer:
                     yield view.answer, {}
-        metrics = view.last_metrics
-        yield view.answer, metrics_dict(metrics) if metrics else {}
+        metrics = metrics_dict(view.last_metrics) if view.last_metrics else {}
+        preset = self.catalog.presets[str(preset_name)]
+        if preset.tab == "math" and view.answer:
+            verification = await self.verification(view.answer, text, preset.reference_for(text))
+            if verification is not None:
+                metrics["verification"] = verification.to_json()
+        yield view.answer, metrics

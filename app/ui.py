@@ -7,21 +7,21 @@ API: ``/chat`` (prompt, preset, backend, settings) streams ``[answer, metrics]``
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import gradio as gr
 
 from app.api import api_error, client_of, session_of
 from app.backends_view import check_connection, endpoint_from_form, health_strip
+from app.chat_store import restore_chats, wire_chat_store
 from app.chat_tab import build_chat_tab
 from app.compare_tab import build_compare_tab
 from app.pacing import paced
 from app.preset_sharing import restore_handler, wire_presets
-from app.render import section
 from app.turns import ChatService
 from app.views import ChatTab
-from mathcheck import render_markdown, verify_response
+from mathcheck import verify_response
 from presets import PresetCatalog, load_catalog
 from runtime.kinds import available_kinds
 from runtime.registry import IN_PROCESS, BackendRegistry
@@ -29,23 +29,23 @@ from runtime.settings import Settings
 
 TABS = ("reasoning", "coding", "math")
 BROWSER_KEY = "slm-playground-my-presets"
+CHATS_KEY = "slm-playground-chats"
 BROWSER_SECRET = "slm-playground-presets-v1"  # presets are not secrets; a fixed key survives restarts
 CSS = """
 .metrics-line {font-size: 0.85em; opacity: 0.8}
 #health-strip {font-size: 0.9em}
+.health-dot {display: inline-block; width: 0.7em; height: 0.7em; border-radius: 50%;
+  margin: 0 0.3em 0 0.6em; vertical-align: baseline; background: #9ca3af}
+.health-dot.ready {background: #16a34a}
+.health-dot.loading {background: #eab308}
+.health-dot.unreachable {background: #dc2626}
+/* Phone width: the side column drops under the chat, buttons share a row, tables scroll. */
+@media (max-width: 640px) {
+  .gradio-container {padding: 0 6px !important}
+  .chat-buttons button {min-width: 0 !important; padding-left: 4px; padding-right: 4px}
+  #backends-table {overflow-x: auto}
+}
 """
-
-
-def _verifier() -> Callable[[str, str, str | None], Any]:
-    """The Math tab's verification section."""
-
-    def verify(answer: str, prompt: str, reference: str | None) -> gr.ChatMessage:
-        verification = verify_response(answer, prompt=prompt, gold=reference)
-        body = render_markdown(verification).removeprefix("**Verification**").strip()
-        icon = {"correct": "✅", "incorrect": "❌"}.get(verification.final, "❔")
-        return section(f"{icon} Verification: {verification.final}", body, status="done", kind="verify")
-
-    return verify
 
 
 def _backends_tab(
@@ -90,14 +90,14 @@ def _backends_tab(
             endpoint = endpoint_from_form(kind, url, name, api_key, model, registry.labels(session))
             label = registry.add_endpoint(endpoint, session)
         except ValueError as exc:
-            return refreshed(session, f"⚠️ {exc}")
+            return refreshed(session, f"⚠ {exc}")
         note = await check_connection(registry, label, session)
         return refreshed(session, f"Added `{label}` (for you only). " + note, label)
 
     async def remove_endpoint(label: str, request: gr.Request):
         session = session_of(request)
         if public or not label or registry.is_shared(label):
-            return refreshed(session, "⚠️ choose an endpoint you added (configured ones stay)")
+            return refreshed(session, "⚠ choose an endpoint you added (configured ones stay)")
         await registry.remove(label, session)
         return refreshed(session, f"Removed `{label}`.")
 
@@ -114,7 +114,7 @@ def build_app(
     settings: Settings, registry: BackendRegistry, catalog: PresetCatalog | None = None
 ) -> gr.Blocks:
     catalog = catalog or load_catalog(settings.presets_dir)
-    service = ChatService(settings, registry, catalog, verifier=_verifier())
+    service = ChatService(settings, registry, catalog, verifier=verify_response)
     secret = settings.browser_secret or BROWSER_SECRET
     labels = registry.labels()
     with gr.Blocks(title="SLM Playground") as demo:
@@ -123,13 +123,21 @@ def build_app(
             gr.Markdown("## SLM Playground\nSmall language models on ONNX Runtime GenAI, vLLM and Ollama.")
             health = gr.Markdown("**Backends:** checking…", elem_id="health-strip")
         if catalog.problems:
-            gr.Markdown("⚠️ Some preset files were skipped:\n" + "\n".join(f"- {p}" for p in catalog.problems))
+            gr.Markdown("⚠ Some preset files were skipped:\n" + "\n".join(f"- {p}" for p in catalog.problems))
         views: dict[str, ChatTab] = {}
+        loads: list[Any] = []
         with gr.Tabs() as tabs:
             for name in TABS:
                 with gr.Tab(name.title(), id=name):
-                    views[name], controls = build_chat_tab(name, service, catalog, labels, my_presets)
+                    store = gr.BrowserState(
+                        {"chats": [], "current": None}, storage_key=f"{CHATS_KEY}-{name}", secret=secret
+                    )
+                    views[name], controls, chats = build_chat_tab(
+                        name, service, catalog, labels, my_presets, store
+                    )
                     wire_presets(views[name], controls, service, catalog, my_presets)
+                    wire_chat_store(views[name], chats, settings.chat_store_kb)
+                    loads.append(restore_chats(chats, views[name]))
             with gr.Tab("Compare", id="compare"):
                 build_compare_tab(settings, registry, catalog, service.admission)
             with gr.Tab("Backends", id="backends"):
@@ -153,31 +161,67 @@ def build_app(
             [tabs, *restorable],
             api_visibility="private",
         )
+        for restore, inputs, outputs in loads:
+            demo.load(restore, inputs, outputs, api_visibility="private")
 
-        async def chat(
-            prompt: str,
-            preset: str = "math",
-            backend: str = IN_PROCESS,
-            settings: dict | None = None,
-            request: gr.Request | None = None,
-        ) -> AsyncIterator[tuple[str, dict]]:
-            """Chat once: streams [answer so far, {}] and ends with [answer, metrics].
-
-            settings may override system_prompt, temperature, top_p, top_k, max_new_tokens, seed, tools.
-            Metrics: backend, model, prompt/completion tokens, ttft_s, total_s, decode_tokens_per_s.
-            """
-            try:
-                answer = service.answer(
-                    prompt, preset, backend, settings, client_of(request), session_of(request)
-                )
-                async for value in paced(answer, service.settings.ui_refresh_s):
-                    yield value
-            except Exception as exc:  # the API's one error boundary
-                raise api_error(exc) from None
-
-        gr.api(chat, api_name="chat", concurrency_limit=None)
+        _api(service)
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=None)
     return demo
+
+
+def _api(service: ChatService) -> None:
+    """The scripting endpoints, also served as MCP tools (their docstrings are the tools' help)."""
+
+    async def chat(
+        prompt: str,
+        preset: str = "math",
+        backend: str = IN_PROCESS,
+        settings: dict | None = None,
+        request: gr.Request | None = None,
+    ) -> AsyncIterator[tuple[str, dict]]:
+        """Ask a small language model one question; returns its answer, metrics and, for math, a check.
+
+        Streams [answer so far, {}] and ends with [answer, metrics].
+
+        Args:
+            prompt: the question or instruction, plain text.
+            preset: "math" (step-by-step arithmetic, answer checked with sympy), "reasoning" or "coding".
+            backend: a configured backend label such as "onnx" (the in-process model); see the Backends tab.
+            settings: optional overrides of the preset, e.g. {"temperature": 0, "max_new_tokens": 256};
+                keys: system_prompt, temperature, top_p, top_k, max_new_tokens, seed (-1 random),
+                tools, json_output, json_schema.
+
+        Returns:
+            [answer, metrics]: the model's text; metrics (backend, model, prompt_tokens,
+            completion_tokens, ttft_s, total_s, decode_tokens_per_s) and, for math presets,
+            "verification": the sympy check {"final": "correct"|"incorrect"|"unverified", "claims": [...]}.
+        """
+        try:
+            client, session = client_of(request), session_of(request)
+            answer = service.answer(prompt, preset, backend, settings, client, session)
+            async for value in paced(answer, service.settings.ui_refresh_s):
+                yield value
+        except Exception as exc:  # the API's one error boundary
+            raise api_error(exc) from None
+
+    async def verify(prompt: str = "", gold: str = "", response: str = "") -> dict:
+        """Check a math answer with sympy: its final answer and every arithmetic step.
+
+        Args:
+            prompt: the question the answer is for (lets sympy compute the result when gold is empty).
+            gold: the reference answer, e.g. "2.4" or "3/4"; empty: judged from the prompt alone.
+            response: the full answer text to check, including its working.
+
+        Returns:
+            {"final": "correct"|"incorrect"|"unverified", "claims": [{"text", "verdict", "expected"}...]}.
+        """
+        try:
+            return await service.verify(prompt, gold, response)
+        except Exception as exc:  # the API's one error boundary
+            raise api_error(exc) from None
+
+    gr.api(chat, api_name="chat", concurrency_limit=None)
+    gr.api(verify, api_name="verify", concurrency_limit=None)
 
 
 APP_CSS = CSS
