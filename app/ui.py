@@ -194,7 +194,7 @@ def _api(service: ChatService) -> None:
         Returns:
             [answer, metrics]: the model's text; metrics (backend, model, prompt_tokens,
             completion_tokens, ttft_s, total_s, decode_tokens_per_s) and, for math presets,
-            "verification": the sympy check {"final": "correct"|"incorrect"|"unverified", "claims": [...]}.
+            "verification": the sympy check {"final": "correct"|"incorrect"|"unverifiable", "claims": [...]}.
         """
         try:
             client, session = client_of(request), session_of(request)
@@ -213,7 +213,8 @@ def _api(service: ChatService) -> None:
             response: the full answer text to check, including its working.
 
         Returns:
-            {"final": "correct"|"incorrect"|"unverified", "claims": [{"text", "verdict", "expected"}...]}.
+            {"final": "correct"|"incorrect"|"unverifiable", "answer": the final answer read,
+            "claims": [{"text", "verdict": "ok"|"wrong"|"unchecked", "expected" (on wrong ones)}]}.
         """
         try:
             return await service.verify(prompt, gold, response)
