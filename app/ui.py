@@ -13,7 +13,14 @@ from typing import Any
 import gradio as gr
 
 from app.api import api_error, client_of, session_of
-from app.backends_view import check_connection, endpoint_from_form, health_strip
+from app.backends_view import (
+    OVERVIEW_HEADERS,
+    check_connection,
+    endpoint_from_form,
+    health_strip,
+    ollama_of,
+    overview,
+)
 from app.chat_store import restore_chats, wire_chat_store
 from app.chat_tab import build_chat_tab
 from app.compare_tab import build_compare_tab
@@ -21,6 +28,7 @@ from app.pacing import paced
 from app.preset_sharing import restore_handler, wire_presets
 from app.turns import ChatService
 from app.views import ChatTab
+from backends.errors import BackendError
 from mathcheck import verify_response
 from presets import PresetCatalog, load_catalog
 from runtime.kinds import available_kinds
@@ -34,6 +42,7 @@ BROWSER_SECRET = "slm-playground-presets-v1"  # presets are not secrets; a fixed
 CSS = """
 .metrics-line {font-size: 0.85em; opacity: 0.8}
 #health-strip {font-size: 0.9em}
+#ollama-note progress {width: min(320px, 60%); vertical-align: middle}
 .health-dot {display: inline-block; width: 0.7em; height: 0.7em; border-radius: 50%;
   margin: 0 0.3em 0 0.6em; vertical-align: baseline; background: #9ca3af}
 .health-dot.ready {background: #16a34a}
@@ -50,7 +59,7 @@ CSS = """
 
 def _backends_tab(
     registry: BackendRegistry, views: dict[str, ChatTab], service: ChatService, public: bool
-) -> None:
+) -> Any:
     remote = available_kinds(in_process=False)
     gr.Markdown(
         "Remote backends: an OpenAI-compatible server (vLLM, llama.cpp, …) or Ollama. "
@@ -69,7 +78,9 @@ def _backends_tab(
         model = gr.Textbox(label="Model (optional)", interactive=not public)
     with gr.Row():
         add = gr.Button("Add endpoint", variant="primary", interactive=not public)
-        chosen = gr.Dropdown(registry.labels(), label="Backend", interactive=True)
+        chosen = gr.Dropdown(
+            registry.labels(), label="Backend", interactive=True, elem_id="backends-tab-chosen"
+        )
         test = gr.Button("Test connection")
         remove = gr.Button("Remove", variant="stop", interactive=not public)
     result = gr.Markdown()
@@ -105,9 +116,88 @@ def _backends_tab(
         return await check_connection(registry, label, session_of(request))
 
     private: dict[str, Any] = {"api_visibility": "private"}
-    add.click(add_endpoint, [kind, url, name, api_key, model], [result, chosen, *selectors], **private)
-    remove.click(remove_endpoint, chosen, [result, chosen, *selectors], **private)
+    add_evt = add.click(
+        add_endpoint, [kind, url, name, api_key, model], [result, chosen, *selectors], **private
+    )
+    remove_evt = remove.click(remove_endpoint, chosen, [result, chosen, *selectors], **private)
     test.click(test_one, chosen, result, **private)
+    table, outputs = _overview(registry, service, chosen, selectors, public)
+    for event in (add_evt, remove_evt):
+        event.then(table, None, outputs, **private)
+    return table, outputs
+
+
+def _overview(
+    registry: BackendRegistry, service: ChatService, chosen: gr.Dropdown, selectors: list[Any], public: bool
+):
+    """The table of every backend, refreshed on load, on Refresh and after add/remove; and for an
+    Ollama endpoint, pulling a model and creating the preset models. Returns the refresh handler."""
+    gr.Markdown("### Overview")
+    frame = gr.Dataframe(
+        headers=OVERVIEW_HEADERS,
+        value=[],
+        interactive=False,
+        wrap=True,
+        elem_id="backends-table",
+    )
+    refresh = gr.Button("Refresh", size="sm", elem_id="backends-refresh")
+    with gr.Accordion("Ollama: pull a model, create the preset models", open=False, elem_id="ollama-panel"):
+        with gr.Row():
+            pull_name = gr.Textbox(label="Model to pull", placeholder="qwen3:0.6b", elem_id="pull-name")
+            pull_btn = gr.Button("Pull", interactive=not public, elem_id="pull-btn")
+            create_btn = gr.Button("Create the preset models", interactive=not public, elem_id="create-btn")
+        ollama_note = gr.Markdown(elem_id="ollama-note")
+    outputs = [frame, chosen, *selectors]
+
+    async def table(request: gr.Request):
+        session = session_of(request)
+        rows = await overview(registry, session, timeout_s=registry.settings.connect_timeout_s)
+        labels = registry.labels(session)
+        return rows, gr.Dropdown(choices=labels), *[gr.Dropdown(choices=labels)] * len(selectors)
+
+    private: dict[str, Any] = {"api_visibility": "private"}
+    refresh.click(table, None, outputs, **private)
+
+    async def pull(label: str, model: str, request: gr.Request):
+        """Streams the download's progress as a bar (an HTML <progress>) and the status line."""
+        try:
+            backend = ollama_of(registry, label, session_of(request))
+            if not (model or "").strip():
+                raise ValueError("name the model to pull, e.g. qwen3:0.6b")
+            last = ""
+            yield f"Pulling `{model.strip()}`…"
+            async for step in backend.pull(model.strip()):
+                last = step.status
+                if step.fraction is not None:
+                    yield (
+                        f'<progress id="pull-progress" value="{step.fraction:.3f}" max="1"></progress> '
+                        f"{step.fraction:.0%} · {step.status}"
+                    )
+            yield f"Pulled `{model.strip()}` on `{label}` ({last})."
+        except (ValueError, BackendError) as exc:
+            yield f"⚠ {exc}"
+
+    async def create(label: str, request: gr.Request, progress=gr.Progress()):  # noqa: B008
+        """The seed's two preset models (system prompt + parameters) from their base model."""
+        try:
+            from backends.ollama import SEED_PRESET_MODELS  # only where an Ollama endpoint is used
+
+            backend = ollama_of(registry, label, session_of(request))
+            made = []
+            for i, preset in enumerate(SEED_PRESET_MODELS):
+                progress(i / len(SEED_PRESET_MODELS), desc=f"creating {preset.name}")
+                async for _status in backend.create_preset_model(
+                    preset.name, base=preset.base, system=preset.system, parameters=preset.parameters
+                ):
+                    pass
+                made.append(f"`{preset.name}` (from {preset.base})")
+            return f"Created {', '.join(made)} on `{label}`."
+        except (ValueError, BackendError) as exc:
+            return f"⚠ {exc}"
+
+    pull_btn.click(pull, [chosen, pull_name], ollama_note, **private).then(table, None, outputs, **private)
+    create_btn.click(create, chosen, ollama_note, **private).then(table, None, outputs, **private)
+    return table, outputs
 
 
 def build_app(
@@ -141,7 +231,7 @@ def build_app(
             with gr.Tab("Compare", id="compare"):
                 build_compare_tab(settings, registry, catalog, service.admission)
             with gr.Tab("Backends", id="backends"):
-                _backends_tab(registry, views, service, settings.public)
+                backends_table, table_out = _backends_tab(registry, views, service, settings.public)
 
         async def poll_health(request: gr.Request) -> str:
             return await health_strip(registry, session_of(request))
@@ -154,6 +244,7 @@ def build_app(
         }
         timer.tick(poll_health, None, health, **quiet)
         demo.load(poll_health, None, health, **quiet)
+        demo.load(backends_table, None, table_out, **quiet)  # every page: the same list
         restorable = [c for v in views.values() for c in v.restorable()]
         demo.load(
             restore_handler(views, catalog, registry.labels),
