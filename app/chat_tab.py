@@ -169,7 +169,15 @@ def json_controls(preset: Any, suffix: str) -> tuple[gr.Checkbox, gr.Textbox]:
         placeholder=SCHEMA_HINT,
         lines=2,
         max_lines=12,
+        visible=bool(values and values.json_output),
         elem_id=f"json-schema-{suffix}",
+    )
+    json_output.change(
+        lambda on: gr.Textbox(visible=bool(on)),
+        json_output,
+        json_schema,
+        api_visibility="private",
+        queue=False,
     )
     return json_output, json_schema
 

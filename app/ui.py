@@ -51,7 +51,9 @@ CSS = """
 /* Phone width: the side column drops under the chat, buttons share a row, tables scroll. */
 @media (max-width: 640px) {
   .gradio-container {padding: 0 6px !important}
-  .chat-buttons button {min-width: 0 !important; padding-left: 4px; padding-right: 4px}
+  .app-header {flex-direction: column; gap: 0 !important}
+  .chat-buttons {gap: 6px !important}
+  .chat-buttons button {min-width: 0 !important; padding: 6px 2px !important; font-size: 0.85em !important}
   #backends-table {overflow-x: auto}
 }
 """
@@ -209,7 +211,7 @@ def build_app(
     labels = registry.labels()
     with gr.Blocks(title="SLM Playground") as demo:
         my_presets = gr.BrowserState({}, storage_key=BROWSER_KEY, secret=secret)
-        with gr.Row():
+        with gr.Row(elem_classes="app-header"):
             gr.Markdown("## SLM Playground\nSmall language models on ONNX Runtime GenAI, vLLM and Ollama.")
             health = gr.Markdown("**Backends:** checking…", elem_id="health-strip")
         if catalog.problems:
