@@ -131,3 +131,22 @@ def test_the_store_keeps_newest_first_and_refuses_past_its_cap() -> None:
     with pytest.raises(StoreFull, match=r"full \(\d+ KB of 100 KB\).*export"):
         upsert(store, big, cap_kb=100)
     assert json.loads(json.dumps(store)) == store  # what BrowserState keeps is plain JSON
+
+
+def test_json_output_and_schema_round_trip_through_a_preset_file() -> None:
+    from app.preset_actions import preset_from_panel
+    from app.turns import PanelValues
+    from presets import load_catalog, parse_preset
+    from runtime.errors import InputError
+
+    base = load_catalog(None).for_tab("math")
+    schema = '{"type": "object", "properties": {"answer": {"type": "number"}}}'
+    panel = PanelValues(*PanelValues.of(base).as_tuple()[:7], True, schema)
+    saved = parse_preset(preset_from_panel("json math", base, panel, cap=4096).to_json(), source="test")
+    again = PanelValues.of(saved)
+    assert again.json_output is True
+    assert json.loads(again.json_schema) == json.loads(schema)
+    assert again.options(4096).json_schema == {"type": "object", "properties": {"answer": {"type": "number"}}}
+    with pytest.raises(InputError, match="json_schema is not valid JSON"):
+        PanelValues(*panel.as_tuple()[:8], "{nope").options(4096)
+    assert PanelValues(*panel.as_tuple()[:7], False, "{nope").options(4096).json_schema is None  # off: unused
