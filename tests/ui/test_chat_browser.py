@@ -72,7 +72,7 @@ def test_enter_sends_and_shift_enter_adds_a_line(page: object) -> None:
         wait_until(lambda: box.input_value() == "", "the prompt box to clear")  # type: ignore[attr-defined]
 
 
-def test_compare_prompt_runs_on_enter(page: object) -> None:
+def test_compare_prompt_runs_on_enter_with_json_output_for_every_lane(page: object) -> None:
     lanes = [
         ScriptedBackend(label="onnx", replies=replies("A")),
         ScriptedBackend(label="remote", replies=replies("B")),
@@ -80,11 +80,14 @@ def test_compare_prompt_runs_on_enter(page: object) -> None:
     with running_app(*lanes) as url:
         page.goto(url)  # type: ignore[attr-defined]
         page.get_by_role("tab", name="Compare").click()  # type: ignore[attr-defined]
+        page.get_by_text("System prompt and shared settings").click()  # type: ignore[attr-defined]
+        page.locator("#json-output-cmp input").check()  # type: ignore[attr-defined]
         box = page.locator("#cmp-prompt textarea")  # type: ignore[attr-defined]
         box.fill("Same question")
         box.press("Enter")
         wait_until(lambda: lanes[0].requests and lanes[1].requests, "both lanes to be asked")
         assert lanes[0].requests[0].messages[-1].content == "Same question"
+        assert all(lane.requests[0].options.json_output for lane in lanes)  # held fixed across lanes
 
 
 def test_editing_a_message_reruns_the_chat_from_there(page: object) -> None:
