@@ -307,9 +307,11 @@ class ChatService:
             log.warning("verification failed: %s", exc)
             return None
 
-    async def verify(self, prompt: object, gold: object, response: object) -> dict[str, Any]:
+    async def verify(
+        self, prompt: object, gold: object, response: object, client: str = ""
+    ) -> dict[str, Any]:
         """The ``/verify`` API: check ``response`` against ``gold`` (or what sympy computes from
-        ``prompt``); raises InputError for bad fields."""
+        ``prompt``); raises InputError for bad fields, Busy past the client's limit."""
         text = self.limits.prompt(response) if response else ""
         if not text:
             raise InputError("response", "give the answer to check")
@@ -319,7 +321,10 @@ class ChatService:
         reference = None if gold in (None, "") else str(gold)
         if self.verifier is None:
             raise InputError("", "verification is not available on this server")
-        verification = await asyncio.to_thread(self.verifier, text, prompt=question or None, gold=reference)
+        with self.admission.enter(client):  # sympy workers are shared: counted like a chat
+            verification = await asyncio.to_thread(
+                self.verifier, text, prompt=question or None, gold=reference
+            )
         return verification.to_json()
 
     async def regenerate(

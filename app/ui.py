@@ -297,7 +297,9 @@ def _api(service: ChatService) -> None:
         except Exception as exc:  # the API's one error boundary
             raise api_error(exc) from None
 
-    async def verify(prompt: str = "", gold: str = "", response: str = "") -> dict:
+    async def verify(
+        prompt: str = "", gold: str = "", response: str = "", request: gr.Request | None = None
+    ) -> dict:
         """Check a math answer with sympy: its final answer and every arithmetic step.
 
         Args:
@@ -310,7 +312,7 @@ def _api(service: ChatService) -> None:
             "claims": [{"text", "verdict": "ok"|"wrong"|"unchecked", "expected" (on wrong ones)}]}.
         """
         try:
-            return await service.verify(prompt, gold, response)
+            return await service.verify(prompt, gold, response, client_of(request))
         except Exception as exc:  # the API's one error boundary
             raise api_error(exc) from None
 
