@@ -96,7 +96,7 @@ def where(backend: Any) -> str:
 
 def model_line(model: ModelInfo) -> str:
     shown = [
-        model.details.get(k)
+        model.details[k]
         for k in ("format", "quantization", "quantization_level", "parameter_size")
         if model.details.get(k)
     ]

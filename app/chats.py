@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from app.render import field_of, text_of
 from runtime.errors import describe_validation
 
-FORMAT = "slm-playground-chat"
+FORMAT: Literal["slm-playground-chat"] = "slm-playground-chat"
 TITLE_CHARS = 60
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import gradio as gr
 
-from app.thinking import ThinkSplitter
+from app.thinking import Piece, ThinkSplitter
 from app.tools import ToolOutcome
 from backends.base import (
     ChatEvent,
@@ -212,7 +212,7 @@ class AnswerView:
         else:
             current.content = str(current.content) + text
 
-    def _pieces(self, pieces: list[tuple[str, str]]) -> None:
+    def _pieces(self, pieces: list[Piece]) -> None:
         for kind, text in pieces:
             self._text(text) if kind == "text" else self._thinking(text)
 
