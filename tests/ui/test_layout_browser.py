@@ -42,7 +42,8 @@ def test_every_tab_fits_the_width_and_is_captured(width: int, scheme: str) -> No
         page = browser.new_page(viewport={"width": width, "height": 900}, color_scheme=scheme)
         page.set_default_timeout(20_000)
         page.goto(url + ("?__theme=dark" if scheme == "dark" else ""))
-        page.get_by_role("tab", name="Math").click()
+        page.get_by_role("tab", name="Reasoning").wait_for()
+        open_tab(page, "Math")
         page.locator("#examples-math").get_by_text("A train travels 240 km").click()
         wait_for_text(page, "math", "Verification:", timeout_s=30)
         for tab in ("Reasoning", "Coding", "Math", "Compare", "Backends"):
