@@ -37,12 +37,18 @@ def wire_chat_store(view: ChatTab, chats: ChatControls, cap_kb: int) -> None:
     store, turns, picker, status = chats.store, chats.turns, chats.picker, view.status
     private: dict[str, Any] = {"api_visibility": "private"}
 
-    def save(history: list, kept: list, raw: Any, preset: str, backend: str, *panel: Any):
-        """After a turn: the shown chat into the store (a new record for a new chat)."""
+    def save(
+        history: list, kept: list, raw: Any, preset: str, backend: str, *panel: Any, branch: bool = False
+    ):
+        """After a turn: the shown chat into the store (a new record for a new chat; for a
+        branch, a new record beside the chat it came from, which stays as it was)."""
         if not history:
             return gr.skip(), gr.skip(), gr.skip()
         existing, current = load_store(raw)
         old = next((c for c in existing if c.id == current), None)
+        if branch and old is not None:
+            title = old.title if old.title.endswith("(branch)") else f"{old.title[:180]} (branch)"
+            old = old.model_copy(update={"id": ChatRecord().id, "created": time.time(), "title": title})
         models = [t.get("metrics") or {} for t in kept or []]
         model = next((m.get("model") for m in reversed(models) if m.get("model")), "")
         record = ChatRecord(
@@ -66,6 +72,12 @@ def wire_chat_store(view: ChatTab, chats: ChatControls, cap_kb: int) -> None:
     saved_from = [view.chatbot, turns, store, view.preset, view.backend, *view.panel]
     for event in chats.runs:
         event.then(save, saved_from, [store, picker, status], **private)
+
+    def save_branch(*args: Any):
+        return save(*args, branch=True)
+
+    for event in chats.branches:
+        event.then(save_branch, saved_from, [store, picker, status], **private)
 
     def new_chat(raw: Any):
         chats_, _ = load_store(raw)

@@ -285,4 +285,5 @@ def _wire_chat(
     stop.click(stop_turn, None, None, api_visibility="private", queue=False)
     chats.new_btn = new
     chats.cancels = running
-    return [*running, undo_evt]
+    chats.branches = [edit_evt]
+    return [send_evt, submit_evt, example_run, regen_evt, retry_evt, undo_evt]

@@ -56,6 +56,8 @@ class ChatControls:
     import_btn: gr.UploadButton
     runs: list[Any] = field(default_factory=list)
     """The events after which the chat is saved."""
+    branches: list[Any] = field(default_factory=list)
+    """The events that branch the chat (an edited message): saved as a new chat beside the old."""
     new_btn: Any = None
     cancels: list[Any] = field(default_factory=list)
 

@@ -113,6 +113,16 @@ def test_editing_a_message_reruns_the_chat_from_there(page: object) -> None:
         assert "Ten." not in text and "5+5" not in text  # what came after the edit is replaced
         sent = [m.content for m in backend.requests[2].messages if m.role != "system"]
         assert sent == ["Capital of Germany?"]  # re-run from the edited message, nothing after it
+        # A branch: the edited chat is a new one in the list; the original stays as it was.
+        page.locator("#chats-panel-reasoning").get_by_text("Chats (kept in this browser)").click()  # type: ignore[attr-defined]
+        picker = page.locator("#chats-reasoning input")  # type: ignore[attr-defined]
+        wait_until(lambda: "(branch)" in picker.input_value(), "the branch to be the open chat")
+        picker.click()
+        options = [o.inner_text() for o in page.get_by_role("option").all()]  # type: ignore[attr-defined]
+        assert len(options) == 2 and sum("(branch)" in o for o in options) == 1
+        page.get_by_role("option").filter(has_not_text="(branch)").click()  # type: ignore[attr-defined]
+        original = wait_for_text(page, "reasoning", "Ten.")
+        assert "Paris." in original and "Berlin." not in original
 
 
 def test_undo_puts_the_last_question_back(page: object) -> None:
