@@ -230,3 +230,31 @@ def test_thinking_shows_apart_and_stays_out_of_the_next_prompt(page: object) -> 
         wait_for_text(page, "reasoning", "Still 4.")
     history = [(m.role, m.content) for m in backend.requests[1].messages if m.role != "system"]
     assert history == [("user", "2+2?"), ("assistant", "It is 4."), ("user", "Sure?")]
+
+
+def test_a_chat_survives_a_server_restart(page: object) -> None:
+    from tests.ui.conftest import free_port
+
+    port = free_port()
+    with running_app(ScriptedBackend(label="onnx", replies=replies("Before the restart.")), port=port) as url:
+        box = open_reasoning(page, url)
+        box.fill("Keep me")  # type: ignore[attr-defined]
+        box.press("Enter")  # type: ignore[attr-defined]
+        wait_for_text(page, "reasoning", "TTFT")
+        time.sleep(1.0)  # the save runs after the turn
+    with running_app(ScriptedBackend(label="onnx"), port=port) as url:  # a new server, same secret
+        open_reasoning(page, url)
+        text = wait_for_text(page, "reasoning", "Before the restart.")
+        assert "Keep me" in text
+
+
+def test_a_full_chat_store_says_so_and_keeps_the_chat_on_screen(page: object) -> None:
+    with running_app(ScriptedBackend(label="onnx", replies=replies("Too much.")), chat_store_kb=1) as url:
+        box = open_reasoning(page, url)
+        box.fill("A chat bigger than one kilobyte once its settings are saved")  # type: ignore[attr-defined]
+        box.press("Enter")  # type: ignore[attr-defined]
+        wait_for_text(page, "reasoning", "Too much.")
+        status = page.locator("#status-reasoning")  # type: ignore[attr-defined]
+        wait_until(lambda: "chat storage is full" in status.inner_text(), "the storage-full message")
+        assert "KB of 1 KB" in status.inner_text() and "export" in status.inner_text()
+        assert "Too much." in chat_text(page, "reasoning")
