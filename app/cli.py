@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _register(commands: argparse._SubParsersAction, name: str, module_name: str, help_text: str) -> None:  # type: ignore[type-arg]
+def _register(commands: argparse._SubParsersAction, name: str, module_name: str, help_text: str) -> None:
     sub = commands.add_parser(name, help=help_text)
     try:
         module = importlib.import_module(module_name)

@@ -527,7 +527,7 @@ def build_compare_tab(
                 preset=preset or "",
                 system_prompt=system_prompt,
                 options=settings_override if settings_override is not None else {},
-                runs=runs,  # type: ignore[arg-type]  # prepare checks it
+                runs=runs,  # prepare checks the range
             )
             prepared = prepare(setup, registry, presets, session=session)
             with admission.enter(client_of(request)):
