@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
+from app.api import session_of
 from app.chats import (
     ChatImportError,
     ChatRecord,
@@ -33,9 +35,34 @@ from app.views import ChatControls, ChatTab
 SETTING_NAMES = [f.name for f in PanelValues.__dataclass_fields__.values()]
 
 
-def wire_chat_store(view: ChatTab, chats: ChatControls, cap_kb: int) -> None:
+def settings_of(
+    record: ChatRecord, labels: list[str], preset_names: list[str], cap: int
+) -> tuple[list[Any], str]:
+    """Backend, preset and panel values for the chat's saved settings (skips for what is not
+    here or does not validate), and a note on what could not be restored."""
+    backend = record.backend if record.backend in labels else gr.skip()
+    preset = record.preset if record.preset in preset_names else gr.skip()
+    note = (
+        "" if record.backend in labels or not record.backend else f" (backend {record.backend!r} is not here)"
+    )
+    panel: list[Any] = [gr.skip()] * len(SETTING_NAMES)
+    if set(SETTING_NAMES) <= set(record.settings):
+        values = [record.settings[name] for name in SETTING_NAMES]
+        try:
+            PanelValues(*values).options(cap)
+            panel = values
+        except (ValueError, TypeError):  # pydantic's and ours: keep the panel as it is
+            note += " (its settings do not validate; the panel is unchanged)"
+    return [backend, preset, *panel], note
+
+
+def wire_chat_store(
+    view: ChatTab, chats: ChatControls, cap_kb: int, labels: Callable[[str | None], list[str]], cap: int
+) -> None:
     store, turns, picker, status = chats.store, chats.turns, chats.picker, view.status
     private: dict[str, Any] = {"api_visibility": "private"}
+    preset_names = [c[1] if isinstance(c, tuple | list) else c for c in view.preset.choices or []]
+    setting_outputs = [view.backend, view.preset, *view.panel]
 
     def save(
         history: list, kept: list, raw: Any, preset: str, backend: str, *panel: Any, branch: bool = False
@@ -89,15 +116,23 @@ def wire_chat_store(view: ChatTab, chats: ChatControls, cap_kb: int) -> None:
     # The chat's own bin icon starts a new chat too (the saved one stays in the list).
     view.chatbot.clear(new_chat, store, new_outputs, cancels=chats.cancels, **private)
 
-    def open_chat(chat_id: str, raw: Any):
+    def open_chat(chat_id: str, raw: Any, request: gr.Request):
         found, _ = load_store(raw)
         record = next((c for c in found if c.id == chat_id), None)
         if record is None:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), "⚠ that chat is no longer here"
+            skips = [gr.skip()] * (4 + len(setting_outputs))
+            return (*skips, "⚠ that chat is no longer here")
         new = dump_store(found, record.id)
-        return history_of(record), turns_of(record), new, record.title, f"Opened **{record.title}**."
+        restored, note = settings_of(record, labels(session_of(request)), preset_names, cap)
+        opened = f"Opened **{record.title}** with its settings{note}."
+        return (history_of(record), turns_of(record), new, record.title, *restored, opened)
 
-    picker.input(open_chat, [picker, store], [view.chatbot, turns, store, chats.title, status], **private)
+    picker.input(
+        open_chat,
+        [picker, store],
+        [view.chatbot, turns, store, chats.title, *setting_outputs, status],
+        **private,
+    )
 
     def rename(chat_id: str, title: str, raw: Any):
         found, current = load_store(raw)
@@ -155,7 +190,7 @@ def wire_chat_store(view: ChatTab, chats: ChatControls, cap_kb: int) -> None:
     for button, kind in ((chats.export_json, "json"), (chats.export_md, "md")):
         button.click(export(kind), saved_from, [chats.file, status], **private)
 
-    def import_chat(file: Any, raw: Any):
+    def import_chat(file: Any, raw: Any, request: gr.Request):
         path = getattr(file, "name", file)
         try:
             if not path:
@@ -163,21 +198,23 @@ def wire_chat_store(view: ChatTab, chats: ChatControls, cap_kb: int) -> None:
             record = parse_chat_file(Path(path).read_bytes()[:5_000_000])
             new = upsert(raw, record, cap_kb)
         except (ChatImportError, StoreFull, OSError) as exc:
-            skip = [gr.skip()] * 5
+            skip = [gr.skip()] * (5 + len(setting_outputs))
             return (*skip, f"⚠ Chat not imported: {exc}. Nothing was changed.")
+        restored, note = settings_of(record, labels(session_of(request)), preset_names, cap)
         return (
             history_of(record),
             turns_of(record),
             new,
             gr.Dropdown(choices=choices(new), value=record.id),
             record.title,
-            f"Imported **{record.title}**.",
+            *restored,
+            f"Imported **{record.title}** with its settings{note}.",
         )
 
     chats.import_btn.upload(
         import_chat,
         [chats.import_btn, store],
-        [view.chatbot, turns, store, picker, chats.title, status],
+        [view.chatbot, turns, store, picker, chats.title, *setting_outputs, status],
         **private,
     )
 

@@ -228,7 +228,13 @@ def build_app(
                         name, service, catalog, labels, my_presets, store
                     )
                     wire_presets(views[name], controls, service, catalog, my_presets)
-                    wire_chat_store(views[name], chats, settings.chat_store_kb)
+                    wire_chat_store(
+                        views[name],
+                        chats,
+                        settings.chat_store_kb,
+                        registry.labels,
+                        settings.max_new_tokens_cap,
+                    )
                     loads.append(restore_chats(chats, views[name]))
             with gr.Tab("Compare", id="compare"):
                 build_compare_tab(settings, registry, catalog, service.admission)

@@ -195,11 +195,15 @@ def test_export_then_import_gives_the_same_chat(page: object, tmp_path: Path) ->
         assert "messages.0.role" in status.inner_text()
         assert "Answer one." not in chat_text(page, "reasoning")  # nothing changed
 
+        temperature = page.locator("#temperature-reasoning input[type=number]")  # type: ignore[attr-defined]
+        temperature.fill("0.9")
+        temperature.press("Enter")
         with page.expect_file_chooser() as chooser:  # type: ignore[attr-defined]
             page.locator("#import-chat-reasoning").click()  # type: ignore[attr-defined]
         chooser.value.set_files(str(exported))
         wait_for_text(page, "reasoning", "Answer two.")
         assert chat_text(page, "reasoning") == before
+        wait_until(lambda: temperature.input_value() == "0.3", "the chat's own settings back")
 
 
 def test_thinking_shows_apart_and_stays_out_of_the_next_prompt(page: object) -> None:
