@@ -61,7 +61,7 @@ def wire_chat_store(
 ) -> None:
     store, turns, picker, status = chats.store, chats.turns, chats.picker, view.status
     private: dict[str, Any] = {"api_visibility": "private"}
-    preset_names = [c[1] if isinstance(c, tuple | list) else c for c in view.preset.choices or []]
+    preset_names = [str(c[1] if isinstance(c, tuple | list) else c) for c in view.preset.choices or []]
     setting_outputs = [view.backend, view.preset, *view.panel]
 
     def save(
