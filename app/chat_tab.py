@@ -86,11 +86,17 @@ def build_chat_tab(
                 picker = gr.Dropdown([], label="Open a chat", elem_id=f"chats-{name}")
                 title = gr.Textbox(label="Title", max_lines=1, elem_id=f"chat-title-{name}")
                 with gr.Row():
-                    rename = gr.Button("Rename", size="sm", elem_id=f"rename-{name}")
-                    delete = gr.Button("Delete", size="sm", variant="stop", elem_id=f"delete-{name}")
+                    rename = gr.Button("Rename", size="sm", min_width=80, elem_id=f"rename-{name}")
+                    delete = gr.Button(
+                        "Delete", size="sm", min_width=80, variant="stop", elem_id=f"delete-{name}"
+                    )
                 with gr.Row():
-                    export_json = gr.Button("Export JSON", size="sm", elem_id=f"export-json-{name}")
-                    export_md = gr.Button("Export Markdown", size="sm", elem_id=f"export-md-{name}")
+                    export_json = gr.Button(
+                        "Export JSON", size="sm", min_width=80, elem_id=f"export-json-{name}"
+                    )
+                    export_md = gr.Button(
+                        "Export Markdown", size="sm", min_width=80, elem_id=f"export-md-{name}"
+                    )
                 chat_file = gr.File(label="Chat file", visible=False, elem_id=f"chat-file-{name}")
                 import_chat = gr.UploadButton(
                     "Import chat (.json)", file_types=[".json"], size="sm", elem_id=f"import-chat-{name}"
