@@ -141,17 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _register(commands: argparse._SubParsersAction, name: str, module_name: str, help_text: str) -> None:
     sub = commands.add_parser(name, help=help_text)
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        error = f"`{name}` is unavailable: {exc}"
-
-        def unavailable(_args: argparse.Namespace, error: str = error) -> int:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
-
-        sub.set_defaults(handler=unavailable)
-        return
+    module = importlib.import_module(module_name)  # our own module: an ImportError is a bug to see
     module.add_arguments(sub)
     sub.set_defaults(handler=module.run)
 

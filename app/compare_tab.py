@@ -19,6 +19,8 @@ import gradio as gr
 import pandas as pd
 
 from app.api import api_error, client_of, session_of
+from app.chat_tab import json_controls, prompt_box
+from app.turns import parse_schema
 from compare.diff import highlighted, word_diff
 from compare.lanes import MAX_LANES, OVERRIDABLE, LaneSpecError, parse_lane
 from compare.runcard import RunCard, differences_markdown, metrics_markdown, verdicts_markdown
@@ -85,11 +87,11 @@ def pickers_for(spec: str, labels: list[str]) -> tuple[str, str, str, float | No
 def _readout(update: LaneUpdate) -> str:
     if update.metrics is not None:
         m = update.metrics
-        line = f"✅ {m.summary()}"
+        line = f"✓ {m.summary()}"
         if m.server:
             line += "  \nserver: " + ", ".join(f"{k} {v:.3g}" for k, v in m.server.items())
         return line
-    icon = {"waiting": "⏳", "streaming": "⏵", "stopped": "⏹", "timeout": "⌛", "error": "❌"}[update.status]
+    icon = {"waiting": "…", "streaming": "▶", "stopped": "■", "timeout": "✗", "error": "✗"}[update.status]
     rate = f" · {update.tokens_per_s:.1f} tok/s" if update.tokens_per_s else ""
     text = f"{icon} {update.status} · {update.tokens} tokens{rate} · {update.elapsed_s:.1f} s"
     return text + (f"  \n{update.error}" if update.error else "")
@@ -183,9 +185,8 @@ def build_compare_tab(
         timeout = gr.Number(
             settings.read_timeout_s, minimum=1, label="Lane timeout (s)", elem_id="cmp-timeout"
         )
-    prompt = gr.Textbox(
-        label="Prompt", lines=3, placeholder="One prompt for every lane", elem_id="cmp-prompt"
-    )
+    hint = "One prompt for every lane (Enter runs, Shift+Enter for a new line)"
+    prompt = prompt_box("cmp-prompt", hint, "Prompt")
     with gr.Accordion("System prompt and shared settings", open=False):
         system = gr.Textbox(
             first_preset.system_prompt if first_preset else "",
@@ -209,6 +210,7 @@ def build_compare_tab(
                 precision=0,
                 label="Seed (-1 = random)",
             )
+        json_output, json_schema = json_controls(first_preset, "cmp")
     shared = [temperature, top_p, top_k, max_new, seed]
     link_warning = gr.Markdown("", visible=False, elem_id="cmp-link-warning")
     trust = gr.Checkbox(
@@ -303,7 +305,8 @@ def build_compare_tab(
         session: str | None = None,
     ) -> ComparisonSetup:
         temp, tp, tk, mx, sd = rest[:5]
-        lane_values = rest[5:]
+        lane_values = rest[5 : 5 + 4 * MAX_LANES]
+        as_json, schema = rest[5 + 4 * MAX_LANES :] or (False, "")
         specs = []
         known = registry.labels(session)
         for i in range(int(count)):
@@ -321,6 +324,8 @@ def build_compare_tab(
         preset_obj = presets.get(preset_name) if (presets is not None and preset_name) else None
         options = {"temperature": temp, "top_p": tp, "top_k": int(tk), "max_new_tokens": int(mx)}
         options["seed"] = None if sd is None or int(sd) < 0 else int(sd)
+        options["json_output"] = bool(as_json)  # held fixed across lanes, like the other settings
+        options["json_schema"] = parse_schema(schema) if as_json else None
         if preset_obj is not None:  # keep links short: only what differs from the preset
             options = {k: v for k, v in options.items() if getattr(preset_obj.options, k) != v}
         return ComparisonSetup(
@@ -381,6 +386,7 @@ def build_compare_tab(
         ]
 
     inputs = [trust, untrusted, lane_count, prompt, preset, system, runs, timeout, *shared, *pickers]
+    inputs += [json_output, json_schema]  # after the lanes: restore's list stays as it was
     results_out = [*outputs, *readouts, chart, diff, summary, card_json, card_md, share_box]
 
     async def run_once(request: gr.Request, *args: Any) -> AsyncIterator[list[Any]]:
@@ -391,8 +397,8 @@ def build_compare_tab(
         async for value in run_comparison(0, request, args):
             yield value
 
-    for button, fn in ((run_btn, run_once), (run_n_btn, run_n)):
-        button.click(
+    for trigger, fn in ((run_btn.click, run_once), (run_n_btn.click, run_n), (prompt.submit, run_once)):
+        trigger(
             fn, inputs, results_out, api_visibility="private", concurrency_limit=None, show_progress="hidden"
         ).then(None, share_box, share_box, js=SHARE_JS)
 
@@ -465,7 +471,7 @@ def build_compare_tab(
             gr.Warning(f"This comparison link cannot be opened: {exc}")
             return skip
         warning = (
-            "⚠️ **This link points lanes at servers or folders this app has not configured:** "
+            "⚠ **This link points lanes at servers or folders this app has not configured:** "
             + ", ".join(f"`{spec}`" for spec in foreign)
             + ". Nothing has been sent to them. Check them, then tick the box below to run."
         )
@@ -523,7 +529,7 @@ def build_compare_tab(
                 preset=preset or "",
                 system_prompt=system_prompt,
                 options=settings_override if settings_override is not None else {},
-                runs=runs,  # prepare checks it
+                runs=runs,  # prepare checks the range
             )
             prepared = prepare(setup, registry, presets, session=session)
             with admission.enter(client_of(request)):

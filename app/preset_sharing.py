@@ -10,9 +10,16 @@ from typing import Any
 
 import gradio as gr
 
-from app import handlers as h
+from app.preset_actions import (
+    choices_for,
+    find_preset,
+    import_preset_file,
+    preset_from_panel,
+    save_in_browser,
+)
 from app.render import invalid_input_message
 from app.share import ShareState, decode_query, encode_query
+from app.turns import ChatService, PanelValues
 from app.views import ChatTab, PresetControls, examples_of
 from presets import PresetCatalog, PresetError
 
@@ -22,7 +29,7 @@ SHARE_JS = "(q) => q ? window.location.origin + window.location.pathname + q : '
 def wire_presets(
     view: ChatTab,
     controls: PresetControls,
-    service: h.ChatService,
+    service: ChatService,
     catalog: PresetCatalog,
     my_presets: gr.BrowserState,
 ) -> None:
@@ -34,16 +41,16 @@ def wire_presets(
 
     def apply(name: str, mine: dict | None):
         try:
-            preset = h.find_preset(name, catalog, mine)
+            preset = find_preset(name, catalog, mine)
         except PresetError as exc:
-            return (*[gr.skip()] * len(view.panel), gr.skip(), f"⚠️ {exc}")
-        values = h.PanelValues.of(preset).as_tuple()
+            return (*[gr.skip()] * len(view.panel), gr.skip(), f"⚠ {exc}")
+        values = PanelValues.of(preset).as_tuple()
         return (*values, gr.Dataset(samples=examples_of(preset)), preset.description)
 
     view.preset.input(apply, [view.preset, my_presets], [*view.panel, view.examples, view.status], **private)
 
     def share(preset_name: str, backend: str, prompt: str, *panel: Any) -> str:
-        values = h.PanelValues(*panel)
+        values = PanelValues(*panel)
         base = catalog.presets.get(preset_name)
         system = (
             None if base is not None and base.system_prompt == values.system_prompt else values.system_prompt
@@ -70,11 +77,11 @@ def wire_presets(
 
     def save(name: str, preset_name: str, mine: dict | None, *panel: Any):
         try:
-            base = h.find_preset(preset_name, catalog, mine)
-            store, note = h.save_in_browser(name, base, h.PanelValues(*panel), mine, catalog, cap)
+            base = find_preset(preset_name, catalog, mine)
+            store, note = save_in_browser(name, base, PanelValues(*panel), mine, catalog, cap)
         except PresetError as exc:
-            return gr.skip(), gr.skip(), f"⚠️ {exc}"
-        choices = h.choices_for(view.name, catalog, store)
+            return gr.skip(), gr.skip(), f"⚠ {exc}"
+        choices = choices_for(view.name, catalog, store)
         return store, gr.Dropdown(choices=choices, value=name.strip()), note
 
     save_btn.click(
@@ -86,10 +93,10 @@ def wire_presets(
 
     def export(preset_name: str, mine: dict | None, *panel: Any):
         try:
-            base = h.find_preset(preset_name, catalog, mine)
-            preset = h.preset_from_panel(base.name, base, h.PanelValues(*panel), cap)
+            base = find_preset(preset_name, catalog, mine)
+            preset = preset_from_panel(base.name, base, PanelValues(*panel), cap)
         except (PresetError, ValueError) as exc:
-            return gr.File(visible=False), f"⚠️ cannot export: {exc}"
+            return gr.File(visible=False), f"⚠ cannot export: {exc}"
         folder = Path(tempfile.mkdtemp(prefix="slm-preset-"))
         path = folder / f"{preset.name.replace(' ', '_')}.json"
         path.write_text(preset.to_json(), encoding="utf-8")
@@ -100,24 +107,24 @@ def wire_presets(
     def import_(file: Any, history: list, mine: dict | None):
         path = getattr(file, "name", file)
         try:
-            preset = h.import_preset_file(path)
+            preset = import_preset_file(path)
         except PresetError as exc:
             note = invalid_input_message(f"{exc}\n\nThe current settings are unchanged.")
-            note.metadata["title"] = "⚠️ Preset not imported"
+            note.metadata["title"] = "⚠ Preset not imported"
             return (
                 gr.skip(),
                 gr.skip(),
                 *[gr.skip()] * len(view.panel),
                 gr.skip(),
-                f"⚠️ {exc}",
+                f"⚠ {exc}",
                 [*(history or []), note],
             )
         store = {**(mine or {}), preset.name: preset.model_dump(mode="json")}
-        choices = h.choices_for(view.name, catalog, store)
+        choices = choices_for(view.name, catalog, store)
         return (
             store,
             gr.Dropdown(choices=choices, value=preset.name),
-            *h.PanelValues.of(preset).as_tuple(),
+            *PanelValues.of(preset).as_tuple(),
             gr.Dataset(samples=examples_of(preset)),
             f"Imported **{preset.name}**.",
             gr.skip(),
@@ -144,7 +151,7 @@ def restore_handler(views: dict[str, ChatTab], catalog: PresetCatalog, labels: C
             state = decode_query(params) if params else None
             out = [gr.Tabs(selected=state.tab) if state else gr.skip()]
         for name, view in views.items():
-            choices = h.choices_for(name, catalog, mine)
+            choices = choices_for(name, catalog, mine)
             if state is None or state.tab != name:
                 out += [gr.Dropdown(choices=choices), *[gr.skip()] * (len(view.restorable()) - 1)]
                 continue
@@ -164,11 +171,11 @@ def _restored_values(
 ) -> list[Any]:
     problems = list(state.problems)
     try:
-        preset = h.find_preset(state.preset or view.name, catalog, mine)
+        preset = find_preset(state.preset or view.name, catalog, mine)
     except PresetError as exc:
         problems.append(str(exc))
         preset = catalog.for_tab(view.name)
-    panel = h.PanelValues.of(preset)
+    panel = PanelValues.of(preset)
     options = preset.options.model_dump()
     options.update(state.options_overrides())
     values = [
@@ -179,6 +186,8 @@ def _restored_values(
         options["max_new_tokens"],
         -1 if options["seed"] is None else options["seed"],
         panel.tools if state.tools is None else state.tools,
+        panel.json_output,  # not in share links: the preset's
+        panel.json_schema,
     ]
     backend: Any = gr.skip()
     if state.backend:
@@ -188,7 +197,7 @@ def _restored_values(
             problems.append(
                 f"backend {state.backend!r} is not configured here; available: {', '.join(labels)}"
             )
-    note = "Restored from a share link." + "".join(f"\n\n⚠️ {p}" for p in problems)
+    note = "Restored from a share link." + "".join(f"\n\n⚠ {p}" for p in problems)
     return [
         gr.Dropdown(choices=choices, value=preset.name),
         backend,

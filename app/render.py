@@ -11,11 +11,13 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import time
 from collections.abc import Sequence
 from typing import Any
 
 import gradio as gr
 
+from app.thinking import Piece, ThinkSplitter
 from app.tools import ToolOutcome
 from backends.base import (
     ChatEvent,
@@ -34,6 +36,7 @@ from backends.errors import (
     ContextOverflow,
     ModelNotFound,
 )
+from mathcheck import render_markdown
 
 LATEX_DELIMITERS: list[dict[str, str | bool]] = [
     {"left": "$$", "right": "$$", "display": True},
@@ -41,7 +44,7 @@ LATEX_DELIMITERS: list[dict[str, str | bool]] = [
     {"left": "\\[", "right": "\\]", "display": True},
     {"left": "\\(", "right": "\\)", "display": False},
 ]
-METRICS_ICON = "📊"
+THINKING_TITLE = "Thinking"
 
 
 def text_of(content: Any) -> str:
@@ -97,7 +100,7 @@ def strip_last_turn(history: Sequence[Any]) -> tuple[list[Any], str | None]:
 
 
 def metrics_line(metrics: Metrics) -> str:
-    return f"{METRICS_ICON} {metrics.summary()}"
+    return metrics.summary()
 
 
 def metrics_dict(metrics: Metrics) -> dict[str, Any]:
@@ -118,14 +121,14 @@ def section(
 
 def error_title(exc: BackendError) -> str:
     if isinstance(exc, BackendUnavailable):
-        return f"⚠️ {exc.backend} is unavailable"
+        return f"⚠ {exc.backend} is unavailable"
     if isinstance(exc, ContextOverflow):
-        return "⚠️ The prompt does not fit the model's context"
+        return "⚠ The prompt does not fit the model's context"
     if isinstance(exc, ModelNotFound):
-        return f"⚠️ Model {exc.model!r} not found on {exc.backend}"
+        return f"⚠ Model {exc.model!r} not found on {exc.backend}"
     if isinstance(exc, BackendResponseError) and exc.status:
-        return f"⚠️ {exc.backend} answered with an error (HTTP {exc.status})"
-    return f"⚠️ {exc.backend} failed"
+        return f"⚠ {exc.backend} answered with an error (HTTP {exc.status})"
+    return f"⚠ {exc.backend} failed"
 
 
 def error_message(exc: BaseException) -> gr.ChatMessage:
@@ -133,20 +136,27 @@ def error_message(exc: BaseException) -> gr.ChatMessage:
     if isinstance(exc, BackendError):
         body = exc.message + (f"\n\n**What to do:** {exc.hint}" if exc.hint else "")
         return section(error_title(exc), body, kind="error")
-    return section("⚠️ Something went wrong", f"{type(exc).__name__}: {exc}", kind="error")
+    return section("⚠ Something went wrong", f"{type(exc).__name__}: {exc}", kind="error")
 
 
 def invalid_input_message(problem: str) -> gr.ChatMessage:
-    return section("⚠️ Cannot send this request", problem, kind="error")
+    return section("⚠ Cannot send this request", problem, kind="error")
+
+
+def verification_section(verification: Any) -> gr.ChatMessage:
+    """The Math tab's sympy verdict under an answer (marks that need no emoji font)."""
+    body = render_markdown(verification).removeprefix("**Verification**").strip()
+    mark = {"correct": "✓", "incorrect": "✗"}.get(verification.final, "?")
+    return section(f"{mark} Verification: {verification.final}", body, status="done", kind="verify")
 
 
 def stopped_note() -> gr.ChatMessage:
-    return section("⏹ Stopped: the answer above is partial", status="done", kind="stopped")
+    return section("■ Stopped: the answer above is partial", status="done", kind="stopped")
 
 
 def waiting_note(ahead: int, backend: str) -> gr.ChatMessage:
     who = "1 request" if ahead == 1 else f"{ahead} requests"
-    return section(f"⏳ Waiting for {backend}: {who} ahead of you", status="pending", kind="waiting")
+    return section(f"… Waiting for {backend}: {who} ahead of you", status="pending", kind="waiting")
 
 
 # --- one assistant turn -----------------------------------------------------------------
@@ -156,7 +166,7 @@ def _call_title(call: ToolCall) -> str:
     args = json.dumps(call.arguments, ensure_ascii=False)
     if len(args) > 80:
         args = args[:77] + "..."
-    return f"🛠 {call.name}({args})"
+    return f"Tool: {call.name}({args})"
 
 
 @dataclasses.dataclass
@@ -169,6 +179,8 @@ class AnswerView:
     metrics: list[Metrics] = dataclasses.field(default_factory=list)
     tool_calls: list[ToolCall] = dataclasses.field(default_factory=list)
     """Calls of the current round, waiting to be run."""
+    _splitter: ThinkSplitter = dataclasses.field(default_factory=ThinkSplitter, repr=False)
+    _thinking_since: float = 0.0
 
     def _open(self, kind: str) -> gr.ChatMessage | None:
         if not self.parts:
@@ -181,27 +193,41 @@ class AnswerView:
         last = self._open("thinking")
         if last is not None:
             last.metadata["status"] = "done"
+            last.metadata["duration"] = round(time.monotonic() - self._thinking_since, 1)
+
+    def _text(self, text: str) -> None:
+        self._close_thinking()
+        current = self._open("text")
+        if current is None:
+            self.parts.append(gr.ChatMessage(role="assistant", content=text))
+        else:
+            current.content = str(current.content) + text
+        self.answer += text
+
+    def _thinking(self, text: str) -> None:
+        current = self._open("thinking")
+        if current is None:
+            self._thinking_since = time.monotonic()
+            self.parts.append(section(THINKING_TITLE, text, status="pending", kind="thinking"))
+        else:
+            current.content = str(current.content) + text
+
+    def _pieces(self, pieces: list[Piece]) -> None:
+        for kind, text in pieces:
+            self._text(text) if kind == "text" else self._thinking(text)
 
     def apply(self, event: ChatEvent) -> None:
         if isinstance(event, TextDelta):
-            self._close_thinking()
-            current = self._open("text")
-            if current is None:
-                self.parts.append(gr.ChatMessage(role="assistant", content=event.text))
-            else:
-                current.content = str(current.content) + event.text
-            self.answer += event.text
+            self._pieces(self._splitter.feed(event.text))  # <think> inline: shown apart
         elif isinstance(event, ReasoningDelta):
-            current = self._open("thinking")
-            if current is None:
-                self.parts.append(section("💭 Thinking", event.text, status="pending", kind="thinking"))
-            else:
-                current.content = str(current.content) + event.text
+            self._thinking(event.text)
         elif isinstance(event, ToolCallEvent):
+            self._pieces(self._splitter.flush())
             self._close_thinking()
             self.tool_calls.append(event.call)
             self.parts.append(section(_call_title(event.call), "running…", status="pending", kind="tool"))
         elif isinstance(event, Done):
+            self._pieces(self._splitter.flush())
             self._close_thinking()
             self.metrics.append(event.metrics)
             self.parts.append(section(metrics_line(event.metrics), kind="metrics"))

@@ -10,7 +10,9 @@ from runtime.settings import Settings
 
 def launch(demo: Any, settings: Settings, **options: Any) -> None:
     """Start the Blocks the way the app always runs them (tests too): without blocking, with the
-    app's CSS and the guard that answers over-long links with a page instead of a 500."""
+    app's CSS, the guard that answers over-long links with a page instead of a 500, and the
+    public API endpoints (chat, compare, verify) as MCP tools at /gradio_api/mcp/ unless
+    ``settings.mcp`` is off (``SLM_MCP=0``)."""
     from starlette.middleware import Middleware
 
     from app.links import LongLinkGuard
@@ -22,6 +24,7 @@ def launch(demo: Any, settings: Settings, **options: Any) -> None:
         css=APP_CSS,
         prevent_thread_lock=True,
         app_kwargs={"middleware": [Middleware(LongLinkGuard)]},
+        mcp_server=options.pop("mcp_server", settings.mcp),
         **options,
     )
 

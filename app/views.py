@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import gradio as gr
@@ -16,6 +16,7 @@ class ChatTab:
     preset: gr.Dropdown
     backend: gr.Dropdown
     panel: list[Any]
+    """system prompt, temperature, top p, top k, max new tokens, seed, tools, JSON output, schema."""
     chatbot: gr.Chatbot
     prompt: gr.Textbox
     examples: gr.Dataset
@@ -36,6 +37,29 @@ class PresetControls:
     export_btn: gr.Button
     export_file: gr.File
     import_btn: gr.UploadButton
+
+
+@dataclass
+class ChatControls:
+    """The tab's chats kept in the browser: the store, the turns' records, the "Chats" panel."""
+
+    store: gr.BrowserState
+    turns: gr.State
+    """One {metrics, verification} per user message of the chat shown."""
+    picker: gr.Dropdown
+    title: gr.Textbox
+    rename_btn: gr.Button
+    delete_btn: gr.Button
+    export_json: gr.Button
+    export_md: gr.Button
+    file: gr.File
+    import_btn: gr.UploadButton
+    runs: list[Any] = field(default_factory=list)
+    """The events after which the chat is saved."""
+    branches: list[Any] = field(default_factory=list)
+    """The events that branch the chat (an edited message): saved as a new chat beside the old."""
+    new_btn: Any = None
+    cancels: list[Any] = field(default_factory=list)
 
 
 def examples_of(preset: Any) -> list[list[str]]:

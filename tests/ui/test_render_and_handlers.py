@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
 from typing import Any
 
 import pytest
 
-from app.handlers import ChatService, PanelValues, StopSignals, chat_states, mark_stopped, paced
+from app.pacing import StopSignals, chat_states, mark_stopped, paced
 from app.render import text_of, to_model_messages
+from app.turns import ChatService, PanelValues
 from backends.base import ToolCall
 from backends.errors import BackendUnavailable, ContextOverflow
 from backends.scripted import ScriptedBackend, ScriptedReply
@@ -279,17 +281,47 @@ def test_to_model_messages_reads_gradio_block_content() -> None:
 
 
 async def test_health_strip_and_endpoint_form() -> None:
-    from app.handlers import endpoint_from_form, health_strip
+    from app.backends_view import endpoint_from_form, health_strip
     from backends.base import Health
 
     down = ScriptedBackend(label="remote", health_status=Health("unreachable", "connection refused"))
     service = service_with(ScriptedBackend(label="onnx", health_status=Health("loading")), down)
     strip = await health_strip(service.registry)
-    assert "🟡 `onnx` loading" in strip
-    assert "🔴 `remote` unreachable (connection refused)" in strip
+    assert 'health-dot loading" aria-hidden="true"></span>`onnx` loading' in strip
+    assert (
+        'health-dot unreachable" aria-hidden="true"></span>`remote` unreachable (connection refused)' in strip
+    )
+    assert not any(ord(ch) > 0x2FFF for ch in strip)  # no emoji: nothing a missing font shows as a box
     endpoint = endpoint_from_form("vllm", "http://gpu:8000/v1/", "gpu", "", "", ["onnx"])
     assert (endpoint.url, endpoint.label) == ("http://gpu:8000/v1", "gpu")
     with pytest.raises(ValueError, match="http://"):
         endpoint_from_form("vllm", "gpu:8000", "", "", "", [])
     with pytest.raises(ValueError, match="already exists"):
         endpoint_from_form("ollama", "http://x", "onnx", "", "", ["onnx"])
+
+
+async def test_a_turn_that_waited_for_the_in_process_model_counts_the_wait_in_its_ttft() -> None:
+    hold = threading.Event()
+    local = ScriptedBackend(label="onnx", hold=hold, replies=[ScriptedReply(chunks=["a", "b"])] * 2)
+    service = service_with(local, onnx_concurrency=1)  # a batch of one: the second one queues
+
+    async def ask() -> dict:
+        last: dict = {}
+        async for _answer, metrics in service.answer("q", "math", "onnx", {}):
+            last = metrics
+        return last
+
+    first = asyncio.create_task(ask())
+    assert await asyncio.to_thread(local.arrived.acquire, True, 10)  # the first is in the model
+    second = asyncio.create_task(ask())
+    for _ in range(10_000):  # let the second reach the gate (each sleep(0) is one loop turn)
+        if service.gate.waiting:
+            break
+        await asyncio.sleep(0)
+    assert service.gate.waiting == 1
+    await asyncio.sleep(0.3)  # the time the second one waits: it must show in its TTFT
+    hold.set()
+    alone, queued = await first, await second
+    assert "queue_s" not in alone["server"]
+    assert queued["server"]["queue_s"] >= 0.3
+    assert queued["ttft_s"] >= 0.3  # without the wait it would be a few ms: its backend was free

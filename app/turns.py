@@ -1,0 +1,430 @@
+"""One assistant turn (tool rounds included) against a backend from the registry.
+
+:class:`ChatService` is what the chat tabs and the ``/chat`` API run: it validates the panel or
+the API's settings, admits the request, streams the backend's events into an
+:class:`~app.render.AnswerView` and yields the history after each change. A failed request
+becomes a visible chat message, never an exception, in the UI path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from app.render import (
+    AnswerView,
+    error_message,
+    invalid_input_message,
+    metrics_dict,
+    section,
+    strip_last_turn,
+    to_model_messages,
+    verification_section,
+    waiting_note,
+)
+from app.tools import run_tool, tool_specs
+from backends.base import ChatRequest, Done, Message, SamplingOptions
+from backends.errors import BackendError
+from presets import Preset, PresetCatalog
+from runtime.errors import Busy, InputError, describe_validation
+from runtime.gate import BackendGate
+from runtime.limits import Admission, Limits
+from runtime.registry import IN_PROCESS, BackendRegistry
+from runtime.settings import DEFAULT_BATCH, Settings
+
+log = logging.getLogger(__name__)
+MAX_TOOL_ROUNDS = 3
+
+
+@dataclass(frozen=True)
+class PanelValues:
+    """What a tab's settings panel holds, in the order of ``ChatTab.panel``."""
+
+    system_prompt: str
+    temperature: float
+    top_p: float
+    top_k: int
+    max_new_tokens: int
+    seed: float | None
+    """-1 or empty: a random seed."""
+    tools: bool
+    json_output: bool = False
+    json_schema: str = ""
+    """JSON schema text for json_output; empty: any JSON object."""
+
+    def options(self, cap: int) -> SamplingOptions:
+        """Validated sampling options; raises ValidationError (or InputError for a schema that
+        is not JSON) with the bad field named."""
+        return SamplingOptions(
+            temperature=self.temperature,
+            top_p=self.top_p,
+            top_k=int(self.top_k or 0),
+            max_new_tokens=min(int(self.max_new_tokens), cap),
+            seed=None if self.seed in (None, "") or int(self.seed) < 0 else int(self.seed),
+            json_output=bool(self.json_output),
+            json_schema=parse_schema(self.json_schema) if self.json_output else None,
+        )
+
+    @classmethod
+    def of(cls, preset: Preset) -> PanelValues:
+        o = preset.options
+        schema = json.dumps(o.json_schema, indent=2) if o.json_schema is not None else ""
+        return cls(
+            preset.system_prompt,
+            o.temperature,
+            o.top_p,
+            o.top_k,
+            o.max_new_tokens,
+            -1 if o.seed is None else o.seed,
+            preset.tools,
+            o.json_output,
+            schema,
+        )
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, f.name) for f in fields(self))
+
+
+def parse_schema(text: object) -> dict[str, Any] | None:
+    """The JSON output field's schema: empty is none; anything else must be a JSON object."""
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return None
+    if isinstance(text, dict):
+        return text
+    try:
+        value = json.loads(str(text))
+    except json.JSONDecodeError as exc:
+        raise InputError("json_schema", f"is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(value, dict):
+        raise InputError("json_schema", 'must be a JSON object such as {"type": "object"}')
+    return value
+
+
+@dataclass
+class TurnRecord:
+    """What a finished turn leaves besides its messages: kept with a saved chat and exported."""
+
+    metrics: dict[str, Any] | None = None
+    verification: dict[str, Any] | None = None
+
+
+class InProcessGate:
+    """At most ``limit`` in-process generations at once; the others wait in order and can see it."""
+
+    def __init__(self, limit: int) -> None:
+        self._semaphore = asyncio.Semaphore(max(1, limit))
+        self.waiting = 0
+
+    @property
+    def busy(self) -> bool:
+        return self._semaphore.locked()
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        self.waiting += 1
+        try:
+            await self._semaphore.acquire()
+        finally:
+            self.waiting -= 1
+        try:
+            yield
+        finally:
+            self._semaphore.release()
+
+
+def problem_of(exc: ValidationError) -> str:
+    """The one line that names the bad sampling field."""
+    return describe_validation(exc, SamplingOptions)
+
+
+class ApiSettings(BaseModel):
+    """What ``/chat``'s ``settings`` may change on top of the preset; null means the preset's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    system_prompt: str | None = Field(None, max_length=32_000)
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    top_p: float | None = Field(None, gt=0.0, le=1.0)
+    top_k: int | None = Field(None, ge=0, le=1000)
+    max_new_tokens: int | None = Field(None, ge=1, le=32768)
+    seed: int | None = Field(None, ge=-1, le=2**31 - 1)
+    """-1: a random seed."""
+    tools: bool | None = None
+    json_output: bool | None = None
+    json_schema: dict[str, Any] | None = None
+    """With json_output: the JSON schema the answer must validate against."""
+
+    @classmethod
+    def parse(cls, raw: object) -> ApiSettings:
+        if raw is None:
+            return cls()
+        if not isinstance(raw, dict):
+            raise InputError("settings", 'must be an object such as {"temperature": 0.2}')
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            raise InputError("", describe_validation(exc, cls)) from None
+
+
+def with_queue_time(event: Any, queued_s: float) -> Any:
+    """The event, with the time the turn waited for the in-process gate added to its metrics'
+    TTFT and total (so a chat's TTFT is what its user waited), and shown as ``queue_s``."""
+    if not isinstance(event, Done) or queued_s < 0.001:
+        return event
+    m = event.metrics
+    return Done(
+        dataclasses.replace(
+            m,
+            ttft_s=None if m.ttft_s is None else m.ttft_s + queued_s,
+            total_s=m.total_s + queued_s,
+            server={**m.server, "queue_s": m.server.get("queue_s", 0.0) + queued_s},
+        )
+    )
+
+
+@dataclass
+class ChatService:
+    settings: Settings
+    registry: BackendRegistry
+    catalog: PresetCatalog
+    verifier: Callable[..., Any] | None = None
+    """mathcheck.verify_response's signature: (answer, prompt=, gold=) -> a Verification."""
+    gate: InProcessGate = field(init=False)
+    limits: Limits = field(init=False)
+    admission: Admission = field(init=False)
+    """Requests in flight, overall and per client: the same count for the UI and the API."""
+    backends: BackendGate = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.gate = InProcessGate(self.settings.onnx_concurrency or DEFAULT_BATCH)
+        self.limits = Limits.of(self.settings)
+        self.admission = Admission.of(self.settings)
+        self.backends = BackendGate(self.settings)
+
+    async def run_turn(
+        self,
+        label: str,
+        messages: list[Message],
+        options: SamplingOptions,
+        use_tools: bool,
+        view: AnswerView,
+        session: str | None = None,
+    ) -> AsyncIterator[None]:
+        """Stream one assistant turn into ``view``, yielding after every change."""
+        backend = self.registry.get(label, session)
+        gate = self.gate.slot() if label == IN_PROCESS else contextlib.nullcontext()
+        asked = time.monotonic()
+        if label == IN_PROCESS and self.gate.busy:
+            view.add(waiting_note(self.gate.waiting + 1, label))
+            yield
+        async with gate:
+            queued_s = time.monotonic() - asked  # counted in this turn's TTFT: the user waited it
+            if view.parts and (view.parts[-1].metadata or {}).get("id") == "waiting":
+                view.parts.pop()
+            offered = tool_specs() if use_tools and backend.supports_tools else ()
+            if use_tools and not backend.supports_tools:
+                view.add(section(f"ℹ️ {label} does not support tool calls; answering without tools"))
+            for _round in range(MAX_TOOL_ROUNDS + 1):
+                request = ChatRequest(messages=tuple(messages), options=options, tools=offered)
+                before = len(view.answer)
+                async with contextlib.aclosing(backend.chat(request)) as stream:  # type: ignore[type-var]
+                    async for event in stream:
+                        view.apply(with_queue_time(event, queued_s))
+                        yield
+                queued_s = 0.0  # later tool rounds did not wait
+                if not view.tool_calls:
+                    return
+                calls, view.tool_calls = list(view.tool_calls), []
+                messages.append(
+                    Message(role="assistant", content=view.answer[before:], tool_calls=tuple(calls))
+                )
+                for call in calls:
+                    outcome = await run_tool(call)
+                    view.record_tool_outcome(outcome)
+                    messages.append(
+                        Message(role="tool", content=outcome.output, tool_call_id=call.id, name=call.name)
+                    )
+                yield
+            view.add(section(f"⚠ Stopped after {MAX_TOOL_ROUNDS} tool rounds", kind="error"))
+
+    async def respond(
+        self,
+        prompt: str,
+        history: Sequence[Any],
+        label: str,
+        panel: PanelValues,
+        reference: str | None = None,
+        verify: bool = False,
+        client: str = "",
+        session: str | None = None,
+        record: TurnRecord | None = None,
+    ) -> AsyncIterator[list[Any]]:
+        """The chat turn the UI runs: yields the whole history after each change; never raises
+        for a failed request (the error becomes a message and the conversation is kept).
+        ``record`` gets the turn's metrics and verification when it ends."""
+        record = record if record is not None else TurnRecord()
+        history = list(history or [])
+        if not (prompt or "").strip():
+            yield history
+            return
+        view = AnswerView()
+        try:
+            prompt = self.limits.prompt(prompt)
+        except InputError as exc:  # the prompt stays in its box (see chat_tab): nothing is lost
+            view.add(invalid_input_message(str(exc)))
+            yield history + view.messages()
+            return
+        history.append({"role": "user", "content": prompt})
+        yield history  # the question shows at once, before the first token
+        try:
+            options = panel.options(self.settings.max_new_tokens_cap)
+            messages = to_model_messages(panel.system_prompt, history)
+            with self.admission.enter(client):
+                async for _ in self.run_turn(label, messages, options, panel.tools, view, session):
+                    yield history + view.messages()
+        except Busy as exc:
+            view.add(section("Not sent: the server is busy", str(exc), kind="error"))
+        except BackendError as exc:
+            view.add(error_message(exc))
+        except ValidationError as exc:
+            view.add(invalid_input_message(problem_of(exc)))
+        except InputError as exc:
+            view.add(invalid_input_message(str(exc)))
+        except KeyError as exc:
+            view.add(invalid_input_message(str(exc).strip("\"'")))
+        except Exception as exc:  # the app keeps working; the trace goes to the log
+            log.exception("chat turn failed")
+            view.add(error_message(exc))
+        else:
+            if verify and self.verifier is not None and view.answer:
+                view.add(section("Verifying with sympy…", status="pending", kind="verifying"))
+                yield history + view.messages()
+                view.parts.pop()
+                verification = await self.verification(view.answer, prompt, reference)
+                if verification is not None:
+                    view.add(verification_section(verification))
+                    record.verification = verification.to_json()
+        if view.last_metrics is not None:
+            record.metrics = metrics_dict(view.last_metrics)
+        yield history + view.messages()
+
+    async def verification(self, answer: str, prompt: str, gold: str | None) -> Any:
+        """The sympy verification (in a worker process with a time budget, off the event loop);
+        None when it failed: verification is advisory, the answer stays."""
+        if self.verifier is None:
+            return None
+        try:
+            return await asyncio.to_thread(self.verifier, answer, prompt=prompt, gold=gold)
+        except Exception as exc:
+            log.warning("verification failed: %s", exc)
+            return None
+
+    async def verify(
+        self, prompt: object, gold: object, response: object, client: str = ""
+    ) -> dict[str, Any]:
+        """The ``/verify`` API: check ``response`` against ``gold`` (or what sympy computes from
+        ``prompt``); raises InputError for bad fields, Busy past the client's limit."""
+        text = self.limits.prompt(response) if response else ""
+        if not text:
+            raise InputError("response", "give the answer to check")
+        question = self.limits.prompt(prompt) if prompt else ""
+        if gold is not None and not isinstance(gold, str | int | float):
+            raise InputError("gold", 'must be text or a number, such as "2.4"')
+        reference = None if gold in (None, "") else str(gold)
+        if self.verifier is None:
+            raise InputError("", "verification is not available on this server")
+        with self.admission.enter(client):  # sympy workers are shared: counted like a chat
+            verification = await asyncio.to_thread(
+                self.verifier, text, prompt=question or None, gold=reference
+            )
+        return verification.to_json()
+
+    async def regenerate(
+        self,
+        history: Sequence[Any],
+        label: str,
+        panel: PanelValues,
+        reference_of: Callable[[str], str | None],
+        verify: bool = False,
+        client: str = "",
+        session: str | None = None,
+        record: TurnRecord | None = None,
+    ) -> AsyncIterator[list[Any]]:
+        earlier, prompt = strip_last_turn(history)
+        if prompt is None:
+            yield list(history)
+            return
+        reference = reference_of(prompt)
+        turn = self.respond(prompt, earlier, label, panel, reference, verify, client, session, record)
+        async for value in turn:
+            yield value
+
+    def refusal(self, prompt: str) -> str | None:
+        """Why this prompt cannot be sent (None: it can); checked before the prompt box clears."""
+        try:
+            self.limits.prompt(prompt)
+        except InputError as exc:
+            return str(exc)
+        return None
+
+    def api_request(
+        self,
+        prompt: object,
+        preset_name: object,
+        label: object,
+        overrides: object,
+        session: str | None = None,
+    ) -> tuple[str, PanelValues, SamplingOptions]:
+        """Validate a scripting-API call before any work: (prompt, panel, options); raises InputError."""
+        prompt = self.limits.prompt(prompt)
+        if not isinstance(preset_name, str) or preset_name not in self.catalog.presets:
+            known = ", ".join(self.catalog.presets)
+            raise InputError("preset", f"no preset named {preset_name!r}; known: {known}")
+        if not isinstance(label, str) or label not in self.registry.labels(session):
+            known = ", ".join(self.registry.labels(session)) or "none"
+            raise InputError("backend", f"no backend named {label!r}; configured: {known}")
+        changes = ApiSettings.parse(overrides).model_dump(exclude_none=True)
+        base = PanelValues.of(self.catalog.presets[preset_name])
+        panel = PanelValues(**{**base.__dict__, **changes})
+        try:
+            options = panel.options(32768)
+        except ValidationError as exc:
+            raise InputError("", problem_of(exc)) from None
+        self.limits.new_tokens(options.max_new_tokens)
+        return prompt, panel, options
+
+    async def answer(
+        self,
+        prompt: object,
+        preset_name: object,
+        label: object,
+        overrides: object,
+        client: str = "",
+        session: str | None = None,
+    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """The scripting API: stream (answer so far, {}) then (answer, metrics); for a math
+        preset the metrics carry ``verification``, the Math tab's sympy check. Errors raise
+        (InputError and Busy before anything is sent)."""
+        text, panel, options = self.api_request(prompt, preset_name, label, overrides, session)
+        messages = to_model_messages(panel.system_prompt, [{"role": "user", "content": text}])
+        view = AnswerView()
+        with self.admission.enter(client):
+            async for _ in self.run_turn(str(label), messages, options, panel.tools, view, session):
+                if view.answer:
+                    yield view.answer, {}
+        metrics = metrics_dict(view.last_metrics) if view.last_metrics else {}
+        preset = self.catalog.presets[str(preset_name)]
+        if preset.tab == "math" and view.answer:
+            verification = await self.verification(view.answer, text, preset.reference_for(text))
+            if verification is not None:
+                metrics["verification"] = verification.to_json()
+        yield view.answer, metrics
