@@ -110,8 +110,10 @@ async def test_the_event_loop_sees_every_token_as_it_is_made(default_model_dir: 
         counter.cancel()
         await backend.aclose()
     gaps = [b - a for a, b in itertools.pairwise(arrivals)]
-    # With the GIL held through each step, most tokens landed together (no loop turn between).
-    assert sum(1 for g in gaps if g > 0) >= len(gaps) * 0.8, gaps
+    # With the GIL held through each step, almost every token landed together (no loop turn
+    # between). On a loaded machine two steps' tokens can still reach a slow loop at once, so
+    # the bar is half of them, well clear of that failure.
+    assert sum(1 for g in gaps if g > 0) >= len(gaps) * 0.5, gaps
 
 
 def test_config_overlay_reaches_the_runtime(default_model_dir: Path) -> None:
