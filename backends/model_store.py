@@ -22,7 +22,6 @@ DEFAULT_PRECISION = "q4_1"
 It runs native kernels; where they cannot be built or run, the default is FALLBACK_PRECISION."""
 FALLBACK_PRECISION = "int8"
 
-HOME_ENV = "SLM_HOME"
 _BACKEND = "onnx"
 
 
@@ -41,11 +40,10 @@ class OutdatedModelFolder(ModelFolderError):
 
 
 def model_home(home: Path | None = None) -> Path:
-    """The folder prepared models are kept in: explicit > $SLM_HOME > per-user cache."""
+    """The folder prepared models are kept in: ``home`` (runtime.settings reads SLM_HOME into
+    Settings.model_home), else the platform's per-user cache."""
     if home is not None:
         return Path(home).expanduser()
-    if env := os.environ.get(HOME_ENV):
-        return Path(env).expanduser()
     cache = os.environ.get("XDG_CACHE_HOME") or os.environ.get("LOCALAPPDATA") or "~/.cache"
     return Path(cache).expanduser() / "slm-playground" / "models"
 

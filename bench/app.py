@@ -35,6 +35,8 @@ from typing import Any
 
 import httpx
 
+from runtime.settings import model_home_of
+
 PRESET = "reasoning"
 SESSION = "bench-app"
 
@@ -71,7 +73,7 @@ def _backend(args: argparse.Namespace) -> Any:
     from backends.model_store import resolve_model_dir
     from backends.onnx_engine import OnnxBackend
 
-    return OnnxBackend("onnx", resolve_model_dir(args.model, home=args.home))
+    return OnnxBackend("onnx", resolve_model_dir(args.model, home=model_home_of(args)))
 
 
 async def _raw_once(backend: Any, prompt: str, system: str, max_new: int) -> dict[str, float]:
@@ -228,7 +230,7 @@ def ui_command(args: argparse.Namespace, port: int) -> list[str]:
     """`python -m app ui` on ``port`` with the model and model home the bench was given."""
     command = [sys.executable, "-m", "app", "ui", "--port", str(port)]
     command += ["--model", args.model] if args.model else []
-    return command + (["--home", str(args.home)] if args.home else [])
+    return command + (["--home", str(model_home_of(args))] if model_home_of(args) else [])
 
 
 def wait_for_page(url: str, start: float, limit_s: float = 60) -> float:

@@ -30,6 +30,7 @@ from typing import Any
 import httpx
 
 from bench.prompts import PROMPTS, SYSTEM
+from runtime.settings import model_home_of
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -231,7 +232,7 @@ def _engine(args: argparse.Namespace, name: str, extra: list[str]) -> Served:
     port = free_port()
     command = [sys.executable, "-m", "app", "engine", "--port", str(port), "--log-level", "warning", *extra]
     command += ["--model", args.model] if args.model else []
-    command += ["--home", str(args.home)] if args.home else []
+    command += ["--home", str(model_home_of(args))] if model_home_of(args) else []
     base = f"http://127.0.0.1:{port}/v1"
     process = _start(command, f"http://127.0.0.1:{port}/health")
     model = httpx.get(f"{base}/models").json()["data"][0]["id"]
@@ -297,7 +298,7 @@ def run(args: argparse.Namespace) -> int:
     from backends.model_store import resolve_model_dir
 
     counts = [int(n) for n in args.streams.split(",") if n.strip()]
-    model_dir = resolve_model_dir(args.model, home=args.home)
+    model_dir = resolve_model_dir(args.model, home=model_home_of(args))
     print(
         f"model: {model_dir}\nstreams {counts} sent at once, {args.repeats} bursts per row, greedy, "
         f"max {args.max_tokens} new tokens\n",

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.prompts import FOLLOW_UPS, PROMPTS, SYSTEM
+from runtime.settings import model_home_of
 
 LLAMACPP_ROW = "llamacpp in-process (Q4_1 GGUF)"
 
@@ -170,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
     from backends.model_store import resolve_model_dir
     from backends.oga_native import available_cores
 
-    model_dir = resolve_model_dir(args.model, home=args.home)
+    model_dir = resolve_model_dir(args.model, home=model_home_of(args))
     args.threads = args.threads or available_cores()
     print(
         f"onnx model: {model_dir}\nprompts: {len(PROMPTS)} x {args.runs} runs, greedy, "

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.prompts import FOLLOW_UPS, PROMPTS, SYSTEM
+from runtime.settings import model_home_of
 
 AGREEMENT_PROMPTS = PROMPTS + FOLLOW_UPS
 
@@ -164,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
     if "fp32" not in variants:
         variants.insert(0, "fp32")
     say: Callable[[str], None] = lambda m: print(m, flush=True)  # noqa: E731
-    folders = {v: prepare_default(args.home, v, progress=say) for v in variants}
+    folders = {v: prepare_default(model_home_of(args), v, progress=say) for v in variants}
 
     reference_runner = OnnxRunner(folders["fp32"], threads)
     prompts = reference_runner.prompts()

@@ -252,3 +252,9 @@ def add_flags(parser: argparse.ArgumentParser, scope: Scope, *, skip: Iterable[s
 def environment_help() -> str:
     """Every variable, for the README and `--help` epilogs."""
     return "\n".join(f"{ENV_PREFIX}{o.env:18} {o.help}" for o in OPTIONS if o.env)
+
+
+def model_home_of(args: argparse.Namespace) -> Path | None:
+    """A command's ``--home``, else SLM_HOME (for commands with flags of their own, e.g. bench)."""
+    home = getattr(args, "home", None) or getattr(args, "model_home", None)
+    return Path(home) if home else load_settings().model_home

@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from runtime.settings import model_home_of
+
 PROMPTS = (
     "Explain in three sentences why the sky is blue.",
     "Write a short poem about a lighthouse.",
@@ -194,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
     from serve.server import create_app
     from serve.threaded import ServerThread
 
-    model_dir = resolve_model_dir(args.model, home=args.home)
+    model_dir = resolve_model_dir(args.model, home=model_home_of(args))
     queue = max(64, args.clients * args.requests_per_client)
     backend = OnnxBackend("onnx", model_dir, concurrency=args.concurrency, max_queue=queue)
     app = create_app(  # as `slm-playground engine` does: the scheduler batches and queues
