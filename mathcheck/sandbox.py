@@ -8,6 +8,7 @@ killed and replaced, so a power tower costs at most the budget and never hangs t
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import select
@@ -41,6 +42,10 @@ def _alarm(seconds: float) -> Iterator[None]:
     def _fire(_sig: int, _frame: Any) -> None:
         raise StepTimeout
 
+    # A signal handler's exception raised inside a garbage-collector callback (a weakref's) is
+    # "unraisable": the timeout would be swallowed and the step run on. Collecting cycles waits.
+    collecting = gc.isenabled()
+    gc.disable()
     previous = signal.signal(signal.SIGALRM, _fire)
     outer, _ = signal.getitimer(signal.ITIMER_REAL)  # an enclosing step's limit, restored on the way out
     start = time.monotonic()
@@ -52,6 +57,8 @@ def _alarm(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
         if outer:
             signal.setitimer(signal.ITIMER_REAL, max(1e-3, outer - (time.monotonic() - start)))
+        if collecting:
+            gc.enable()
 
 
 def _write(stream: IO[bytes], obj: Any) -> None:
