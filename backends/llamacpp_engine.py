@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import codecs
-import json
 import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -32,13 +31,13 @@ from backends.base import (
     ChatRequest,
     FinishReason,
     Health,
-    Message,
     ModelInfo,
     StreamEvent,
     TextDelta,
     ToolCallEvent,
     Usage,
 )
+from backends.chat_prompt import common_prefix, template_messages
 from backends.errors import (
     BackendError,
     BackendResponseError,
@@ -46,7 +45,7 @@ from backends.errors import (
     ContextOverflow,
     InvalidRequest,
 )
-from backends.onnx_tools import ToolCallParser, request_guidance, tools_system_text
+from backends.onnx_tools import ToolCallParser, request_guidance
 from backends.stops import StopMatcher
 from backends.threaded import Emit, stream_from_thread
 
@@ -81,37 +80,11 @@ class _Loaded:
             raise InvalidRequest(
                 name, "this GGUF has no chat template", hint="use plain completion, or another GGUF"
             )
-        messages = [_message_json(m) for m in request.messages]
-        if request.tools and request.tool_choice != "none":
-            _offer_tools(messages, request)
+        messages = template_messages(request)
         prompt = self.template(messages=messages).prompt
         # A template that writes BOS itself must not get a second one from the tokenizer.
         add_bos = not (self.bos and prompt.startswith(self.bos))
         return list(self.llm.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=True))
-
-
-def _message_json(message: Message) -> dict[str, str]:
-    content = message.content
-    if message.tool_calls:  # replay earlier calls as the text the model would have written
-        calls = [{"name": c.name, "arguments": c.arguments} for c in message.tool_calls]
-        content = (content + "\n" if content else "") + "<tool_call>" + json.dumps(calls) + "</tool_call>"
-    return {"role": message.role, "content": content}
-
-
-def _offer_tools(messages: list[dict[str, str]], request: ChatRequest) -> None:
-    text = tools_system_text(request.tools, request.tool_choice)
-    if messages and messages[0]["role"] == "system":
-        messages[0] = {**messages[0], "content": messages[0]["content"] + "\n\n" + text}
-    else:
-        messages.insert(0, {"role": "system", "content": text})
-
-
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
 
 
 class LlamaCppBackend(Backend):
@@ -281,7 +254,7 @@ class LlamaCppBackend(Backend):
         offered = bool(request.tools) and request.tool_choice != "none"
         tools = ToolCallParser(request.tools, request.tool_choice) if offered else None
         stops = StopMatcher(options.stop)
-        reused = min(_common_prefix(list(llm._input_ids), prompt), len(prompt) - 1)
+        reused = min(common_prefix(list(llm._input_ids), prompt), len(prompt) - 1)
         llm.set_seed(options.seed if options.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")  # a character may span tokens
         produced = 0

@@ -21,12 +21,12 @@ from backends import oga_native
 from backends.base import (
     ChatRequest,
     FinishReason,
-    Message,
     SamplingOptions,
     TextDelta,
     ToolCallEvent,
     Usage,
 )
+from backends.chat_prompt import common_prefix, template_messages
 from backends.logprobs import TokenTexts, token_logprob
 from backends.model_store import ModelFolder
 from backends.onnx_batch import Graph
@@ -35,7 +35,6 @@ from backends.onnx_tools import (
     ToolCallParser,
     is_grammar_error,
     request_guidance,
-    tools_system_text,
 )
 from backends.sampling import Sampler
 from backends.scheduler import Job
@@ -69,9 +68,7 @@ class LoadedModel:
         if request.completion:  # /v1/completions: the raw prompt, no chat template
             with self.lock:
                 return [int(t) for t in self.tokenizer.encode(request.messages[-1].content)]
-        messages = [_message_json(m) for m in request.messages]
-        if request.tools and request.tool_choice != "none":
-            _offer_tools(messages, request)
+        messages = template_messages(request, tools_key=True)
         with self.lock:  # the tokenizer is shared by all requests
             prompt = self.tokenizer.apply_chat_template(
                 json.dumps(messages), template_str=self.template, add_generation_prompt=True
@@ -84,32 +81,6 @@ class LoadedModel:
             overlay = oga_native.session_options(self.threads)
             self._genai = oga_native.Model(self.folder.path, overlay=overlay)
         return self._genai
-
-
-def _message_json(message: Message) -> dict[str, str]:
-    content = message.content
-    if message.tool_calls:  # replay earlier calls as the text the model would have written
-        calls = [{"name": c.name, "arguments": c.arguments} for c in message.tool_calls]
-        content = (content + "\n" if content else "") + "<tool_call>" + json.dumps(calls) + "</tool_call>"
-    return {"role": message.role, "content": content}
-
-
-def _offer_tools(messages: list[dict[str, str]], request: ChatRequest) -> None:
-    """Describe the tools in the system message; Phi-4's template also reads the `tools` key."""
-    text = tools_system_text(request.tools, request.tool_choice)
-    if messages and messages[0]["role"] == "system":
-        messages[0] = {**messages[0], "content": messages[0]["content"] + "\n\n" + text}
-    else:
-        messages.insert(0, {"role": "system", "content": text})
-    messages[0]["tools"] = json.dumps([t.openai_schema()["function"] for t in request.tools])
-
-
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
 
 
 class _Answer:
@@ -241,7 +212,7 @@ class OnnxEngine:
             graph.grow(min(max(need, 2 * graph.length), self.loaded.folder.context_length + 1))
         limit = len(job.prompt) - 1  # at least one token is fed, for its logits
         free = [i for i, r in enumerate(graph.rows) if r.owner is None]
-        shared = {i: min(_common_prefix(r.tokens, job.prompt), limit) for i, r in enumerate(graph.rows)}
+        shared = {i: min(common_prefix(r.tokens, job.prompt), limit) for i, r in enumerate(graph.rows)}
         # a parked row with the longest shared prefix; else the one unused longest
         row = max(free, key=lambda i: (shared[i], -graph.rows[i].used_at))
         donor = max(range(len(graph.rows)), key=lambda i: shared[i])
@@ -263,7 +234,7 @@ class OnnxEngine:
         if key is not None:
             for session in self.solo_pool:
                 if session.key == key and session.max_length >= need:
-                    shared = min(_common_prefix(session.tokens, job.prompt), len(job.prompt) - 1)
+                    shared = min(common_prefix(session.tokens, job.prompt), len(job.prompt) - 1)
                     if shared > reused:
                         best, reused = session, shared
         if best is not None:
