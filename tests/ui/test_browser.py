@@ -69,6 +69,11 @@ def chat_text(page: object, tab: str) -> str:
     return page.locator(f"#chat-{tab}").inner_text()  # type: ignore[attr-defined]
 
 
+def settled(text: str) -> str:
+    """A chat's text without Gradio's transient loading mark."""
+    return "\n".join(line for line in text.splitlines() if line.strip() != "Loading content").strip()
+
+
 def wait_for_text(page: object, tab: str, needle: str, timeout_s: float = 20.0) -> str:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -111,7 +116,9 @@ def test_stop_halts_the_stream_and_keeps_the_partial_answer(page: object) -> Non
         stopped = wait_for_text(page, "reasoning", "Stopped")
         time.sleep(1.0)
         after = chat_text(page, "reasoning")
-        assert after == stopped  # nothing more arrived
+        # nothing more arrived (Gradio's own "Loading content" mark may still be up at the stop
+        # note while the chat is saved in the browser; it is not part of the conversation)
+        assert settled(after) == settled(stopped)
         assert "w199" not in after
         assert "TTFT" not in after
         deadline = time.monotonic() + 5
