@@ -9,6 +9,7 @@ read :data:`KINDS`. Adding a kind is one backend module plus one :func:`register
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -60,7 +61,7 @@ class BackendKind:
 
     @property
     def available(self) -> bool:
-        return not self.requires or importlib.util.find_spec(self.requires) is not None
+        return not self.requires or _importable(self.requires)
 
     @property
     def offers_default(self) -> bool:
@@ -68,6 +69,11 @@ class BackendKind:
 
     def build(self, label: str, target: Target, settings: Settings) -> Backend:
         return self.factory(label, target, settings)
+
+
+@functools.cache  # asked on every lane parse; a module search walks sys.path
+def _importable(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
 
 
 KINDS: dict[str, BackendKind] = {}

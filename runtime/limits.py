@@ -46,14 +46,15 @@ class Limits:
         return value
 
     def runs(self, value: object, *, field: str = "runs") -> int:
+        """A whole number of runs: an int, a whole float or a digit string (not a bool)."""
         allowed = f"a whole number from 1 to {self.max_runs}"
-        if isinstance(value, bool):
-            raise InputError(field, f"must be {allowed}")
-        try:
-            number = int(value)  # type: ignore[call-overload]
-        except (TypeError, ValueError):
-            raise InputError(field, f"must be {allowed} (got {value!r})") from None
-        if number != value and not (isinstance(value, str) and value.strip().isdigit()):
+        if isinstance(value, str) and value.strip().isdigit():
+            number = int(value)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        elif isinstance(value, float) and value.is_integer():
+            number = int(value)
+        else:
             raise InputError(field, f"must be {allowed} (got {value!r})")
         if not 1 <= number <= self.max_runs:
             raise InputError(field, f"must be {allowed} (got {number})")
