@@ -313,7 +313,7 @@ def build_compare_tab(
             b, m, o, v = lane_values[4 * i : 4 * i + 4]
             if settings.public and b not in known:
                 raise LaneSpecError(f"lane {i + 1}: choose one of the configured backends")
-            in_process = b == IN_PROCESS or getattr(KINDS.get(b), "in_process", False)
+            in_process = getattr(KINDS.get(b), "in_process", False)
             try:
                 spec = lane_spec(b, m, o, v, labels=known, gate=gate, in_process=in_process)
             except InputError as exc:
@@ -547,5 +547,6 @@ def _unconfigured(spec: str, known: list[str]) -> bool:
     """Whether a lane spec from a link names a server or folder rather than a configured backend."""
     parsed = parse_lane(spec, known_labels=known)
     if parsed.kind == "label":
-        return parsed.label == IN_PROCESS and bool(parsed.model)  # a folder for the in-process model
+        # a model beside an in-process label is a file or folder to load
+        return bool(parsed.model) and getattr(KINDS.get(parsed.label), "in_process", False)
     return bool(parsed.url) or bool(parsed.model) or parsed.kind != IN_PROCESS

@@ -133,3 +133,19 @@ def test_typed_lane_specs_make_session_backends_and_public_mode_makes_none() -> 
             backend_for_lane(parse_lane(spec, known_labels=known), public, session="alice")
     assert public.labels("alice") == known  # nothing was added
     assert backend_for_lane(parse_lane("openai:phi4-mini", known_labels=known), public)[1] == "phi4-mini"
+
+
+def test_the_client_behind_a_proxy_is_the_first_forwarded_address() -> None:
+    from types import SimpleNamespace
+
+    from app.api import client_of
+
+    def request(peer: str, forwarded: str = "") -> object:
+        headers = {"x-forwarded-for": forwarded} if forwarded else {}
+        return SimpleNamespace(client=SimpleNamespace(host=peer), headers=headers)
+
+    assert client_of(request("10.0.0.7", "203.0.113.9, 10.0.0.7")) == "203.0.113.9"  # a Space's proxy
+    assert client_of(request("127.0.0.1", "198.51.100.4")) == "198.51.100.4"
+    assert client_of(request("203.0.113.5", "127.0.0.1")) == "203.0.113.5"  # a public peer cannot pick one
+    assert client_of(request("203.0.113.5")) == "203.0.113.5"
+    assert client_of(None) == "local"
