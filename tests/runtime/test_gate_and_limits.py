@@ -146,6 +146,7 @@ def test_the_client_behind_a_proxy_is_the_first_forwarded_address() -> None:
 
     assert client_of(request("10.0.0.7", "203.0.113.9, 10.0.0.7")) == "203.0.113.9"  # a Space's proxy
     assert client_of(request("127.0.0.1", "198.51.100.4")) == "198.51.100.4"
-    assert client_of(request("93.184.215.14", "127.0.0.1")) == "93.184.215.14"  # a public peer cannot pick one
+    # a public peer cannot name another client
+    assert client_of(request("93.184.215.14", "127.0.0.1")) == "93.184.215.14"
     assert client_of(request("93.184.215.14")) == "93.184.215.14"
     assert client_of(None) == "local"
