@@ -2,8 +2,8 @@
 
 A kind declares its name, how a lane names it (``ollama:MODEL@HOST``), the environment
 variables that configure an endpoint of it, the fields of the Backends tab's form, what it can
-do, and a factory named by module path (imported only when a backend of that kind is built,
-so start-up stays fast). The UI's kind dropdown, the lane parser, env parsing and CLI help all
+do, and a factory that imports its backend's module only when it builds one (so start-up
+stays fast). The UI's kind dropdown, the lane parser, env parsing and CLI help all
 read :data:`KINDS`. Adding a kind is one backend module plus one :func:`register` call below.
 """
 
@@ -14,7 +14,7 @@ import importlib.util
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from backends.base import Backend
@@ -115,21 +115,6 @@ def endpoints_from_env(env: Mapping[str, str]) -> tuple[Endpoint, ...]:
 
 def lane_help() -> str:
     return ", ".join(k.lane_syntax for k in KINDS.values() if k.available)
-
-
-def describe_kinds() -> list[dict[str, Any]]:
-    """The table as rows (CLI help, the Backends tab, docs)."""
-    return [
-        {
-            "kind": k.name,
-            "where": "in-process" if k.in_process else "remote",
-            "lane": k.lane_syntax,
-            "env": k.url_env,
-            "available": k.available,
-            "summary": k.summary,
-        }
-        for k in KINDS.values()
-    ]
 
 
 # --- the registrations ----------------------------------------------------------------------------

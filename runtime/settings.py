@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from runtime.kinds import endpoints_from_env
+
 ENV_PREFIX = "SLM_"
 Scope = Literal["ui", "engine"]
 """Which command takes a setting: the web app (`ui`) or the engine server (`engine`)."""
@@ -187,13 +189,6 @@ def _parser_for(option: Option) -> Callable[[str], Any]:
     return type(default) if isinstance(default, int | float | str) and not isinstance(default, bool) else str
 
 
-def endpoints_from_env(env: Mapping[str, str]) -> tuple[Endpoint, ...]:
-    """Each remote kind's variables (runtime.kinds) add one endpoint, e.g. VLLM_BASE_URL."""
-    from runtime.kinds import endpoints_from_env as from_kinds
-
-    return from_kinds(env)
-
-
 def load_settings(env: Mapping[str, str] | None = None, args: argparse.Namespace | None = None) -> Settings:
     """Settings from the environment, then flags parsed by a parser :func:`add_flags` built."""
     env = os.environ if env is None else env
@@ -247,11 +242,6 @@ def add_flags(parser: argparse.ArgumentParser, scope: Scope, *, skip: Iterable[s
             parser.add_argument(
                 option.flag, dest=option.field, type=_parser_for(option), default=None, help=option.help + env
             )
-
-
-def environment_help() -> str:
-    """Every variable, for the README and `--help` epilogs."""
-    return "\n".join(f"{ENV_PREFIX}{o.env:18} {o.help}" for o in OPTIONS if o.env)
 
 
 def model_home_of(args: argparse.Namespace) -> Path | None:
