@@ -10,6 +10,8 @@ import pytest
 
 from backends.model_store import ModelFolderError, resolve_model_dir
 
+pytest_plugins = ["tests.support.browser"]  # the shared chromium of the browser tests
+
 
 @pytest.fixture(scope="session")
 def default_model_dir() -> Path:

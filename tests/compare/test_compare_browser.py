@@ -13,26 +13,20 @@ import pytest
 from runtime.registry import BackendRegistry
 from runtime.settings import Settings
 from tests.compare.conftest import paced
+from tests.support.browser import page_in
 from tests.ui.conftest import running_app
 
 pytestmark = pytest.mark.browser
 playwright = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
 
-CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path("/tmp/shots")
 
 
 @pytest.fixture
-def page() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        pytest.skip("Debian chromium is not installed")
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--headless", "--no-sandbox"])
-        context = browser.new_context(viewport={"width": 1400, "height": 1500})
-        page = context.new_page()
-        page.set_default_timeout(30_000)
-        yield page
-        browser.close()
+def page(browser: object) -> Iterator[object]:
+    page = page_in(browser, 1400, 1500, timeout_ms=30000)
+    yield page
+    page.context.close()
 
 
 def test_two_lanes_stream_and_finish_with_chart_diff_and_card(page) -> None:

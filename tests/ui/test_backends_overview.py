@@ -14,8 +14,8 @@ from backends.scripted import ScriptedBackend
 from runtime.registry import BackendRegistry
 from runtime.settings import Endpoint, Settings
 from tests.remote.ollama_standin import start_ollama
+from tests.support.browser import page_in
 from tests.ui.conftest import running_app
-from tests.ui.test_browser import ARGS, CHROMIUM
 
 playwright = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
 
@@ -28,15 +28,10 @@ def test_urls_lose_their_secrets() -> None:
 
 
 @pytest.fixture
-def page() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        pytest.skip("Debian chromium is not installed (apt-get install -y chromium)")
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(20_000)
-        yield page
-        browser.close()
+def page(browser: object) -> Iterator[object]:
+    page = page_in(browser, 1400, 1000)
+    yield page
+    page.context.close()
 
 
 def table_text(page: object) -> str:

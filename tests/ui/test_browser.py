@@ -17,21 +17,12 @@ import pytest
 from backends.scripted import ScriptedBackend, ScriptedReply
 from runtime.registry import BackendRegistry
 from runtime.settings import Settings
+from tests.support.browser import page_in
 from tests.ui.conftest import running_app
 
 pytestmark = pytest.mark.browser
 playwright = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SHOTS = Path("/tmp/shots")
 MATH_ANSWER = [
     "Speed: $240/3 = 80$ km/h.\n\n",
@@ -41,23 +32,11 @@ MATH_ANSWER = [
 ]
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        pytest.skip("Debian chromium is not installed (apt-get install -y chromium)")
-    with playwright.sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield instance
-        instance.close()
-
-
 @pytest.fixture
 def page(browser: object) -> Iterator[object]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
-    page = context.new_page()
-    page.set_default_timeout(20_000)
+    page = page_in(browser, 1400, 1000)
     yield page
-    context.close()
+    page.context.close()
 
 
 def open_tab(page: object, url: str, tab: str) -> None:

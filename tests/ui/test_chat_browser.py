@@ -12,30 +12,19 @@ from pathlib import Path
 import pytest
 
 from backends.scripted import ScriptedBackend, ScriptedReply
+from tests.support.browser import page_in
 from tests.ui.conftest import running_app
-from tests.ui.test_browser import ARGS, CHROMIUM, chat_text, wait_for_text
+from tests.ui.test_browser import chat_text, wait_for_text
 
 pytestmark = pytest.mark.browser
 playwright = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        pytest.skip("Debian chromium is not installed (apt-get install -y chromium)")
-    with playwright.sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield instance
-        instance.close()
-
-
 @pytest.fixture
 def page(browser: object) -> Iterator[object]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)  # type: ignore[attr-defined]
-    page = context.new_page()
-    page.set_default_timeout(20_000)
+    page = page_in(browser, 1400, 1000, accept_downloads=True)
     yield page
-    context.close()
+    page.context.close()
 
 
 def replies(*texts: str) -> list[ScriptedReply]:

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from backends.scripted import ScriptedBackend, ScriptedReply
+from tests.support.browser import page_in
 from tests.ui.conftest import running_app
-from tests.ui.test_browser import ARGS, CHROMIUM, MATH_ANSWER, wait_for_text
+from tests.ui.test_browser import MATH_ANSWER, wait_for_text
 
 pytestmark = pytest.mark.browser
 playwright = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
@@ -29,18 +30,11 @@ def open_tab(page: object, name: str) -> None:
 
 
 @pytest.mark.parametrize(("width", "scheme"), [(1400, "light"), (390, "light"), (390, "dark")])
-def test_every_tab_fits_the_width_and_is_captured(width: int, scheme: str) -> None:
-    if not CHROMIUM.exists():
-        pytest.skip("Debian chromium is not installed (apt-get install -y chromium)")
+def test_every_tab_fits_the_width_and_is_captured(browser: object, width: int, scheme: str) -> None:
     SHOTS.mkdir(exist_ok=True)
     backend = ScriptedBackend(label="onnx", replies=[ScriptedReply(chunks=THINKING)])
-    with (
-        running_app(backend, ScriptedBackend(label="remote")) as url,
-        playwright.sync_playwright() as p,
-    ):
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        page = browser.new_page(viewport={"width": width, "height": 900}, color_scheme=scheme)
-        page.set_default_timeout(20_000)
+    with running_app(backend, ScriptedBackend(label="remote")) as url:
+        page = page_in(browser, width, 900, color_scheme=scheme)
         page.goto(url + ("?__theme=dark" if scheme == "dark" else ""))
         page.get_by_role("tab", name="Reasoning").wait_for()
         open_tab(page, "Math")
@@ -52,4 +46,4 @@ def test_every_tab_fits_the_width_and_is_captured(width: int, scheme: str) -> No
             overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
             assert overflow <= 1, f"{tab} at {width} px is {overflow} px wider than the screen"
             page.screenshot(path=str(SHOTS / f"{tab.lower()}-{width}-{scheme}.png"), full_page=True)
-        browser.close()
+        page.context.close()

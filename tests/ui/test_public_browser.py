@@ -13,28 +13,21 @@ from urllib.parse import urlencode
 import pytest
 
 from backends.scripted import ScriptedBackend, ScriptedReply
+from tests.support.browser import page_in
 from tests.support.listener import Listener, loopback_listener
 from tests.ui.conftest import running_app
 
 pytestmark = pytest.mark.browser
 playwright = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 SHOTS = Path("/tmp/shots")
 
 
 @pytest.fixture
-def page() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        pytest.skip("Debian chromium is not installed")
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 1400})
-        page = context.new_page()
-        page.set_default_timeout(20_000)
-        yield page
-        browser.close()
+def page(browser: object) -> Iterator[object]:
+    page = page_in(browser, 1400, 1400)
+    yield page
+    page.context.close()
 
 
 @pytest.fixture
