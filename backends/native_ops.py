@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 NATIVE = Path(__file__).parent / "native"
-SOURCES = (NATIVE / "gguf_ops.c", NATIVE / "gguf_kernels.c")
+SOURCES = (NATIVE / "gguf_ops.c", NATIVE / "gguf_kernels.c", NATIVE / "gguf_kernels_avx512.c")
 LIBRARY_NAME = "libslm_gguf_ops.so"
 # -ffp-contract=off: gguf_kernels.c writes each fused multiply-add out, so that its scalar
 # reference matches the AVX2 kernel bit for bit; warnings are errors so a slip cannot ship.

@@ -22,8 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { GROUPS_PER_TASK = 2 };
-
 static float hsum(__m256 v) {
   __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   x = _mm_hadd_ps(x, x);
@@ -222,9 +220,14 @@ QuantizedRows quantize_rows(const float *a, int64_t rows, int64_t blocks, int le
   return x;
 }
 
-TaskFn columns_task(int format, int levels) {
+TaskFn avx2_columns_task(int format, int levels) {
   if (format == FORMAT_Q4_1) return levels == 2 ? q4_1_columns_2 : q4_1_columns_1;
   return levels == 2 ? q8_0_columns_2 : q8_0_columns_1;
+}
+
+TaskFn columns_task(int format, int levels) {
+  const TaskFn fast = avx512_columns_task(format, levels);
+  return fast != NULL ? fast : avx2_columns_task(format, levels);
 }
 
 size_t column_tasks(int64_t n) { return (size_t)((n / GROUP + GROUPS_PER_TASK - 1) / GROUPS_PER_TASK); }
@@ -283,13 +286,21 @@ void gather_q8_0(const int8_t *weights, const float *scales, int64_t blocks, con
 /* ---- entry points for the tests (tests/core/test_native_kernels.py), without onnxruntime ---- */
 SLM_EXPORT int slm_gguf_layout_version(void) { return SLM_GGUF_LAYOUT_VERSION; }
 
-/* OUT [rows, n] = A [rows, k] x the blocks, by the AVX2 kernel (its tasks run one after another)
- * or, with reference != 0, by the scalar one. Returns 0, or -1 for bad sizes or no memory. */
-SLM_EXPORT int slm_gguf_matmul(int format, int levels, int reference, const float *a, int64_t rows, int64_t k,
+/* Which kernel the ops run on this CPU. */
+SLM_EXPORT const char *slm_gguf_kernel(void) { return avx512_supported() ? "avx512-vnni" : "avx2"; }
+
+enum { KERNEL_BEST = 0, KERNEL_REFERENCE = 1, KERNEL_AVX2 = 2 };
+
+/* OUT [rows, n] = A [rows, k] x the blocks, by KERNEL: the one the ops run (KERNEL_BEST), the
+ * scalar reference, or the AVX2 one (its tasks run one after another). Returns 0, or -1 for bad
+ * sizes or no memory. */
+SLM_EXPORT int slm_gguf_matmul(int format, int levels, int kernel, const float *a, int64_t rows, int64_t k,
                                const void *weights, const float *scales, const float *mins, int64_t n, float *out) {
   if ((format != FORMAT_Q4_1 && format != FORMAT_Q8_0) || (levels != 1 && levels != 2) || rows < 0 || k <= 0 ||
-      k % QK != 0 || n <= 0 || n % GROUP != 0 || (format == FORMAT_Q4_1 && mins == NULL))
+      k % QK != 0 || n <= 0 || n % GROUP != 0 || (format == FORMAT_Q4_1 && mins == NULL) || kernel < 0 ||
+      kernel > KERNEL_AVX2)
     return -1;
+  const int reference = kernel == KERNEL_REFERENCE;
   void *scratch = malloc(scratch_bytes(rows, k / QK, levels) + 1);
   if (scratch == NULL) return -1;
   const QuantizedRows x = quantize_rows(a, rows, k / QK, levels, scratch, reference);
@@ -297,7 +308,7 @@ SLM_EXPORT int slm_gguf_matmul(int format, int levels, int reference, const floa
   if (reference) {
     matmul_reference(&task, format);
   } else {
-    const TaskFn fn = columns_task(format, levels);
+    const TaskFn fn = kernel == KERNEL_AVX2 ? avx2_columns_task(format, levels) : columns_task(format, levels);
     for (size_t i = 0; i < column_tasks(n); i++) fn(&task, i);
   }
   free(scratch);

@@ -22,7 +22,7 @@
 
 #define SLM_EXPORT __attribute__((visibility("default")))
 
-enum { QK = 32, GROUP = 8 };
+enum { QK = 32, GROUP = 8, GROUPS_PER_TASK = 2 };
 enum { FORMAT_Q4_1 = 0, FORMAT_Q8_0 = 1 };
 
 /* Activations of one call, rounded per block to int8 steps. With a second level (q2 != NULL),
@@ -50,8 +50,12 @@ size_t scratch_bytes(int64_t rows, int64_t blocks, int levels);
 /* A [rows, blocks*32] rounded into SCRATCH; reference != 0 takes the scalar path. */
 QuantizedRows quantize_rows(const float *a, int64_t rows, int64_t blocks, int levels, void *scratch, int reference);
 
-/* The AVX2 kernel as tasks of a few column groups each (run them in any order, in parallel). */
+/* The matmul as tasks of GROUPS_PER_TASK column groups each (run them in any order, in
+ * parallel): the fastest kernel this CPU runs (AVX-512 VNNI, else AVX2); all give the same bits. */
 TaskFn columns_task(int format, int levels);
+TaskFn avx2_columns_task(int format, int levels);
+TaskFn avx512_columns_task(int format, int levels); /* NULL where the CPU lacks AVX-512 VNNI */
+int avx512_supported(void);
 size_t column_tasks(int64_t n);
 /* The whole product, one scalar multiply-add at a time, in the AVX2 kernel's order per lane. */
 void matmul_reference(const MatMulTask *task, int format);

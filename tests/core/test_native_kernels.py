@@ -1,6 +1,7 @@
-"""The native kernels without onnxruntime: the AVX2 matmuls against the scalar reference (bit for
-bit, on random shapes, M > 1 included), the embedding gather, the layout version, and the
-library's refusal of an onnxruntime whose API table it cannot use (stand-in runtimes via ctypes).
+"""The native kernels without onnxruntime: the SIMD matmuls (AVX2, and AVX-512 VNNI where the CPU
+has it) against the scalar reference (bit for bit, on random shapes, M > 1 included), the
+embedding gather, the layout version, and the library's refusal of an onnxruntime whose API table
+it cannot use (stand-in runtimes via ctypes).
 One slow test runs the same comparisons on a build with AddressSanitizer and UBSan."""
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ def _load(path: Path) -> ctypes.CDLL:
         ctypes.c_int, ctypes.c_int, ctypes.c_int, _F32, ctypes.c_int64, ctypes.c_int64,
         ctypes.c_void_p, _F32, ctypes.c_void_p, ctypes.c_int64, _F32,
     ]  # fmt: skip
+    lib.slm_gguf_kernel.restype = ctypes.c_char_p
     lib.slm_gguf_gather_q8_0.restype = None
     lib.slm_gguf_gather_q8_0.argtypes = [
         ctypes.c_void_p, _F32, ctypes.c_int64, np.ctypeslib.ndpointer(np.int64, flags="C_CONTIGUOUS"),
@@ -52,14 +54,17 @@ def _random_blocks(rng: np.random.Generator, fmt: str, n: int, k: int) -> Q41 | 
     return Q80(values, (rng.random((n, k // 32)) * 0.01).astype(np.float32))
 
 
-def _matmul(lib: ctypes.CDLL, blocks: Q41 | Q80, a: np.ndarray, levels: int, reference: bool) -> np.ndarray:
+BEST, REFERENCE, AVX2 = 0, 1, 2  # slm_gguf_matmul's kernel argument
+
+
+def _matmul(lib: ctypes.CDLL, blocks: Q41 | Q80, a: np.ndarray, levels: int, kernel: int) -> np.ndarray:
     _, tensors = gguf_blocks.op_inputs(blocks)
     weights, scales, *mins = tensors.values()
     n = weights.shape[0] * 8
     out = np.full((a.shape[0], n), np.nan, np.float32)
     fmt = 0 if isinstance(blocks, Q41) else 1
     status = lib.slm_gguf_matmul(
-        fmt, levels, int(reference), a, a.shape[0], a.shape[1], weights.ctypes.data, scales,
+        fmt, levels, kernel, a, a.shape[0], a.shape[1], weights.ctypes.data, scales,
         mins[0].ctypes.data if mins else None, n, out,
     )  # fmt: skip
     assert status == 0
@@ -78,9 +83,10 @@ def compare_kernels(path: Path, seed: int, cases: int) -> int:
         a = (rng.standard_normal((rows, k)) * rng.choice([0.01, 1.0, 40.0])).astype(np.float32)
         a[:, : 32 * int(rng.integers(0, 2))] = 0.0  # an all-zero block: step 0, no division
         for levels in (1, 2):
-            simd = _matmul(lib, blocks, a, levels, reference=False)
-            reference = _matmul(lib, blocks, a, levels, reference=True)
-            assert simd.tobytes() == reference.tobytes(), (fmt, rows, k, n, levels)
+            reference = _matmul(lib, blocks, a, levels, REFERENCE)
+            for kernel in (BEST, AVX2):
+                simd = _matmul(lib, blocks, a, levels, kernel)
+                assert simd.tobytes() == reference.tobytes(), (fmt, rows, k, n, levels, kernel)
     vocab, hidden = 37, 96
     table = _random_blocks(rng, "q8_0", vocab, hidden)
     assert isinstance(table, Q80)
@@ -98,17 +104,26 @@ def test_the_simd_kernels_match_the_scalar_reference_bit_for_bit(library: Path) 
 
 
 def test_the_m_above_one_paths_match_row_by_row(library: Path) -> None:
-    # 4 rows at a time (one level) and 3 (two), plus the single-row tail: every row of a batch
-    # equals that row run alone, which batching sequences through the op relies on
+    # AVX2: 4 rows at a time (one level) or 3 (two), plus single-row tails; AVX-512: one group at
+    # a time up to 3 rows, two groups from 4 rows on (an odd group count leaves one alone). Every
+    # row of a batch equals that row run alone, which batching sequences through the op relies on
     lib = _load(library)
     rng = np.random.default_rng(3)
     for fmt in ("q4_1", "q8_0"):
-        blocks = _random_blocks(rng, fmt, 24, 576)
-        a = rng.standard_normal((11, 576)).astype(np.float32)
-        for levels in (1, 2):
-            batch = _matmul(lib, blocks, a, levels, reference=False)
-            alone = np.concatenate([_matmul(lib, blocks, a[i : i + 1], levels, False) for i in range(11)])
-            assert batch.tobytes() == alone.tobytes()
+        for n in (24, 40):  # 3 and 5 groups
+            blocks = _random_blocks(rng, fmt, n, 576)
+            for rows in (2, 3, 4, 5, 7, 11):
+                a = rng.standard_normal((rows, 576)).astype(np.float32)
+                for levels, kernel in ((1, BEST), (2, BEST), (1, AVX2), (2, AVX2)):
+                    batch = _matmul(lib, blocks, a, levels, kernel)
+                    alone = [_matmul(lib, blocks, a[i : i + 1], levels, kernel) for i in range(rows)]
+                    assert batch.tobytes() == np.concatenate(alone).tobytes(), (fmt, n, rows, levels, kernel)
+
+
+def test_the_library_says_which_kernel_this_cpu_runs(library: Path) -> None:
+    flags = native_ops.cpu_flags()
+    avx512 = {"avx512f", "avx512bw", "avx512vl", "avx512_vnni"} <= flags
+    assert _load(library).slm_gguf_kernel().decode() == ("avx512-vnni" if avx512 else "avx2")
 
 
 def test_the_library_and_the_python_side_agree_on_the_layout_version(library: Path) -> None:
