@@ -260,6 +260,9 @@ def rewrite(
             tied.append((weight_name, blocks, float_weight, names))
         matmuls += 1
     say(f"  {matmuls} matmuls now read the GGUF's blocks (weights checked against the float model)")
+    new_nodes, attention = attention_nodes(new_nodes, head_size=_head_size(float_dir))
+    if attention:
+        say(f"  {attention} attention nodes run on slm.gguf::CausalAttention")
     for weight_name, blocks, float_weight, names in tied:
         new_nodes = _embedding_from_blocks(new_nodes, weight_name, blocks, float_weight, names, dropped)
         say("  the tied embedding is gathered from the lm_head's Q8_0 blocks (no float table)")
@@ -280,6 +283,53 @@ def rewrite(
     _point_config_at_library(out_dir / "genai_config.json")
     (out_dir / LAYOUT_FILE).write_text(json.dumps({"layout_version": LAYOUT_VERSION}) + "\n")
     return out_dir
+
+
+def _head_size(float_dir: Path) -> int:
+    config = json.loads((float_dir / "genai_config.json").read_text())
+    return int(config["model"]["decoder"]["head_size"])
+
+
+def attention_nodes(nodes: list[Any], head_size: int) -> tuple[list[Any], int]:
+    """NODES with each GroupQueryAttention that slm.gguf::CausalAttention computes the same way
+    (packed QKV, rotate-half rotary, no window or softcap, float heads of a multiple of 8) put
+    on it: onnxruntime's kernel packs every head's keys for a GEMM per row and head, which is
+    most of a step's growth with the batch (backends/native/gguf_attention.c). Returns the nodes
+    and how many were replaced; any other attention stays as it is."""
+    from onnx import helper
+
+    def attr(node: Any, name: str, default: Any) -> Any:
+        found = [a for a in node.attribute if a.name == name]
+        return helper.get_attribute_value(found[0]) if found else default
+
+    out, replaced = [], 0
+    for node in nodes:
+        inputs = list(node.input) + [""] * (9 - len(node.input))
+        if (
+            node.op_type != "GroupQueryAttention"
+            or node.domain != "com.microsoft"
+            or inputs[1] or inputs[2]  # separate K and V: not packed
+            or any(inputs[9:])  # position ids, attention bias, head sink
+            or not (inputs[3] and inputs[4] and inputs[7] and inputs[8])
+            or attr(node, "do_rotary", 0) != 1
+            or attr(node, "rotary_interleaved", 0) != 0
+            or attr(node, "local_window_size", -1) > 0
+            or attr(node, "softcap", 0.0) != 0.0
+            or attr(node, "smooth_softmax", 0) != 0
+            or head_size % 8 != 0
+        ):  # fmt: skip
+            out.append(node)
+            continue
+        out.append(
+            helper.make_node(
+                "CausalAttention", [inputs[0], inputs[3], inputs[4], inputs[5], inputs[7], inputs[8]],
+                list(node.output), name=node.name, domain=DOMAIN, layout_version=LAYOUT_VERSION,
+                num_heads=attr(node, "num_heads", 0), kv_num_heads=attr(node, "kv_num_heads", 0),
+                scale=float(attr(node, "scale", 0.0)),
+            )
+        )  # fmt: skip
+        replaced += 1
+    return out, replaced
 
 
 def _op_nodes(

@@ -18,7 +18,9 @@ import tempfile
 from pathlib import Path
 
 NATIVE = Path(__file__).parent / "native"
-SOURCES = (NATIVE / "gguf_ops.c", NATIVE / "gguf_kernels.c", NATIVE / "gguf_kernels_avx512.c")
+SOURCES = tuple(
+    NATIVE / name for name in ("gguf_ops.c", "gguf_kernels.c", "gguf_kernels_avx512.c", "gguf_attention.c")
+)
 LIBRARY_NAME = "libslm_gguf_ops.so"
 # -ffp-contract=off: gguf_kernels.c writes each fused multiply-add out, so that its scalar
 # reference matches the AVX2 kernel bit for bit; warnings are errors so a slip cannot ship.

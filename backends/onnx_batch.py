@@ -52,7 +52,7 @@ def batchable(folder: Path, config: dict[str, Any]) -> str | None:
         return None  # the config flag above is what onnxruntime-genai itself goes by
     graph = onnx.load(str(folder / decoder["filename"]), load_external_data=False).graph
     ops = {node.op_type for node in graph.node}
-    if "GroupQueryAttention" not in ops:
+    if not ops & {"GroupQueryAttention", "CausalAttention"}:  # the latter: slm.gguf's (q4_1 folders)
         return "its attention is not GroupQueryAttention (per-row KV lengths are needed)"
     return None
 

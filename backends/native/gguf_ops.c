@@ -6,6 +6,13 @@
  *                        -> float[..., N]
  *   slm.gguf::GatherQ8_0(B int8[N/8, K/32, 256], scales float[N/8, K/32, 8], ids int64[...])
  *                        -> float[..., K]      rows IDS of B, dequantized (the tied embedding)
+ *   slm.gguf::CausalAttention(qkv float[B, S, (N + 2 N_kv) H], past_key float[B, N_kv, L, H],
+ *                        past_value (same), seqlens_k int32[B], cos_cache float[P, R/2], sin_cache)
+ *                        -> output float[B, S, N H], present_key, present_value
+ *        GroupQueryAttention's inputs and outputs for packed QKV with rotary embeddings
+ *        (gguf_attention.h); attributes num_heads, kv_num_heads, scale (0: 1/sqrt(H)). Present
+ *        is past's buffer when the caller binds them to the same memory (onnxruntime-genai's
+ *        past_present_share_buffer, and backends/onnx_batch.py); else past is copied into it.
  *
  * B holds the GGUF's blocks with 8 output columns interleaved (gguf_kernels.h documents the
  * layout; backends/gguf_blocks.py writes it). N is a multiple of 8; the graph pads and slices.
@@ -13,10 +20,12 @@
  * SLM_GGUF_LAYOUT_VERSION when the kernel is created) and, on the matmuls, activation_levels.
  * The onnxruntime ABI used is in ort_abi.h, checked at registration below.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "gguf_attention.h"
 #include "gguf_kernels.h"
 #include "ort_abi.h"
 
@@ -271,6 +280,119 @@ static GgufOp q4_1_op = GGUF_OP("MatMulQ4_1", FORMAT_Q4_1, 0, 4, TYPE_FLOAT, TYP
 static GgufOp q8_0_op = GGUF_OP("MatMulQ8_0", FORMAT_Q8_0, 0, 3, TYPE_FLOAT, TYPE_INT8, TYPE_FLOAT);
 static GgufOp gather_op = GGUF_OP("GatherQ8_0", FORMAT_Q8_0, 1, 3, TYPE_INT8, TYPE_FLOAT, TYPE_INT64);
 
+/* ---- CausalAttention ------------------------------------------------------------------------ */
+typedef struct {
+  int64_t heads, kv_heads;
+  float scale;
+} AttentionKernel;
+
+static OrtStatus *attention_fail(const char *why) {
+  static __thread char msg[240];
+  snprintf(msg, sizeof msg, "slm.gguf CausalAttention: %s", why);
+  return fail(msg);
+}
+
+static OrtStatus *compute_attention(void *state, OrtKernelContext *ctx) {
+  const AttentionKernel *kernel = (const AttentionKernel *)state;
+  const OrtValue *values[6];
+  void *data[6];
+  int64_t dims[6][MAX_RANK];
+  size_t rank[6];
+  int type;
+  for (size_t i = 0; i < 6; i++) {
+    TRY(input(ctx, i, &values[i], &data[i]));
+    TRY(shape_of(values[i], dims[i], &rank[i], &type));
+  }
+  if (rank[0] != 3 || rank[1] != 4 || rank[2] != 4 || rank[3] != 1 || rank[4] != 2 || rank[5] != 2)
+    return attention_fail("inputs must be qkv [B,S,W], past key/value [B,Nkv,L,H], seqlens_k [B], cos/sin [P,R/2]");
+  const int64_t batch = dims[0][0], steps = dims[0][1], h = dims[1][3], kv_heads = kernel->kv_heads;
+  if (dims[0][2] != (kernel->heads + 2 * kv_heads) * h || dims[1][0] != batch || dims[1][1] != kv_heads ||
+      memcmp(dims[1], dims[2], 4 * sizeof(int64_t)) != 0 || dims[3][0] != batch ||
+      memcmp(dims[4], dims[5], 2 * sizeof(int64_t)) != 0)
+  {
+    static __thread char msg[200];
+    snprintf(msg, sizeof msg, "input shapes disagree: qkv [%lld, %lld, %lld], past key [%lld, %lld, %lld, %lld], "
+             "seqlens_k [%lld], cos [%lld, %lld]", (long long)batch, (long long)steps, (long long)dims[0][2],
+             (long long)dims[1][0], (long long)dims[1][1], (long long)dims[1][2], (long long)h, (long long)dims[3][0],
+             (long long)dims[4][0], (long long)dims[4][1]);
+    return attention_fail(msg);
+  }
+  if (batch == 0 || steps == 0) return attention_fail("an empty batch or no new tokens");
+  const int32_t *seqlens = (const int32_t *)data[3];
+  int64_t longest = 0;
+  for (int64_t b = 0; b < batch; b++) {
+    if (seqlens[b] + 1 - steps > dims[1][2]) return attention_fail("a row claims more cached tokens than past_key holds");
+    longest = seqlens[b] + 1 > longest ? seqlens[b] + 1 : longest;
+  }
+  const int64_t length = dims[1][2] > longest ? dims[1][2] : longest;
+  int64_t out_dims[3] = {batch, steps, kernel->heads * h}, kv_dims[4] = {batch, kv_heads, length, h};
+  OrtValue *outputs[3];
+  void *out[3];
+  TRY(API(KernelContext_GetOutput)(ctx, 0, out_dims, 3, &outputs[0]));
+  for (size_t i = 1; i < 3; i++) TRY(API(KernelContext_GetOutput)(ctx, i, kv_dims, 4, &outputs[i]));
+  for (size_t i = 0; i < 3; i++) TRY(API(GetTensorMutableData)(outputs[i], &out[i]));
+  const int64_t stride = (longest + 8 + 15) / 16 * 16;
+  AttentionTask task = {(const float *)data[0], seqlens, (const float *)data[4], (const float *)data[5],
+                        (float *)out[1], (float *)out[2], (float *)out[0], NULL, stride, batch, steps,
+                        kernel->heads, kv_heads, h, 2 * dims[4][1], dims[4][0], length,
+                        kernel->scale != 0.0f ? kernel->scale : 1.0f / sqrtf((float)h)};
+  const char *problem = attention_problem(&task);
+  if (problem != NULL) return attention_fail(problem);
+  for (size_t i = 1; i < 3; i++) /* not the caller's shared buffer: carry the cached tokens over */
+    if (out[i] != data[i])
+      for (int64_t b = 0; b < batch; b++)
+        for (int64_t j = 0; j < kv_heads; j++)
+          memcpy((float *)out[i] + (b * kv_heads + j) * length * h,
+                 (const float *)data[i] + (b * kv_heads + j) * dims[1][2] * h,
+                 (size_t)((seqlens[b] + 1 - steps) * h) * sizeof(float));
+  task.scratch = (float *)malloc((size_t)(batch * kernel->heads * stride) * sizeof(float));
+  if (task.scratch == NULL) return attention_fail("out of memory for the softmax weights");
+  attention_store(&task);
+  OrtStatus *status = API(KernelContext_ParallelFor)(ctx, attention_head, attention_tasks(&task), 0, &task);
+  free(task.scratch);
+  return status;
+}
+
+static OrtStatus *create_attention(const OrtCustomOp *base, const OrtApi *api, const OrtKernelInfo *info,
+                                   void **kernel) {
+  (void)base;
+  (void)api;
+  const int64_t layout = attribute(info, "layout_version", 1);
+  if (layout != SLM_GGUF_LAYOUT_VERSION) return attention_fail("written for another layout version; " REBUILD);
+  AttentionKernel state = {attribute(info, "num_heads", 0), attribute(info, "kv_num_heads", 0), 0.0f};
+  OrtStatus *absent = API(KernelInfoGetAttribute_float)(info, "scale", &state.scale);
+  if (absent != NULL) API(ReleaseStatus)(absent);
+  if (state.heads <= 0 || state.kv_heads <= 0 || state.heads % state.kv_heads != 0)
+    return attention_fail("num_heads and kv_num_heads must be positive, num_heads a multiple of kv_num_heads");
+  AttentionKernel *copy = (AttentionKernel *)malloc(sizeof *copy);
+  if (copy == NULL) return attention_fail("out of memory for a kernel");
+  *copy = state;
+  *kernel = copy;
+  return NULL;
+}
+
+static const char *attention_name(const OrtCustomOp *op) {
+  (void)op;
+  return "CausalAttention";
+}
+static int attention_input_type(const OrtCustomOp *op, size_t index) {
+  (void)op;
+  return index == 3 ? TYPE_INT32 : TYPE_FLOAT;
+}
+static size_t attention_inputs(const OrtCustomOp *op) {
+  (void)op;
+  return 6;
+}
+static size_t attention_outputs(const OrtCustomOp *op) {
+  (void)op;
+  return 3;
+}
+
+static OrtCustomOp attention_op = {
+    ORT_API_VERSION_USED, NULL, attention_name, op_provider, attention_input_type, attention_inputs,
+    op_output_type, attention_outputs, NULL, destroy_kernel, op_required, op_required, op_memory, op_one,
+    op_one, op_one, op_one, create_attention, compute_attention, NULL, op_one, op_end_version};
+
 /* The checks ort_abi.h promises; NULL when the table is usable. */
 static OrtStatus *check_api(const OrtApiBase *base) {
   static char msg[300];
@@ -318,5 +440,6 @@ SLM_EXPORT OrtStatus *RegisterCustomOps(OrtSessionOptions *options, const OrtApi
   TRY(API(CustomOpDomain_Add)(domain, &q4_1_op.base));
   TRY(API(CustomOpDomain_Add)(domain, &q8_0_op.base));
   TRY(API(CustomOpDomain_Add)(domain, &gather_op.base));
+  TRY(API(CustomOpDomain_Add)(domain, &attention_op));
   return API(AddCustomOpDomain)(options, domain);
 }

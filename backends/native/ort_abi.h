@@ -38,7 +38,7 @@ typedef struct OrtApiBase {
 } OrtApiBase;
 
 enum { ORT_FAIL = 1, ORT_INVALID_ARGUMENT = 2 };                     /* OrtErrorCode */
-enum { TYPE_FLOAT = 1, TYPE_UINT8 = 2, TYPE_INT8 = 3, TYPE_INT64 = 7 }; /* ONNXTensorElementDataType */
+enum { TYPE_FLOAT = 1, TYPE_UINT8 = 2, TYPE_INT8 = 3, TYPE_INT32 = 6, TYPE_INT64 = 7 }; /* ONNXTensorElementDataType */
 enum { IO_REQUIRED = 0 };                                              /* OrtCustomOpInputOutputCharacteristic */
 enum { MEM_DEFAULT = 0 };                                              /* OrtMemType */
 
@@ -55,6 +55,7 @@ enum { MEM_DEFAULT = 0 };                                              /* OrtMem
   X(GetDimensionsCount, 61, OrtStatus *(*)(const OrtTensorTypeAndShapeInfo *info, size_t *out))              \
   X(GetDimensions, 62, OrtStatus *(*)(const OrtTensorTypeAndShapeInfo *info, int64_t *dims, size_t n))       \
   X(GetTensorTypeAndShape, 65, OrtStatus *(*)(const OrtValue *value, OrtTensorTypeAndShapeInfo **out))       \
+  X(KernelInfoGetAttribute_float, 85, OrtStatus *(*)(const OrtKernelInfo *info, const char *name, float *out)) \
   X(KernelInfoGetAttribute_int64, 86, OrtStatus *(*)(const OrtKernelInfo *info, const char *name, int64_t *out)) \
   X(KernelContext_GetInput, 90, OrtStatus *(*)(const OrtKernelContext *ctx, size_t index, const OrtValue **out)) \
   X(KernelContext_GetOutput, 91,                                                                              \

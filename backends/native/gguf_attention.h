@@ -1,0 +1,39 @@
+/* Causal self-attention over a KV cache with a row of its own per sequence: what onnxruntime's
+ * GroupQueryAttention computes for a packed QKV input with rotary embeddings (rotate-half, not
+ * interleaved), no local window and no softcap, which is what a llama-family GGUF converts to.
+ *
+ * Row b of a call holds seqlens[b] + 1 tokens once this call's S are in: its S new tokens sit at
+ * positions past .. past+S-1 (past = seqlens[b] + 1 - S), their keys and values are written into
+ * the cache there, and query s attends to positions 0 .. past+s. Rows need not have the same
+ * length, which is what decoding several sequences in one step needs.
+ */
+#ifndef SLM_GGUF_ATTENTION_H
+#define SLM_GGUF_ATTENTION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+  const float *qkv;       /* [B, S, (heads + 2 * kv_heads) * head_size]: Q heads, K heads, V heads */
+  const int32_t *seqlens; /* [B]: tokens of row b after this call, minus one */
+  const float *cos, *sin; /* [positions, rotary / 2] */
+  float *key, *value;     /* the cache, [B, kv_heads, length, head_size] */
+  float *out;             /* [B, S, heads * head_size] */
+  float *scratch;         /* B * heads * scratch_stride floats: each head's softmax weights */
+  int64_t scratch_stride; /* at least the longest row + 8 */
+  int64_t batch, steps, heads, kv_heads, head_size, rotary, positions, length;
+  float scale;
+} AttentionTask;
+
+/* NULL when the task's sizes hold together (rows within the cache and the rotary tables), else
+ * why not. */
+const char *attention_problem(const AttentionTask *t);
+/* Rotate the new keys and write them and the new values into the cache (before any head runs). */
+void attention_store(const AttentionTask *t);
+/* Task INDEX of attention_tasks(t) (batch x heads): every query of head INDEX % heads of row
+ * INDEX / heads. Tasks write disjoint outputs. (Grouping the heads that share a KV head into one
+ * task, to read its keys and values once, measured no faster.) */
+size_t attention_tasks(const AttentionTask *t);
+void attention_head(void *task, size_t index);
+
+#endif

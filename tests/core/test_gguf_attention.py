@@ -1,0 +1,208 @@
+"""slm.gguf::CausalAttention against onnxruntime's GroupQueryAttention (the op it replaces in q4_1
+folders) and against a float64 reference written here: decoding rows of different lengths in one
+call, prompt chunks on top of a cache, a first prompt, past and present in one buffer (as the
+batched engine and onnxruntime-genai bind them) or apart, and the refusal of a row longer than
+the cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from backends import native_ops
+
+pytestmark = pytest.mark.skipif(
+    native_ops.missing_requirement() is not None, reason=str(native_ops.missing_requirement())
+)
+ort = pytest.importorskip("onnxruntime")
+onnx = pytest.importorskip("onnx")
+
+HEADS, KV_HEADS, HEAD, LENGTH, POSITIONS = 6, 2, 32, 48, 64
+WIDTH = (HEADS + 2 * KV_HEADS) * HEAD
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return native_ops.build_library(tmp_path_factory.mktemp("ops"))
+
+
+def _session(library: Path, op: str) -> ort.InferenceSession:
+    from onnx import TensorProto, helper
+
+    from backends.native_ops import LAYOUT_VERSION
+
+    f, i32 = TensorProto.FLOAT, TensorProto.INT32
+    inputs = [
+        helper.make_tensor_value_info("qkv", f, ["B", "S", WIDTH]),
+        helper.make_tensor_value_info("past_key", f, ["B", KV_HEADS, "L", HEAD]),
+        helper.make_tensor_value_info("past_value", f, ["B", KV_HEADS, "L", HEAD]),
+        helper.make_tensor_value_info("seqlens_k", i32, ["B"]),
+        helper.make_tensor_value_info("cos", f, [POSITIONS, HEAD // 2]),
+        helper.make_tensor_value_info("sin", f, [POSITIONS, HEAD // 2]),
+    ]
+    if op == "gqa":
+        inputs.append(helper.make_tensor_value_info("total", i32, []))
+    outputs = [
+        helper.make_tensor_value_info("out", f, ["B", "S", HEADS * HEAD]),
+        helper.make_tensor_value_info("present_key", f, ["B", KV_HEADS, "T", HEAD]),
+        helper.make_tensor_value_info("present_value", f, ["B", KV_HEADS, "T", HEAD]),
+    ]
+    names = ["out", "present_key", "present_value"]
+    if op == "gqa":
+        node = helper.make_node(
+            "GroupQueryAttention",
+            ["qkv", "", "", "past_key", "past_value", "seqlens_k", "total", "cos", "sin"],
+            names, domain="com.microsoft", num_heads=HEADS, kv_num_heads=KV_HEADS, scale=0.17,
+            do_rotary=1, rotary_interleaved=0, local_window_size=-1,
+        )  # fmt: skip
+    else:
+        node = helper.make_node(
+            "CausalAttention",
+            ["qkv", "past_key", "past_value", "seqlens_k", "cos", "sin"],
+            names, domain="slm.gguf", num_heads=HEADS, kv_num_heads=KV_HEADS, scale=0.17,
+            layout_version=LAYOUT_VERSION,
+        )  # fmt: skip
+    graph = helper.make_graph([node], "attention", inputs, outputs)
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    opsets.append(helper.make_opsetid("slm.gguf", 1))
+    model = helper.make_model(graph, opset_imports=opsets)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 2
+    options.register_custom_ops_library(str(library))
+    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+
+
+def _rotary() -> tuple[np.ndarray, np.ndarray]:
+    angles = np.arange(POSITIONS)[:, None] / 10000.0 ** (np.arange(HEAD // 2) / (HEAD // 2))
+    return np.cos(angles).astype(np.float32), np.sin(angles).astype(np.float32)
+
+
+def _run_shared(session: ort.InferenceSession, qkv, key, value, seqlens) -> np.ndarray:
+    """One call with present bound to past's memory; KEY and VALUE are updated in place."""
+    cos, sin = _rotary()
+    io = session.io_binding()
+    total = np.array(int(seqlens.max()) + 1, np.int32)
+    feeds = {"qkv": qkv, "seqlens_k": seqlens, "cos": cos, "sin": sin, "total": total}
+    for name, array in feeds.items():
+        if name in {i.name for i in session.get_inputs()}:
+            io.bind_cpu_input(name, array)
+    for past, present, buf in (("past_key", "present_key", key), ("past_value", "present_value", value)):
+        io.bind_input(past, "cpu", 0, np.float32, buf.shape, buf.ctypes.data)
+        io.bind_output(present, "cpu", 0, np.float32, buf.shape, buf.ctypes.data)
+    out = np.empty((qkv.shape[0], qkv.shape[1], HEADS * HEAD), np.float32)
+    io.bind_output("out", "cpu", 0, np.float32, out.shape, out.ctypes.data)
+    session.run_with_iobinding(io)
+    return out
+
+
+def _reference(qkv, key, value, seqlens) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Float64: rotate-half rotary at each token's position, causal softmax(scale q.k) v."""
+    cos, sin = (t.astype(np.float64) for t in _rotary())
+    key, value = key.astype(np.float64).copy(), value.astype(np.float64).copy()
+    batch, steps, _ = qkv.shape
+    half = HEAD // 2
+
+    def rotate(x: np.ndarray, pos: int) -> np.ndarray:
+        a, b = x[:half], x[half:]
+        return np.concatenate([a * cos[pos] - b * sin[pos], b * cos[pos] + a * sin[pos]])
+
+    out = np.zeros((batch, steps, HEADS * HEAD))
+    for b in range(batch):
+        past = int(seqlens[b]) + 1 - steps
+        token = qkv[b].astype(np.float64).reshape(steps, HEADS + 2 * KV_HEADS, HEAD)
+        for s in range(steps):
+            for j in range(KV_HEADS):
+                key[b, j, past + s] = rotate(token[s, HEADS + j], past + s)
+                value[b, j, past + s] = token[s, HEADS + KV_HEADS + j]
+        for s in range(steps):
+            seen = past + s + 1
+            for n in range(HEADS):
+                j = n // (HEADS // KV_HEADS)
+                scores = key[b, j, :seen] @ rotate(token[s, n], past + s) * 0.17
+                weights = np.exp(scores - scores.max())
+                out[b, s, n * HEAD : (n + 1) * HEAD] = weights @ value[b, j, :seen] / weights.sum()
+    return out, key, value
+
+
+def _case(rng: np.random.Generator, lengths: list[int], steps: int):
+    batch = len(lengths)
+    qkv = rng.standard_normal((batch, steps, WIDTH)).astype(np.float32)
+    key = rng.standard_normal((batch, KV_HEADS, LENGTH, HEAD)).astype(np.float32)
+    value = rng.standard_normal((batch, KV_HEADS, LENGTH, HEAD)).astype(np.float32)
+    seqlens = np.array([n + steps - 1 for n in lengths], np.int32)  # n cached tokens before the call
+    return qkv, key, value, seqlens
+
+
+@pytest.mark.parametrize(
+    ("lengths", "steps"),
+    [([5, 17, 0, 40], 1), ([3, 33], 1), ([20], 7), ([0], 9), ([1], 1), ([30], 18)],
+    ids=["decode-4-rows", "decode-2-rows", "chunk-on-cache", "first-prompt", "second-token", "long-chunk"],
+)
+def test_it_computes_what_group_query_attention_computes(
+    library: Path, lengths: list[int], steps: int
+) -> None:
+    rng = np.random.default_rng(len(lengths) * 100 + steps)
+    qkv, key, value, seqlens = _case(rng, lengths, steps)
+    theirs_k, theirs_v = key.copy(), value.copy()
+    ours_k, ours_v = key.copy(), value.copy()
+    theirs = _run_shared(_session(library, "gqa"), qkv, theirs_k, theirs_v, seqlens)
+    ours = _run_shared(_session(library, "ours"), qkv, ours_k, ours_v, seqlens)
+    want, want_k, want_v = _reference(qkv, key, value, seqlens)
+    for b, n in enumerate(lengths):  # the cache: the new tokens' keys and values, the rest untouched
+        used = n + steps
+        np.testing.assert_allclose(ours_k[b, :, :used], want_k[b, :, :used], rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(ours_v[b, :, :used], want_v[b, :, :used].astype(np.float32))
+        np.testing.assert_array_equal(ours_k[b, :, used:], key[b, :, used:])
+        np.testing.assert_allclose(ours_k[b, :, :used], theirs_k[b, :, :used], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours, want, rtol=1e-4, atol=2e-5)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=2e-5)
+
+
+def test_a_row_gives_the_same_bits_alone_and_in_a_batch(library: Path) -> None:
+    session = _session(library, "ours")
+    rng = np.random.default_rng(7)
+    qkv, key, value, seqlens = _case(rng, [9, 30, 2], 1)
+    batch = _run_shared(session, qkv, key.copy(), value.copy(), seqlens)
+    for b in range(3):
+        alone = _run_shared(
+            session, qkv[b : b + 1], key[b : b + 1].copy(), value[b : b + 1].copy(), seqlens[b : b + 1]
+        )
+        assert alone.tobytes() == batch[b : b + 1].tobytes()
+
+
+def test_separate_present_buffers_get_the_cache_copied(library: Path) -> None:
+    session = _session(library, "ours")
+    rng = np.random.default_rng(11)
+    qkv, key, value, seqlens = _case(rng, [4, 12], 1)
+    cos, sin = _rotary()
+    out, present_k, present_v = session.run(
+        None, {"qkv": qkv, "past_key": key, "past_value": value, "seqlens_k": seqlens, "cos": cos, "sin": sin}
+    )
+    want, want_k, _ = _reference(qkv, key, value, seqlens)
+    np.testing.assert_allclose(out, want, rtol=1e-4, atol=2e-5)
+    assert present_k.shape == key.shape
+    for b, used in enumerate((5, 13)):
+        np.testing.assert_allclose(present_k[b, :, :used], want_k[b, :, :used], rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(present_v[b, :, : used - 1], value[b, :, : used - 1])
+
+
+@pytest.mark.parametrize(
+    ("cache", "cached", "message"),
+    [
+        (70, 64, "past the end of the rotary tables"),
+        (LENGTH, LENGTH + 2, "more cached tokens than past_key holds"),
+    ],
+)
+def test_rows_the_tables_or_the_cache_cannot_hold_are_refused_by_name(
+    library: Path, cache: int, cached: int, message: str
+) -> None:
+    session = _session(library, "ours")
+    rng = np.random.default_rng(5)
+    qkv = rng.standard_normal((1, 1, WIDTH)).astype(np.float32)
+    key = value = np.zeros((1, KV_HEADS, cache, HEAD), np.float32)
+    cos, sin = _rotary()
+    feeds = {"qkv": qkv, "past_key": key, "past_value": value, "seqlens_k": np.array([cached], np.int32)}
+    with pytest.raises(Exception, match=message):
+        session.run(None, {**feeds, "cos": cos, "sin": sin})
