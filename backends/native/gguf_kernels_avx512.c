@@ -37,6 +37,17 @@ AVX512 static inline __m512i load_pair(const void *p, int64_t next) {
   return _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
 }
 
+/* The pair kernels read two streams at once, which the hardware prefetcher follows less well
+ * than one: ask for both groups' block AHEAD blocks on (prefetching never faults, so running past
+ * the end is harmless). Measured on 53 MB of weights, one core: 8 rows 6.41 -> 5.05 ms. */
+enum { AHEAD = 16 };
+AVX512 static inline void prefetch_pair(const void *p, int64_t next, int bytes) {
+  for (int line = 0; line < bytes; line += 64) {
+    _mm_prefetch((const char *)p + line, _MM_HINT_T0);
+    _mm_prefetch((const char *)p + next + line, _MM_HINT_T0);
+  }
+}
+
 AVX512 static inline __m512 load_pair_ps(const float *p, int64_t next) {
   const __m512d a = _mm512_castpd256_pd512(_mm256_castps_pd(_mm256_loadu_ps(p)));
   return _mm512_castpd_ps(_mm512_insertf64x4(a, _mm256_castps_pd(_mm256_loadu_ps(p + next)), 1));
@@ -57,6 +68,7 @@ AVX512 static inline __m512 load_pair_ps(const float *p, int64_t next) {
     for (int64_t b = 0; b < nb; b++) {                                                               \
       __m512i s1[ROWS][2], s2[ROWS][2];                                                              \
       for (int k = 0; k < ROWS; k++) s1[k][0] = s1[k][1] = s2[k][0] = s2[k][1] = _mm512_setzero_si512(); \
+      prefetch_pair(w + (b + AHEAD) * 128, wnext, 128);                                              \
       for (int s = 0; s < 4; s++) {                                                                  \
         const __m512i v = load_pair(w + b * 128 + s * 32, wnext);                                    \
         const __m512i lo = _mm512_and_si512(v, low), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low); \
@@ -99,6 +111,7 @@ AVX512 static inline __m512 load_pair_ps(const float *p, int64_t next) {
     for (int64_t b = 0; b < nb; b++) {                                                               \
       __m512i s1[ROWS][2], s2[ROWS][2];                                                              \
       for (int k = 0; k < ROWS; k++) s1[k][0] = s1[k][1] = s2[k][0] = s2[k][1] = _mm512_setzero_si512(); \
+      prefetch_pair(w + (b + AHEAD) * 256, wnext, 256);                                              \
       for (int s = 0; s < 8; s++) {                                                                  \
         const __m512i v = load_pair(w + b * 256 + s * 32, wnext);                                    \
         const __m512i magnitude = _mm512_abs_epi8(v);                                                \
