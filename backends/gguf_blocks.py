@@ -260,8 +260,10 @@ def rewrite(
             tied.append((weight_name, blocks, float_weight, names))
         matmuls += 1
     say(f"  {matmuls} matmuls now read the GGUF's blocks (weights checked against the float model)")
-    new_nodes, attention = attention_nodes(new_nodes, head_size=_head_size(float_dir))
-    if attention:
+    new_nodes, attention = attention_nodes(new_nodes, head_size=_head_size(float_dir), half=True)
+    if attention and _cache_to_half(graph, new_nodes):
+        say(f"  {attention} attention nodes run on slm.gguf::CausalAttentionF16 (a float16 KV cache)")
+    elif attention:
         say(f"  {attention} attention nodes run on slm.gguf::CausalAttention")
     for weight_name, blocks, float_weight, names in tied:
         new_nodes = _embedding_from_blocks(new_nodes, weight_name, blocks, float_weight, names, dropped)
@@ -290,12 +292,13 @@ def _head_size(float_dir: Path) -> int:
     return int(config["model"]["decoder"]["head_size"])
 
 
-def attention_nodes(nodes: list[Any], head_size: int) -> tuple[list[Any], int]:
+def attention_nodes(nodes: list[Any], head_size: int, half: bool = False) -> tuple[list[Any], int]:
     """NODES with each GroupQueryAttention that slm.gguf::CausalAttention computes the same way
     (packed QKV, rotate-half rotary, no window or softcap, float heads of a multiple of 8) put
     on it: onnxruntime's kernel packs every head's keys for a GEMM per row and head, which is
-    most of a step's growth with the batch (backends/native/gguf_attention.c). Returns the nodes
-    and how many were replaced; any other attention stays as it is."""
+    most of a step's growth with the batch (backends/native/gguf_attention.c). HALF: the float16
+    cache variant (the graph's past and present must then be made float16: _cache_to_half).
+    Returns the nodes and how many were replaced; any other attention stays as it is."""
     from onnx import helper
 
     def attr(node: Any, name: str, default: Any) -> Any:
@@ -322,7 +325,8 @@ def attention_nodes(nodes: list[Any], head_size: int) -> tuple[list[Any], int]:
             continue
         out.append(
             helper.make_node(
-                "CausalAttention", [inputs[0], inputs[3], inputs[4], inputs[5], inputs[7], inputs[8]],
+                "CausalAttentionF16" if half else "CausalAttention",
+                [inputs[0], inputs[3], inputs[4], inputs[5], inputs[7], inputs[8]],
                 list(node.output), name=node.name, domain=DOMAIN, layout_version=LAYOUT_VERSION,
                 num_heads=attr(node, "num_heads", 0), kv_num_heads=attr(node, "kv_num_heads", 0),
                 scale=float(attr(node, "scale", 0.0)),
@@ -330,6 +334,26 @@ def attention_nodes(nodes: list[Any], head_size: int) -> tuple[list[Any], int]:
         )  # fmt: skip
         replaced += 1
     return out, replaced
+
+
+def _cache_to_half(graph: Any, nodes: list[Any]) -> bool:
+    """Make the graph's past/present KV tensors float16 when only CausalAttentionF16 nodes touch
+    them (then a step reads half the bytes per cached token: at 4 rows of ~150 tokens the cache
+    is ~28 MB a step beside ~113 MB of weights). Else turn the nodes back to the float32 op and
+    say False."""
+    from onnx import TensorProto
+
+    attention = [n for n in nodes if n.op_type == "CausalAttentionF16"]
+    caches = {name for n in attention for name in (*n.input[1:3], *n.output[1:3])}
+    readers = [n for n in nodes if n not in attention and caches & {*n.input, *n.output}]
+    tensors = [t for t in (*graph.input, *graph.output) if t.name in caches]
+    if readers or len(tensors) != len(caches):
+        for n in attention:
+            n.op_type = "CausalAttention"
+        return False
+    for t in tensors:
+        t.type.tensor_type.elem_type = TensorProto.FLOAT16
+    return True
 
 
 def _op_nodes(

@@ -2,7 +2,7 @@
 
 The library is compiled on the machine that uses it, into the model folder that needs it:
 a C compiler is all it takes (the system's `cc`, or Zig's from PyPI: `pip install ziglang`).
-It needs an x86-64 CPU with AVX2 and FMA; `missing_requirement()` says what is missing so the
+It needs an x86-64 CPU with AVX2, FMA and F16C; `missing_requirement()` says what is missing so the
 caller can fall back to a model that runs on onnxruntime's own kernels.
 """
 
@@ -29,6 +29,7 @@ _FLAGS = [
     "-O3",
     "-mavx2",
     "-mfma",
+    "-mf16c",
     "-ffp-contract=off",
     "-fPIC",
     "-shared",
@@ -82,9 +83,9 @@ def cpu_problem() -> str | None:
         return (
             f"the GGUF kernels are written for Linux on x86-64 (this is {sys.platform}/{platform.machine()})"
         )
-    missing = {"avx2", "fma"} - cpu_flags()
+    missing = {"avx2", "fma", "f16c"} - cpu_flags()
     if missing:
-        return f"the GGUF kernels need AVX2 and FMA; this CPU lacks {', '.join(sorted(missing))}"
+        return f"the GGUF kernels need AVX2, FMA and F16C; this CPU lacks {', '.join(sorted(missing))}"
     return None
 
 

@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 
 _DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
+ATTENTION_OPS = frozenset({"GroupQueryAttention", "CausalAttention", "CausalAttentionF16"})
+"""Attention ops that take per-row KV lengths: onnxruntime's, and slm.gguf's (q4_1 folders)."""
 
 
 def batchable(folder: Path, config: dict[str, Any]) -> str | None:
@@ -52,7 +54,7 @@ def batchable(folder: Path, config: dict[str, Any]) -> str | None:
         return None  # the config flag above is what onnxruntime-genai itself goes by
     graph = onnx.load(str(folder / decoder["filename"]), load_external_data=False).graph
     ops = {node.op_type for node in graph.node}
-    if not ops & {"GroupQueryAttention", "CausalAttention"}:  # the latter: slm.gguf's (q4_1 folders)
+    if not ops & ATTENTION_OPS:
         return "its attention is not GroupQueryAttention (per-row KV lengths are needed)"
     return None
 

@@ -7,7 +7,9 @@
  * rows. Here a query reads its keys and values in place: scores four keys at a time, a softmax
  * with a vectorized exp, then the weighted sum of values into registers.
  *
- * Numerics: float32 throughout, the softmax shifted by the row maximum as onnxruntime does;
+ * Numerics: float32 arithmetic, the softmax shifted by the row maximum as onnxruntime does;
+ * the cache is float32 or float16 (CausalAttentionF16: keys and values rounded once when stored,
+ * as llama.cpp's default f16 cache does; it halves the bytes a step reads per cached token);
  * sums run in another order than its GEMM, so results agree to rounding, not bit for bit
  * (tests/core/test_gguf_attention.py compares against GroupQueryAttention and a float64
  * reference). Every row is computed alone, so a row's result is the same in any batch.
@@ -48,16 +50,29 @@ static void rotate(const AttentionTask *t, const float *x, int64_t pos, float *y
 
 static int64_t width(const AttentionTask *t) { return (t->heads + 2 * t->kv_heads) * t->head_size; }
 
+/* N floats (a multiple of 8) into the cache at element AT, rounded to half when it holds halves. */
+static void put(const AttentionTask *t, void *cache, int64_t at, const float *x, int64_t n) {
+  if (!t->half) {
+    memcpy((float *)cache + at, x, (size_t)n * sizeof(float));
+    return;
+  }
+  for (int64_t i = 0; i < n; i += 8)
+    _mm_storeu_si128((__m128i *)((uint16_t *)cache + at + i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+}
+
 void attention_store(const AttentionTask *t) {
   const int64_t h = t->head_size;
+  float rotated[MAX_HEAD];
   for (int64_t b = 0; b < t->batch; b++) {
     const int64_t past = (int64_t)t->seqlens[b] + 1 - t->steps;
     for (int64_t s = 0; s < t->steps; s++) {
       const float *token = t->qkv + (b * t->steps + s) * width(t);
       for (int64_t j = 0; j < t->kv_heads; j++) {
         const int64_t at = ((b * t->kv_heads + j) * t->length + past + s) * h;
-        rotate(t, token + (t->heads + j) * h, past + s, t->key + at);
-        memcpy(t->value + at, token + (t->heads + t->kv_heads + j) * h, (size_t)h * sizeof(float));
+        rotate(t, token + (t->heads + j) * h, past + s, rotated);
+        put(t, t->key, at, rotated, h);
+        put(t, t->value, at, token + (t->heads + t->kv_heads + j) * h, h);
       }
     }
   }
@@ -90,29 +105,36 @@ static __m256 exp_nonpositive(__m256 x) {
   return _mm256_andnot_ps(under, _mm256_mul_ps(p, _mm256_castsi256_ps(bits)));
 }
 
-/* scores[i] = scale * q . k_i for keys 0..n-1 (rows of H floats), four keys a pass. */
-static void score(const float *q, const float *k, int64_t n, int64_t h, float scale, float *scores) {
-  int64_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    for (int64_t d = 0; d < h; d += 8) {
-      const __m256 qv = _mm256_loadu_ps(q + d);
-      a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k + i * h + d), a0);
-      a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k + (i + 1) * h + d), a1);
-      a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k + (i + 2) * h + d), a2);
-      a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k + (i + 3) * h + d), a3);
-    }
-    /* the four horizontal sums at once: lanes 0..3 of the result are a0..a3's totals */
-    const __m256 pairs = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
-    const __m128 sums = _mm_add_ps(_mm256_castps256_ps128(pairs), _mm256_extractf128_ps(pairs, 1));
-    _mm_storeu_ps(scores + i, _mm_mul_ps(sums, _mm_set1_ps(scale)));
+/* 8 cached elements from float or half storage, as floats. */
+#define LOAD_F32(p) _mm256_loadu_ps(p)
+#define LOAD_F16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
+
+/* scores[i] = scale * q . k_i for keys 0..n-1 (rows of H elements), four keys a pass. */
+#define SCORE(NAME, T, LOAD)                                                                         \
+  static void NAME(const float *q, const T *k, int64_t n, int64_t h, float scale, float *scores) {    \
+    int64_t i = 0;                                                                                   \
+    for (; i + 4 <= n; i += 4) {                                                                     \
+      __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                                    \
+      for (int64_t d = 0; d < h; d += 8) {                                                           \
+        const __m256 qv = _mm256_loadu_ps(q + d);                                                    \
+        a0 = _mm256_fmadd_ps(qv, LOAD(k + i * h + d), a0);                                           \
+        a1 = _mm256_fmadd_ps(qv, LOAD(k + (i + 1) * h + d), a1);                                     \
+        a2 = _mm256_fmadd_ps(qv, LOAD(k + (i + 2) * h + d), a2);                                     \
+        a3 = _mm256_fmadd_ps(qv, LOAD(k + (i + 3) * h + d), a3);                                     \
+      }                                                                                              \
+      /* the four horizontal sums at once: lanes 0..3 of the result are a0..a3's totals */          \
+      const __m256 pairs = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));          \
+      const __m128 sums = _mm_add_ps(_mm256_castps256_ps128(pairs), _mm256_extractf128_ps(pairs, 1)); \
+      _mm_storeu_ps(scores + i, _mm_mul_ps(sums, _mm_set1_ps(scale)));                               \
+    }                                                                                                \
+    for (; i < n; i++) {                                                                             \
+      __m256 a = _mm256_setzero_ps();                                                                \
+      for (int64_t d = 0; d < h; d += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), LOAD(k + i * h + d), a); \
+      scores[i] = hsum(a) * scale;                                                                   \
+    }                                                                                                \
   }
-  for (; i < n; i++) {
-    __m256 a = _mm256_setzero_ps();
-    for (int64_t d = 0; d < h; d += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(k + i * h + d), a);
-    scores[i] = hsum(a) * scale;
-  }
-}
+SCORE(score_f32, float, LOAD_F32)
+SCORE(score_f16, uint16_t, LOAD_F16)
 
 /* weights[0..n) = softmax(scores) in place; the buffer has room for n rounded up to 8. */
 static void softmax(float *w, int64_t n) {
@@ -132,33 +154,42 @@ static void softmax(float *w, int64_t n) {
 }
 
 /* out[0..H) = sum_i weights[i] * v_i, 64 columns of registers at a time. */
-static void mix(const float *weights, const float *v, int64_t n, int64_t h, float *out) {
-  for (int64_t d0 = 0; d0 < h; d0 += 64) {
-    const int64_t lanes = (h - d0 < 64 ? h - d0 : 64) / 8;
-    __m256 acc[8];
-    for (int j = 0; j < 8; j++) acc[j] = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n; i++) {
-      const __m256 w = _mm256_set1_ps(weights[i]);
-      const float *row = v + i * h + d0;
-      for (int64_t j = 0; j < lanes; j++) acc[j] = _mm256_fmadd_ps(w, _mm256_loadu_ps(row + 8 * j), acc[j]);
-    }
-    for (int64_t j = 0; j < lanes; j++) _mm256_storeu_ps(out + d0 + 8 * j, acc[j]);
+#define MIX(NAME, T, LOAD)                                                                           \
+  static void NAME(const float *weights, const T *v, int64_t n, int64_t h, float *out) {             \
+    for (int64_t d0 = 0; d0 < h; d0 += 64) {                                                         \
+      const int64_t lanes = (h - d0 < 64 ? h - d0 : 64) / 8;                                         \
+      __m256 acc[8];                                                                                 \
+      for (int j = 0; j < 8; j++) acc[j] = _mm256_setzero_ps();                                      \
+      for (int64_t i = 0; i < n; i++) {                                                              \
+        const __m256 w = _mm256_set1_ps(weights[i]);                                                 \
+        const T *row = v + i * h + d0;                                                               \
+        for (int64_t j = 0; j < lanes; j++) acc[j] = _mm256_fmadd_ps(w, LOAD(row + 8 * j), acc[j]);  \
+      }                                                                                              \
+      for (int64_t j = 0; j < lanes; j++) _mm256_storeu_ps(out + d0 + 8 * j, acc[j]);                \
+    }                                                                                                \
   }
-}
+MIX(mix_f32, float, LOAD_F32)
+MIX(mix_f16, uint16_t, LOAD_F16)
 
 static void one_head(const AttentionTask *t, int64_t b, int64_t n) {
   const int64_t h = t->head_size, total = (int64_t)t->seqlens[b] + 1, past = total - t->steps;
   const int64_t kv = n / (t->heads / t->kv_heads);
-  const float *k = t->key + (b * t->kv_heads + kv) * t->length * h;
-  const float *v = t->value + (b * t->kv_heads + kv) * t->length * h;
+  const int64_t at = (b * t->kv_heads + kv) * t->length * h;
   float q[MAX_HEAD];
   float *weights = t->scratch + (b * t->heads + n) * t->scratch_stride;
   for (int64_t s = 0; s < t->steps; s++) {
     const int64_t seen = past + s + 1; /* causal: positions 0 .. past+s */
     rotate(t, t->qkv + (b * t->steps + s) * width(t) + n * h, past + s, q);
-    score(q, k, seen, h, t->scale, weights);
-    softmax(weights, seen);
-    mix(weights, v, seen, h, t->out + ((b * t->steps + s) * t->heads + n) * h);
+    float *out = t->out + ((b * t->steps + s) * t->heads + n) * h;
+    if (t->half) {
+      score_f16(q, (const uint16_t *)t->key + at, seen, h, t->scale, weights);
+      softmax(weights, seen);
+      mix_f16(weights, (const uint16_t *)t->value + at, seen, h, out);
+    } else {
+      score_f32(q, (const float *)t->key + at, seen, h, t->scale, weights);
+      softmax(weights, seen);
+      mix_f32(weights, (const float *)t->value + at, seen, h, out);
+    }
   }
 }
 

@@ -17,12 +17,13 @@ typedef struct {
   const float *qkv;       /* [B, S, (heads + 2 * kv_heads) * head_size]: Q heads, K heads, V heads */
   const int32_t *seqlens; /* [B]: tokens of row b after this call, minus one */
   const float *cos, *sin; /* [positions, rotary / 2] */
-  float *key, *value;     /* the cache, [B, kv_heads, length, head_size] */
+  void *key, *value;      /* the cache, [B, kv_heads, length, head_size]: float, or IEEE half */
   float *out;             /* [B, S, heads * head_size] */
   float *scratch;         /* B * heads * scratch_stride floats: each head's softmax weights */
   int64_t scratch_stride; /* at least the longest row + 8 */
   int64_t batch, steps, heads, kv_heads, head_size, rotary, positions, length;
   float scale;
+  int half; /* the cache holds float16 (keys and values rounded once, when stored) */
 } AttentionTask;
 
 /* NULL when the task's sizes hold together (rows within the cache and the rotary tables), else

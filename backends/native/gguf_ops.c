@@ -13,6 +13,7 @@
  *        (gguf_attention.h); attributes num_heads, kv_num_heads, scale (0: 1/sqrt(H)). Present
  *        is past's buffer when the caller binds them to the same memory (onnxruntime-genai's
  *        past_present_share_buffer, and backends/onnx_batch.py); else past is copied into it.
+ *   slm.gguf::CausalAttentionF16: the same with a float16 cache (past and present).
  *
  * B holds the GGUF's blocks with 8 output columns interleaved (gguf_kernels.h documents the
  * layout; backends/gguf_blocks.py writes it). N is a multiple of 8; the graph pads and slices.
@@ -282,8 +283,15 @@ static GgufOp gather_op = GGUF_OP("GatherQ8_0", FORMAT_Q8_0, 1, 3, TYPE_INT8, TY
 
 /* ---- CausalAttention ------------------------------------------------------------------------ */
 typedef struct {
+  OrtCustomOp base;
+  const char *name;
+  int half; /* the cache (past and present) is float16 */
+} AttentionOp;
+
+typedef struct {
   int64_t heads, kv_heads;
   float scale;
+  int half;
 } AttentionKernel;
 
 static OrtStatus *attention_fail(const char *why) {
@@ -303,6 +311,7 @@ static OrtStatus *compute_attention(void *state, OrtKernelContext *ctx) {
     TRY(input(ctx, i, &values[i], &data[i]));
     TRY(shape_of(values[i], dims[i], &rank[i], &type));
   }
+  const size_t cell = kernel->half ? 2 : 4;
   if (rank[0] != 3 || rank[1] != 4 || rank[2] != 4 || rank[3] != 1 || rank[4] != 2 || rank[5] != 2)
     return attention_fail("inputs must be qkv [B,S,W], past key/value [B,Nkv,L,H], seqlens_k [B], cos/sin [P,R/2]");
   const int64_t batch = dims[0][0], steps = dims[0][1], h = dims[1][3], kv_heads = kernel->kv_heads;
@@ -333,18 +342,18 @@ static OrtStatus *compute_attention(void *state, OrtKernelContext *ctx) {
   for (size_t i = 0; i < 3; i++) TRY(API(GetTensorMutableData)(outputs[i], &out[i]));
   const int64_t stride = (longest + 8 + 15) / 16 * 16;
   AttentionTask task = {(const float *)data[0], seqlens, (const float *)data[4], (const float *)data[5],
-                        (float *)out[1], (float *)out[2], (float *)out[0], NULL, stride, batch, steps,
+                        out[1], out[2], (float *)out[0], NULL, stride, batch, steps,
                         kernel->heads, kv_heads, h, 2 * dims[4][1], dims[4][0], length,
-                        kernel->scale != 0.0f ? kernel->scale : 1.0f / sqrtf((float)h)};
+                        kernel->scale != 0.0f ? kernel->scale : 1.0f / sqrtf((float)h), kernel->half};
   const char *problem = attention_problem(&task);
   if (problem != NULL) return attention_fail(problem);
   for (size_t i = 1; i < 3; i++) /* not the caller's shared buffer: carry the cached tokens over */
     if (out[i] != data[i])
       for (int64_t b = 0; b < batch; b++)
         for (int64_t j = 0; j < kv_heads; j++)
-          memcpy((float *)out[i] + (b * kv_heads + j) * length * h,
-                 (const float *)data[i] + (b * kv_heads + j) * dims[1][2] * h,
-                 (size_t)((seqlens[b] + 1 - steps) * h) * sizeof(float));
+          memcpy((char *)out[i] + (size_t)((b * kv_heads + j) * length * h) * cell,
+                 (const char *)data[i] + (size_t)((b * kv_heads + j) * dims[1][2] * h) * cell,
+                 (size_t)((seqlens[b] + 1 - steps) * h) * cell);
   task.scratch = (float *)malloc((size_t)(batch * kernel->heads * stride) * sizeof(float));
   if (task.scratch == NULL) return attention_fail("out of memory for the softmax weights");
   attention_store(&task);
@@ -355,11 +364,11 @@ static OrtStatus *compute_attention(void *state, OrtKernelContext *ctx) {
 
 static OrtStatus *create_attention(const OrtCustomOp *base, const OrtApi *api, const OrtKernelInfo *info,
                                    void **kernel) {
-  (void)base;
   (void)api;
   const int64_t layout = attribute(info, "layout_version", 1);
   if (layout != SLM_GGUF_LAYOUT_VERSION) return attention_fail("written for another layout version; " REBUILD);
-  AttentionKernel state = {attribute(info, "num_heads", 0), attribute(info, "kv_num_heads", 0), 0.0f};
+  AttentionKernel state = {attribute(info, "num_heads", 0), attribute(info, "kv_num_heads", 0), 0.0f,
+                           ((const AttentionOp *)base)->half};
   OrtStatus *absent = API(KernelInfoGetAttribute_float)(info, "scale", &state.scale);
   if (absent != NULL) API(ReleaseStatus)(absent);
   if (state.heads <= 0 || state.kv_heads <= 0 || state.heads % state.kv_heads != 0)
@@ -371,13 +380,13 @@ static OrtStatus *create_attention(const OrtCustomOp *base, const OrtApi *api, c
   return NULL;
 }
 
-static const char *attention_name(const OrtCustomOp *op) {
-  (void)op;
-  return "CausalAttention";
-}
+static const char *attention_name(const OrtCustomOp *op) { return ((const AttentionOp *)op)->name; }
 static int attention_input_type(const OrtCustomOp *op, size_t index) {
-  (void)op;
-  return index == 3 ? TYPE_INT32 : TYPE_FLOAT;
+  if (index == 3) return TYPE_INT32;
+  return (index == 1 || index == 2) && ((const AttentionOp *)op)->half ? TYPE_FLOAT16 : TYPE_FLOAT;
+}
+static int attention_output_type(const OrtCustomOp *op, size_t index) {
+  return index > 0 && ((const AttentionOp *)op)->half ? TYPE_FLOAT16 : TYPE_FLOAT;
 }
 static size_t attention_inputs(const OrtCustomOp *op) {
   (void)op;
@@ -388,10 +397,15 @@ static size_t attention_outputs(const OrtCustomOp *op) {
   return 3;
 }
 
-static OrtCustomOp attention_op = {
-    ORT_API_VERSION_USED, NULL, attention_name, op_provider, attention_input_type, attention_inputs,
-    op_output_type, attention_outputs, NULL, destroy_kernel, op_required, op_required, op_memory, op_one,
-    op_one, op_one, op_one, create_attention, compute_attention, NULL, op_one, op_end_version};
+#define ATTENTION_OP(name_, half_)                                                                               \
+  {                                                                                                               \
+    {ORT_API_VERSION_USED, NULL, attention_name, op_provider, attention_input_type, attention_inputs,            \
+     attention_output_type, attention_outputs, NULL, destroy_kernel, op_required, op_required, op_memory, op_one, \
+     op_one, op_one, op_one, create_attention, compute_attention, NULL, op_one, op_end_version},                 \
+        name_, half_                                                                                              \
+  }
+static AttentionOp attention_op = ATTENTION_OP("CausalAttention", 0);
+static AttentionOp attention_f16_op = ATTENTION_OP("CausalAttentionF16", 1);
 
 /* The checks ort_abi.h promises; NULL when the table is usable. */
 static OrtStatus *check_api(const OrtApiBase *base) {
@@ -440,6 +454,7 @@ SLM_EXPORT OrtStatus *RegisterCustomOps(OrtSessionOptions *options, const OrtApi
   TRY(API(CustomOpDomain_Add)(domain, &q4_1_op.base));
   TRY(API(CustomOpDomain_Add)(domain, &q8_0_op.base));
   TRY(API(CustomOpDomain_Add)(domain, &gather_op.base));
-  TRY(API(CustomOpDomain_Add)(domain, &attention_op));
+  TRY(API(CustomOpDomain_Add)(domain, &attention_op.base));
+  TRY(API(CustomOpDomain_Add)(domain, &attention_f16_op.base));
   return API(AddCustomOpDomain)(options, domain);
 }

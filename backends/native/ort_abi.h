@@ -38,7 +38,7 @@ typedef struct OrtApiBase {
 } OrtApiBase;
 
 enum { ORT_FAIL = 1, ORT_INVALID_ARGUMENT = 2 };                     /* OrtErrorCode */
-enum { TYPE_FLOAT = 1, TYPE_UINT8 = 2, TYPE_INT8 = 3, TYPE_INT32 = 6, TYPE_INT64 = 7 }; /* ONNXTensorElementDataType */
+enum { TYPE_FLOAT = 1, TYPE_UINT8 = 2, TYPE_INT8 = 3, TYPE_INT32 = 6, TYPE_INT64 = 7, TYPE_FLOAT16 = 10 }; /* ONNXTensorElementDataType */
 enum { IO_REQUIRED = 0 };                                              /* OrtCustomOpInputOutputCharacteristic */
 enum { MEM_DEFAULT = 0 };                                              /* OrtMemType */
 

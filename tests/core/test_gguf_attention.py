@@ -1,8 +1,9 @@
 """slm.gguf::CausalAttention against onnxruntime's GroupQueryAttention (the op it replaces in q4_1
-folders) and against a float64 reference written here: decoding rows of different lengths in one
-call, prompt chunks on top of a cache, a first prompt, past and present in one buffer (as the
-batched engine and onnxruntime-genai bind them) or apart, and the refusal of a row longer than
-the cache."""
+folders) and against a float64 reference written here (for CausalAttentionF16, the float16 cache
+variant q4_1 folders use, one that rounds the stored keys and values to float16 as it does):
+decoding rows of different lengths in one call, prompt chunks on top of a cache, a first
+prompt, past and present in one buffer (as the batched engine and onnxruntime-genai bind them)
+or apart, and the refusal of a row longer than the cache."""
 
 from __future__ import annotations
 
@@ -29,15 +30,17 @@ def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _session(library: Path, op: str) -> ort.InferenceSession:
+    """OP: "gqa" (onnxruntime's), "ours" (float32 cache) or "ours16" (float16 cache)."""
     from onnx import TensorProto, helper
 
     from backends.native_ops import LAYOUT_VERSION
 
     f, i32 = TensorProto.FLOAT, TensorProto.INT32
+    kv = TensorProto.FLOAT16 if op == "ours16" else f
     inputs = [
         helper.make_tensor_value_info("qkv", f, ["B", "S", WIDTH]),
-        helper.make_tensor_value_info("past_key", f, ["B", KV_HEADS, "L", HEAD]),
-        helper.make_tensor_value_info("past_value", f, ["B", KV_HEADS, "L", HEAD]),
+        helper.make_tensor_value_info("past_key", kv, ["B", KV_HEADS, "L", HEAD]),
+        helper.make_tensor_value_info("past_value", kv, ["B", KV_HEADS, "L", HEAD]),
         helper.make_tensor_value_info("seqlens_k", i32, ["B"]),
         helper.make_tensor_value_info("cos", f, [POSITIONS, HEAD // 2]),
         helper.make_tensor_value_info("sin", f, [POSITIONS, HEAD // 2]),
@@ -46,8 +49,8 @@ def _session(library: Path, op: str) -> ort.InferenceSession:
         inputs.append(helper.make_tensor_value_info("total", i32, []))
     outputs = [
         helper.make_tensor_value_info("out", f, ["B", "S", HEADS * HEAD]),
-        helper.make_tensor_value_info("present_key", f, ["B", KV_HEADS, "T", HEAD]),
-        helper.make_tensor_value_info("present_value", f, ["B", KV_HEADS, "T", HEAD]),
+        helper.make_tensor_value_info("present_key", kv, ["B", KV_HEADS, "T", HEAD]),
+        helper.make_tensor_value_info("present_value", kv, ["B", KV_HEADS, "T", HEAD]),
     ]
     names = ["out", "present_key", "present_value"]
     if op == "gqa":
@@ -59,7 +62,7 @@ def _session(library: Path, op: str) -> ort.InferenceSession:
         )  # fmt: skip
     else:
         node = helper.make_node(
-            "CausalAttention",
+            "CausalAttentionF16" if op == "ours16" else "CausalAttention",
             ["qkv", "past_key", "past_value", "seqlens_k", "cos", "sin"],
             names, domain="slm.gguf", num_heads=HEADS, kv_num_heads=KV_HEADS, scale=0.17,
             layout_version=LAYOUT_VERSION,
@@ -89,16 +92,18 @@ def _run_shared(session: ort.InferenceSession, qkv, key, value, seqlens) -> np.n
         if name in {i.name for i in session.get_inputs()}:
             io.bind_cpu_input(name, array)
     for past, present, buf in (("past_key", "present_key", key), ("past_value", "present_value", value)):
-        io.bind_input(past, "cpu", 0, np.float32, buf.shape, buf.ctypes.data)
-        io.bind_output(present, "cpu", 0, np.float32, buf.shape, buf.ctypes.data)
+        io.bind_input(past, "cpu", 0, buf.dtype, buf.shape, buf.ctypes.data)
+        io.bind_output(present, "cpu", 0, buf.dtype, buf.shape, buf.ctypes.data)
     out = np.empty((qkv.shape[0], qkv.shape[1], HEADS * HEAD), np.float32)
     io.bind_output("out", "cpu", 0, np.float32, out.shape, out.ctypes.data)
     session.run_with_iobinding(io)
     return out
 
 
-def _reference(qkv, key, value, seqlens) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Float64: rotate-half rotary at each token's position, causal softmax(scale q.k) v."""
+def _reference(qkv, key, value, seqlens, half: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Float64: rotate-half rotary at each token's position, causal softmax(scale q.k) v; HALF
+    rounds the keys and values it stores to float16 first."""
+    store = (lambda x: x.astype(np.float16).astype(np.float64)) if half else (lambda x: x)
     cos, sin = (t.astype(np.float64) for t in _rotary())
     key, value = key.astype(np.float64).copy(), value.astype(np.float64).copy()
     batch, steps, _ = qkv.shape
@@ -114,8 +119,8 @@ def _reference(qkv, key, value, seqlens) -> tuple[np.ndarray, np.ndarray, np.nda
         token = qkv[b].astype(np.float64).reshape(steps, HEADS + 2 * KV_HEADS, HEAD)
         for s in range(steps):
             for j in range(KV_HEADS):
-                key[b, j, past + s] = rotate(token[s, HEADS + j], past + s)
-                value[b, j, past + s] = token[s, HEADS + KV_HEADS + j]
+                key[b, j, past + s] = store(rotate(token[s, HEADS + j], past + s))
+                value[b, j, past + s] = store(token[s, HEADS + KV_HEADS + j])
         for s in range(steps):
             seen = past + s + 1
             for n in range(HEADS):
@@ -160,10 +165,31 @@ def test_it_computes_what_group_query_attention_computes(
     np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=2e-5)
 
 
-def test_a_row_gives_the_same_bits_alone_and_in_a_batch(library: Path) -> None:
-    session = _session(library, "ours")
+@pytest.mark.parametrize(("lengths", "steps"), [([5, 17, 0, 40], 1), ([20], 7), ([0], 9)])
+def test_the_float16_cache_variant_rounds_only_what_it_stores(
+    library: Path, lengths: list[int], steps: int
+) -> None:
+    rng = np.random.default_rng(len(lengths) * 10 + steps)
+    qkv, key, value, seqlens = _case(rng, lengths, steps)
+    key16, value16 = key.astype(np.float16), value.astype(np.float16)
+    ours = _run_shared(_session(library, "ours16"), qkv, key16, value16, seqlens)
+    want, want_k, want_v = _reference(qkv, key16, value16, seqlens, half=True)
+    np.testing.assert_allclose(ours, want, rtol=1e-4, atol=2e-5)
+    for b, n in enumerate(lengths):
+        used = n + steps
+        np.testing.assert_allclose(key16[b, :, :used], want_k[b, :, :used], rtol=1e-3, atol=1e-3)
+        np.testing.assert_array_equal(value16[b, :, :used], want_v[b, :, :used].astype(np.float16))
+    exact, _, _ = _reference(qkv, key16, value16, seqlens)  # what rounding the cache costs
+    np.testing.assert_allclose(ours, exact, rtol=0, atol=5e-3)
+
+
+@pytest.mark.parametrize("op", ["ours", "ours16"])
+def test_a_row_gives_the_same_bits_alone_and_in_a_batch(library: Path, op: str) -> None:
+    session = _session(library, op)
     rng = np.random.default_rng(7)
     qkv, key, value, seqlens = _case(rng, [9, 30, 2], 1)
+    if op == "ours16":
+        key, value = key.astype(np.float16), value.astype(np.float16)
     batch = _run_shared(session, qkv, key.copy(), value.copy(), seqlens)
     for b in range(3):
         alone = _run_shared(

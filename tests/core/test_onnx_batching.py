@@ -46,6 +46,24 @@ async def backend(default_model_dir: Path):
     await b.aclose()
 
 
+def test_the_default_folder_batches_and_q4_1_runs_the_slm_attention(default_model_dir: Path) -> None:
+    import json
+
+    import onnx
+
+    from backends.onnx_batch import ATTENTION_OPS, batchable
+
+    config = json.loads((default_model_dir / "genai_config.json").read_text())
+    assert batchable(default_model_dir, config) is None
+    graph = onnx.load(str(default_model_dir / "model.onnx"), load_external_data=False).graph
+    attention = {n.op_type for n in graph.node} & ATTENTION_OPS
+    native = config["model"]["decoder"].get("session_options", {}).get("custom_ops_library")
+    assert attention == ({"CausalAttentionF16"} if native else {"GroupQueryAttention"})
+    if native:  # its KV cache is float16: half the bytes a decoding step reads per cached token
+        kinds = {i.name: i.type.tensor_type.elem_type for i in graph.input}
+        assert kinds["past_key_values.0.key"] == onnx.TensorProto.FLOAT16
+
+
 async def test_greedy_output_is_the_same_alone_and_in_a_batch(backend: OnnxBackend) -> None:
     alone = [await collect(backend, ask(p, greedy(40))) for p in PROMPTS]
     together = await asyncio.gather(*(collect(backend, ask(p, greedy(40))) for p in PROMPTS))
