@@ -1,29 +1,32 @@
 """`slm-playground bench concurrency`: many users at once on the in-process model.
 
-Every row serves the same work: the fixed prompt set, ``--repeats`` times over (each request new
-to the server: a row and round number in front of the question; greedy, the same system prompt).
-N clients start at the same moment and each sends its next request as soon as its previous one
-has ended (as vLLM's benchmark does with --max-concurrency), so N streams are in flight until the
-list runs out and every row's aggregate is over the same answers. (Measuring bursts of N prompts
-against a one-stream row of only the first prompt compared different work: short answers leave a
-burst decoding fewer rows at its tail, and that, not the engine, set the ratio.) Through
+Every row serves the same work: ``--repeats`` rounds of ROUND requests (the fixed prompt set
+four times over; each request new to the server: a row and round number in front of the
+question; greedy, the same system prompt). In a round of the N-stream row, N clients start at
+the same moment and each sends its next request as soon as its previous one has ended (as vLLM's
+benchmark does with --max-concurrency), so N streams are in flight until the round runs out.
+The rows' rounds are interleaved (1, 2, 4, 8 streams, then again), so the shared machine's drift
+falls on every row alike. (Measuring bursts of N prompts against a one-stream row of only the
+first prompt compared different work: short answers leave a burst decoding fewer rows at its
+tail, and that, not the engine, set the ratio.) Through
   engine server   - `python -m app engine` in its own process, OpenAI streaming API;
   engine, Generator path - the same server with --no-batching: onnxruntime-genai's Generator,
                     one request at a time (the engine before batching), 1 stream: today's speed;
   app HTTP API    - `python -m app ui` in its own process, its /chat endpoint over Gradio's
                     HTTP + SSE API (each stream its own session);
   llama.cpp       - an OpenAI-compatible llama.cpp server at --llamacpp-url, when given.
-Per row: requests completed, aggregate tokens/s (all completion tokens over the row's wall
+Per row: requests completed, aggregate tokens/s (all completion tokens over the rounds' wall
 time), per-request decode tokens/s (median; first to last token of each), time to first token
 p50/p95/max (client side: from sending, so queueing is included) over every request and over
-the first N (sent at the same moment), and the serving process's peak RSS during the row (its
-high-water mark is reset before each row; not for a URL).
+the first N of each round (sent at the same moment), and the serving process's peak RSS during
+the row's rounds (its high-water mark is reset before each round; not for a URL).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import statistics
 import subprocess
@@ -44,7 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--home", type=Path, help="model home (SLM_HOME)")
     parser.add_argument("--streams", default="1,2,4,8", help="concurrent streams per row")
     parser.add_argument("--max-tokens", type=int, default=128)
-    parser.add_argument("--repeats", type=int, default=2, help="rounds of the prompt set per row")
+    parser.add_argument(
+        "--repeats", type=int, default=2, help=f"rounds per row, interleaved; a round is {ROUND} requests"
+    )
     parser.add_argument("--batch", type=int, default=0, help="engine batch size (default: automatic)")
     parser.add_argument("--no-app", action="store_true", help="skip the app rows")
     parser.add_argument(
@@ -184,17 +189,29 @@ class Served:
             self.process.wait(timeout=15)
 
 
-async def measure_row(served: Served, streams: int, max_tokens: int, repeats: int) -> dict[str, Any]:
-    """``streams`` clients working through the same ``repeats`` rounds of the prompt set, each
-    sending its next request when its previous one ends; TTFT percentiles over every request,
-    and the slowest first token of the first ``streams`` (the ones sent at the same moment)."""
-    with_rss = True
-    try:
+ROUND_PASSES = 4
+ROUND = ROUND_PASSES * len(PROMPTS)
+"""Requests in one round of a row: the prompt set four times over. With fewer, the end of each
+round (clients out of work while others still decode) weighed on the many-stream rows: 16
+requests on 4 clients gave 2.28-2.39x where 32 gave 2.46-2.53x, same code and machine."""
+
+
+@dataclass
+class Round:
+    """One pass of a row's clients through the prompt set."""
+
+    results: list[tuple[int, Stream]]
+    wall: float
+    rss: float
+
+
+async def measure_round(served: Served, streams: int, max_tokens: int, first: int) -> Round:
+    """``streams`` clients working through one round (requests ``first`` .. ``first + ROUND - 1``),
+    each sending its next request when its previous one ends."""
+    with contextlib.suppress(OSError):  # no /proc here: no RSS figures
         served.reset_peak()
-    except OSError:
-        with_rss = False
     _ROW[0] += 1
-    work = iter(range(len(PROMPTS) * repeats))
+    work = iter(range(first, first + ROUND))
     results: list[tuple[int, Stream]] = []
 
     async def client(http: httpx.AsyncClient) -> None:
@@ -205,9 +222,22 @@ async def measure_row(served: Served, streams: int, max_tokens: int, repeats: in
         start = time.perf_counter()
         await asyncio.gather(*(client(http) for _ in range(streams)))
         wall = time.perf_counter() - start
+    try:
+        rss = served.peak_rss_mb()
+    except OSError:
+        rss = float("nan")
+    return Round(results, wall, rss)
+
+
+def summarize(served: Served, streams: int, rounds: list[Round]) -> dict[str, Any]:
+    """A row from its rounds: tokens over their summed wall time; TTFT percentiles over every
+    request, and over the first ``streams`` of each round (the ones sent at the same moment)."""
+    results = [item for r in rounds for item in r.results]
+    wall = sum(r.wall for r in rounds)
     done = [r for _, r in results if r.ok]
     ttfts = [r.ttft_s for r in done]
-    first_wave = [r.ttft_s for i, r in results if r.ok and i < streams]
+    first_wave = [r.ttft_s for i, r in results if r.ok and i % ROUND < streams]
+    peaks = [r.rss for r in rounds if r.rss == r.rss]
     return {
         "target": served.name,
         "streams": streams,
@@ -218,9 +248,21 @@ async def measure_row(served: Served, streams: int, max_tokens: int, repeats: in
         "p95": _percentile(ttfts, 0.95),
         "max": max(ttfts, default=float("nan")),
         "burst_p95": _percentile(first_wave, 0.95),
-        "rss": served.peak_rss_mb() if with_rss else float("nan"),
+        "rss": max(peaks) if peaks else float("nan"),
         "errors": sorted({r.error for _, r in results if not r.ok}),
     }
+
+
+async def measure_rows(
+    served: Served, counts: list[int], max_tokens: int, repeats: int
+) -> list[dict[str, Any]]:
+    """Every row's rounds, interleaved (1, 2, 4, 8 streams, then again): the machine's drift
+    over a run then falls on every row alike, so the ratios between rows hold still."""
+    rounds: dict[int, list[Round]] = {n: [] for n in counts}
+    for r in range(repeats):
+        for n in counts:
+            rounds[n].append(await measure_round(served, n, max_tokens, first=r * ROUND))
+    return [summarize(served, n, rounds[n]) for n in counts]
 
 
 def _start(command: list[str], url: str) -> subprocess.Popen[bytes]:
@@ -305,7 +347,7 @@ def _table(rows: list[dict[str, Any]]) -> str:
 async def _rows(served: Served, counts: list[int], max_tokens: int, repeats: int) -> list[dict[str, Any]]:
     async with httpx.AsyncClient(timeout=600) as http:  # load, warm up, and cache the system prompt
         await served.send(http, -1, 8)
-    return [await measure_row(served, n, max_tokens, repeats) for n in counts]
+    return await measure_rows(served, counts, max_tokens, repeats)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -315,8 +357,8 @@ def run(args: argparse.Namespace) -> int:
     model_dir = resolve_model_dir(args.model, home=model_home_of(args))
     print(
         f"model: {model_dir}\nstreams {counts}: that many clients at once, each sending its next request "
-        f"when one ends; every row serves the same {len(PROMPTS) * args.repeats} requests "
-        f"({args.repeats} rounds of the prompt set), greedy, max {args.max_tokens} new tokens\n",
+        f"when one ends; every row serves the same {ROUND * args.repeats} requests ({args.repeats} "
+        f"rounds of {ROUND}, the rows' rounds interleaved), greedy, max {args.max_tokens} new tokens\n",
         flush=True,
     )
     rows: list[dict[str, Any]] = []

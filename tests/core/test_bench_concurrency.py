@@ -11,24 +11,26 @@ from serve.threaded import ServerThread
 
 
 async def test_a_row_of_streams_through_an_openai_server() -> None:
-    backend = ScriptedBackend(delay_s=0.01)
-    backend.enqueue(*(ScriptedReply(chunks=tuple(f"w{i} " for i in range(6))) for _ in range(16)))
+    backend = ScriptedBackend(delay_s=0.003)
+    backend.enqueue(*(ScriptedReply(chunks=tuple(f"w{i} " for i in range(6))) for _ in range(64)))
     with ServerThread(create_app(backend, model_id="m", max_concurrency=4)) as server:
         base = f"{server.base_url}/v1"
         served = concurrency.Served(
             "scripted", base, lambda h, i, n: concurrency.openai_stream(h, base, "m", i, n), None
         )
-        row = await concurrency.measure_row(served, 4, 16, repeats=2)
-    # every row serves the same work: the 8 prompts twice, 4 clients at a time
-    assert row["completed"] == "16/16" and not row["errors"]
+        rows = await concurrency.measure_rows(served, [1, 4], 16, repeats=1)
+    assert [r["streams"] for r in rows] == [1, 4]
+    row = rows[1]
+    # every row serves the same work: one round, the 8 prompts four times, 4 clients at a time
+    assert row["completed"] == "32/32" and not row["errors"]
     assert row["agg"] > 0 and row["per_request"] > 0
     assert 0 < row["p50"] <= row["p95"] <= row["max"]
     assert 0 < row["burst_p95"] <= row["max"]
     assert row["rss"] != row["rss"]  # no process of its own: no RSS figure
-    assert len(backend.requests) == 16
+    assert len(backend.requests) == 64  # both rows' rounds
     # each request is new to the server: only the system prompt repeats
     questions = {r.messages[-1].content for r in backend.requests}
-    assert len(questions) == 16
+    assert len(questions) == 64
 
 
 async def test_a_refused_stream_is_counted_as_lost() -> None:
