@@ -46,7 +46,7 @@ SANITIZER_FLAGS = [
 # The block layout this code writes and its library reads (gguf_kernels.h SLM_GGUF_LAYOUT_VERSION;
 # a test checks that they agree). A q4_1 folder records it in LAYOUT_FILE; model_store refuses a
 # folder without it or with another.
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3
 LAYOUT_FILE = "slm_gguf_layout.json"
 
 

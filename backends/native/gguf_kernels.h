@@ -17,8 +17,11 @@
 
 /* 1: the layout above, unversioned (folders before versions were recorded).
  * 2: the same blocks, plus the embedding gathered from the lm_head's Q8_0 blocks (GatherQ8_0)
- *    instead of a float table; every slm.gguf node carries layout_version = 2. */
-#define SLM_GGUF_LAYOUT_VERSION 2
+ *    instead of a float table; every slm.gguf node carries layout_version = 2.
+ * 3: the same, with attention on slm.gguf::CausalAttentionF16 over a float16 KV cache (the graph
+ *    expects ops a layout-2 library lacks; the bump also has `model prepare` rebuild layout-2
+ *    default folders, which would otherwise keep the slower attention). */
+#define SLM_GGUF_LAYOUT_VERSION 3
 
 #define SLM_EXPORT __attribute__((visibility("default")))
 
