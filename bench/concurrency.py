@@ -19,7 +19,8 @@ Per row: requests completed, aggregate tokens/s (all completion tokens over the 
 time), per-request decode tokens/s (median; first to last token of each), time to first token
 p50/p95/max (client side: from sending, so queueing is included) over every request and over
 the first N of each round (sent at the same moment), and the serving process's peak RSS during
-the row's rounds (its high-water mark is reset before each round; not for a URL).
+the row's first round (its high-water mark is reset before it; the rows' first rounds run in
+ascending order, as a fresh server meets them; not for a URL).
 """
 
 from __future__ import annotations
@@ -237,7 +238,6 @@ def summarize(served: Served, streams: int, rounds: list[Round]) -> dict[str, An
     done = [r for _, r in results if r.ok]
     ttfts = [r.ttft_s for r in done]
     first_wave = [r.ttft_s for i, r in results if r.ok and i % ROUND < streams]
-    peaks = [r.rss for r in rounds if r.rss == r.rss]
     return {
         "target": served.name,
         "streams": streams,
@@ -248,7 +248,8 @@ def summarize(served: Served, streams: int, rounds: list[Round]) -> dict[str, An
         "p95": _percentile(ttfts, 0.95),
         "max": max(ttfts, default=float("nan")),
         "burst_p95": _percentile(first_wave, 0.95),
-        "rss": max(peaks) if peaks else float("nan"),
+        # the first round's: later ones follow bigger rows, whose KV pages stay resident
+        "rss": rounds[0].rss if rounds else float("nan"),
         "errors": sorted({r.error for _, r in results if not r.ok}),
     }
 
