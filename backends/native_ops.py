@@ -66,6 +66,9 @@ def cpu_flags() -> frozenset[str]:
     return frozenset()
 
 
+ZIG_CC = [sys.executable, "-m", "ziglang", "cc", "-target", "x86_64-linux-gnu"]
+
+
 def compiler() -> list[str] | None:
     """The C compiler command to use: `cc`/`gcc`/`clang` on PATH, else Zig's (pip install ziglang)."""
     for name in ("cc", "gcc", "clang"):
@@ -73,7 +76,7 @@ def compiler() -> list[str] | None:
         if found:
             return [found]
     if importlib.util.find_spec("ziglang") is not None:
-        return [sys.executable, "-m", "ziglang", "cc", "-target", "x86_64-linux-gnu"]
+        return ZIG_CC
     return None
 
 
@@ -98,13 +101,14 @@ def missing_requirement() -> str | None:
     return None
 
 
-def build_library(out_dir: Path, *, sanitize: bool = False) -> Path:
+def build_library(out_dir: Path, *, sanitize: bool = False, command: list[str] | None = None) -> Path:
     """Compile the ops into OUT_DIR/libslm_gguf_ops.so (written under a temporary name first).
-    SANITIZE builds it with AddressSanitizer and UBSan instead of -O3 (for the tests)."""
+    SANITIZE builds it with AddressSanitizer and UBSan instead of -O3 (for the tests); COMMAND is
+    the compiler to use instead of compiler()'s choice."""
     problem = missing_requirement()
     if problem:
         raise NativeBuildError(problem)
-    command = compiler()
+    command = command or compiler()
     assert command is not None
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / LIBRARY_NAME

@@ -7,6 +7,7 @@ One slow test runs the same comparisons on a build with AddressSanitizer and UBS
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import os
 import subprocess
 import sys
@@ -183,6 +184,15 @@ def test_status_functions_that_do_not_round_trip_are_refused(library: Path) -> N
     # every slot holds CreateStatus, so GetErrorCode returns a pointer, not the code it was given
     message = _register(library, supported=17)
     assert "status functions are not where ort_abi.h" in message
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("ziglang") is None, reason="ziglang is not installed")
+def test_a_build_by_zigs_compiler_picks_the_same_kernel_and_matches_the_reference(tmp_path: Path) -> None:
+    # the compiler `model prepare` uses where no cc is installed (clang's runtime, not gcc's)
+    path = native_ops.build_library(tmp_path, command=native_ops.ZIG_CC)
+    assert _load(path).slm_gguf_kernel() == _load(native_ops.build_library(tmp_path / "cc")).slm_gguf_kernel()
+    assert compare_kernels(path, seed=23, cases=15) == 15
 
 
 # ---- the sanitizer build ----------------------------------------------------------------------
