@@ -8,8 +8,9 @@ step, 54% is the q4_1 matmuls, whose arithmetic grows with the rows, and 26% att
 this module runs the decoder graph itself with onnxruntime:
 
 * KV cache: per past input one buffer [rows, kv_heads, length, head_size], shared between
-  the past input and the present output (GroupQueryAttention then writes each new token in
-  place at its row's own position, from the per-row lengths it reads off attention_mask).
+  the past input and the present output (the attention op, onnxruntime's GroupQueryAttention
+  or slm.gguf's CausalAttention in q4_1 folders, then writes each new token in place at its
+  row's own position, from the per-row lengths it reads off attention_mask).
   Untouched pages cost no memory, so a row's RSS grows with the tokens it holds.
 * A decoding step runs rows [0, d) at once, so the rows of decoding sequences are kept at the
   front (two rows swap their used prefix when that changes). A prefill chunk runs on its own
@@ -18,8 +19,8 @@ this module runs the decoder graph itself with onnxruntime:
   shares a prefix with it (the next turn of that chat, or any request with the same system
   prompt) reuses that row, or copies the shared prefix from a row still in use.
 
-Graphs without GroupQueryAttention (or with it configured not to share buffers) cannot do
-this; ``batchable`` says so and the engine falls back to onnxruntime-genai's Generator.
+Graphs without one of those ops (or configured not to share buffers) cannot do this;
+``batchable`` says so and the engine falls back to onnxruntime-genai's Generator.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ settings, stop strings, token budget and tool parser. Decoding drives the folder
 onnxruntime directly (backends/onnx_batch.py: one KV row per sequence, several rows per step);
 onnxruntime-genai's Generator (through ``oga_native``, which releases the GIL) is kept for
 what that cannot do: guided decoding (tool_choice "required" or a named function, whose
-grammar is tied to the Generator) and graphs without GroupQueryAttention. Those run one
+grammar is tied to the Generator) and graphs whose attention cannot take per-row lengths
+(onnx_batch.ATTENTION_OPS). Those run one
 token per scheduler step beside the batch. The tokenizer stays on onnxruntime-genai.
 
 KV-cache reuse: a finished request's row stays parked with its tokens; the next request whose
