@@ -7,6 +7,7 @@ or apart, and the refusal of a row longer than the cache."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ ort = pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
 
 HEADS, KV_HEADS, HEAD, LENGTH, POSITIONS = 6, 2, 32, 48, 64
+ROTARY = HEAD  # dims of each head that rotary embeddings turn (Phi-style models turn a part)
 WIDTH = (HEADS + 2 * KV_HEADS) * HEAD
 
 
@@ -42,8 +44,8 @@ def _session(library: Path, op: str) -> ort.InferenceSession:
         helper.make_tensor_value_info("past_key", kv, ["B", KV_HEADS, "L", HEAD]),
         helper.make_tensor_value_info("past_value", kv, ["B", KV_HEADS, "L", HEAD]),
         helper.make_tensor_value_info("seqlens_k", i32, ["B"]),
-        helper.make_tensor_value_info("cos", f, [POSITIONS, HEAD // 2]),
-        helper.make_tensor_value_info("sin", f, [POSITIONS, HEAD // 2]),
+        helper.make_tensor_value_info("cos", f, [POSITIONS, ROTARY // 2]),
+        helper.make_tensor_value_info("sin", f, [POSITIONS, ROTARY // 2]),
     ]
     if op == "gqa":
         inputs.append(helper.make_tensor_value_info("total", i32, []))
@@ -78,7 +80,7 @@ def _session(library: Path, op: str) -> ort.InferenceSession:
 
 
 def _rotary() -> tuple[np.ndarray, np.ndarray]:
-    angles = np.arange(POSITIONS)[:, None] / 10000.0 ** (np.arange(HEAD // 2) / (HEAD // 2))
+    angles = np.arange(POSITIONS)[:, None] / 10000.0 ** (np.arange(ROTARY // 2) / (ROTARY // 2))
     return np.cos(angles).astype(np.float32), np.sin(angles).astype(np.float32)
 
 
@@ -107,11 +109,11 @@ def _reference(qkv, key, value, seqlens, half: bool = False) -> tuple[np.ndarray
     cos, sin = (t.astype(np.float64) for t in _rotary())
     key, value = key.astype(np.float64).copy(), value.astype(np.float64).copy()
     batch, steps, _ = qkv.shape
-    half = HEAD // 2
+    half = ROTARY // 2
 
     def rotate(x: np.ndarray, pos: int) -> np.ndarray:
-        a, b = x[:half], x[half:]
-        return np.concatenate([a * cos[pos] - b * sin[pos], b * cos[pos] + a * sin[pos]])
+        a, b, rest = x[:half], x[half:ROTARY], x[ROTARY:]
+        return np.concatenate([a * cos[pos] - b * sin[pos], b * cos[pos] + a * sin[pos], rest])
 
     out = np.zeros((batch, steps, HEADS * HEAD))
     for b in range(batch):
@@ -163,6 +165,14 @@ def test_it_computes_what_group_query_attention_computes(
         np.testing.assert_allclose(ours_k[b, :, :used], theirs_k[b, :, :used], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(ours, want, rtol=1e-4, atol=2e-5)
     np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=2e-5)
+
+
+@pytest.mark.parametrize(("lengths", "steps"), [([5, 17, 0, 40], 1), ([20], 7)])
+def test_rotary_over_part_of_each_head_leaves_the_rest_as_group_query_attention_does(
+    library: Path, monkeypatch: pytest.MonkeyPatch, lengths: list[int], steps: int
+) -> None:
+    monkeypatch.setattr(sys.modules[__name__], "ROTARY", HEAD // 2)
+    test_it_computes_what_group_query_attention_computes(library, lengths, steps)
 
 
 @pytest.mark.parametrize(("lengths", "steps"), [([5, 17, 0, 40], 1), ([20], 7), ([0], 9)])
