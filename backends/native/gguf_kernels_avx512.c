@@ -54,8 +54,8 @@ AVX512 static inline __m512 load_pair_ps(const float *p, int64_t next) {
   return _mm512_castpd_ps(_mm512_insertf64x4(a, _mm256_castps_pd(_mm256_loadu_ps(p + next)), 1));
 }
 
-/* ROWS rows against groups g and g+1 (4 and more rows: compute-bound, so 512 bits pay) (or g twice when PAIR is 0: the last, odd group; then only
- * its 8 columns are stored). Each row has separate accumulators for the low and high nibbles so
+/* ROWS rows against groups g and g+1, for 4 and more rows (compute-bound, so 512 bits pay); or
+ * g twice when PAIR is 0 (the last, odd group; then only its 8 columns are stored). Each row has separate accumulators for the low and high nibbles so
  * that consecutive vpdpbusd do not wait on each other. */
 #define Q4_1_PAIR(ROWS, LEVELS)                                                                          \
   AVX512 static void q4_1_pair_##ROWS##_##LEVELS(const MatMulTask *t, int64_t g, int64_t r, int pair) {   \
@@ -275,7 +275,7 @@ PAIR_TASK(q8_0, 2)
 
 /* The CPU's own answer (cpuid) and the OS's (xgetbv: it saves the AVX-512 registers): asked
  * directly, as __builtin_cpu_supports said no on an AVX-512 VNNI CPU in a build by Zig's cc. */
-int avx512_supported(void) {
+static int detect_avx512(void) {
   unsigned a, b, c, d;
   if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) return 0; /* OSXSAVE */
   unsigned lo, hi;
@@ -284,6 +284,18 @@ int avx512_supported(void) {
   if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
   const unsigned f = 1u << 16, bw = 1u << 30, vl = 1u << 31, vnni = 1u << 11;
   return (b & f) && (b & bw) && (b & vl) && (c & vnni);
+}
+
+/* Asked once: in a virtual machine cpuid traps to the hypervisor (19 us a call here), and every
+ * matmul call asks which kernel to run. */
+int avx512_supported(void) {
+  static int known = -1;
+  int answer = __atomic_load_n(&known, __ATOMIC_RELAXED);
+  if (answer < 0) {
+    answer = detect_avx512();
+    __atomic_store_n(&known, answer, __ATOMIC_RELAXED);
+  }
+  return answer;
 }
 
 TaskFn avx512_columns_task(int format, int levels) {
