@@ -260,7 +260,7 @@ def rewrite(
             tied.append((weight_name, blocks, float_weight, names))
         matmuls += 1
     say(f"  {matmuls} matmuls now read the GGUF's blocks (weights checked against the float model)")
-    new_nodes, attention = attention_nodes(new_nodes, head_size=_head_size(float_dir), half=True)
+    new_nodes, attention = attention_nodes(new_nodes, head_size=_head_size(float_dir))
     if attention and _cache_to_half(graph, new_nodes):
         say(f"  {attention} attention nodes run on slm.gguf::CausalAttentionF16 (a float16 KV cache)")
     elif attention:
@@ -292,13 +292,17 @@ def _head_size(float_dir: Path) -> int:
     return int(config["model"]["decoder"]["head_size"])
 
 
-def attention_nodes(nodes: list[Any], head_size: int, half: bool = False) -> tuple[list[Any], int]:
+MAX_ATTENTION_HEAD = 256
+"""The widest head slm.gguf::CausalAttention takes (MAX_HEAD in backends/native/gguf_attention.c)."""
+
+
+def attention_nodes(nodes: list[Any], head_size: int) -> tuple[list[Any], int]:
     """NODES with each GroupQueryAttention that slm.gguf::CausalAttention computes the same way
-    (packed QKV, rotate-half rotary, no window or softcap, float heads of a multiple of 8) put
-    on it: onnxruntime's kernel packs every head's keys for a GEMM per row and head, which is
-    most of a step's growth with the batch (backends/native/gguf_attention.c). HALF: the float16
-    cache variant (the graph's past and present must then be made float16: _cache_to_half).
-    Returns the nodes and how many were replaced; any other attention stays as it is."""
+    (packed QKV, rotate-half rotary, no window or softcap, heads a multiple of 8 wide, at most
+    MAX_ATTENTION_HEAD) put on it: onnxruntime's kernel packs every head's keys for a GEMM per
+    row and head, which is most of a step's growth with the batch (backends/native/
+    gguf_attention.c). Returns the nodes and how many were replaced; any other attention stays
+    as it is."""
     from onnx import helper
 
     def attr(node: Any, name: str, default: Any) -> Any:
@@ -320,12 +324,13 @@ def attention_nodes(nodes: list[Any], head_size: int, half: bool = False) -> tup
             or attr(node, "softcap", 0.0) != 0.0
             or attr(node, "smooth_softmax", 0) != 0
             or head_size % 8 != 0
+            or head_size > MAX_ATTENTION_HEAD
         ):  # fmt: skip
             out.append(node)
             continue
         out.append(
             helper.make_node(
-                "CausalAttentionF16" if half else "CausalAttention",
+                "CausalAttention",
                 [inputs[0], inputs[3], inputs[4], inputs[5], inputs[7], inputs[8]],
                 list(node.output), name=node.name, domain=DOMAIN, layout_version=LAYOUT_VERSION,
                 num_heads=attr(node, "num_heads", 0), kv_num_heads=attr(node, "kv_num_heads", 0),
@@ -337,20 +342,20 @@ def attention_nodes(nodes: list[Any], head_size: int, half: bool = False) -> tup
 
 
 def _cache_to_half(graph: Any, nodes: list[Any]) -> bool:
-    """Make the graph's past/present KV tensors float16 when only CausalAttentionF16 nodes touch
-    them (then a step reads half the bytes per cached token: at 4 rows of ~150 tokens the cache
-    is ~28 MB a step beside ~113 MB of weights). Else turn the nodes back to the float32 op and
-    say False."""
+    """Put the CausalAttention nodes on their float16-cache variant and make the graph's
+    past/present KV tensors float16, when nothing else touches them (then a step reads half the
+    bytes per cached token: at 4 rows of ~150 tokens the cache is ~28 MB a step beside ~113 MB of
+    weights). False, and nothing changed, otherwise."""
     from onnx import TensorProto
 
-    attention = [n for n in nodes if n.op_type == "CausalAttentionF16"]
+    attention = [n for n in nodes if n.op_type == "CausalAttention"]
     caches = {name for n in attention for name in (*n.input[1:3], *n.output[1:3])}
     readers = [n for n in nodes if n not in attention and caches & {*n.input, *n.output}]
     tensors = [t for t in (*graph.input, *graph.output) if t.name in caches]
     if readers or len(tensors) != len(caches):
-        for n in attention:
-            n.op_type = "CausalAttention"
         return False
+    for n in attention:
+        n.op_type = "CausalAttentionF16"
     for t in tensors:
         t.type.tensor_type.elem_type = TensorProto.FLOAT16
     return True

@@ -2,10 +2,10 @@
 
 onnxruntime-genai 0.18 batches only statically on CPU, and two Generators on one model in
 two threads gain nothing on 2 cores. The q4_1 op reads the weights once for every row of a
-step, so several rows cost far less than several steps (measured on the default model, 2
-cores, rows of ~150 tokens: 4.2 ms a step for 1 row, 7.3 ms for 4, 15 ms for 8; of the 4-row
-step, 54% is the q4_1 matmuls, whose arithmetic grows with the rows, and 26% attention). So
-this module runs the decoder graph itself with onnxruntime:
+step, so several rows cost far less than several steps (the default model, 2 cores, rows of
+~150 tokens, onnxruntime's profiler: a 4-row step costs ~1.6x a 1-row step; of its growth, the
+attention op and the q4_1 matmuls' arithmetic are most). So this module runs the decoder graph
+itself with onnxruntime:
 
 * KV cache: per past input one buffer [rows, kv_heads, length, head_size], shared between
   the past input and the present output (the attention op, onnxruntime's GroupQueryAttention
@@ -56,7 +56,7 @@ def batchable(folder: Path, config: dict[str, Any]) -> str | None:
     graph = onnx.load(str(folder / decoder["filename"]), load_external_data=False).graph
     ops = {node.op_type for node in graph.node}
     if not ops & ATTENTION_OPS:
-        return "its attention is not GroupQueryAttention (per-row KV lengths are needed)"
+        return "its attention op cannot take per-row KV lengths (GroupQueryAttention or slm.gguf's can)"
     return None
 
 

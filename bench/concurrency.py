@@ -199,7 +199,7 @@ requests on 4 clients gave 2.28-2.39x where 32 gave 2.46-2.53x, same code and ma
 
 @dataclass
 class Round:
-    """One pass of a row's clients through the prompt set."""
+    """One round of a row: its clients through ROUND requests."""
 
     results: list[tuple[int, Stream]]
     wall: float

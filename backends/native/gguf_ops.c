@@ -340,7 +340,7 @@ static OrtStatus *compute_attention(void *state, OrtKernelContext *ctx) {
   TRY(API(KernelContext_GetOutput)(ctx, 0, out_dims, 3, &outputs[0]));
   for (size_t i = 1; i < 3; i++) TRY(API(KernelContext_GetOutput)(ctx, i, kv_dims, 4, &outputs[i]));
   for (size_t i = 0; i < 3; i++) TRY(API(GetTensorMutableData)(outputs[i], &out[i]));
-  const int64_t stride = (longest + 8 + 15) / 16 * 16;
+  const int64_t stride = longest + 8; /* softmax pads a head's weights to a multiple of 8 */
   AttentionTask task = {(const float *)data[0], seqlens, (const float *)data[4], (const float *)data[5],
                         out[1], out[2], (float *)out[0], NULL, stride, batch, steps,
                         kernel->heads, kv_heads, h, 2 * dims[4][1], dims[4][0], length,
