@@ -12,6 +12,7 @@ model loads) and return 0.
 
 from __future__ import annotations
 
+import gc
 import signal
 import sys
 from types import FrameType
@@ -31,4 +32,7 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
     # immediate kill) instead of interrupting the cleanup the first one started.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     print("SIGTERM: shutting down", file=sys.stderr, flush=True)
+    # The process is ending: exempt what exists now from the cyclic collector, whose full pass
+    # over the app's objects (gradio, sympy, transformers) at interpreter exit took seconds.
+    gc.freeze()
     raise Terminated
