@@ -46,8 +46,13 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 def _run_ui(args: argparse.Namespace) -> int:
     from app.server import run_ui
+    from runtime.shutdown import Terminated, stop_on_sigterm
 
-    return run_ui(settings_from_args(args))
+    stop_on_sigterm()  # `docker stop` ends the app like Ctrl-C, with exit 0
+    try:
+        return run_ui(settings_from_args(args))
+    except Terminated:  # stopped while starting up
+        return 0
 
 
 def _run_model(args: argparse.Namespace) -> int:

