@@ -163,7 +163,7 @@ def _parse_own(text: str, approx: bool) -> Value:
         names = [_assigned_name(p) for p in parts]
         if all(names) and len(set(names)) == len(names):
             return System({n: v for n, v in zip(names, values, strict=True) if n})
-        ordered = text[0] + text[-1] in ("()", "[]")
+        ordered = text[0] + text[-1] in ("()", "[]") and _wrapped(text)
         return SetOf(values, ordered=ordered, brackets=text[0] if ordered else "")
     named = re.fullmatch(r"\s*\(\s*([A-Za-z](?:\s*,\s*[A-Za-z])+)\s*\)\s*=(.+)", text)
     if named:  # (a, b) = (5, 1)
@@ -201,6 +201,16 @@ def _parse_own(text: str, approx: bool) -> Value:
         pass
     expr = parse_expr(text).expr
     return Expression(expr, plus_c)
+
+
+def _wrapped(text: str) -> bool:
+    """The first bracket closes at the end: "(1, 2)" but not "(1, 2), (3, 4)"."""
+    depth = 0
+    for i, c in enumerate(text):
+        depth += (c in "([{") - (c in ")]}")
+        if depth == 0:
+            return i == len(text) - 1
+    return False
 
 
 def _assigned_name(part: str) -> str | None:

@@ -28,7 +28,7 @@ class Extraction:
 
 _MARKER = re.compile(
     r"(?:final answer|the answer is|answer\s*:|answer is|the result is|solution is|solutions are|####)"
-    r"\s*(?:is\s*)?[:\-]?\s*(?:\*\*)?\s*:?",
+    r"\s*(?:is\s*)?(?::|[-–](?=\s))?\s*(?:\*\*)?\s*:?",  # "Answer - 5", never the sign of "is -3969"
     re.IGNORECASE,
 )
 _CONCLUDE = re.compile(
@@ -65,6 +65,7 @@ _INLINE = re.compile(
 )
 """Math in a sentence; not the text between two prices ("spends $12 and keeps $8")."""
 _INLINE_CHARS = 2000
+_NAME_ONLY = re.compile(r"\$\s*[A-Za-z](?:_\{?\w+\}?)?\s*\$|\\\(\s*[A-Za-z]\s*\\\)")
 _LISTED = re.compile(r"\s*(?:,|,?\s*(?:and|or)|\\text\{\s*(?:and|or)\s*\})\s*", re.I)
 """What may stand between the pieces of one listed answer."""
 _MATHY = re.compile(r"\d|\$|\\[(\[]|\\[A-Za-z]{2,}|(?<![A-Za-z])[A-Za-z]\s*(?:[<>≤≥≠]|=(?!=))|[πθ√]")
@@ -119,6 +120,10 @@ def _inline(fragment: str) -> tuple[str, Value] | None:
     ("$x = 3$ and $x = -3$"); a pure-arithmetic piece ("$3 \\times 4 = 12$") gives its result."""
     fragment = fragment[-_INLINE_CHARS:]  # an answer's sentence; bounds the scan on pathological text
     found = list(_INLINE.finditer(fragment))
+    # "The largest $n$ is 34": a lone name with the number after it in words is not the answer
+    found = [
+        m for m in found if not (_NAME_ONLY.fullmatch(m.group(0)) and re.search(r"\d", fragment[m.end() :]))
+    ]
     reason = re.search(r",?\s+(?:because|since|as|given that)\b", fragment, re.I)
     if reason and any(m.end() <= reason.start() for m in found):
         found = [m for m in found if m.end() <= reason.start()]  # "$x = 3$, since $2x = 6$"

@@ -24,12 +24,15 @@ from pathlib import Path
 from typing import IO, Any
 
 from mathcheck.calculator import CALCULATOR_BUDGET_S, CalculationError, calculate_inprocess
+from mathcheck.final import READ_ERRORS
 from mathcheck.verify import DEFAULT_BUDGET_S, DEFAULT_CLAIM_S, StepTimeout, Verification, verify_inprocess
 
 MAX_WORKERS = 2
 STARTUP_TIMEOUT_S = 30.0
 _MARGIN_S = 0.15
 """CPU time kept back from the worker's checks for reading and answering the job."""
+SAME_BUDGET_S = 1.0
+"""CPU seconds to compare two final answers (the Compare tab's "answers agree")."""
 WALL_FACTOR = 2.0
 WALL_EXTRA_S = 1.0
 
@@ -81,6 +84,17 @@ def _read_exact(stream: IO[bytes], n: int) -> bytes:
     return data
 
 
+def _same_inprocess(a: str, b: str, prompt: str | None, *, budget_s: float) -> bool | None:
+    """Whether two final answers are the same value; None when either cannot be read in time."""
+    from mathcheck.answers import compare, parse_answer
+
+    try:
+        with _alarm(budget_s):
+            return compare(parse_answer(a), parse_answer(b), prompt).startswith("equivalent")
+    except (StepTimeout, *READ_ERRORS, OverflowError):
+        return None
+
+
 def _worker_main() -> None:
     """Worker loop: one pickled job in on stdin, one pickled result out on stdout."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business
@@ -101,7 +115,9 @@ def _worker_main() -> None:
             return
         result: Any
         try:
-            if "calculate" in job:  # the calculator tool: ("ok", text) or ("error", why)
+            if "same_answer" in job:  # two final answers: ("ok", True/False/None)
+                result = ("ok", _same_inprocess(*job["same_answer"], budget_s=job["budget_s"]))
+            elif "calculate" in job:  # the calculator tool: ("ok", text) or ("error", why)
                 result = (
                     "ok",
                     calculate_inprocess(job["calculate"], budget_s=job["budget_s"], limiter=_alarm),
@@ -280,6 +296,20 @@ def verify_response(
     if isinstance(result, Verification):
         return result
     return Verification("unverifiable", notes=(f"the checker failed: {result}",), checker_failed=True)
+
+
+def same_answer(a: str, b: str, *, prompt: str | None = None, budget_s: float = SAME_BUDGET_S) -> bool | None:
+    """Whether two final answers are the same value (2.4 h and 144 minutes), read in a worker
+    process with ``budget_s`` of CPU time; None when either cannot be read, in time or at all.
+    Blocks (call it from a thread)."""
+    job = {"same_answer": (a, b, prompt), "budget_s": max(0.05, budget_s - _MARGIN_S)}
+    try:
+        result = _run(job, wall_limit(budget_s))
+    except _Stopped:
+        return None
+    if isinstance(result, tuple) and len(result) == 2 and result[0] == "ok":
+        return None if result[1] is None else bool(result[1])
+    return None
 
 
 def calculate(expression: str, *, budget_s: float = CALCULATOR_BUDGET_S) -> str:

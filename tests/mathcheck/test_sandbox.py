@@ -121,3 +121,25 @@ def test_nested_step_alarms_keep_the_outer_limit() -> None:
         step()
     assert fired == ["inner"]
     assert 0.25 < time.process_time() - start < 0.6
+
+
+def test_two_answers_are_compared_in_the_worker() -> None:
+    from mathcheck.sandbox import same_answer
+
+    assert same_answer("2.4 h", "144 minutes") is True
+    assert same_answer("3", "4") is False
+    assert same_answer("Paris", "12") is None  # not both values: the caller compares text
+    start = time.process_time()
+    assert same_answer("9^9^9^9^9", "1", budget_s=0.5) is None  # never evaluated in this process
+    assert time.process_time() - start < 0.2
+
+
+def test_compare_lanes_get_verdicts_and_agreement_off_the_event_loop() -> None:
+    import asyncio
+
+    from compare.verdicts import agreement, verdicts
+
+    texts = ["So 6 × 24 = 144. The answer is 144 minutes.", "The answer is 2.4 h.", ""]
+    found = asyncio.run(verdicts(texts, prompt="How long is the trip?", gold="2.4 h"))
+    assert [v.verdict if v else None for v in found] == ["correct", "correct", None]
+    assert agreement(found, "How long is the trip?") is True
