@@ -1,11 +1,12 @@
 """The final answer against its reference, read twice: by the project's reader (units, time,
-percentages, text answers, references computed from the prompt) and by Math-Verify.
+percentages, text answers, references computed from the prompt) and by Math-Verify alone, as its
+users call it on the whole response.
 
-Confidence rests on the two readers: a verdict is not confident when they disagree, when only
-Math-Verify can read the answer, or when Math-Verify was asked and did not finish (one reader where
-two should be). Kinds that only the project reads (units, percentages, compound times, text answers,
-references computed from the prompt, an answer rounded at the precision shown, text Math-Verify
-cannot parse) have one reader by design and stay confident.
+How the two combine is measured (``slm-playground bench verify``), not who finishes first: the
+rules are in :func:`_combine`. Every limit counts the worker's CPU time, so a busy machine gives
+the same verdict. A verdict is not confident where the rule is a coin toss by measure (the
+readers took different answers from the response), where only Math-Verify could read the answer,
+or where Math-Verify ran out of its CPU time (one reader where two were asked).
 """
 
 from __future__ import annotations

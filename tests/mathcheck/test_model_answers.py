@@ -66,3 +66,10 @@ def test_a_crash_inside_the_checker_is_reported_not_hidden(monkeypatch: pytest.M
     assert result.checker_failed and not result.confident
     assert any("the checker failed" in note and "IndexError" in note for note in result.notes)
     assert result.to_json()["checker_failed"] is True
+
+
+def test_dollar_signs_inside_inline_math_keep_the_claim_whole() -> None:
+    slip = verify_inprocess(r"**Discount:** $\$80 \times 25\% = \$17$", gold="60")
+    assert [(c.verdict, c.expected) for c in slip.claims] == [("wrong", "20")]
+    right = verify_inprocess(r"**Discount:** $\$80 \times 25\% = \$20$ and $3 \times 4 = 12$", gold="20")
+    assert [c.verdict for c in right.claims] == ["ok", "ok"]
