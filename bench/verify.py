@@ -6,7 +6,8 @@ A set is JSON lines of {gold, response, expected} (``expected``: true when the r
 equals the gold, as in the shared Math-Verify cases; "correct"/"incorrect" also read), or the
 project's labelled sets ({prompt, gold, response, label}), which go to :mod:`mathcheck.evaluate`
 with their step checks. Without --set it scores the project's own sets. Each pair set prints one
-table row per set with both scores from the same run, the time per answer, and every miss.
+table row per set with both scores from the same run, the time per answer (wall, through the
+sandbox worker; and the worker's CPU time, which a busy machine does not change), and every miss.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class Score:
     failed: int = 0
     timed_out: int = 0
     times: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
     misses: list[str] = field(default_factory=list)
 
 
@@ -78,14 +80,15 @@ def math_verify_alone(gold: str, response: str) -> bool:
     return bool(verify(parse(gold), parse(response)))
 
 
-def score_pairs(name: str, pairs: list[Pair], budget_s: float, with_mv: bool) -> Score:
+def score_pairs(name: str, pairs: list[Pair], budget_s: float, with_mv: bool, wall_s: float) -> Score:
     from mathcheck.sandbox import verify_response
 
     score = Score(name, rows=len(pairs))
     for pair in pairs:
         start = time.perf_counter()
-        result = verify_response(pair.response, gold=pair.gold, budget_s=budget_s)
+        result = verify_response(pair.response, gold=pair.gold, budget_s=budget_s, wall_s=wall_s)
         score.times.append(time.perf_counter() - start)
+        score.cpu.append(result.cpu_s)
         ours = (result.final == "correct") == pair.expected
         theirs = with_mv and math_verify_alone(pair.gold, pair.response) == pair.expected
         score.mathcheck += ours
@@ -128,7 +131,7 @@ def machine() -> str:
 
 def render(scores: list[Score], with_mv: bool) -> str:
     head = ["set", "rows", "mathcheck", "Math-Verify alone", "not confident", "checker failed",
-            "timed out", "median ms", "p90 ms", "max ms"]  # fmt: skip
+            "timed out", "median ms", "p90 ms", "max ms", "median CPU ms"]  # fmt: skip
     rows = []
     for s in scores:
         ms = sorted(t * 1000 for t in s.times) or [0.0]
@@ -136,7 +139,7 @@ def render(scores: list[Score], with_mv: bool) -> str:
             s.name, str(s.rows), _pct(s.mathcheck, s.rows),
             _pct(s.math_verify, s.rows) if with_mv else "skipped", str(s.not_confident), str(s.failed),
             str(s.timed_out), f"{statistics.median(ms):.1f}", f"{ms[int(0.9 * (len(ms) - 1))]:.1f}",
-            f"{ms[-1]:.1f}",
+            f"{ms[-1]:.1f}", f"{statistics.median(s.cpu) * 1000:.1f}" if s.cpu else "-",
         ])  # fmt: skip
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     fmt = " | ".join(f"{{:<{w}}}" for w in widths)
@@ -153,6 +156,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--set", type=Path, action="append", help="JSON lines to score (repeat; default: the project's sets)"
     )
     parser.add_argument("--budget", type=float, default=3.0, help="CPU seconds per answer for mathcheck")
+    parser.add_argument(
+        "--wall", type=float, default=60.0, help="wall-clock backstop per answer (the budget counts CPU time)"
+    )
     parser.add_argument("--no-math-verify", action="store_true", help="skip the Math-Verify column")
     parser.add_argument("-v", "--verbose", action="store_true", help="project sets: list every disagreement")
 
@@ -185,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
 
     warm_up()
     print(machine())
-    scores = [score_pairs(path.name, pairs, args.budget, with_mv) for path, pairs in pair_sets]
+    scores = [score_pairs(path.name, pairs, args.budget, with_mv, args.wall) for path, pairs in pair_sets]
     print(render(scores, with_mv))
     for score in scores:
         if score.misses:

@@ -33,8 +33,10 @@ _MARGIN_S = 0.15
 """CPU time kept back from the worker's checks for reading and answering the job."""
 SAME_BUDGET_S = 1.0
 """CPU seconds to compare two final answers (the Compare tab's "answers agree")."""
-WALL_FACTOR = 2.0
-WALL_EXTRA_S = 1.0
+WALL_FACTOR = 4.0
+WALL_EXTRA_S = 5.0
+"""The wall backstop is 4x the CPU budget and 5 s more: on a 2-core machine with ten busy
+processes a worker still gets its CPU budget inside it."""
 
 
 @contextmanager

@@ -36,6 +36,8 @@ class Verification:
     claims: tuple[Claim, ...] = ()
     notes: tuple[str, ...] = ()
     elapsed_s: float = 0.0
+    cpu_s: float = 0.0
+    """CPU time the check took in its worker: what the budget counts, the same on a busy machine."""
     timed_out: bool = False
     checker_failed: bool = False
     """An exception inside the checker (a bug): the notes say "the checker failed" and why."""
@@ -160,6 +162,9 @@ def verify_inprocess(
             claims.append(claim)
     if skipped:
         notes.append(f"{skipped} claims not checked: time budget spent")
+    first = next((c for c in claims if c.verdict == "wrong"), None)
+    if first is not None:  # where the solution went wrong, said once at the top of the notes
+        notes.insert(0, f"first wrong step: {first.text} (should be {first.expected})")
     return Verification(
         verdict=verdict,
         answer=answer,
@@ -169,6 +174,7 @@ def verify_inprocess(
         claims=tuple(claims),
         notes=tuple(notes),
         elapsed_s=time.monotonic() - start,
+        cpu_s=time.process_time() - cpu_start,
         timed_out=bool(skipped),
         confident=confident and not failed,
         checker_failed=failed,
