@@ -26,7 +26,7 @@ BENCH_COMMANDS = {
     "app": ("bench.app", "the running app through gradio_client vs the raw backend; load; cold start"),
     "browser": ("bench.browser", "decode tok/s while headless chromium shows the stream, per turn"),
     "math": ("bench.math", "math preset problems through backends, verified with sympy"),
-    "verify": ("mathcheck.evaluate", "the verifier on its labelled test set, beside Math-Verify"),
+    "verify": ("bench.verify", "mathcheck beside Math-Verify alone on any labelled set (--set FILE)"),
     "compare": ("compare.bench", "wall time of 2- and 3-lane comparisons vs the slowest lane alone"),
     "engine-server": ("serve.bench", "concurrent clients against the engine server"),
     "concurrency": (

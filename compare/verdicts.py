@@ -1,8 +1,9 @@
 """Math verdicts per lane through mathcheck, and whether the lanes' final answers agree.
 
-mathcheck is imported on first use (sympy takes a moment to import). ``verify_response`` blocks
-(it runs in a worker process under a time budget), so :func:`verdicts` calls it from threads,
-all lanes at once.
+Everything mathematical runs in mathcheck's sandbox worker under its CPU-time budget (sympy and
+Math-Verify never run on the event loop or in the app's process): ``verify_response`` for each
+lane's verdict and ``same_answer`` for the agreement. Both block, so :func:`verdicts` calls them
+from threads and settles the agreement there too; the run card built next then finds it settled.
 """
 
 from __future__ import annotations
@@ -10,6 +11,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from typing import Any
+
+_SETTLED: dict[tuple[tuple[LaneVerdict | None, ...], str | None], bool | None] = {}
+"""Agreements :func:`verdicts` settled in a thread, for the run card built on the event loop."""
+_SETTLED_MAX = 64
 
 
 @dataclass(frozen=True)
@@ -34,8 +39,8 @@ def verdict_for(text: str, *, prompt: str | None = None, gold: str | None = None
         return None
     try:
         result: Any = verify_response(text, prompt=prompt, gold=gold or None)
-    except Exception as exc:  # a verifier bug must not lose the comparison
-        return LaneVerdict("unverifiable", None, f"verifier failed: {type(exc).__name__}: {exc}")
+    except Exception as exc:  # a verifier bug must not lose the comparison; it is said, not hidden
+        return LaneVerdict("unverifiable", None, f"the checker failed: {type(exc).__name__}: {exc}")
     wrong = len(result.wrong_claims)
     detail = str(result.verdict) + (f"; {wrong} wrong step{'s' if wrong != 1 else ''}" if wrong else "")
     if result.notes:
@@ -44,24 +49,35 @@ def verdict_for(text: str, *, prompt: str | None = None, gold: str | None = None
 
 
 async def verdicts(texts: list[str], *, prompt: str, gold: str | None) -> list[LaneVerdict | None]:
-    """Every lane's verdict, verified concurrently off the event loop."""
-    return list(
+    """Every lane's verdict, verified concurrently off the event loop, with their agreement."""
+    found = list(
         await asyncio.gather(*(asyncio.to_thread(verdict_for, t, prompt=prompt, gold=gold) for t in texts))
     )
+    agree = await asyncio.to_thread(agreement, found, prompt)
+    while len(_SETTLED) >= _SETTLED_MAX:
+        _SETTLED.pop(next(iter(_SETTLED)))
+    _SETTLED[(tuple(found), prompt)] = agree
+    return found
 
 
 def same_answer(a: str, b: str, prompt: str | None = None) -> bool:
-    """Whether two final answers are the same value (sympy via mathcheck), else the same text."""
-    try:
-        from mathcheck.answers import compare, parse_answer
+    """Whether two final answers are the same value (read in the sandbox worker), else the same text.
+    Blocks: call it from a thread."""
+    from mathcheck.sandbox import same_answer as same_value
 
-        return compare(parse_answer(a), parse_answer(b), prompt).startswith("equivalent")
-    except Exception:  # not parseable as math (or mathcheck missing): compare as text
-        return a.strip().casefold() == b.strip().casefold()
+    try:
+        same = same_value(a, b, prompt=prompt)
+    except Exception:  # mathcheck missing or its worker cannot start: compare as text
+        same = None
+    return same if same is not None else a.strip().casefold() == b.strip().casefold()
 
 
 def agreement(found: list[LaneVerdict | None], prompt: str | None = None) -> bool | None:
-    """Whether every lane reached the same final answer; None when fewer than two have one."""
+    """Whether every lane reached the same final answer; None when fewer than two have one.
+    Settled already for verdicts from :func:`verdicts`; otherwise read now (blocking)."""
+    key = (tuple(found), prompt)
+    if key in _SETTLED:
+        return _SETTLED[key]
     answers = [v.answer for v in found if v is not None and v.answer]
     if len(answers) < 2:
         return None

@@ -163,7 +163,7 @@ def _parse_own(text: str, approx: bool) -> Value:
         names = [_assigned_name(p) for p in parts]
         if all(names) and len(set(names)) == len(names):
             return System({n: v for n, v in zip(names, values, strict=True) if n})
-        ordered = text[0] + text[-1] in ("()", "[]")
+        ordered = text[0] + text[-1] in ("()", "[]") and _wrapped(text)
         return SetOf(values, ordered=ordered, brackets=text[0] if ordered else "")
     named = re.fullmatch(r"\s*\(\s*([A-Za-z](?:\s*,\s*[A-Za-z])+)\s*\)\s*=(.+)", text)
     if named:  # (a, b) = (5, 1)
@@ -175,7 +175,8 @@ def _parse_own(text: str, approx: bool) -> Value:
         return SetOf([parse_answer(p) for p in _split_top(text[1:-1])], ordered=True, brackets=text[0])
     if "=" in text:
         lhs, _, rhs = text.rpartition("=")
-        if "=" not in lhs and not re.search(r"[A-Za-z]", lhs) and re.match(r"\s*[-$\d.]", rhs):
+        numeric = not re.search(r"[A-Za-z]", lhs + rhs.replace("\\frac", "").replace("\\sqrt", ""))
+        if "=" not in lhs and numeric and re.match(r"\s*[-$\d.]", rhs):
             return parse_answer(rhs)  # "2400 / 1000 = 2.4": the result is the answer
         name = _assigned_name(text)
         if name and "=" not in lhs:
@@ -202,6 +203,16 @@ def _parse_own(text: str, approx: bool) -> Value:
     return Expression(expr, plus_c)
 
 
+def _wrapped(text: str) -> bool:
+    """The first bracket closes at the end: "(1, 2)" but not "(1, 2), (3, 4)"."""
+    depth = 0
+    for i, c in enumerate(text):
+        depth += (c in "([{") - (c in ")]}")
+        if depth == 0:
+            return i == len(text) - 1
+    return False
+
+
 def _assigned_name(part: str) -> str | None:
     m = re.fullmatch(r"\s*\$?\s*([A-Za-z](?:_\{?\w+\}?)?)\s*=\s*[^=]+", part)
     return m.group(1).replace("{", "").replace("}", "") if m else None
@@ -218,7 +229,9 @@ def _split_top(text: str) -> list[str]:
             depth += 1
         elif c in ")]}":
             depth -= 1
-        if depth == 0 and (c == ";" or (c == "," and not re.match(r",\d{3}(?!\d)", text[i:]))):
+        if depth == 1 and c == ";" and text[i - 1 : i] != "\\":  # (0;-2;6): a tuple written with semicolons
+            cur += ","
+        elif depth == 0 and (c == ";" or (c == "," and not re.match(r",\d{3}(?!\d)", text[i:]))):
             parts.append(cur)
             cur = ""
         else:
@@ -356,12 +369,14 @@ def compare(ans: Value, gold: Value, prompt: str | None = None, up_to_constant: 
         if set(ans.values) != set(gold.values):
             return "not_equivalent"
         return _worst([compare(ans.values[k], gold.values[k], prompt) for k in gold.values])
-    if isinstance(ans, SetOf) and isinstance(gold, System):
-        ans = System(dict(zip(sorted(gold.values), ans.items, strict=False)))
+    if isinstance(ans, SetOf) and isinstance(gold, System):  # -5, 14/3 for x = -5, p = 14/3: in order
+        ans = System(dict(zip(gold.values, ans.items, strict=False)))
         return compare(ans, gold, prompt) if len(ans.values) == len(gold.values) else "not_equivalent"
     if isinstance(ans, System) and isinstance(gold, SetOf):
         return compare(SetOf([ans.values[k] for k in sorted(ans.values)], True, "("), gold, prompt)
     if isinstance(ans, SetOf) and isinstance(gold, SetOf):
+        if not (ans.ordered and gold.ordered):  # a set lists each member once: (3,17,3,7) twice is one
+            ans, gold = _distinct(ans, prompt), _distinct(gold, prompt)
         if len(ans.items) != len(gold.items):
             return "not_equivalent"
         if ans.brackets and gold.brackets and (ans.brackets == "{") != (gold.brackets == "{"):
@@ -370,6 +385,14 @@ def compare(ans: Value, gold: Value, prompt: str | None = None, up_to_constant: 
             return _worst([compare(a, g, prompt) for a, g in zip(ans.items, gold.items, strict=True)])
         return _match_sets(ans.items, gold.items, prompt)
     return "not_equivalent"
+
+
+def _distinct(value: SetOf, prompt: str | None) -> SetOf:
+    kept: list[Value] = []
+    for item in value.items:
+        if not any(compare(item, k, prompt) == "equivalent" for k in kept):
+            kept.append(item)
+    return value if len(kept) == len(value.items) else SetOf(kept, value.ordered, value.brackets)
 
 
 def _match_sets(ans: list[Value], gold: list[Value], prompt: str | None) -> Verdict:

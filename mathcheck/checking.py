@@ -154,7 +154,8 @@ def _check_parsed(
 
 def _described(left: str, right: str) -> bool:
     """A chain that opens with a labelled quantity and then shows how it is computed."""
-    return _is_atom(left) and bool(re.search(r"\d\s*[A-Za-z]", left)) and not _is_atom(right)
+    words = re.sub(r"\\(?:text|mathrm|mbox)\s*\{([^{}]*)\}", r" \1", left)  # 2 \text{ dozen}
+    return _is_atom(left) and bool(re.search(r"\d\s*[A-Za-z]", words)) and not _is_atom(right)
 
 
 def _running_total(left: str, right: str) -> bool:

@@ -44,7 +44,7 @@ class Claim:
 _LATEX_HINT = re.compile(r"\\(?:frac|dfrac|times|cdot|sqrt|boxed|\(|\[)|\$\$|\^\{")
 _REGION = re.compile(
     r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\\\((.+?)\\\)|\\begin\{(?:align|equation|gather)\*?\}(.+?)\\end\{\w+\*?\}"
-    r"|\$([^$]+?)\$",
+    r"|(?<!\\)\$((?:[^$\\]|\\.)+?)\$",  # inline math; \$ inside it is a dollar sign
     re.DOTALL,
 )
 _ROUGH = re.compile(

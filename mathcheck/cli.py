@@ -1,10 +1,11 @@
 """``slm-playground verify``: JSON lines in ({prompt, gold, response}), one verdict line out per input.
 
 Output: {"final": "correct"|"incorrect"|"unverifiable", "claims": [{"text", "verdict", "expected"?}],
-plus "verdict" (the detailed one), "confident" (false when the two readers of the final answer
-disagree, only Math-Verify could read it, or Math-Verify did not finish), "answer" and "notes"
-(the reasons)}. A bad input line gets {"error": ...} and the batch goes on; the exit status is 1
-when any line was bad.
+plus "verdict" (the detailed one), "confident" (false when the two readers took different answers
+from the response, only Math-Verify could read it, Math-Verify ran out of its CPU time, or the
+checker failed), "answer", "notes" (the reasons; the first wrong step first), "timed_out" (the wall
+backstop stopped it) and "checker_failed" (an exception inside the checker: a bug)}. A bad input
+line gets {"error": ...} and the batch goes on; the exit status is 1 when any line was bad.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any, TextIO
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", nargs="?", default="-", help="JSON-lines file ('-' or omitted: stdin)")
     parser.add_argument("-o", "--output", default="-", help="where to write the verdicts ('-': stdout)")
-    parser.add_argument("--budget", type=float, default=3.0, help="seconds per response (hard limit)")
+    parser.add_argument("--budget", type=float, default=3.0, help="CPU seconds per response (the worker's)")
     parser.add_argument("--markdown", action="store_true", help="also add the chat rendering as 'markdown'")
 
 

@@ -34,6 +34,8 @@ SETS = tuple(
         "answers_fresh",
         "worked",
         "worked_heldout",
+        "solutions",
+        "solutions_fresh",
     )
 )
 
@@ -55,6 +57,8 @@ class Case:
     def kind(self) -> str:
         if self.tags[:1] == ["answer"]:
             return self.tags[1]
+        if self.tags[:2] == ["worked", "model-style"]:
+            return f"model-style ({self.source})"
         if self.tags[:1] == ["worked"]:
             return "worked, hand-written" if "heldout" in self.tags else "worked solutions"
         return f"mixed ({self.source})"
@@ -117,8 +121,8 @@ class Tally:
 def _same_value(shown: str | None, expected: str) -> bool:
     if shown is None:
         return False
-    head = shown.split("≈")[-1].strip().split(" ")[0].lstrip("$")
-    return head == expected.lstrip("$")
+    head = shown.split("≈")[-1].strip().split(" ")[0].removeprefix("\\").lstrip("$")
+    return head == expected.removeprefix("\\").lstrip("$")
 
 
 def score_mathcheck(case: Case, tally: Tally, budget_s: float, misses: list[str]) -> None:
@@ -201,7 +205,7 @@ def render(tallies: dict[str, Tally], with_mv: bool) -> str:
         ])  # fmt: skip
     worked = Tally()
     for kind, t in tallies.items():
-        if kind.startswith("worked"):
+        if kind.startswith(("worked", "model-style")):
             worked.add(t)
     per100 = 100 * worked.flagged_correct_solutions / max(1, worked.correct_solutions)
     foot = (f"correct worked solutions with a false 'wrong' flag: {worked.flagged_correct_solutions}/"
@@ -234,7 +238,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    paths = args.set or list(SETS)
+    paths = args.set or [path for path in SETS if path.exists()]
     try:
         cases = [case for path in paths for case in load_cases(path)]
     except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:

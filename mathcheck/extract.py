@@ -28,7 +28,7 @@ class Extraction:
 
 _MARKER = re.compile(
     r"(?:final answer|the answer is|answer\s*:|answer is|the result is|solution is|solutions are|####)"
-    r"\s*(?:is\s*)?[:\-]?\s*(?:\*\*)?\s*:?",
+    r"\s*(?:is\s*)?(?::|[-–](?=\s))?\s*(?:\*\*)?\s*:?",  # "Answer - 5", never the sign of "is -3969"
     re.IGNORECASE,
 )
 _CONCLUDE = re.compile(
@@ -65,6 +65,7 @@ _INLINE = re.compile(
 )
 """Math in a sentence; not the text between two prices ("spends $12 and keeps $8")."""
 _INLINE_CHARS = 2000
+_NAME_ONLY = re.compile(r"\$\s*[A-Za-z](?:_\{?\w+\}?)?\s*\$|\\\(\s*[A-Za-z]\s*\\\)")
 _LISTED = re.compile(r"\s*(?:,|,?\s*(?:and|or)|\\text\{\s*(?:and|or)\s*\})\s*", re.I)
 """What may stand between the pieces of one listed answer."""
 _MATHY = re.compile(r"\d|\$|\\[(\[]|\\[A-Za-z]{2,}|(?<![A-Za-z])[A-Za-z]\s*(?:[<>≤≥≠]|=(?!=))|[πθ√]")
@@ -95,7 +96,7 @@ _TAIL = re.compile(
 )
 
 
-def _boxed(text: str) -> list[tuple[int, int]]:
+def boxed_spans(text: str) -> list[tuple[int, int]]:
     spans = []
     for m in re.finditer(r"\\(?:boxed|fbox)\s*\{", text):
         depth, i = 1, m.end()
@@ -119,6 +120,10 @@ def _inline(fragment: str) -> tuple[str, Value] | None:
     ("$x = 3$ and $x = -3$"); a pure-arithmetic piece ("$3 \\times 4 = 12$") gives its result."""
     fragment = fragment[-_INLINE_CHARS:]  # an answer's sentence; bounds the scan on pathological text
     found = list(_INLINE.finditer(fragment))
+    # "The largest $n$ is 34": a lone name with the number after it in words is not the answer
+    found = [
+        m for m in found if not (_NAME_ONLY.fullmatch(m.group(0)) and re.search(r"\d", fragment[m.end() :]))
+    ]
     reason = re.search(r",?\s+(?:because|since|as|given that)\b", fragment, re.I)
     if reason and any(m.end() <= reason.start() for m in found):
         found = [m for m in found if m.end() <= reason.start()]  # "$x = 3$, since $2x = 6$"
@@ -129,7 +134,7 @@ def _inline(fragment: str) -> tuple[str, Value] | None:
         if not _LISTED.fullmatch(fragment[prev.end() : group[0].start()]):
             break
         group.insert(0, prev)
-    texts = [next(g for g in m.groups() if g is not None).strip().rstrip(".,;") for m in group]
+    texts = [_exact(next(g for g in m.groups() if g is not None).strip().rstrip(".,;")) for m in group]
     for text in dict.fromkeys([" and ".join(texts), texts[-1]]):
         value = _try(text)
         if isinstance(value, Equation) and not (value.lhs.free_symbols | value.rhs.free_symbols):
@@ -140,10 +145,25 @@ def _inline(fragment: str) -> tuple[str, Value] | None:
     return None
 
 
+_RESTATED = re.compile(r"\bwhich is\s+(-?[$€£]?\d[\d,.]*\s*(?:[$€£%]|[A-Za-z²³]{1,3})?)\s*[.!]?\s*$")
+_APPROX = re.compile(r"\\approx|≈")
+
+
+def _exact(text: str) -> str:
+    """``x = 1/3 \\approx 0.33``: the exact value, not the rounded restatement after it."""
+    parts = _APPROX.split(text)
+    return parts[0].strip() if len(parts) > 1 and re.search(r"\d", parts[0]) else text
+
+
 def _pick(fragment: str, want_dimension: str | None) -> tuple[str, Value | None]:
     """Narrow a sentence to the answer phrase and parse it."""
     fragment = _WORDED.sub(lambda m: f"{m.group(1)} {_RELATIONS[m.group(2).lower()]} ", fragment)
     fragment = fragment.replace("**", "").strip()
+    restated = _RESTATED.search(fragment)
+    if restated:  # "10 which is 1,000.99€": the value restated at the end is the answer
+        value = _try(restated.group(1))
+        if value is not None:
+            return restated.group(1).strip(), value
     bare = re.sub(r"\\[A-Za-z]+", " ", _INLINE.sub(" ", fragment)) if len(fragment) < 80 else "long"
     if len(fragment) < 80 and not re.search(r"[A-Za-z]{4,}", bare) and not _PROSE.search(bare):
         # "x > 2.", "+/- 2", "(1, 2).", but not "We get $2 \le x$" (read as the product W*e*g*e*t)
@@ -194,7 +214,7 @@ def extract_answer(
     ``want_text`` (a reference that is words, yes/no or a choice letter) reads the end of the last
     paragraph for an answer of that kind when nothing is boxed or marked as the answer.
     """
-    boxes = _boxed(response)
+    boxes = boxed_spans(response)
     markers = list(_MARKER.finditer(response))
     if boxes and not (markers and markers[-1].start() > boxes[-1][1] and _has_answer(response, markers[-1])):
         last_line = response.rfind("\n", 0, boxes[-1][0])

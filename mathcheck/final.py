@@ -1,11 +1,12 @@
 """The final answer against its reference, read twice: by the project's reader (units, time,
-percentages, text answers, references computed from the prompt) and by Math-Verify.
+percentages, text answers, references computed from the prompt) and by Math-Verify alone, as its
+users call it on the whole response.
 
-Confidence rests on the two readers: a verdict is not confident when they disagree, when only
-Math-Verify can read the answer, or when Math-Verify was asked and did not finish (one reader where
-two should be). Kinds that only the project reads (units, percentages, compound times, text answers,
-references computed from the prompt, an answer rounded at the precision shown, text Math-Verify
-cannot parse) have one reader by design and stay confident.
+How the two combine is measured (``slm-playground bench verify``), not who finishes first: the
+rules are in :func:`_combine`. Every limit counts the worker's CPU time, so a busy machine gives
+the same verdict. A verdict is not confident where the rule is a coin toss by measure (the
+readers took different answers from the response), where only Math-Verify could read the answer,
+or where Math-Verify ran out of its CPU time (one reader where two were asked).
 """
 
 from __future__ import annotations
@@ -15,14 +16,16 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
-from mathcheck.answers import Num, Value, Verdict, compare, dimension_of, parse_answer
-from mathcheck.extract import Extraction, extract_answer
+from mathcheck.answers import Num, SetOf, Value, Verdict, compare, dimension_of, parse_answer
+from mathcheck.extract import Extraction, boxed_spans, extract_answer
 from mathcheck.kinds import Text, find_text_answer, same_text, text_matches, text_reference
 from mathcheck.parser import ParseError
 from mathcheck.tasks import task_from_prompt
 
-SECOND_S = 0.15
-"""The most the second reader may take: Math-Verify's symbolic checks can be slow on relations."""
+SECOND_S = 0.5
+"""CPU seconds Math-Verify may spend on the project's extracted answer (relations can be slow)."""
+ALONE_S = 1.0
+"""CPU seconds Math-Verify may spend reading and comparing the whole response."""
 
 
 class StepTimeout(BaseException):
@@ -63,9 +66,20 @@ class _Reference:
     problem: str | None = None
 
 
+def _gold_answer(gold: str) -> str:
+    """A reference given as a whole worked solution: the answer it boxes (the last box) or states."""
+    if len(gold) < 80:
+        return gold
+    spans = boxed_spans(gold)
+    if spans:
+        return gold[spans[-1][0] : spans[-1][1]]
+    found = extract_answer(gold)  # "... Final Answer: The final answer is $28 \\%$."
+    return found.text if found is not None and found.value is not None else gold
+
+
 def _reference(prompt: str | None, gold: str | None) -> _Reference:
     if gold is not None and str(gold).strip():
-        gold = str(gold)
+        gold = _gold_answer(str(gold))
         text = text_reference(gold)
         if text is not None:
             return _Reference(text=text, shown=gold, source="given")
@@ -87,16 +101,32 @@ def _reference(prompt: str | None, gold: str | None) -> _Reference:
 def _second(
     answer: str, gold: str, limit: Callable[[float], AbstractContextManager[None]], out: Final
 ) -> bool | None:
-    """Math-Verify's verdict, or None. Running out of time leaves one reader where two were asked:
-    the verdict is then not confident. Text Math-Verify cannot read at all is the project's kind."""
+    """Math-Verify's verdict on the answer the project extracted, or None."""
     from mathcheck.kept import second_opinion
 
     try:
         with limit(SECOND_S):
             return second_opinion(answer, gold)
     except StepTimeout:
+        out.notes.append(f"Math-Verify used up its {SECOND_S:.1f} s of CPU time on the extracted answer")
+    except READ_ERRORS:
+        pass
+    return None
+
+
+def _alone(
+    response: str, gold: str, limit: Callable[[float], AbstractContextManager[None]], out: Final
+) -> bool | None:
+    """Math-Verify alone on the whole response (its own extraction), or None when it reads nothing.
+    Its limit is CPU time in the worker, so a busy machine does not change the outcome."""
+    from mathcheck.kept import alone
+
+    try:
+        with limit(ALONE_S):
+            return alone(gold, response)
+    except StepTimeout:
+        out.notes.append(f"Math-Verify used up its {ALONE_S:.1f} s of CPU time: one reader only")
         out.confident = False
-        out.notes.append(f"Math-Verify did not finish within {SECOND_S * 1000:.0f} ms: one reader only")
     except READ_ERRORS:
         pass
     return None
@@ -112,8 +142,9 @@ def judge(
     prompt: str | None,
     gold: str | None,
     limit: Callable[[float], AbstractContextManager[None]] = _no_limit,
+    combine: bool = True,
 ) -> Final:
-    """Both readers' verdict on the response's final answer; ``limit(s)`` bounds the second reader."""
+    """The final answer's verdict: the project's reader, combined with Math-Verify's (see _combine)."""
     ref = _reference(prompt, gold)
     out = Final(reference=ref.shown, source=ref.source)
     if ref.problem:
@@ -125,10 +156,10 @@ def judge(
     if ref.source == "none":
         out.notes.append("no reference given and the prompt is not a computable exercise")
         return out
-    if extraction is None:
-        out.notes.append("the response commits to no final answer")
-        return out
-    if ref.text is not None:
+    if ref.text is not None:  # words, yes/no, a choice letter: the project's kind
+        if extraction is None:
+            out.notes.append("the response commits to no final answer")
+            return out
         said = extraction.raw or extraction.text
         ok = text_matches(said, ref.text) or text_matches(extraction.text, ref.text)
         if not ok:  # "The correct option is (C) 12 cm", "Alice ran the farthest"
@@ -136,27 +167,86 @@ def judge(
             ok = found is not None and same_text(found, ref.text)
         out.verdict = "equivalent" if ok else "not_equivalent"
         return out
-    if ref.value is None or extraction.value is None:
-        opinion = _second(extraction.text, gold, limit, out) if gold else None
-        if opinion is None:
-            if ref.value is not None:
-                out.notes.append(f"could not read the final answer {_short(extraction.text)}")
-            return out
-        out.verdict = "equivalent" if opinion else "not_equivalent"
-        out.confident = False
-        out.notes.append("read by Math-Verify only")
-        return out
-    out.verdict = compare(extraction.value, ref.value, prompt, ref.up_to_constant)
-    if (
-        gold
-        and ref.source == "given"
-        and not _own_kinds(extraction.value)
-        and out.verdict != "equivalent_after_rounding"
-    ):
-        opinion = _second(extraction.text, gold, limit, out)
-        if opinion is not None and opinion != out.verdict.startswith("equivalent"):
-            out.confident = False
-            out.notes.append(
-                "not confident: Math-Verify reads the answer as " + ("equal" if opinion else "different")
-            )
+    if extraction is None:
+        out.notes.append("the response commits to no final answer")
+    elif ref.value is None or extraction.value is None:
+        if ref.value is not None:
+            out.notes.append(f"could not read the final answer {_short(extraction.text)}")
+    else:
+        out.verdict = compare(extraction.value, ref.value, prompt, ref.up_to_constant)
+        if _own_kinds(extraction.value) or out.verdict == "equivalent_after_rounding":
+            return out  # units, percentages, times, rounding at the precision shown: the project's kind
+    if combine and gold and ref.source == "given":
+        _combine(response, str(gold), extraction, limit, out)
     return out
+
+
+def _combine(
+    response: str,
+    gold: str,
+    extraction: Extraction | None,
+    limit: Callable[[float], AbstractContextManager[None]],
+    out: Final,
+) -> None:
+    """Settle the verdict with Math-Verify alone, by what each reader is measured to do well.
+
+    Measured on Math-Verify's own cases and the project's sets (``bench verify``): where both
+    readers took the same answer but judge it differently, a proof of equality wins (the project's
+    units, rounding, degrees, bases and regions; Math-Verify's LaTeX algebra), except a set written
+    against a tuple, which the project refuses on purpose (not confident). Where they took different
+    answers, the project's extraction wins (plain-text answers, several boxes) unless it is a bare
+    symbol ("The largest $n$ is 34" read as n); those disputes are coin tosses by measure: not
+    confident. What only one of them reads, that one decides.
+    """
+    whole = _alone(response, gold, limit, out)
+    ours = None if out.verdict == "unverifiable" else out.verdict.startswith("equivalent")
+    if whole is None or whole == ours:
+        return
+    mark: Verdict = "equivalent" if whole else "not_equivalent"
+    said = "equal" if whole else "different"
+    if ours is None:
+        if not whole or (extraction is None and _goes_on(response)):
+            out.notes.append(f"Math-Verify reads the answer as {said}")  # cut off mid-working, or
+            return  # "different" from a reader that may have taken any number: still unverifiable
+        out.verdict, out.confident = mark, False
+        out.notes.append(f"read by Math-Verify only: it reads the answer as {said}")
+        return
+    assert extraction is not None  # ours is a verdict, so an answer was extracted
+    if _second(extraction.text, gold, limit, out) == whole:  # the same answer, judged differently
+        if not whole:
+            out.notes.append("the project's reader decides: Math-Verify reads the answer as different")
+        elif not _set_against_tuple(extraction.value, gold):
+            out.verdict = mark
+            out.notes.append("Math-Verify's comparison decides: it reads the answer as equal")
+        else:
+            out.confident = False
+            out.notes.append("not confident: Math-Verify reads this set and tuple as equal")
+        return
+    out.confident = False
+    if _bare_symbol(extraction.text):
+        out.verdict = mark
+        out.notes.append(f"not confident: the readers took different answers; Math-Verify's ({said}) decides")
+    else:
+        out.notes.append(f"not confident: Math-Verify took another answer from the response ({said})")
+
+
+def _goes_on(response: str) -> bool:
+    """Prose after the response's last number: it stops mid-working rather than at an answer."""
+    digits = list(re.finditer(r"\d", response))
+    after = response[digits[-1].end() :] if digits else response
+    return len(re.findall(r"[A-Za-z]{2,}", re.sub(r"\\[A-Za-z]+", " ", after))) >= 3
+
+
+def _bare_symbol(text: str) -> bool:
+    """An extracted "answer" that is only a name: n, N, f(x) (the sentence's number was missed)."""
+    return bool(re.fullmatch(r"\s*\$?\s*[A-Za-z](?:\([A-Za-z]\))?\s*\$?\s*", text))
+
+
+def _set_against_tuple(value: Value | None, gold: str) -> bool:
+    try:
+        ref = parse_answer(gold)
+    except READ_ERRORS:
+        return False
+    if not (isinstance(value, SetOf) and isinstance(ref, SetOf)):
+        return False
+    return bool(value.brackets and ref.brackets) and (value.brackets == "{") != (ref.brackets == "{")

@@ -18,6 +18,7 @@ import sympy as sp
 from mathcheck.kinds import Matrix, region_of
 
 MAX_KEPT_CHARS = 1500
+ALONE_CHARS = 4000
 _TOWER = re.compile(
     r"\^\s*\{[^{}]*\^|\^\s*\(?\s*\d+\s*\)?\s*\^|\^\s*\{?\s*\d{5,}|\d{4,}\s*!|[)}]\s*!|\\(?:frac|sqrt)(?:[^{}]*\{){12}"
 )
@@ -106,6 +107,21 @@ def read_value(text: str) -> Any:
     if not found:
         raise ValueError("the kept parser cannot read it")
     return to_value(found[0])
+
+
+def alone(gold: str, response: str) -> bool | None:
+    """Math-Verify by itself, as its users call it: ``verify(parse(gold), parse(response))`` on the
+    whole response with its defaults; None when it reads nothing on either side."""
+    tail = response[-ALONE_CHARS:]  # where the answer is; bounds the regex scans on huge text
+    if too_big(gold) or _TOWER.search(tail):
+        return None
+    from math_verify import parse, verify
+
+    ref = parse(gold, parsing_timeout=None) or parse(f"${gold}$", parsing_timeout=None)
+    ans = parse(tail, parsing_timeout=None)
+    if not ref or not ans:
+        return None
+    return bool(verify(ref, ans, timeout_seconds=None))
 
 
 def second_opinion(answer: str, gold: str) -> bool | None:

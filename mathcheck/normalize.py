@@ -58,9 +58,28 @@ def _base_value(m: re.Match[str]) -> str:
         return m.group(0)
 
 
+_DECIMAL_COMMA = re.compile(r"0,\d+(?![\d,])|[1-9]\d*,\d{2}(?![\d,])")
+"""A number with a decimal comma, as written in much of Europe: 1,22 or 1000,99 or 0,111 (not 1,000)."""
+
+
+def decimal_comma(text: str) -> str:
+    """A whole plain-text answer that is one number with a decimal comma, with a decimal point
+    (``2,74 $`` -> ``2.74 $``); lists ("1,2"), thousands ("1,000") and LaTeX stay as they are."""
+    core = text.strip()
+    m = _DECIMAL_COMMA.match(core)
+    if m is None or "\\" in core or "$" in core.replace(" $", "").rstrip("$"):
+        return text
+    rest = core[m.end() :]
+    if not re.fullmatch(r"\s*(?:[$€£%]\s*)?(?:[A-Za-z²³]{1,4})?\s*\.*", rest):
+        return text
+    return core[: m.start()] + m.group(0).replace(",", ".") + rest
+
+
 def strip(text: str) -> str:
     """The answer itself, without the dressing around it."""
     text = re.sub(r"(?<![\d)}])!+$", "", text.strip().rstrip(".;:,")).strip()  # 3! is a factorial
+    text = decimal_comma(text)
+    text = text.replace("!=", "\\neq ")
     text = re.sub(r"\\(?:boxed|fbox)\s*\{(.*)\}", r"\1", text)
     text = re.sub(r"^\$+|\$+$", "", text.strip())
     text = re.sub(r"^\\[(\[]|\\[)\]]$", "", text.strip()).strip()
@@ -77,6 +96,8 @@ def strip(text: str) -> str:
     text = _REPEATING.sub(_repeating, text)  # 0.\overline{3} is 1/3
     text = _SCIENTIFIC.sub(r"(\1*10^(\2))", text)  # 3.2e5, never 3.2·e·5
     text = text.replace("\\varnothing", "\\emptyset").replace("∅", "\\emptyset")
+    if re.fullmatch(r"\{[^{}\\]*,[^{}\\]*\}", text.strip()):
+        text = text.strip()[1:-1]  # ${1,3}$: LaTeX braces only group; a set is \{1,3\}
     text = text.strip().rstrip(".;:").strip()
     prev = None
     while prev != text:

@@ -24,17 +24,26 @@ from pathlib import Path
 from typing import IO, Any
 
 from mathcheck.calculator import CALCULATOR_BUDGET_S, CalculationError, calculate_inprocess
+from mathcheck.final import READ_ERRORS
 from mathcheck.verify import DEFAULT_BUDGET_S, DEFAULT_CLAIM_S, StepTimeout, Verification, verify_inprocess
 
 MAX_WORKERS = 2
 STARTUP_TIMEOUT_S = 30.0
 _MARGIN_S = 0.15
-"""The worker stops checking this long before the deadline so its answer arrives in time."""
+"""CPU time kept back from the worker's checks for reading and answering the job."""
+SAME_BUDGET_S = 1.0
+"""CPU seconds to compare two final answers (the Compare tab's "answers agree")."""
+WALL_FACTOR = 4.0
+WALL_EXTRA_S = 5.0
+"""The wall backstop is 4x the CPU budget and 5 s more: on a 2-core machine with ten busy
+processes a worker still gets its CPU budget inside it."""
 
 
 @contextmanager
 def _alarm(seconds: float) -> Iterator[None]:
-    """Raise StepTimeout after ``seconds`` (worker main thread only; elsewhere a no-op)."""
+    """Raise StepTimeout after ``seconds`` of this process's CPU time (worker main thread only;
+    elsewhere a no-op). CPU time, not wall time: a busy machine slows the step down but does not
+    change where it stops, so the same input gets the same verdict."""
     if threading.current_thread() is not threading.main_thread() or seconds <= 0:
         yield
         return
@@ -46,17 +55,17 @@ def _alarm(seconds: float) -> Iterator[None]:
     # "unraisable": the timeout would be swallowed and the step run on. Collecting cycles waits.
     collecting = gc.isenabled()
     gc.disable()
-    previous = signal.signal(signal.SIGALRM, _fire)
-    outer, _ = signal.getitimer(signal.ITIMER_REAL)  # an enclosing step's limit, restored on the way out
-    start = time.monotonic()
-    signal.setitimer(signal.ITIMER_REAL, min(seconds, outer) if outer else seconds)
+    previous = signal.signal(signal.SIGPROF, _fire)
+    outer, _ = signal.getitimer(signal.ITIMER_PROF)  # an enclosing step's limit, restored on the way out
+    start = time.process_time()
+    signal.setitimer(signal.ITIMER_PROF, min(seconds, outer) if outer else seconds)
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, previous)
         if outer:
-            signal.setitimer(signal.ITIMER_REAL, max(1e-3, outer - (time.monotonic() - start)))
+            signal.setitimer(signal.ITIMER_PROF, max(1e-3, outer - (time.process_time() - start)))
         if collecting:
             gc.enable()
 
@@ -75,6 +84,17 @@ def _read_exact(stream: IO[bytes], n: int) -> bytes:
             raise EOFError
         data += chunk
     return data
+
+
+def _same_inprocess(a: str, b: str, prompt: str | None, *, budget_s: float) -> bool | None:
+    """Whether two final answers are the same value; None when either cannot be read in time."""
+    from mathcheck.answers import compare, parse_answer
+
+    try:
+        with _alarm(budget_s):
+            return compare(parse_answer(a), parse_answer(b), prompt).startswith("equivalent")
+    except (StepTimeout, *READ_ERRORS, OverflowError):
+        return None
 
 
 def _worker_main() -> None:
@@ -97,7 +117,9 @@ def _worker_main() -> None:
             return
         result: Any
         try:
-            if "calculate" in job:  # the calculator tool: ("ok", text) or ("error", why)
+            if "same_answer" in job:  # two final answers: ("ok", True/False/None)
+                result = ("ok", _same_inprocess(*job["same_answer"], budget_s=job["budget_s"]))
+            elif "calculate" in job:  # the calculator tool: ("ok", text) or ("error", why)
                 result = (
                     "ok",
                     calculate_inprocess(job["calculate"], budget_s=job["budget_s"], limiter=_alarm),
@@ -106,7 +128,7 @@ def _worker_main() -> None:
                 result = verify_inprocess(**job, limiter=_alarm)
         except CalculationError as exc:
             result = ("error", str(exc))
-        except Exception as exc:  # report, never die silently: the parent maps it to unverifiable
+        except Exception as exc:  # a bug: reported as "the checker failed", never a quiet unverifiable
             result = f"{type(exc).__name__}: {exc}"
         _write(out, result)
 
@@ -231,13 +253,21 @@ def _run(job: dict[str, Any], budget_s: float) -> Any:
             _checkin(_Worker())  # a fresh one starts importing now, not on the next call
             stopped = isinstance(exc, TimeoutError)
             note = (
-                f"verification stopped after {budget_s:.1f} s" if stopped else "the verification worker died"
+                f"timed out: no verdict within {budget_s:.1f} s of wall time"
+                if stopped
+                else "the checker failed: the verification worker died"
             )
             raise _Stopped(note, time.monotonic() - start, stopped) from None
         _checkin(worker)
         return result
     finally:
         _slots.release()
+
+
+def wall_limit(budget_s: float) -> float:
+    """The wall-clock limit for a job with ``budget_s`` of CPU time: generous, so that only a
+    step stuck where signals cannot reach it (a huge C-level integer) or a starved machine hits it."""
+    return WALL_FACTOR * budget_s + WALL_EXTRA_S
 
 
 def verify_response(
@@ -247,30 +277,49 @@ def verify_response(
     gold: str | None = None,
     budget_s: float = DEFAULT_BUDGET_S,
     claim_s: float = DEFAULT_CLAIM_S,
+    wall_s: float | None = None,
 ) -> Verification:
-    """Verify a response in a worker process; returns within ``budget_s`` of the worker being ready.
+    """Verify a response in a worker process with ``budget_s`` seconds of the worker's CPU time.
 
-    Safe to call from any thread. A verification that overruns is killed and reported as
-    unverifiable ("timed out"); the worker is replaced in the background.
+    The verdict depends on the input only, not on how busy the machine is: every limit inside the
+    worker counts CPU time. ``wall_s`` (default :func:`wall_limit`) is the backstop: a job past it
+    is killed and reported as timed out ("unverifiable", ``timed_out``), never as one reader's
+    verdict; the worker is replaced in the background. Safe to call from any thread.
     """
     inner = max(0.05, budget_s - _MARGIN_S)
+    wall = wall_limit(budget_s) if wall_s is None else wall_s
     job = {"response": response, "prompt": prompt, "gold": gold, "budget_s": inner, "claim_s": claim_s}
     try:
-        result = _run(job, budget_s)
+        result = _run(job, wall)
     except _Stopped as stop:
         return Verification(
             "unverifiable", notes=(stop.note,), elapsed_s=stop.elapsed_s, timed_out=stop.timed_out
         )
     if isinstance(result, Verification):
         return result
-    return Verification("unverifiable", notes=(f"verification failed: {result}",))
+    return Verification("unverifiable", notes=(f"the checker failed: {result}",), checker_failed=True)
+
+
+def same_answer(a: str, b: str, *, prompt: str | None = None, budget_s: float = SAME_BUDGET_S) -> bool | None:
+    """Whether two final answers are the same value (2.4 h and 144 minutes), read in a worker
+    process with ``budget_s`` of CPU time; None when either cannot be read, in time or at all.
+    Blocks (call it from a thread)."""
+    job = {"same_answer": (a, b, prompt), "budget_s": max(0.05, budget_s - _MARGIN_S)}
+    try:
+        result = _run(job, wall_limit(budget_s))
+    except _Stopped:
+        return None
+    if isinstance(result, tuple) and len(result) == 2 and result[0] == "ok":
+        return None if result[1] is None else bool(result[1])
+    return None
 
 
 def calculate(expression: str, *, budget_s: float = CALCULATOR_BUDGET_S) -> str:
     """The calculator tool: ``expression``'s exact value and a decimal, computed in a worker
     process within ``budget_s``. Blocks (call it from a thread); raises CalculationError."""
     try:
-        result = _run({"calculate": expression, "budget_s": max(0.05, budget_s - _MARGIN_S)}, budget_s)
+        job = {"calculate": expression, "budget_s": max(0.05, budget_s - _MARGIN_S)}
+        result = _run(job, wall_limit(budget_s))
     except _Stopped as stop:
         why = f"took longer than {budget_s:.1f} s" if stop.timed_out else stop.note
         raise CalculationError(f"the calculation was stopped: {why}") from None

@@ -36,7 +36,11 @@ class Verification:
     claims: tuple[Claim, ...] = ()
     notes: tuple[str, ...] = ()
     elapsed_s: float = 0.0
+    cpu_s: float = 0.0
+    """CPU time the check took in its worker: what the budget counts, the same on a busy machine."""
     timed_out: bool = False
+    checker_failed: bool = False
+    """An exception inside the checker (a bug): the notes say "the checker failed" and why."""
     confident: bool = True
     """False when the two readers of the final answer disagree, only Math-Verify could read it, or
     Math-Verify was asked and did not finish (see :mod:`mathcheck.final`); kinds only the project
@@ -61,7 +65,8 @@ class Verification:
                 item["expected"] = c.expected
             claims.append(item)
         return {"final": self.final, "verdict": self.verdict, "confident": self.confident,
-                "answer": self.answer, "claims": claims, "notes": list(self.notes)}  # fmt: skip
+                "answer": self.answer, "claims": claims, "notes": list(self.notes),
+                "timed_out": self.timed_out, "checker_failed": self.checker_failed}  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -78,7 +83,7 @@ class _Clock:
     notes: list[str] = field(default_factory=list)
 
     def share(self) -> float:
-        return max(0.0, min(self.per_step_s, self.deadline - time.monotonic()))
+        return max(0.0, min(self.per_step_s, self.deadline - time.process_time()))
 
 
 def _parts(response: str) -> list[tuple[int, str]]:
@@ -99,8 +104,8 @@ def verify_inprocess(
     limiter: Limiter = _no_limit,
 ) -> Verification:
     """Verify one response in this process. ``limiter(seconds)`` bounds each step (see sandbox)."""
-    start = time.monotonic()
-    clock = _Clock(start + budget_s, claim_s)
+    start, cpu_start = time.monotonic(), time.process_time()
+    clock = _Clock(cpu_start + budget_s, claim_s)  # CPU time: the same stops on a busy machine
     notes: list[str] = []
     parts = _parts(response)
     if len(parts) > 1:
@@ -108,9 +113,9 @@ def verify_inprocess(
     end_offset, end_text = parts[-1]
     verdict: Verdict = "unverifiable"
     answer = span = ref_text = None
-    source, confident = "none", True
+    source, confident, failed = "none", True, False
     try:
-        with limiter(max(0.05, min(budget_s / 2, clock.deadline - time.monotonic()))):
+        with limiter(max(0.05, min(budget_s / 2, clock.deadline - time.process_time()))):
             final = judge(end_text, prompt, gold, limiter)
             verdict, ref_text, source, confident = (
                 final.verdict,
@@ -127,9 +132,17 @@ def verify_inprocess(
         confident = False
     except READ_ERRORS as exc:
         notes.append(f"the final-answer check failed: {type(exc).__name__}")
+    except Exception as exc:  # a bug in the checker: said as such, never a quiet "unverifiable"
+        notes.append(f"the checker failed on the final answer: {_failure(exc)}")
+        failed = True
     claims: list[Claim] = []
     skipped = 0
-    for cand in _candidates(parts):
+    try:
+        candidates = _candidates(parts)
+    except Exception as exc:  # a bug in finding claims: the final verdict still stands
+        notes.append(f"the checker failed while finding the steps: {_failure(exc)}")
+        candidates, failed = [], True
+    for cand in candidates:
         share = clock.share()
         if share <= 0.01:
             skipped += 1
@@ -142,10 +155,16 @@ def verify_inprocess(
             claim = Claim(cand.text, cand.span, "unchecked", note="took too long")
         except (*READ_ERRORS, OverflowError):
             claim = Claim(cand.text, cand.span, "unchecked", note="could not evaluate")
+        except Exception as exc:  # a bug in the checker
+            claim = Claim(cand.text, cand.span, "unchecked", note=f"the checker failed: {_failure(exc)}")
+            failed = True
         if claim is not None:
             claims.append(claim)
     if skipped:
         notes.append(f"{skipped} claims not checked: time budget spent")
+    first = next((c for c in claims if c.verdict == "wrong"), None)
+    if first is not None:  # where the solution went wrong, said once at the top of the notes
+        notes.insert(0, f"first wrong step: {first.text} (should be {first.expected})")
     return Verification(
         verdict=verdict,
         answer=answer,
@@ -155,9 +174,15 @@ def verify_inprocess(
         claims=tuple(claims),
         notes=tuple(notes),
         elapsed_s=time.monotonic() - start,
+        cpu_s=time.process_time() - cpu_start,
         timed_out=bool(skipped),
-        confident=confident,
+        confident=confident and not failed,
+        checker_failed=failed,
     )
+
+
+def _failure(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"[:200]
 
 
 def _candidates(parts: list[tuple[int, str]]) -> list[Candidate]:

@@ -127,13 +127,29 @@ def test_no_number_is_picked_from_latex_the_reader_cannot_parse() -> None:
     assert verify_inprocess(f"Final answer: ${nested}$", gold="2").final == "unverifiable"
 
 
-def test_readers_that_disagree_make_the_verdict_not_confident() -> None:
+def test_a_proof_of_equality_decides_where_the_readers_judge_one_answer_differently() -> None:
     # Math-Verify reads 1011_2 as one thousand and eleven; the project reads it as eleven
     result = verify_inprocess("Final answer: $1011_2$", gold="11", limiter=_alarm)
+    assert result.final == "correct" and result.confident
+    assert any("Math-Verify reads the answer as different" in note for note in result.notes)
+    # the project does not add matrices in an answer; Math-Verify's algebra proves the equality
+    matrices = (
+        "\\begin{pmatrix}1 & 2 \\\\ 3 & 4\\end{pmatrix} + \\begin{pmatrix}5 & 6 \\\\ 7 & 8\\end{pmatrix}"
+    )
+    total = "\\begin{pmatrix}6 & 8 \\\\ 10 & 12\\end{pmatrix}"
+    algebra = verify_inprocess(f"The sum is ${matrices}$", gold=f"${total}$", limiter=_alarm)
+    assert algebra.final == "correct" and algebra.confident
+    assert any("Math-Verify's comparison decides" in note for note in algebra.notes)
+
+
+def test_readers_that_took_different_answers_are_not_confident() -> None:
+    # Math-Verify takes the first root of the box; the project takes both
+    both = "So the answer is $\\boxed{p = -1 \\text{ and } p = \\dfrac{15}{8}}$"
+    result = verify_inprocess(both, gold="p=-1,p=\\frac{15}{8}", limiter=_alarm)
     assert result.final == "correct"
     assert not result.confident
     assert result.to_json()["confident"] is False
-    assert any("Math-Verify" in note for note in result.notes)
+    assert any("Math-Verify took another answer" in note for note in result.notes)
     agreed = verify_inprocess("Final answer: $[2,5)$", gold="[2,5)", limiter=_alarm)
     assert agreed.confident
 
@@ -171,12 +187,12 @@ def test_mixed_and_worked_sets_meet_the_targets() -> None:
 
 
 def test_one_reader_where_two_were_asked_is_not_confident() -> None:
-    """Math-Verify running out of its 150 ms leaves the project's reader alone: not confident."""
-    from mathcheck.final import SECOND_S, StepTimeout
+    """Math-Verify running out of its CPU time leaves the project's reader alone: not confident."""
+    from mathcheck.final import ALONE_S, StepTimeout
 
     @contextmanager
     def second_reader_times_out(seconds: float) -> Iterator[None]:
-        if seconds == SECOND_S:
+        if seconds == ALONE_S:
             raise StepTimeout
         yield
 

@@ -34,14 +34,14 @@ def test_pathological_input_returns_within_budget() -> None:
 
 
 def test_budget_holds_from_a_non_main_thread_and_kills_an_overrun() -> None:
-    # heavy enough that the worker cannot finish inside 20 ms (LaTeX claims, a symbolic answer)
+    # heavy enough that the worker cannot finish inside 20 ms of wall time (the backstop limit)
     long = "\n".join(f"$\\frac{{{i}}}{{3}} \\times {i + 1} = {i * (i + 1)}$" for i in range(1, 150))
     long += "\nThe answer is $x^2 + 2x + 1$."
     box: dict[str, object] = {}
 
     def call() -> None:
         start = time.monotonic()
-        box["result"] = verify_response(long, gold="(x+1)^2", budget_s=0.02)
+        box["result"] = verify_response(long, gold="(x+1)^2", budget_s=2.0, wall_s=0.02)
         box["elapsed"] = time.monotonic() - start
 
     thread = threading.Thread(target=call)
@@ -52,6 +52,7 @@ def test_budget_holds_from_a_non_main_thread_and_kills_an_overrun() -> None:
     result = box["result"]
     assert result.verdict == "unverifiable"
     assert result.timed_out
+    assert any(note.startswith("timed out") for note in result.notes)
     # the replacement worker serves the next call normally
     again = verify_response("So 6 × 7 = 42. The answer is 42.", gold="42", budget_s=2.0)
     assert again.verdict == "equivalent"
@@ -76,7 +77,7 @@ def test_concurrent_calls_from_threads() -> None:
 
 
 def test_step_alarm_interrupts_python_work_in_the_main_thread() -> None:
-    start = time.monotonic()
+    start = time.process_time()  # the limit counts CPU time, whatever the machine's load
 
     def spin() -> None:
         with _alarm(0.1):
@@ -85,7 +86,7 @@ def test_step_alarm_interrupts_python_work_in_the_main_thread() -> None:
 
     with pytest.raises(StepTimeout):
         spin()
-    assert time.monotonic() - start < 1.0
+    assert time.process_time() - start < 0.5
 
 
 def test_no_reference_prompt_is_computed_and_rendered() -> None:
@@ -115,8 +116,30 @@ def test_nested_step_alarms_keep_the_outer_limit() -> None:
             while True:  # the outer limit still holds after the inner one ended
                 sum(range(1000))
 
-    start = time.monotonic()
+    start = time.process_time()
     with pytest.raises(StepTimeout):
         step()
     assert fired == ["inner"]
-    assert 0.25 < time.monotonic() - start < 1.0
+    assert 0.25 < time.process_time() - start < 0.6
+
+
+def test_two_answers_are_compared_in_the_worker() -> None:
+    from mathcheck.sandbox import same_answer
+
+    assert same_answer("2.4 h", "144 minutes") is True
+    assert same_answer("3", "4") is False
+    assert same_answer("Paris", "12") is None  # not both values: the caller compares text
+    start = time.process_time()
+    assert same_answer("9^9^9^9^9", "1", budget_s=0.5) is None  # never evaluated in this process
+    assert time.process_time() - start < 0.2
+
+
+def test_compare_lanes_get_verdicts_and_agreement_off_the_event_loop() -> None:
+    import asyncio
+
+    from compare.verdicts import agreement, verdicts
+
+    texts = ["So 6 × 24 = 144. The answer is 144 minutes.", "The answer is 2.4 h.", ""]
+    found = asyncio.run(verdicts(texts, prompt="How long is the trip?", gold="2.4 h"))
+    assert [v.verdict if v else None for v in found] == ["correct", "correct", None]
+    assert agreement(found, "How long is the trip?") is True
