@@ -154,16 +154,8 @@ def build_eval_tab(
 
     outputs = [progress, leaderboard, frameworks, matrix, card_state, csv_btn, json_btn, md_btn, set_note]
 
-    async def run(
-        set_name: str,
-        path: str | None,
-        preset_name: str,
-        count: float,
-        conc: float,
-        shown: str,
-        *lane_values: str,
-        request: gr.Request,
-    ) -> AsyncIterator[list[Any]]:
+    async def run(request: gr.Request, *args: Any) -> AsyncIterator[list[Any]]:
+        set_name, path, preset_name, count, conc, shown, *lane_values = args
         session = session_of(request) or ""
         try:
             setup = EvalSetup(

@@ -86,6 +86,10 @@ class Evaluation:
 
         self.run.on_cell, self.run.on_lane_done = keep, lane_done
         try:
+            if any(c.get("type") == "math" for item in self.card.items for c in item.checks):
+                from mathcheck import warm_up
+
+                await asyncio.to_thread(warm_up)  # the verifier's worker starts outside lane 1's time
             await self._describe()
             self.card.wall_s = await self.run.run()
         finally:
