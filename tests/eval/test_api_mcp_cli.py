@@ -83,6 +83,21 @@ def test_cli_api_and_mcp_return_the_same_json(capsys: pytest.CaptureFixture[str]
     assert untimed(mcp_json) == untimed(expected)
 
 
+def test_recheck_regrades_the_stored_card_and_agrees(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
+    printed = cli_json(capsys, tmp_path)
+    card = next(tmp_path.glob("eval-*.json"))
+    assert cli.main(["--recheck", str(card)]) == 0
+    table = capsys.readouterr().out
+    correct = printed["lanes"][0]["correct"]
+    assert f"| sample | 10 | {correct} | {correct} | yes |" in table
+    assert cli.main(["--recheck", str(card.with_suffix(".jsonl"))]) == 0  # the log alone, as after a crash
+    edited = json.loads(card.read_text())
+    edited["cells"][0]["verdict"] = "incorrect" if edited["cells"][0]["verdict"] == "correct" else "correct"
+    card.write_text(json.dumps(edited))
+    assert cli.main(["--recheck", str(card)]) == 1  # a stored verdict that regrading contradicts
+    assert "NO" in capsys.readouterr().out
+
+
 def test_bad_input_is_refused_by_the_cli_with_the_line(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "ok"}\n{"prompt": "b", "folder": "/etc"}\n')

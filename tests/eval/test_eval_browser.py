@@ -79,7 +79,7 @@ def test_upload_run_two_lanes_filter_open_an_item_and_export_csv(page, tmp_path:
         page.locator("#eval-filter").get_by_text("disagreements").click()
         grid = page.locator("#eval-matrix [role=grid]")
         playwright.expect(grid).to_have_attribute("aria-rowcount", str(ITEMS // 2 + 1))
-        page.locator("#eval-matrix tbody tr:visible").first.locator("td").nth(1).click()
+        page.locator("#eval-matrix [role=gridcell]").nth(1).click()  # row 1, its prompt
         page.locator("#eval-detail").get_by_text("Steps checked").first.wait_for()
         assert "Item 2" in page.locator("#eval-detail").inner_text()  # the first odd item
 
