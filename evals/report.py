@@ -109,7 +109,7 @@ def item_markdown(card: EvalCard, index: int) -> str:
 
 
 def _quote(text: str) -> str:
-    return "\n".join("> " + line for line in text.splitlines()) or "> "
+    return "\n".join(f"> {line}  " for line in text.splitlines()) or "> "  # two spaces: keep line breaks
 
 
 def progress_html(done: int, total: int, elapsed_s: float, eta_s: float | None, lane: str) -> str:
