@@ -41,8 +41,9 @@ def two_lanes() -> tuple[AnswerBackend, AnswerBackend]:
     halves = {item.prompt: (text if i % 2 == 0 else "Final answer: 0") for i, (item, text) in
               enumerate(zip(items, answers.values(), strict=True))}  # fmt: skip
     return (
-        AnswerBackend("sample", lambda p: answers.get(p, "Final answer: 0"), delay_s=0.05),
-        AnswerBackend("half", lambda p: halves.get(p, "Final answer: 0"), delay_s=0.05),
+        # slow enough (about 2 s an item) that the page shows progress between refreshes
+        AnswerBackend("sample", lambda p: answers.get(p, "Final answer: 0"), delay_s=0.3),
+        AnswerBackend("half", lambda p: halves.get(p, "Final answer: 0"), delay_s=0.3),
     )
 
 
