@@ -19,6 +19,7 @@ EXTERNAL_COMMANDS = {
     "engine": ("serve.cli", "serve the in-process model over an OpenAI-compatible HTTP API"),
     "verify": ("mathcheck.cli", "check math answers in JSON lines (prompt, gold, response)"),
     "compare": ("compare.cli", "run one prompt on several backends side by side and print the run card"),
+    "eval": ("evals.cli", "run a prompt set on 1-4 backends: verified accuracy and speed per backend"),
 }
 BENCH_COMMANDS = {
     "engine": ("bench.engine", "in-process engine vs llama.cpp: TTFT, decode tok/s, RSS, multi-turn"),

@@ -144,9 +144,9 @@ def restore_handler(views: dict[str, ChatTab], catalog: PresetCatalog, labels: C
     def restore(mine: dict | None, request: gr.Request):
         params = dict(request.query_params) if request is not None else {}
         out: list[Any]
-        if params.get("tab", "").strip().lower() == "compare":
-            # A comparison link: the Compare tab's own load handler restores the lanes.
-            state, out = None, [gr.Tabs(selected="compare")]
+        if (tab := params.get("tab", "").strip().lower()) in ("compare", "eval"):
+            # A comparison or evaluation link: that tab's own load handler restores its setup.
+            state, out = None, [gr.Tabs(selected=tab)]
         else:
             state = decode_query(params) if params else None
             out = [gr.Tabs(selected=state.tab) if state else gr.skip()]

@@ -11,7 +11,7 @@ from runtime.settings import Settings
 def launch(demo: Any, settings: Settings, **options: Any) -> None:
     """Start the Blocks the way the app always runs them (tests too): without blocking, with the
     app's CSS, the guard that answers over-long links with a page instead of a 500, and the
-    public API endpoints (chat, compare, verify) as MCP tools at /gradio_api/mcp/ unless
+    public API endpoints (chat, compare, verify, eval) as MCP tools at /gradio_api/mcp/ unless
     ``settings.mcp`` is off (``SLM_MCP=0``)."""
     from starlette.middleware import Middleware
 

@@ -24,6 +24,7 @@ from app.backends_view import (
 from app.chat_store import restore_chats, wire_chat_store
 from app.chat_tab import build_chat_tab
 from app.compare_tab import build_compare_tab
+from app.eval_tab import build_eval_tab
 from app.pacing import paced
 from app.preset_sharing import restore_handler, wire_presets
 from app.turns import ChatService
@@ -238,6 +239,8 @@ def build_app(
                     loads.append(restore_chats(chats, views[name]))
             with gr.Tab("Compare", id="compare"):
                 build_compare_tab(settings, registry, catalog, service.admission)
+            with gr.Tab("Eval", id="eval"):
+                build_eval_tab(settings, registry, catalog, service.admission)
             with gr.Tab("Backends", id="backends"):
                 backends_table, table_out = _backends_tab(registry, views, service, settings.public)
 

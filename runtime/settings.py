@@ -62,6 +62,8 @@ class Settings:
     max_new_tokens_cap: int = 4096
     max_runs: int = 20
     """Repeat runs one comparison may ask for."""
+    max_eval_items: int = 1000
+    """Items one evaluation (every lane) may run; its tokens per item are ``max_new_tokens_cap``."""
     queue_size: int = 64
     """Requests (chat turns, comparisons) in flight at once; more are refused with a clear message."""
     per_client: int = 16
@@ -169,6 +171,7 @@ OPTIONS: tuple[Option, ...] = (
         public=1024,
     ),
     Option("max_runs", "repeat runs one comparison may ask", "MAX_RUNS", scopes=("ui",), public=5),
+    Option("max_eval_items", "items one evaluation may run", "MAX_EVAL_ITEMS", scopes=("ui",), public=50),
     Option(
         "queue_size", "requests in flight at once; more are refused", "QUEUE_SIZE", "--max-queue", public=16
     ),

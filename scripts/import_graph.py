@@ -3,7 +3,7 @@
     python scripts/import_graph.py          # the graph as "package -> imported packages" lines
     python scripts/import_graph.py --check  # exit 1, naming the file and line, if a rule is broken
 
-Layers, lowest first: backends -> presets, mathcheck, runtime -> compare, serve -> app -> bench.
+Layers, lowest first: backends -> presets, mathcheck, runtime -> compare, serve -> evals -> app -> bench.
 A package imports only layers below its own (compare and serve may also import each other);
 nothing imports tests/.
 Imports under ``if TYPE_CHECKING:`` count too: they are still a dependency of the design.
@@ -17,7 +17,9 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("presets", "backends", "mathcheck", "runtime", "compare", "serve", "app", "bench", "tests")
+PACKAGES = (
+    "presets", "backends", "mathcheck", "runtime", "compare", "serve", "evals", "app", "bench", "tests",
+)  # fmt: skip
 LAYER = {
     "backends": 0,
     "presets": 1,
@@ -25,9 +27,10 @@ LAYER = {
     "runtime": 1,
     "compare": 2,
     "serve": 2,
-    "app": 3,
-    "bench": 4,
-    "tests": 5,
+    "evals": 3,
+    "app": 4,
+    "bench": 5,
+    "tests": 6,
 }
 SIDE_BY_SIDE = {"compare", "serve"}
 """The one layer whose packages may import each other."""
