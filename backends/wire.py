@@ -149,6 +149,25 @@ def sse_chunks(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
         yield chunk
 
 
+def vllm_request_metrics(metrics: object) -> dict[str, float]:
+    """vLLM's own timings of one request (``--enable-per-request-metrics``: a ``metrics``
+    object on the response, or on the final usage chunk of a stream), milliseconds as seconds."""
+    if not isinstance(metrics, Mapping):
+        return {}
+    figures: dict[str, float] = {}
+    for key, name, scale in (
+        ("time_to_first_token_ms", "server_ttft_s", 1e-3),
+        ("generation_time_ms", "server_generation_s", 1e-3),
+        ("queue_time_ms", "server_queue_s", 1e-3),
+        ("mean_itl_ms", "server_itl_s", 1e-3),
+        ("tokens_per_second", "server_tokens_per_s", 1.0),
+    ):
+        value = metrics.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            figures[name] = value * scale
+    return figures
+
+
 # --- OpenAI-compatible chunks -> events ------------------------------------------------------
 
 
@@ -217,12 +236,15 @@ class OpenAIStreamState:
     completion_tokens: int | None = None
     model: str | None = None
     chunks: int = 0
+    server: dict[str, float] = field(default_factory=dict)
 
     def handle_chunk(self, chunk: Mapping[str, Any]) -> list[StreamEvent]:
         if chunk.get("error"):
             raise WireError(server_message(chunk["error"], "the server reported an error mid-stream"))
         self.chunks += 1
         self.model = chunk.get("model") or self.model
+        if metrics := chunk.get("metrics"):
+            self.server = vllm_request_metrics(metrics)
         if usage := chunk.get("usage"):
             self.prompt_tokens = usage.get("prompt_tokens", self.prompt_tokens)
             self.completion_tokens = usage.get("completion_tokens", self.completion_tokens)
@@ -264,6 +286,7 @@ class OpenAIStreamState:
                 prompt_tokens=self.prompt_tokens,
                 completion_tokens=self.completion_tokens,
                 finish_reason=finish_reason(finish, had_tool_calls=_calls_made(events)),
+                server=self.server,
                 model=self.model,
             )
         )
@@ -298,6 +321,7 @@ def completion_events(response: Mapping[str, Any]) -> list[StreamEvent]:
             prompt_tokens=usage.get("prompt_tokens"),
             completion_tokens=usage.get("completion_tokens"),
             finish_reason=finish_reason(finish, had_tool_calls=made),
+            server=vllm_request_metrics(response.get("metrics")),
             model=response.get("model"),
         )
     )

@@ -107,7 +107,7 @@ start_vllm() {
     VLLM_CPU_OMP_THREADS_BIND="0-$(($(nproc) - 1))" \
     "$VLLM_VENV/bin/python" -m vllm.entrypoints.openai.api_server \
     --host 127.0.0.1 --port "$VLLM_PORT" --model "$model" --served-model-name "$VLLM_MODEL" \
-    --max-model-len 2048 --enforce-eager --dtype float32 \
+    --max-model-len 2048 --enforce-eager --dtype float32 --enable-per-request-metrics \
     --enable-auto-tool-choice --tool-call-parser hermes >"$VLLM_LOG" 2>&1 &
   VLLM_PID=$!
 }

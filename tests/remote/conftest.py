@@ -27,6 +27,7 @@ def vllm(vllm_server: tuple[VLLMStandIn, ServerThread]) -> VLLMStandIn:
     state.tool_parser = "phi4_mini_json"
     state.engine_dead = False
     state.api_key = None
+    state.per_request_metrics = False
     return state
 
 

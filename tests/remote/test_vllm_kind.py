@@ -14,13 +14,13 @@ import openai
 import pytest
 
 from app.backends_view import OVERVIEW_HEADERS, overview_row
-from backends.base import TextDelta
+from backends.base import TextDelta, ToolSpec
 from backends.convert import ConversionError
 from backends.errors import ContextOverflow, InvalidRequest, ModelNotFound
 from backends.openai_compat import map_openai_error
 from backends.vllm import VllmBackend, figures_line, prometheus_totals, server_figures
 from backends.vllm_model import check_hf_folder, vllm_model_folder
-from backends.wire import OpenAIStreamState, parse_context_overflow, sse_chunks
+from backends.wire import OpenAIStreamState, parse_context_overflow, sse_chunks, vllm_request_metrics
 from compare.lanes import backend_for_lane, parse_lane
 from runtime.gate import BackendGate
 from runtime.registry import BackendRegistry
@@ -243,3 +243,45 @@ def test_the_embedded_models_folder_for_vllm() -> None:
     config = json.loads((folder / "config.json").read_text())
     assert config["model_type"] == "llama" and "quantization_config" not in config
     assert "<|im_start|>" in (folder / "chat_template.jinja").read_text()
+
+
+def test_per_request_metrics_are_read_from_the_response_in_seconds() -> None:
+    figures = vllm_request_metrics(
+        {
+            "time_to_first_token_ms": 250.0,
+            "generation_time_ms": 1000.0,
+            "queue_time_ms": 5.0,
+            "mean_itl_ms": 62.5,
+            "tokens_per_second": 12.5,
+            "speculative_decoding": None,
+        }
+    )
+    assert figures == pytest.approx(
+        {
+            "server_ttft_s": 0.25,
+            "server_generation_s": 1.0,
+            "server_queue_s": 0.005,
+            "server_itl_s": 0.0625,
+            "server_tokens_per_s": 12.5,
+        }
+    )
+    assert vllm_request_metrics(None) == {}
+    assert vllm_request_metrics({"mean_itl_ms": None, "tokens_per_second": True}) == {}
+
+
+@pytest.mark.parametrize("tools", [False, True])
+async def test_per_request_metrics_reach_the_answers_metrics(vllm, vllm_backend, tools) -> None:
+    """Streamed: on the final usage chunk; with tools (sent unstreamed): on the response."""
+    vllm.per_request_metrics = True
+    vllm.script.text, vllm.script.delay_s = ["a", "b", "c"], 0.05
+    request = ask("hi")
+    if tools:
+        vllm.script.tool_calls = [{"name": "add", "arguments": {"a": 1}}]
+        request = request.model_copy(update={"tools": (ToolSpec(name="add"),)})
+    _, done = await collect(vllm_backend, request)
+    server = done.metrics.server
+    assert server["server_ttft_s"] >= 0 and server["server_generation_s"] >= 0
+    assert server["server_queue_s"] == 0.0
+    if not tools:
+        assert server["server_generation_s"] >= 0.1  # two 50 ms pauses between three tokens
+        assert server["server_itl_s"] == pytest.approx(server["server_generation_s"] / 2)

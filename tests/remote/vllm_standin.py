@@ -42,6 +42,8 @@ class VLLMStandIn(StandIn):
         self.engine_dead = engine_dead
         self.api_key = api_key
         """Like `vllm serve --api-key`: /v1 routes want "Authorization: Bearer <key>"."""
+        self.per_request_metrics = False
+        """Like `--enable-per-request-metrics`: timings on the response / the final usage chunk."""
         self.running = 0
         """Streams being answered now: /metrics reports them as vllm:num_requests_running."""
 
@@ -63,6 +65,19 @@ def metrics_page(running: int) -> str:
             line = f"{line.rsplit(' ', 1)[0]} {float(running)}"
         lines.append(line)
     return "\n".join(lines) + "\n"
+
+
+def request_metrics(started: float, first: float, last: float, tokens: int) -> dict[str, Any]:
+    """vLLM's PerRequestMetrics for one request (the stand-in neither queues nor prefills)."""
+    decode = last - first
+    return {
+        "time_to_first_token_ms": (first - started) * 1000,
+        "generation_time_ms": decode * 1000,
+        "queue_time_ms": 0.0,
+        "mean_itl_ms": decode / (tokens - 1) * 1000 if tokens > 1 else None,
+        "tokens_per_second": tokens / (last - started) if last > started else None,
+        "speculative_decoding": None,
+    }
 
 
 def _json(obj: Any) -> str:
@@ -159,6 +174,8 @@ async def _completion(state: VLLMStandIn, body: dict[str, Any]) -> JSONResponse:
         message["reasoning"] = "".join(script.reasoning)
     prompt = state.prompt_tokens(body.get("messages") or [])
     completion = len(script.text) + len(tool_calls) * 8
+    now = time.monotonic()
+    metrics = request_metrics(now, now, now, completion) if state.per_request_metrics else None
     return JSONResponse(
         {
             "id": f"chatcmpl-{secrets.token_hex(16)}",
@@ -179,6 +196,7 @@ async def _completion(state: VLLMStandIn, body: dict[str, Any]) -> JSONResponse:
                 "completion_tokens": completion,
                 "total_tokens": prompt + completion,
             },
+            "metrics": metrics,
         }
     )
 
@@ -188,6 +206,7 @@ async def _events(state: VLLMStandIn, body: dict[str, Any]) -> AsyncIterator[byt
     cid, model, created = f"chatcmpl-{secrets.token_hex(16)}", body["model"], int(time.time())
     finished = False
     generation = state.generation
+    started = first = time.monotonic()
     state.running += 1
     try:
         if script.first_delay_s:
@@ -220,6 +239,8 @@ async def _events(state: VLLMStandIn, body: dict[str, Any]) -> AsyncIterator[byt
                 await state.hang()
             if i and script.delay_s:
                 await asyncio.sleep(script.delay_s)
+            if i == 0:
+                first = time.monotonic()
             last = i == len(pieces) - 1  # vLLM 0.32 puts the finish reason on the last token's chunk
             yield sse(chunk(cid, model, created, {"content": piece}, script.finish_reason if last else None))
             sent += 1
@@ -257,6 +278,11 @@ async def _events(state: VLLMStandIn, body: dict[str, Any]) -> AsyncIterator[byt
                     },
                     "system_fingerprint": f"vllm-{VERSION}-standin",
                 }
+                | (
+                    {"metrics": request_metrics(started, first, time.monotonic(), sent)}
+                    if state.per_request_metrics
+                    else {}
+                )
             )
         yield sse("[DONE]")
         finished = True
