@@ -285,3 +285,15 @@ async def test_per_request_metrics_reach_the_answers_metrics(vllm, vllm_backend,
     if not tools:
         assert server["server_generation_s"] >= 0.1  # two 50 ms pauses between three tokens
         assert server["server_itl_s"] == pytest.approx(server["server_generation_s"] / 2)
+
+
+def test_a_recorded_stream_with_per_request_metrics_carries_them_to_usage() -> None:
+    """vLLM 0.32 started with --enable-per-request-metrics (as dev.sh starts it)."""
+    state = OpenAIStreamState()
+    for chunk in sse_chunks(recorded_lines("vllm_032_stream_with_request_metrics.sse")):
+        state.handle_chunk(chunk)
+    *_, usage = state.finish_events()
+    assert usage.completion_tokens == 3
+    assert usage.server["server_ttft_s"] == pytest.approx(2.3126205)
+    assert usage.server["server_itl_s"] == pytest.approx(usage.server["server_generation_s"] / 2)
+    assert usage.server["server_tokens_per_s"] == pytest.approx(0.59967205)
