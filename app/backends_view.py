@@ -70,7 +70,16 @@ async def check_connection(registry: BackendRegistry, label: str, session: str |
 
 # --- the overview table ------------------------------------------------------------------------
 
-OVERVIEW_HEADERS = ["Backend", "Kind", "URL", "Health", "Check ms", "Server", "Models (format, quantization)"]
+OVERVIEW_HEADERS = [
+    "Backend",
+    "Kind",
+    "URL",
+    "Health",
+    "Check ms",
+    "Server",
+    "Server's own figures",
+    "Models (format, quantization)",
+]
 
 
 def masked_url(url: str) -> str:
@@ -122,7 +131,22 @@ async def overview_row(
             models = f"could not list: {str(exc)[:80]}"
     server = health.detail if health.status == "ready" else f"{health.detail[:80]}"
     kind = getattr(backend, "kind", "?")
-    return [label, kind, where(backend), health.status, latency, server or "-", models]
+    figures = await server_figures_cell(backend, timeout_s) if health.status == "ready" else "-"
+    return [label, kind, where(backend), health.status, latency, server or "-", figures, models]
+
+
+async def server_figures_cell(backend: Any, timeout_s: float) -> str:
+    """What the server measures itself (vLLM's /metrics), beside the check time we measured."""
+    read = getattr(backend, "server_metrics", None)
+    if read is None:
+        return "-"
+    from backends.vllm import figures_line
+
+    try:
+        figures = await asyncio.wait_for(read(), timeout_s)
+    except TimeoutError:
+        return f"no /metrics answer in {timeout_s:g} s"
+    return figures_line(figures) or "none reported"
 
 
 async def overview(

@@ -80,7 +80,7 @@ def _validation_item(item: object) -> str:
 # --- errors whose numbers we can read -----------------------------------------------------
 
 _CONTEXT_LIMIT = re.compile(r"maximum context length is (\d+)")
-_PROMPT_ONLY = re.compile(r"prompt contains (\d+) input tokens")
+_PROMPT_ONLY = re.compile(r"prompt contains (?:at least )?(\d+) input tokens")
 _MESSAGES_AND_COMPLETION = re.compile(r"\((\d+) in the messages, (\d+) in the completion\)")
 _REQUESTED = re.compile(r"you requested (\d+) tokens", re.IGNORECASE)
 
@@ -149,23 +149,69 @@ def sse_chunks(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
         yield chunk
 
 
+def vllm_request_metrics(metrics: object) -> dict[str, float]:
+    """vLLM's own timings of one request (``--enable-per-request-metrics``: a ``metrics``
+    object on the response, or on the final usage chunk of a stream), milliseconds as seconds."""
+    if not isinstance(metrics, Mapping):
+        return {}
+    figures: dict[str, float] = {}
+    for key, name, scale in (
+        ("time_to_first_token_ms", "server_ttft_s", 1e-3),
+        ("generation_time_ms", "server_generation_s", 1e-3),
+        ("queue_time_ms", "server_queue_s", 1e-3),
+        ("mean_itl_ms", "server_itl_s", 1e-3),
+        ("tokens_per_second", "server_tokens_per_s", 1.0),
+    ):
+        value = metrics.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            figures[name] = value * scale
+    return figures
+
+
 # --- OpenAI-compatible chunks -> events ------------------------------------------------------
 
 
-def tool_arguments(raw: object, name: str) -> dict[str, Any]:
-    """Tool-call arguments as a dict: OpenAI sends a JSON string, Ollama an object."""
+def object_arguments(raw: object) -> dict[str, Any] | None:
+    """Tool-call arguments as a dict: OpenAI sends a JSON string, Ollama an object; an object
+    JSON-encoded twice is unwrapped. None: the arguments are not a JSON object at all."""
     if isinstance(raw, Mapping):
         return dict(raw)
-    text = (raw or "") if isinstance(raw, str) else json.dumps(raw)
-    if not text.strip():
+    if not isinstance(raw, str):
+        return None
+    if not raw.strip():
         return {}
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise WireError(f"the model called {name!r} with arguments that are not JSON: {text!r}") from exc
-    if not isinstance(value, dict):
-        raise WireError(f"the model called {name!r} with arguments that are not a JSON object: {text!r}")
-    return value
+        value = json.loads(raw)
+        if isinstance(value, str) and value.lstrip().startswith("{"):
+            value = json.loads(value)
+    except json.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def tool_call_event(call_id: str, name: str, raw: object) -> ToolCallEvent | TextDelta:
+    """One tool call the server reported, as the same event on every path (streamed,
+    non-streamed, Ollama).
+
+    Arguments that are not a JSON object cannot be run. vLLM sends such calls for a model whose
+    chat template has no tools (SmolLM2: ``"arguments": "\"5 + 7 = 12\""``), and leaves a call
+    its parser cannot read in the text as ``<tool_call>...</tool_call>``: so such a call is shown
+    as that text and never executed, as the in-process model does with calls it cannot read.
+    """
+    arguments = object_arguments(raw)
+    if arguments is not None:
+        return ToolCallEvent(ToolCall(id=call_id, name=name, arguments=arguments))
+    shown: object = raw
+    if isinstance(raw, str):
+        try:
+            shown = json.loads(raw)
+        except json.JSONDecodeError:
+            shown = raw
+    return TextDelta(f"<tool_call>\n{json.dumps({'name': name, 'arguments': shown})}\n</tool_call>")
+
+
+def _calls_made(events: list[StreamEvent]) -> bool:
+    return any(isinstance(event, ToolCallEvent) for event in events)
 
 
 @dataclass
@@ -190,12 +236,15 @@ class OpenAIStreamState:
     completion_tokens: int | None = None
     model: str | None = None
     chunks: int = 0
+    server: dict[str, float] = field(default_factory=dict)
 
     def handle_chunk(self, chunk: Mapping[str, Any]) -> list[StreamEvent]:
         if chunk.get("error"):
             raise WireError(server_message(chunk["error"], "the server reported an error mid-stream"))
         self.chunks += 1
         self.model = chunk.get("model") or self.model
+        if metrics := chunk.get("metrics"):
+            self.server = vllm_request_metrics(metrics)
         if usage := chunk.get("usage"):
             self.prompt_tokens = usage.get("prompt_tokens", self.prompt_tokens)
             self.completion_tokens = usage.get("completion_tokens", self.completion_tokens)
@@ -228,20 +277,16 @@ class OpenAIStreamState:
         if self.finish is None:
             raise WireError("the stream ended before the server finished the answer")
         events: list[StreamEvent] = [
-            ToolCallEvent(
-                ToolCall(
-                    id=slot.id or f"call_{index}",
-                    name=slot.name,
-                    arguments=tool_arguments("".join(slot.arguments), slot.name),
-                )
-            )
+            tool_call_event(slot.id or f"call_{index}", slot.name, "".join(slot.arguments))
             for index, slot in sorted(self.tools.items())
         ]
+        finish = "stop" if self.tools and not _calls_made(events) else self.finish
         events.append(
             Usage(
                 prompt_tokens=self.prompt_tokens,
                 completion_tokens=self.completion_tokens,
-                finish_reason=finish_reason(self.finish, had_tool_calls=bool(self.tools)),
+                finish_reason=finish_reason(finish, had_tool_calls=_calls_made(events)),
+                server=self.server,
                 model=self.model,
             )
         )
@@ -263,22 +308,20 @@ def completion_events(response: Mapping[str, Any]) -> list[StreamEvent]:
     calls = message.get("tool_calls") or []
     for index, call in enumerate(calls):
         function = call.get("function") or {}
-        name = function.get("name") or ""
         events.append(
-            ToolCallEvent(
-                ToolCall(
-                    id=call.get("id") or f"call_{index}",
-                    name=name,
-                    arguments=tool_arguments(function.get("arguments"), name),
-                )
+            tool_call_event(
+                call.get("id") or f"call_{index}", function.get("name") or "", function.get("arguments")
             )
         )
     usage = response.get("usage") or {}
+    made = _calls_made(events)
+    finish = "stop" if calls and not made else choice.get("finish_reason")
     events.append(
         Usage(
             prompt_tokens=usage.get("prompt_tokens"),
             completion_tokens=usage.get("completion_tokens"),
-            finish_reason=finish_reason(choice.get("finish_reason"), had_tool_calls=bool(calls)),
+            finish_reason=finish_reason(finish, had_tool_calls=made),
+            server=vllm_request_metrics(response.get("metrics")),
             model=response.get("model"),
         )
     )
@@ -342,17 +385,13 @@ class OllamaStreamState:
             events.append(TextDelta(content))
         for call in message.get("tool_calls") or ():
             function = call.get("function") or {}
-            name = function.get("name") or ""
-            events.append(
-                ToolCallEvent(
-                    ToolCall(
-                        id=call.get("id") or f"call_{self.tool_calls}",
-                        name=name,
-                        arguments=tool_arguments(function.get("arguments"), name),
-                    )
-                )
+            event = tool_call_event(
+                call.get("id") or f"call_{self.tool_calls}",
+                function.get("name") or "",
+                function.get("arguments"),
             )
-            self.tool_calls += 1
+            events.append(event)
+            self.tool_calls += isinstance(event, ToolCallEvent)
         if chunk.get("done"):
             self.finished = True
             events.append(

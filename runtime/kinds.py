@@ -154,21 +154,30 @@ def _embedded_gguf() -> bool:
     return True
 
 
-def _openai(flavor: str) -> Factory:
-    def build(label: str, target: Target, settings: Settings) -> Backend:
-        from backends.openai_compat import OpenAICompatBackend
+def _openai(label: str, target: Target, settings: Settings) -> Backend:
+    from backends.openai_compat import OpenAICompatBackend
 
-        return OpenAICompatBackend(
-            label,
-            base_url=target.url,
-            api_key=target.api_key or None,
-            model=target.model or None,
-            flavor=flavor,
-            connect_timeout_s=settings.connect_timeout_s,
-            read_timeout_s=settings.read_timeout_s,
-        )
+    return OpenAICompatBackend(
+        label,
+        base_url=target.url,
+        api_key=target.api_key or None,
+        model=target.model or None,
+        connect_timeout_s=settings.connect_timeout_s,
+        read_timeout_s=settings.read_timeout_s,
+    )
 
-    return build
+
+def _vllm(label: str, target: Target, settings: Settings) -> Backend:
+    from backends.vllm import VllmBackend
+
+    return VllmBackend(
+        label,
+        base_url=target.url,
+        api_key=target.api_key or None,
+        model=target.model or None,
+        connect_timeout_s=settings.connect_timeout_s,
+        read_timeout_s=settings.read_timeout_s,
+    )
 
 
 def _ollama(label: str, target: Target, settings: Settings) -> Backend:
@@ -210,7 +219,7 @@ register(
         "any OpenAI-compatible server (llama.cpp server, TGI, LM Studio, ...)",
         in_process=False,
         lane_syntax="openai:MODEL@URL",
-        factory=_openai("openai"),
+        factory=_openai,
         url_env="OPENAI_BASE_URL",
         key_env="OPENAI_API_KEY",
         form_fields=("url", "name", "api_key", "model"),
@@ -219,10 +228,10 @@ register(
 register(
     BackendKind(
         "vllm",
-        "vLLM's OpenAI-compatible server (with its metrics and extras)",
+        "vLLM's OpenAI-compatible server (plus its version, max_model_len and /metrics figures)",
         in_process=False,
         lane_syntax="vllm:MODEL@URL",
-        factory=_openai("vllm"),
+        factory=_vllm,
         url_env="VLLM_BASE_URL",
         key_env="VLLM_API_KEY",
         form_fields=("url", "name", "api_key", "model"),

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from backends.ollama import OllamaBackend
-from backends.openai_compat import OpenAICompatBackend
+from backends.vllm import VllmBackend
 from tests.remote.ollama_standin import OllamaStandIn, start_ollama
 from tests.remote.standin_http import ServerThread
 from tests.remote.vllm_standin import VLLMStandIn, start_vllm
@@ -27,12 +27,13 @@ def vllm(vllm_server: tuple[VLLMStandIn, ServerThread]) -> VLLMStandIn:
     state.tool_parser = "phi4_mini_json"
     state.engine_dead = False
     state.api_key = None
+    state.per_request_metrics = False
     return state
 
 
 @pytest.fixture
-async def vllm_backend(vllm: VLLMStandIn) -> AsyncIterator[OpenAICompatBackend]:
-    backend = OpenAICompatBackend("vllm-standin", base_url=vllm.url + "/v1", flavor="vllm", read_timeout_s=10)
+async def vllm_backend(vllm: VLLMStandIn) -> AsyncIterator[VllmBackend]:
+    backend = VllmBackend("vllm-standin", base_url=vllm.url + "/v1", read_timeout_s=10)
     yield backend
     await backend.aclose()
 

@@ -1,7 +1,6 @@
-"""Opt-in checks against REAL servers; skipped unless their address is set.
+"""Opt-in checks against a REAL Ollama; skipped unless its address is set (the live vLLM
+suite, which the test command runs against a real vLLM, is test_vllm_live.py).
 
-    VLLM_BASE_URL=http://gpu-box:8000/v1 [VLLM_API_KEY=...] [VLLM_MODEL=...] \\
-        .venv/bin/pytest tests/remote -m live
     OLLAMA_HOST=http://127.0.0.1:11434 [OLLAMA_MODEL=phi4-mini] .venv/bin/pytest tests/remote -m live
 
 They ask for a few tokens only, so they are cheap on a real GPU or a laptop running Ollama.
@@ -17,28 +16,12 @@ import pytest
 from backends.base import ChatRequest, Message
 from backends.errors import ModelNotFound
 from backends.ollama import OllamaBackend
-from backends.openai_compat import OpenAICompatBackend
 from tests.remote.helpers import ask, collect, text_of
 
 pytestmark = pytest.mark.live
 
-VLLM_URL = os.environ.get("VLLM_BASE_URL", "").strip()
 OLLAMA_HOST = os.environ.get("OLLAMA_HOST", "").strip()
-needs_vllm = pytest.mark.skipif(not VLLM_URL, reason="set VLLM_BASE_URL to run against a real vLLM server")
 needs_ollama = pytest.mark.skipif(not OLLAMA_HOST, reason="set OLLAMA_HOST to run against a real Ollama")
-
-
-@pytest.fixture
-async def live_vllm() -> AsyncIterator[OpenAICompatBackend]:
-    backend = OpenAICompatBackend(
-        "vllm-live",
-        base_url=VLLM_URL,
-        api_key=os.environ.get("VLLM_API_KEY") or None,
-        model=os.environ.get("VLLM_MODEL") or None,
-        flavor="vllm",
-    )
-    yield backend
-    await backend.aclose()
 
 
 @pytest.fixture
@@ -46,27 +29,6 @@ async def live_ollama() -> AsyncIterator[OllamaBackend]:
     backend = OllamaBackend("ollama-live", host=OLLAMA_HOST, model=os.environ.get("OLLAMA_MODEL") or None)
     yield backend
     await backend.aclose()
-
-
-@needs_vllm
-async def test_vllm_health_models_and_a_short_streamed_answer(live_vllm):
-    assert (await live_vllm.health()).status == "ready"
-    models = await live_vllm.list_models()
-    assert models
-    assert models[0].context_length
-    request = ask("Reply with one word: hello", temperature=0, max_new_tokens=8)
-    events, done = await collect(live_vllm, request)
-    assert text_of(events).strip()
-    assert done.metrics.prompt_tokens  # from the usage chunk
-    assert done.metrics.completion_tokens
-    assert done.metrics.completion_tokens <= 8
-
-
-@needs_vllm
-async def test_vllm_unknown_model(live_vllm):
-    request = ChatRequest(messages=(Message(role="user", content="hi"),), model="no-such-model-xyz")
-    with pytest.raises(ModelNotFound):
-        await collect(live_vllm, request)
 
 
 @needs_ollama

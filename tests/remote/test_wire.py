@@ -134,21 +134,45 @@ def test_non_streaming_tool_result_becomes_events():
     )
 
 
-@pytest.mark.parametrize("arguments", ['{"city": "Kyiv"', '["Kyiv"]'])
-def test_tool_arguments_that_are_not_a_json_object_are_refused_with_the_text(arguments):
-    response = {
-        "choices": [
-            {
-                "message": {
-                    "tool_calls": [{"id": "c1", "function": {"name": "get_weather", "arguments": arguments}}]
-                },
-                "finish_reason": "tool_calls",
-            }
-        ]
-    }
-    with pytest.raises(WireError, match="get_weather") as caught:
-        completion_events(response)
-    assert arguments in str(caught.value)
+def _one_call(arguments: object, finish: str = "tool_calls") -> dict:
+    call = {"id": "c1", "function": {"name": "get_weather", "arguments": arguments}}
+    return {"choices": [{"message": {"content": "", "tool_calls": [call]}, "finish_reason": finish}]}
+
+
+@pytest.mark.parametrize(
+    ("arguments", "shown"),
+    [('{"city": "Kyiv"', '"{\\"city\\": \\"Kyiv\\""'), ('["Kyiv"]', '["Kyiv"]'), ('"Kyiv"', '"Kyiv"')],
+)
+def test_tool_arguments_that_are_not_a_json_object_stay_visible_as_text_and_are_not_run(arguments, shown):
+    text, usage = completion_events(_one_call(arguments))
+    assert text == TextDelta(f'<tool_call>\n{{"name": "get_weather", "arguments": {shown}}}\n</tool_call>')
+    assert usage.finish_reason == "stop"  # nothing to run
+
+
+def test_vllm_032_string_arguments_from_a_model_without_tools_are_text_on_every_path():
+    """vLLM 0.32 answering tool_choice "required" for SmolLM2, whose template has no tools."""
+    response = json.loads((RECORDED / "vllm_032_tool_required.json").read_text())
+    raw = response["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"]
+    assert raw == '"5 + 7 = 12"'
+    text, usage = completion_events(response)
+    expected = '<tool_call>\n{"name": "add", "arguments": "5 + 7 = 12"}\n</tool_call>'
+    assert (text, usage.finish_reason) == (TextDelta(expected), "stop")
+    streamed = OpenAIStreamState()
+    call = {"index": 0, "id": "x", "function": {"name": "add", "arguments": raw}}
+    streamed.handle_chunk({"choices": [{"delta": {"tool_calls": [call]}, "finish_reason": "tool_calls"}]})
+    assert streamed.finish_events()[:1] == [TextDelta(expected)]
+    ollama = OllamaStreamState()
+    chunk = {"message": {"tool_calls": [{"function": {"name": "add", "arguments": raw}}]}, "done": True}
+    events = ollama.handle_chunk(chunk)
+    assert events[0] == TextDelta(expected)
+    assert events[-1].finish_reason == "stop"
+
+
+def test_an_object_encoded_twice_is_still_a_call():
+    (event, usage) = completion_events(_one_call(json.dumps('{"city": "Kyiv"}')))
+    assert isinstance(event, ToolCallEvent)
+    assert event.call.arguments == {"city": "Kyiv"}
+    assert usage.finish_reason == "tool_calls"
 
 
 def test_ollama_stream_keeps_nanosecond_metrics_as_seconds():

@@ -14,6 +14,7 @@ import json
 import secrets
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -41,11 +42,42 @@ class VLLMStandIn(StandIn):
         self.engine_dead = engine_dead
         self.api_key = api_key
         """Like `vllm serve --api-key`: /v1 routes want "Authorization: Bearer <key>"."""
+        self.per_request_metrics = False
+        """Like `--enable-per-request-metrics`: timings on the response / the final usage chunk."""
+        self.running = 0
+        """Streams being answered now: /metrics reports them as vllm:num_requests_running."""
 
     def refuses(self, request: Request) -> Response | None:
         if self.api_key and request.headers.get("authorization") != f"Bearer {self.api_key}":
             return JSONResponse({"error": "Unauthorized"}, status_code=401)
         return None
+
+
+VERSION = "0.32.0"
+RECORDED_METRICS = Path(__file__).parent / "recorded" / "vllm_metrics_after_requests.txt"
+
+
+def metrics_page(running: int) -> str:
+    """vLLM's recorded /metrics page, with the running-requests gauge set to ours."""
+    lines = []
+    for line in RECORDED_METRICS.read_text().splitlines():
+        if line.startswith("vllm:num_requests_running{"):
+            line = f"{line.rsplit(' ', 1)[0]} {float(running)}"
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def request_metrics(started: float, first: float, last: float, tokens: int) -> dict[str, Any]:
+    """vLLM's PerRequestMetrics for one request (the stand-in neither queues nor prefills)."""
+    decode = last - first
+    return {
+        "time_to_first_token_ms": (first - started) * 1000,
+        "generation_time_ms": decode * 1000,
+        "queue_time_ms": 0.0,
+        "mean_itl_ms": decode / (tokens - 1) * 1000 if tokens > 1 else None,
+        "tokens_per_second": tokens / (last - started) if last > started else None,
+        "speculative_decoding": None,
+    }
 
 
 def _json(obj: Any) -> str:
@@ -68,14 +100,20 @@ def chunk(cid: str, model: str, created: int, delta: dict[str, Any], finish: str
         "object": "chat.completion.chunk",
         "created": created,
         "model": model,
-        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        "choices": [
+            {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish, "token_ids": None}
+            | ({"stop_reason": None} if finish else {})
+        ],
     }
 
 
 def _validate(state: VLLMStandIn, body: dict[str, Any]) -> JSONResponse | None:
     model = body.get("model")
     if model not in state.models:
-        return error_response(404, f"The model `{model}` does not exist.", "NotFoundError", "model")
+        aliases = ", ".join(state.models)
+        return error_response(
+            404, f"The model `{model}` does not exist. Valid aliases: {aliases}.", "NotFoundError", "model"
+        )
     if body.get("stream_options") and not body.get("stream"):
         return error_response(
             400, "Stream options can only be defined when `stream=True`.", "BadRequestError"
@@ -85,17 +123,21 @@ def _validate(state: VLLMStandIn, body: dict[str, Any]) -> JSONResponse | None:
     if isinstance(max_tokens, int) and max_tokens > max_len:
         return error_response(
             400,
-            f"'max_tokens' or 'max_completion_tokens' is too large: max_tokens={max_tokens} "
-            f"cannot be greater than max_model_len={max_len}. Please request fewer output tokens.",
+            f"max_tokens={max_tokens} cannot be greater than max_model_len={max_len}. "
+            f"Please request fewer output tokens. (parameter=max_tokens, value={max_tokens})",
             "BadRequestError",
+            "max_tokens",
         )
     prompt = state.prompt_tokens(body.get("messages") or [])
-    if prompt >= max_len:
+    if prompt > max_len:
+        counted = max_len + 1  # vLLM 0.32 stops counting one token past the limit
         return error_response(
             400,
             f"This model's maximum context length is {max_len} tokens. However, your prompt contains "
-            f"{prompt} input tokens. Please reduce the length of the input messages.",
+            f"at least {counted} input tokens, which exceeds this limit even without any output tokens. "
+            f"Please reduce the length of the input prompt. (parameter=input_tokens, value={counted})",
             "BadRequestError",
+            "input_tokens",
         )
     if body.get("tools") and state.tool_parser is None:
         return error_response(
@@ -132,6 +174,8 @@ async def _completion(state: VLLMStandIn, body: dict[str, Any]) -> JSONResponse:
         message["reasoning"] = "".join(script.reasoning)
     prompt = state.prompt_tokens(body.get("messages") or [])
     completion = len(script.text) + len(tool_calls) * 8
+    now = time.monotonic()
+    metrics = request_metrics(now, now, now, completion) if state.per_request_metrics else None
     return JSONResponse(
         {
             "id": f"chatcmpl-{secrets.token_hex(16)}",
@@ -152,6 +196,7 @@ async def _completion(state: VLLMStandIn, body: dict[str, Any]) -> JSONResponse:
                 "completion_tokens": completion,
                 "total_tokens": prompt + completion,
             },
+            "metrics": metrics,
         }
     )
 
@@ -161,6 +206,8 @@ async def _events(state: VLLMStandIn, body: dict[str, Any]) -> AsyncIterator[byt
     cid, model, created = f"chatcmpl-{secrets.token_hex(16)}", body["model"], int(time.time())
     finished = False
     generation = state.generation
+    started = first = time.monotonic()
+    state.running += 1
     try:
         if script.first_delay_s:
             await asyncio.sleep(script.first_delay_s)
@@ -170,7 +217,8 @@ async def _events(state: VLLMStandIn, body: dict[str, Any]) -> AsyncIterator[byt
         tools_requested = bool(body.get("tools"))
         drops_deltas = tools_requested and state.tool_parser == "phi4_mini_json"
         sent = 0
-        for i, piece in enumerate(script.text if not (drops_deltas or script.tool_calls) else []):
+        pieces = script.text if not (drops_deltas or script.tool_calls) else []
+        for i, piece in enumerate(pieces):
             if script.error_after == i:
                 yield sse(
                     {
@@ -191,7 +239,10 @@ async def _events(state: VLLMStandIn, body: dict[str, Any]) -> AsyncIterator[byt
                 await state.hang()
             if i and script.delay_s:
                 await asyncio.sleep(script.delay_s)
-            yield sse(chunk(cid, model, created, {"content": piece}))
+            if i == 0:
+                first = time.monotonic()
+            last = i == len(pieces) - 1  # vLLM 0.32 puts the finish reason on the last token's chunk
+            yield sse(chunk(cid, model, created, {"content": piece}, script.finish_reason if last else None))
             sent += 1
         finish = script.finish_reason
         if tools_requested and script.tool_calls and state.tool_parser == "hermes":
@@ -209,7 +260,8 @@ async def _events(state: VLLMStandIn, body: dict[str, Any]) -> AsyncIterator[byt
                     yield sse(chunk(cid, model, created, {"tool_calls": [part]}))
             finish = "tool_calls"
             sent += 8 * len(script.tool_calls)
-        yield sse(chunk(cid, model, created, {"content": ""}, finish))
+        if not pieces or finish == "tool_calls":
+            yield sse(chunk(cid, model, created, {"content": ""}, finish))
         if (body.get("stream_options") or {}).get("include_usage"):
             prompt = state.prompt_tokens(body.get("messages") or [])
             yield sse(
@@ -224,11 +276,18 @@ async def _events(state: VLLMStandIn, body: dict[str, Any]) -> AsyncIterator[byt
                         "completion_tokens": sent,
                         "total_tokens": prompt + sent,
                     },
+                    "system_fingerprint": f"vllm-{VERSION}-standin",
                 }
+                | (
+                    {"metrics": request_metrics(started, first, time.monotonic(), sent)}
+                    if state.per_request_metrics
+                    else {}
+                )
             )
         yield sse("[DONE]")
         finished = True
     finally:
+        state.running -= 1
         if not finished:
             state.note_disconnect(generation)
 
@@ -288,7 +347,10 @@ def build_app(state: VLLMStandIn) -> Starlette:
         return Response(status_code=503 if state.engine_dead else 200)
 
     async def version(request: Request) -> Response:
-        return JSONResponse({"version": "0.33.0"})
+        return JSONResponse({"version": VERSION})
+
+    async def metrics(request: Request) -> Response:
+        return Response(metrics_page(state.running), media_type="text/plain; version=0.0.4")
 
     return Starlette(
         routes=[
@@ -296,6 +358,7 @@ def build_app(state: VLLMStandIn) -> Starlette:
             Route("/v1/models", models),
             Route("/health", health),
             Route("/version", version),
+            Route("/metrics", metrics),
         ]
     )
 
