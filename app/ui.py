@@ -218,14 +218,20 @@ def build_app(
             gr.Markdown("⚠ Some preset files were skipped:\n" + "\n".join(f"- {p}" for p in catalog.problems))
         views: dict[str, ChatTab] = {}
         loads: list[Any] = []
+        # Outside the tabs: a tab's children mount only when it is first shown, and a
+        # BrowserState reads localStorage when it mounts, so a store inside the Coding or Math
+        # tab reached the page-load restore empty (the Reasoning tab, shown first, worked).
+        stores = {
+            name: gr.BrowserState(
+                {"chats": [], "current": None}, storage_key=f"{CHATS_KEY}-{name}", secret=secret
+            )
+            for name in TABS
+        }
         with gr.Tabs() as tabs:
             for name in TABS:
                 with gr.Tab(name.title(), id=name):
-                    store = gr.BrowserState(
-                        {"chats": [], "current": None}, storage_key=f"{CHATS_KEY}-{name}", secret=secret
-                    )
                     views[name], controls, chats = build_chat_tab(
-                        name, service, catalog, labels, my_presets, store
+                        name, service, catalog, labels, my_presets, stores[name]
                     )
                     wire_presets(views[name], controls, service, catalog, my_presets)
                     wire_chat_store(
