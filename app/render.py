@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import gradio as gr
+from gradio.components.chatbot import ChatbotDataMessages, TextMessage
 
 from app.thinking import Piece, ThinkSplitter
 from app.tools import ToolOutcome
@@ -37,14 +38,36 @@ from backends.errors import (
     ModelNotFound,
 )
 from mathcheck import render_markdown
+from runtime.markdown_text import LATEX_DELIMITERS, shown, written
 
-LATEX_DELIMITERS: list[dict[str, str | bool]] = [
-    {"left": "$$", "right": "$$", "display": True},
-    {"left": "$", "right": "$", "display": False},
-    {"left": "\\[", "right": "\\]", "display": True},
-    {"left": "\\(", "right": "\\)", "display": False},
-]
+__all__ = ["LATEX_DELIMITERS", "WrittenChatbot"]
+
 THINKING_TITLE = "Thinking"
+
+
+class WrittenChatbot(gr.Chatbot):
+    """gr.Chatbot that shows every message as written (:func:`runtime.markdown_text.shown`): the
+    browser gets the Markdown source, handlers get the text back (:func:`written`), so history,
+    saved chats and exports hold the model's own words. Same front-end component as gr.Chatbot."""
+
+    def get_block_name(self) -> str:
+        return "chatbot"
+
+    def postprocess(self, value: Any) -> ChatbotDataMessages:
+        data = super().postprocess(value)
+        for message in data.root:
+            for part in message.content:
+                if isinstance(part, TextMessage):
+                    part.text = shown(part.text)
+        return data
+
+    def preprocess(self, payload: ChatbotDataMessages | None) -> Any:
+        messages = super().preprocess(payload)
+        for message in messages:
+            for part in message["content"]:
+                if part.get("type") == "text":
+                    part["text"] = written(part["text"])  # type: ignore[typeddict-item]
+        return messages
 
 
 def text_of(content: Any) -> str:
