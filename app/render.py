@@ -12,8 +12,9 @@ import copy
 import dataclasses
 import json
 import time
+from abc import ABCMeta
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import gradio as gr
 from gradio.components.chatbot import ChatbotDataMessages, TextMessage
@@ -45,16 +46,18 @@ __all__ = ["LATEX_DELIMITERS", "WrittenChatbot"]
 THINKING_TITLE = "Thinking"
 
 
-class WrittenChatbot(gr.Chatbot):
-    """gr.Chatbot that shows every message as written (:func:`runtime.markdown_text.shown`): the
-    browser gets the Markdown source, handlers get the text back (:func:`written`), so history,
-    saved chats and exports hold the model's own words. Same front-end component as gr.Chatbot."""
+class _ShownAsWritten:
+    """What WrittenChatbot adds to gr.Chatbot: every message shown as written
+    (:func:`runtime.markdown_text.shown`) on the way to the browser, and the text back
+    (:func:`written`) on the way to the handlers, so history, saved chats and exports hold the
+    model's own words. On the class: Gradio rebuilds a session's copy of a component from its
+    class after a ``gr.skip()`` update, so an instance-level wrapper would be lost."""
 
     def get_block_name(self) -> str:
-        return "chatbot"
+        return "chatbot"  # the same front-end component
 
     def postprocess(self, value: Any) -> ChatbotDataMessages:
-        data = super().postprocess(value)
+        data = super().postprocess(value)  # type: ignore[misc]
         for message in data.root:
             for part in message.content:
                 if isinstance(part, TextMessage):
@@ -62,12 +65,21 @@ class WrittenChatbot(gr.Chatbot):
         return data
 
     def preprocess(self, payload: ChatbotDataMessages | None) -> Any:
-        messages = super().preprocess(payload)
+        messages = super().preprocess(payload)  # type: ignore[misc]
         for message in messages:
             for part in message["content"]:
                 if part.get("type") == "text":
-                    part["text"] = written(part["text"])  # type: ignore[typeddict-item]
+                    part["text"] = written(part["text"])
         return messages
+
+
+# Made with ABCMeta.__new__, not ComponentMeta's: that one writes a .pyi stub beside the module
+# of every component class it sees (a file in the source tree, or an error where it is read-only).
+# Nothing else of it is needed: the events are gr.Chatbot's, inherited as they are.
+WrittenChatbot = cast(
+    type[gr.Chatbot],
+    ABCMeta.__new__(type(gr.Chatbot), "WrittenChatbot", (_ShownAsWritten, gr.Chatbot), {}),
+)
 
 
 def text_of(content: Any) -> str:

@@ -94,3 +94,16 @@ def test_segments_join_back_to_the_text() -> None:
 def test_shown_then_written_then_shown_is_stable() -> None:
     for line in ARITHMETIC_AND_PRICES + INTENDED + [m for m, _ in MATH]:
         assert shown(written(shown(line))) == shown(line)
+
+
+def test_the_chat_sends_markdown_and_hands_the_handlers_back_the_text() -> None:
+
+    from app.render import WrittenChatbot, text_of
+
+    chatbot = WrittenChatbot()
+    line = ARITHMETIC_AND_PRICES[0]
+    history = [{"role": "user", "content": "6*6*6?"}, {"role": "assistant", "content": line}]
+    sent = chatbot.postprocess(history)  # what the browser gets
+    assert [m.content[0].text for m in sent.root] == ["6\\*6\\*6?", shown(line)]  # type: ignore[union-attr]
+    back = chatbot.preprocess(sent)  # the browser sends it back with the next event
+    assert [text_of(m["content"]) for m in back] == ["6*6*6?", line]
