@@ -38,6 +38,7 @@ from runtime.settings import Settings
 TABS = ("reasoning", "coding", "math")
 BROWSER_KEY = "slm-playground-my-presets"
 CHATS_KEY = "slm-playground-chats"
+TAB_KEY = "slm-playground-open-tab"
 BROWSER_SECRET = "slm-playground-presets-v1"  # presets are not secrets; a fixed key survives restarts
 CSS = """
 .metrics-line {font-size: 0.85em; opacity: 0.8}
@@ -227,9 +228,12 @@ def build_app(
             )
             for name in TABS
         }
+        open_tab = gr.BrowserState("", storage_key=TAB_KEY, secret=secret)
+        tab_blocks: list[Any] = []
         with gr.Tabs() as tabs:
             for name in TABS:
-                with gr.Tab(name.title(), id=name):
+                with gr.Tab(name.title(), id=name) as tab:
+                    tab_blocks.append(tab)
                     views[name], controls, chats = build_chat_tab(
                         name, service, catalog, labels, my_presets, stores[name]
                     )
@@ -242,9 +246,11 @@ def build_app(
                         settings.max_new_tokens_cap,
                     )
                     loads.append(restore_chats(chats, views[name]))
-            with gr.Tab("Compare", id="compare"):
+            with gr.Tab("Compare", id="compare") as tab:
+                tab_blocks.append(tab)
                 build_compare_tab(settings, registry, catalog, service.admission)
-            with gr.Tab("Backends", id="backends"):
+            with gr.Tab("Backends", id="backends") as tab:
+                tab_blocks.append(tab)
                 backends_table, table_out = _backends_tab(registry, views, service, settings.public)
 
         async def poll_health(request: gr.Request) -> str:
@@ -268,10 +274,26 @@ def build_app(
         )
         for restore, inputs, outputs in loads:
             demo.load(restore, inputs, outputs, api_visibility="private")
+        _reopen_last_tab(demo, tabs, tab_blocks, open_tab)
 
         _api(service)
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=None)
     return demo
+
+
+def _reopen_last_tab(
+    demo: gr.Blocks, tabs: gr.Tabs, tab_blocks: list[Any], open_tab: gr.BrowserState
+) -> None:
+    """The tab that was open is open again after a reload (with its chat, see restore_chats),
+    unless the page is a share link, which picks its own tab."""
+    for tab in tab_blocks:
+        tab.select(lambda tab_id=tab.id: tab_id, None, open_tab, api_visibility="private", queue=False)
+
+    def reopen(last: str, request: gr.Request):
+        known = last in [tab.id for tab in tab_blocks]
+        return gr.Tabs(selected=last) if known and not request.query_params else gr.skip()
+
+    demo.load(reopen, open_tab, tabs, api_visibility="private")
 
 
 def _api(service: ChatService) -> None:
