@@ -21,6 +21,9 @@ ARITHMETIC_AND_PRICES = [
     "She buys 6 *6 apples and 7* 7 pears.",
     "It takes 3~4 hours at $15/hour, so $45 to $60.",
     "Total: (2+3)*4 = 20, then 20*$0.50 = $10.00",
+    # the embedded SmolLM2-135M in the Math tab (browser test, 2026-12-07)
+    "The car travels at 60 mph for 2.5 hours, which means it covers a distance of 2.5 * 60 = 150 miles.",
+    "At 80 mph for 1.5 hours, it covers a distance of 1.5 * 80 = 120 miles.",
 ]
 INTENDED = [
     "The answer is **42**.",
