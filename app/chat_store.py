@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from pydantic import ValidationError
 
 from app.api import session_of
 from app.chats import (
@@ -27,10 +28,12 @@ from app.chats import (
     to_json,
     to_markdown,
     turns_of,
+    unreadable_note,
     upsert,
 )
 from app.turns import PanelValues
 from app.views import ChatControls, ChatTab
+from runtime.errors import describe_validation
 
 SETTING_NAMES = [f.name for f in PanelValues.__dataclass_fields__.values()]
 
@@ -78,22 +81,24 @@ def wire_chat_store(
             old = old.model_copy(update={"id": ChatRecord().id, "created": time.time(), "title": title})
         models = [t.get("metrics") or {} for t in kept or []]
         model = next((m.get("model") for m in reversed(models) if m.get("model")), "")
-        record = ChatRecord(
-            **({"id": old.id, "created": old.created, "title": old.title} if old else {}),
-            tab=view.name,
-            preset=preset or "",
-            backend=backend or "",
-            model=model or (old.model if old else ""),
-            settings=dict(zip(SETTING_NAMES, panel, strict=False)),
-            messages=messages_of(history, kept or []),
-            updated=time.time(),
-        )
-        if old is None:
-            record.title = title_for(history)
         try:
+            record = ChatRecord(
+                **({"id": old.id, "created": old.created, "title": old.title} if old else {}),
+                tab=view.name,
+                preset=preset or "",
+                backend=backend or "",
+                model=model or (old.model if old else ""),
+                settings=dict(zip(SETTING_NAMES, panel, strict=False)),
+                messages=messages_of(history, kept or []),
+                updated=time.time(),
+            )
+            if old is None:
+                record.title = title_for(history)
             new = upsert(raw, record, cap_kb)
         except StoreFull as exc:
             return gr.skip(), gr.skip(), f"⚠ {exc}"
+        except ValidationError as exc:  # the chat stays on screen; say why it was not kept
+            return gr.skip(), gr.skip(), f"⚠ This chat was not saved: {describe_validation(exc, ChatRecord)}"
         return new, gr.Dropdown(choices=choices(new), value=record.id), gr.skip()
 
     saved_from = [view.chatbot, turns, store, view.preset, view.backend, *view.panel]
@@ -108,7 +113,7 @@ def wire_chat_store(
 
     def new_chat(raw: Any):
         chats_, _ = load_store(raw)
-        new = dump_store(chats_, None)
+        new = dump_store(chats_, None, raw)
         return [], [], "", new, gr.Dropdown(choices=choices(new), value=None), ""
 
     new_outputs = [view.chatbot, turns, view.prompt, store, picker, chats.title]
@@ -122,7 +127,7 @@ def wire_chat_store(
         if record is None:
             skips = [gr.skip()] * (4 + len(setting_outputs))
             return (*skips, "⚠ that chat is no longer here")
-        new = dump_store(found, record.id)
+        new = dump_store(found, record.id, raw)
         restored, note = settings_of(record, labels(session_of(request)), preset_names, cap)
         opened = f"Opened **{record.title}** with its settings{note}."
         return (history_of(record), turns_of(record), new, record.title, *restored, opened)
@@ -140,7 +145,7 @@ def wire_chat_store(
         if record is None or not (title or "").strip():
             return gr.skip(), gr.skip(), "⚠ open a chat and give it a title first"
         record.title = title.strip()[:200]
-        new = dump_store(found, current)
+        new = dump_store(found, current, raw)
         return new, gr.Dropdown(choices=choices(new), value=chat_id), f"Renamed to **{record.title}**."
 
     chats.rename_btn.click(rename, [picker, chats.title, store], [store, picker, status], **private)
@@ -151,7 +156,7 @@ def wire_chat_store(
             return gr.skip(), gr.skip(), gr.skip(), gr.skip(), "⚠ open the chat to delete first"
         kept = [c for c in found if c.id != chat_id]
         shown = chat_id == current
-        new = dump_store(kept, None if shown else current)
+        new = dump_store(kept, None if shown else current, raw)
         return (
             new,
             gr.Dropdown(choices=choices(new), value=None),
@@ -220,14 +225,16 @@ def wire_chat_store(
 
 
 def restore_chats(chats: ChatControls, view: ChatTab):
-    """demo.load: the chat list, and the chat that was open, back after a reload."""
+    """demo.load: the chat list, and the chat that was open, back after a reload; saved chats
+    that cannot be opened are named in the tab's status line with why."""
 
     def restore(raw: Any):
         found, current = load_store(raw)
         record = next((c for c in found if c.id == current), None)
         picked = gr.Dropdown(choices=choices(raw), value=record.id if record else None)
+        note = unreadable_note(raw) or gr.skip()
         if record is None:
-            return picked, gr.skip(), gr.skip(), gr.skip()
-        return picked, history_of(record), turns_of(record), record.title
+            return picked, gr.skip(), gr.skip(), gr.skip(), note
+        return picked, history_of(record), turns_of(record), record.title, note
 
-    return restore, [chats.store], [chats.picker, view.chatbot, chats.turns, chats.title]
+    return restore, [chats.store], [chats.picker, view.chatbot, chats.turns, chats.title, view.status]

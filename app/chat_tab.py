@@ -16,10 +16,11 @@ from app.api import client_of, session_of
 from app.chats import user_turns
 from app.pacing import StopSignals, chat_states
 from app.preset_actions import find_preset
-from app.render import LATEX_DELIMITERS, invalid_input_message, strip_last_turn, text_of
+from app.render import LATEX_DELIMITERS, WrittenChatbot, invalid_input_message, strip_last_turn, text_of
 from app.turns import ChatService, PanelValues, TurnRecord
 from app.views import ChatControls, ChatTab, PresetControls, examples_of
 from presets import PresetCatalog, PresetError
+from runtime.markdown_text import written
 from runtime.registry import IN_PROCESS
 
 PROMPT_HINT = "Ask something… (Enter sends, Shift+Enter for a new line)"
@@ -59,7 +60,7 @@ def build_chat_tab(
         )
     with gr.Row(elem_classes="chat-row"):
         with gr.Column(scale=3, min_width=300):
-            chatbot = gr.Chatbot(
+            chatbot = WrittenChatbot(
                 label=f"{name.title()} chat",
                 height=520,
                 latex_delimiters=LATEX_DELIMITERS,
@@ -259,7 +260,7 @@ def _wire_chat(
         """An edited user message: the chat continues from it (what came after is replaced)."""
         index = data.index if isinstance(data.index, int) else data.index[0]
         earlier = list(history or [])[:index]
-        async for value in turn_from(request, text_of(data.value), earlier, turns, rest):
+        async for value in turn_from(request, written(text_of(data.value)), earlier, turns, rest):
             yield value
 
     def undo(history: list, turns: list):

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.render import field_of, text_of
 from runtime.errors import describe_validation
+from runtime.markdown_text import shown
 
 FORMAT: Literal["slm-playground-chat"] = "slm-playground-chat"
 TITLE_CHARS = 60
@@ -29,7 +30,8 @@ class ChatMessageRecord(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: Literal["user", "assistant"]
-    content: str = Field(max_length=200_000)
+    content: str = Field(max_length=5_000_000)
+    """No tighter than the store's own cap: a long answer is kept, or the store says it is full."""
     metadata: dict[str, Any] | None = None
     metrics: dict[str, Any] | None = None
     """On the answer: the turn's metrics (backend, model, tokens, ttft_s, tokens/s)."""
@@ -54,7 +56,7 @@ class ChatRecord(BaseModel):
     model: str = ""
     settings: dict[str, Any] = Field(default_factory=dict)
     """The settings panel when the chat was last saved (system prompt, sampling, tools, JSON)."""
-    messages: list[ChatMessageRecord] = Field(default_factory=list, max_length=2000)
+    messages: list[ChatMessageRecord] = Field(default_factory=list, max_length=100_000)
 
 
 class ChatImportError(ValueError):
@@ -122,7 +124,7 @@ def user_turns(history: list[Any]) -> int:
 
 
 def load_store(raw: Any) -> tuple[list[ChatRecord], str | None]:
-    """The chats in a browser's store (records that no longer validate are dropped)."""
+    """The chats in a browser's store that validate (see :func:`unreadable` for the others)."""
     if not isinstance(raw, dict):
         return [], None
     chats = []
@@ -135,8 +137,40 @@ def load_store(raw: Any) -> tuple[list[ChatRecord], str | None]:
     return chats, current if any(c.id == current for c in chats) else None
 
 
-def dump_store(chats: list[ChatRecord], current: str | None) -> dict[str, Any]:
-    return {"chats": [c.model_dump(mode="json") for c in chats], "current": current}
+def unreadable(raw: Any) -> list[tuple[Any, str]]:
+    """Saved chats that do not validate (a newer or damaged record), each with why; the store
+    keeps them (:func:`dump_store`) so nothing is lost, and the tab names them."""
+    found = []
+    for item in (raw.get("chats") or []) if isinstance(raw, dict) else []:
+        try:
+            ChatRecord.model_validate(item)
+        except ValidationError as exc:
+            found.append((item, describe_validation(exc, ChatRecord)))
+    return found
+
+
+def unreadable_note(raw: Any) -> str:
+    """What the tab says about chats it cannot show; empty when there are none."""
+    broken = unreadable(raw)
+    if not broken:
+        return ""
+    names = []
+    for item, why in broken[:3]:
+        title = item.get("title") if isinstance(item, dict) else None
+        names.append(f"**{title if isinstance(title, str) else 'untitled'}** ({why})")
+    more = f" and {len(broken) - 3} more" if len(broken) > 3 else ""
+    return (
+        f"⚠ {len(broken)} saved chat{'s' if len(broken) > 1 else ''} could not be opened: "
+        + "; ".join(names)
+        + more
+        + ". They stay in this browser's storage."
+    )
+
+
+def dump_store(chats: list[ChatRecord], current: str | None, raw: Any = None) -> dict[str, Any]:
+    """The store to write; the records of ``raw`` that do not validate are carried over."""
+    kept = [item for item, _ in unreadable(raw)]
+    return {"chats": [c.model_dump(mode="json") for c in chats] + kept, "current": current}
 
 
 def store_kb(store: dict[str, Any]) -> float:
@@ -155,7 +189,7 @@ def upsert(store: Any, record: ChatRecord, cap_kb: int, *, make_current: bool = 
     """The store with ``record`` added or replaced (newest first); raises StoreFull over the cap."""
     chats, current = load_store(store)
     chats = [record] + [c for c in chats if c.id != record.id]
-    new = dump_store(chats, record.id if make_current else current)
+    new = dump_store(chats, record.id if make_current else current, store)
     used = store_kb(new)
     if used > cap_kb:
         raise StoreFull(used, cap_kb)
@@ -203,10 +237,11 @@ def to_markdown(record: ChatRecord) -> str:
              f"{record.backend or '-'} / {record.model or '-'}*", ""]  # fmt: skip
     for m in record.messages:
         title = (m.metadata or {}).get("title")
+        text = shown(m.content)  # the file renders as the chat does
         if title:
-            lines += [f"> **{title}**", *(f"> {line}" for line in m.content.splitlines()), ""]
+            lines += [f"> **{title}**", *(f"> {line}" for line in text.splitlines()), ""]
             continue
-        lines += [f"**{'You' if m.role == 'user' else 'Assistant'}:**", "", m.content, ""]
+        lines += [f"**{'You' if m.role == 'user' else 'Assistant'}:**", "", text, ""]
         if m.verification:
             lines += [f"*Verification: {m.verification.get('final', '?')}*", ""]
     return "\n".join(lines).rstrip() + "\n"

@@ -31,6 +31,7 @@ from runtime.errors import Busy, InputError
 from runtime.gate import BackendGate
 from runtime.kinds import KINDS
 from runtime.limits import Admission
+from runtime.markdown_text import LATEX_DELIMITERS, shown
 from runtime.registry import IN_PROCESS, BackendRegistry
 from runtime.settings import Settings
 
@@ -143,8 +144,8 @@ async def stream_runs(
         last_draw = 0.0
         try:
             async for update in comparison.stream():
-                texts[update.lane] = update.text or (
-                    "*thinking…*\n\n" + update.reasoning if update.reasoning else ""
+                texts[update.lane] = shown(update.text) or (  # Markdown that shows it as written
+                    "*thinking…*\n\n" + shown(update.reasoning) if update.reasoning else ""
                 )
                 label = f"run {run_index + 1}/{runs} · " if runs > 1 else ""
                 notes[update.lane] = label + _readout(update)
@@ -246,10 +247,7 @@ def build_compare_tab(
                 output = gr.Markdown(
                     "",
                     height=360,
-                    latex_delimiters=[
-                        {"left": "$$", "right": "$$", "display": True},
-                        {"left": "$", "right": "$", "display": False},
-                    ],
+                    latex_delimiters=LATEX_DELIMITERS,  # no single "$": prices stay prices
                     container=True,
                     elem_id=f"cmp-output-{i}",
                 )

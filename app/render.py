@@ -12,10 +12,12 @@ import copy
 import dataclasses
 import json
 import time
+from abc import ABCMeta
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import gradio as gr
+from gradio.components.chatbot import ChatbotDataMessages, TextMessage
 
 from app.thinking import Piece, ThinkSplitter
 from app.tools import ToolOutcome
@@ -37,14 +39,47 @@ from backends.errors import (
     ModelNotFound,
 )
 from mathcheck import render_markdown
+from runtime.markdown_text import LATEX_DELIMITERS, shown, written
 
-LATEX_DELIMITERS: list[dict[str, str | bool]] = [
-    {"left": "$$", "right": "$$", "display": True},
-    {"left": "$", "right": "$", "display": False},
-    {"left": "\\[", "right": "\\]", "display": True},
-    {"left": "\\(", "right": "\\)", "display": False},
-]
+__all__ = ["LATEX_DELIMITERS", "WrittenChatbot"]
+
 THINKING_TITLE = "Thinking"
+
+
+class _ShownAsWritten:
+    """What WrittenChatbot adds to gr.Chatbot: every message shown as written
+    (:func:`runtime.markdown_text.shown`) on the way to the browser, and the text back
+    (:func:`written`) on the way to the handlers, so history, saved chats and exports hold the
+    model's own words. On the class: Gradio rebuilds a session's copy of a component from its
+    class after a ``gr.skip()`` update, so an instance-level wrapper would be lost."""
+
+    def get_block_name(self) -> str:
+        return "chatbot"  # the same front-end component
+
+    def postprocess(self, value: Any) -> ChatbotDataMessages:
+        data = super().postprocess(value)  # type: ignore[misc]
+        for message in data.root:
+            for part in message.content:
+                if isinstance(part, TextMessage):
+                    part.text = shown(part.text)
+        return data
+
+    def preprocess(self, payload: ChatbotDataMessages | None) -> Any:
+        messages = super().preprocess(payload)  # type: ignore[misc]
+        for message in messages:
+            for part in message["content"]:
+                if part.get("type") == "text":
+                    part["text"] = written(part["text"])
+        return messages
+
+
+# Made with ABCMeta.__new__, not ComponentMeta's: that one writes a .pyi stub beside the module
+# of every component class it sees (a file in the source tree, or an error where it is read-only).
+# Nothing else of it is needed: the events are gr.Chatbot's, inherited as they are.
+WrittenChatbot = cast(
+    type[gr.Chatbot],
+    ABCMeta.__new__(type(gr.Chatbot), "WrittenChatbot", (_ShownAsWritten, gr.Chatbot), {}),
+)
 
 
 def text_of(content: Any) -> str:

@@ -39,6 +39,7 @@ from runtime.settings import Settings
 TABS = ("reasoning", "coding", "math")
 BROWSER_KEY = "slm-playground-my-presets"
 CHATS_KEY = "slm-playground-chats"
+TAB_KEY = "slm-playground-open-tab"
 BROWSER_SECRET = "slm-playground-presets-v1"  # presets are not secrets; a fixed key survives restarts
 CSS = """
 .metrics-line {font-size: 0.85em; opacity: 0.8}
@@ -219,14 +220,23 @@ def build_app(
             gr.Markdown("⚠ Some preset files were skipped:\n" + "\n".join(f"- {p}" for p in catalog.problems))
         views: dict[str, ChatTab] = {}
         loads: list[Any] = []
+        # Outside the tabs: a tab's children mount only when it is first shown, and a
+        # BrowserState reads localStorage when it mounts, so a store inside the Coding or Math
+        # tab reached the page-load restore empty (the Reasoning tab, shown first, worked).
+        stores = {
+            name: gr.BrowserState(
+                {"chats": [], "current": None}, storage_key=f"{CHATS_KEY}-{name}", secret=secret
+            )
+            for name in TABS
+        }
+        open_tab = gr.BrowserState("", storage_key=TAB_KEY, secret=secret)
+        tab_blocks: list[Any] = []
         with gr.Tabs() as tabs:
             for name in TABS:
-                with gr.Tab(name.title(), id=name):
-                    store = gr.BrowserState(
-                        {"chats": [], "current": None}, storage_key=f"{CHATS_KEY}-{name}", secret=secret
-                    )
+                with gr.Tab(name.title(), id=name) as tab:
+                    tab_blocks.append(tab)
                     views[name], controls, chats = build_chat_tab(
-                        name, service, catalog, labels, my_presets, store
+                        name, service, catalog, labels, my_presets, stores[name]
                     )
                     wire_presets(views[name], controls, service, catalog, my_presets)
                     wire_chat_store(
@@ -237,11 +247,14 @@ def build_app(
                         settings.max_new_tokens_cap,
                     )
                     loads.append(restore_chats(chats, views[name]))
-            with gr.Tab("Compare", id="compare"):
+            with gr.Tab("Compare", id="compare") as tab:
+                tab_blocks.append(tab)
                 build_compare_tab(settings, registry, catalog, service.admission)
-            with gr.Tab("Eval", id="eval"):
+            with gr.Tab("Eval", id="eval") as tab:
+                tab_blocks.append(tab)
                 build_eval_tab(settings, registry, catalog, service.admission)
-            with gr.Tab("Backends", id="backends"):
+            with gr.Tab("Backends", id="backends") as tab:
+                tab_blocks.append(tab)
                 backends_table, table_out = _backends_tab(registry, views, service, settings.public)
 
         async def poll_health(request: gr.Request) -> str:
@@ -265,10 +278,26 @@ def build_app(
         )
         for restore, inputs, outputs in loads:
             demo.load(restore, inputs, outputs, api_visibility="private")
+        _reopen_last_tab(demo, tabs, tab_blocks, open_tab)
 
         _api(service)
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=None)
     return demo
+
+
+def _reopen_last_tab(
+    demo: gr.Blocks, tabs: gr.Tabs, tab_blocks: list[Any], open_tab: gr.BrowserState
+) -> None:
+    """The tab that was open is open again after a reload (with its chat, see restore_chats),
+    unless the page is a share link, which picks its own tab."""
+    for tab in tab_blocks:
+        tab.select(lambda tab_id=tab.id: tab_id, None, open_tab, api_visibility="private", queue=False)
+
+    def reopen(last: str, request: gr.Request):
+        known = last in [tab.id for tab in tab_blocks]
+        return gr.Tabs(selected=last) if known and not request.query_params else gr.skip()
+
+    demo.load(reopen, open_tab, tabs, api_visibility="private")
 
 
 def _api(service: ChatService) -> None:

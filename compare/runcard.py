@@ -21,6 +21,7 @@ from compare.share import ComparisonSetup, encode_setup
 from compare.stats import METRICS, lane_stats, summarize
 from compare.verdicts import LaneVerdict, agreement
 from runtime.kinds import KINDS
+from runtime.markdown_text import shown
 
 SCHEMA_VERSION = 1
 
@@ -337,6 +338,7 @@ def render_markdown(card: RunCard) -> str:
         lines += ["", "## Differences (against lane 1)", "", *differences_markdown(card)]
     lines += ["", "## Answers", ""]
     for lane in card.lanes:
-        lines += [f"### Lane {lane.index + 1}: {lane.title}", "", lane.answer or "(no answer)", ""]
+        answer = shown(lane.answer) if lane.answer else "(no answer)"  # renders as written
+        lines += [f"### Lane {lane.index + 1}: {lane.title}", "", answer, ""]
     lines += ["", f"Reopen this setup: `?{card.share_query}`", ""]
     return "\n".join(lines)

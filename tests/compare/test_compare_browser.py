@@ -24,7 +24,7 @@ SHOTS = Path("/tmp/shots")
 
 @pytest.fixture
 def page(browser: object) -> Iterator[object]:
-    page = page_in(browser, 1400, 1500, timeout_ms=30000)
+    page = page_in(browser, 1400, 1500, timeout_ms=30000, accept_downloads=True)
     yield page
     page.context.close()
 
@@ -83,3 +83,43 @@ def test_stop_one_lane_in_the_browser(page) -> None:
         assert "✓" in page.locator("#cmp-readout-1").inner_text()
         assert long.cancelled == 1
         assert short.cancelled == 0
+
+
+def test_a_lane_shows_the_answer_as_written(page) -> None:
+    """A fixed-answer OpenAI-compatible server (the vLLM stand-in) in lane 1: its arithmetic and
+    prices as written, its bold and $x^2$ rendered; the run card's Markdown agrees."""
+    from backends.openai_compat import OpenAICompatBackend
+    from tests.remote.standin_http import Script
+    from tests.remote.vllm_standin import start_vllm
+    from tests.ui.test_chat_tabs_browser import ANSWER, ARITHMETIC, MODEL, PRICES
+
+    state, server = start_vllm()
+    state.script = Script(text=ANSWER)
+    remote = OpenAICompatBackend("vllm", base_url=state.url + "/v1", flavor="vllm", model=MODEL)
+    other = paced("other", "Another lane.", 0.01)
+    try:
+        with running_app(registry=BackendRegistry.with_backends(Settings(), remote, other)) as url:
+            page.goto(url)
+            page.get_by_role("tab", name="Compare").click()
+            box = page.locator("#cmp-prompt textarea")
+            box.fill("Price check: 6*6*6?")
+            box.press("Enter")
+            page.locator("#cmp-summary").get_by_text("Metrics (median / p95)").wait_for()
+            lane = page.locator("#cmp-output-0")
+            page.wait_for_function(
+                "() => document.querySelector('#cmp-output-0')?.innerText.includes('as math.')"
+            )
+            shown = lane.inner_text()
+            assert ARITHMETIC in shown and PRICES in shown
+            assert lane.locator("em").count() == 0
+            assert lane.locator("strong", has_text="216").count() == 1
+            assert lane.locator(".katex").count() == 1  # $x^2$ only: the prices are not math
+            SHOTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(SHOTS / "compare-lane-as-written.png"), full_page=True)
+            with page.expect_download() as download:
+                page.locator("#cmp-card-md").click()
+            card = Path(download.value.path()).read_text(encoding="utf-8")
+            assert "6\\*6\\*6 = 216" in card and PRICES in card  # renders as the lane does
+        assert state.bodies("/v1/chat/completions")[0]["messages"][-1]["content"] == "Price check: 6*6*6?"
+    finally:
+        server.stop()

@@ -18,6 +18,7 @@ from app.chats import (
     to_json,
     to_markdown,
     turns_of,
+    unreadable_note,
     upsert,
 )
 from app.render import AnswerView, to_model_messages
@@ -131,6 +132,35 @@ def test_the_store_keeps_newest_first_and_refuses_past_its_cap() -> None:
     with pytest.raises(StoreFull, match=r"full \(\d+ KB of 100 KB\).*export"):
         upsert(store, big, cap_kb=100)
     assert json.loads(json.dumps(store)) == store  # what BrowserState keeps is plain JSON
+
+
+def test_a_chat_that_no_longer_validates_is_named_with_why_and_kept() -> None:
+    good = ChatRecord(title="good", messages=messages_of(HISTORY, TURNS))
+    store = upsert(None, good, cap_kb=100)
+    damaged = {**good.model_dump(mode="json"), "id": "d1", "title": "damaged", "version": 9}
+    store["chats"].append(damaged)
+    chats, _ = load_store(store)
+    assert [c.title for c in chats] == ["good"]
+    note = unreadable_note(store)
+    assert note.startswith("⚠ 1 saved chat could not be opened: **damaged** (version")
+    later = upsert(store, ChatRecord(title="new"), cap_kb=100)  # the next save keeps it
+    assert damaged in later["chats"] and unreadable_note(later) == note
+
+
+def test_a_long_answer_with_every_kind_of_section_saves_and_comes_back() -> None:
+    answer = "Step: 6*6*6 = 216, $3 each. " * 20_000  # ~560 KB of text
+    history = [
+        {"role": "user", "content": "Long one?"},
+        {"role": "assistant", "content": "hmm", "metadata": {"title": "Thinking", "status": "done"}},
+        {"role": "assistant", "content": "**Result:** 4", "metadata": {"title": "Tool: calc({})"}},
+        {"role": "assistant", "content": answer},
+        {"role": "assistant", "content": "", "metadata": {"title": "✓ Verification: correct"}},
+    ]
+    turns = [{"metrics": {"model": "m"}, "verification": {"final": "correct", "claims": []}}]
+    record = ChatRecord(title="long", messages=messages_of(history, turns))
+    store = upsert(None, record, cap_kb=1000)
+    (back,), current = load_store(json.loads(json.dumps(store)))
+    assert current == record.id and history_of(back) == history and turns_of(back) == turns
 
 
 def test_json_output_and_schema_round_trip_through_a_preset_file() -> None:
