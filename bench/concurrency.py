@@ -382,7 +382,10 @@ def run(args: argparse.Namespace) -> int:
         finally:
             served.stop()
         print(f"measured {served.name}", flush=True)
+    from backends.native_ops import machine_line
+
     print()
+    print(machine_line())  # the engine servers inherit this environment, SLM_KERNEL included
     print(_table(rows))
     for r in rows:
         for error in r["errors"]:
