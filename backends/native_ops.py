@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import os
 import platform
 import shutil
 import subprocess
@@ -90,6 +91,62 @@ def cpu_problem() -> str | None:
     if missing:
         return f"the GGUF kernels need AVX2, FMA and F16C; this CPU lacks {', '.join(sorted(missing))}"
     return None
+
+
+KERNELS = ("scalar", "avx2", "avx512-vnni")
+"""The matmul kernels, slowest first: SLM_KERNEL forces one (auto, or unset: the fastest here).
+scalar is the reference the others are tested against bit for bit (gguf_kernels.c)."""
+_AVX512_VNNI = frozenset({"avx512f", "avx512bw", "avx512vl", "avx512_vnni"})
+
+
+def kernels_here() -> tuple[str, ...]:
+    """The kernels this CPU runs (none where the library itself cannot run)."""
+    if cpu_problem():
+        return ()
+    return KERNELS if cpu_flags() >= _AVX512_VNNI else KERNELS[:2]
+
+
+@functools.cache  # the library reads SLM_KERNEL once too (gguf_kernels.c chosen_kernel)
+def kernel() -> str:
+    """The kernel the ops run in this process; NativeBuildError says why none can."""
+    if problem := cpu_problem():
+        raise NativeBuildError(problem)
+    here = kernels_here()
+    wanted = os.environ.get("SLM_KERNEL", "").strip() or "auto"
+    if wanted == "auto":
+        return here[-1]
+    if wanted not in KERNELS:
+        raise NativeBuildError(f"SLM_KERNEL={wanted} is not a kernel: use auto, {', '.join(KERNELS)}")
+    if wanted not in here:
+        raise NativeBuildError(
+            f"SLM_KERNEL={wanted}: this CPU cannot run that kernel (it lacks AVX-512 F/BW/VL/VNNI); "
+            f"it runs {' and '.join(here)}, or auto"
+        )
+    return wanted
+
+
+@functools.cache
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo), or the platform's processor string."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_line() -> str:
+    """What a benchmark table was measured on: CPU, cores this process may use, GGUF kernel."""
+    try:
+        name = kernel()
+    except NativeBuildError as exc:
+        name = f"none ({exc})"
+    forced = os.environ.get("SLM_KERNEL", "").strip()
+    how = f"SLM_KERNEL={forced}" if forced and forced != "auto" else "auto"
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"CPU: {cpu_model()}, {cores} cores; GGUF matmul kernel: {name} ({how})"
 
 
 def missing_requirement() -> str | None:

@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from backends import native_ops
+
 _DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
 ATTENTION_OPS = frozenset({"GroupQueryAttention", "CausalAttention", "CausalAttentionF16"})
 """Attention ops that take per-row KV lengths: onnxruntime's, and slm.gguf's (q4_1 folders)."""
@@ -80,15 +82,30 @@ def _lazy_zeros(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
 class Graph:
     """One onnxruntime session over a genai decoder graph, plus the KV buffers of every row."""
 
-    def __init__(self, folder: Path, config: dict[str, Any], *, threads: int, rows: int, length: int) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        config: dict[str, Any],
+        *,
+        threads: int,
+        rows: int,
+        length: int,
+        profile_prefix: str | None = None,
+    ) -> None:
+        """PROFILE_PREFIX turns on onnxruntime's profiler (bench engine --steps reads its file)."""
         import onnxruntime as ort
 
         model = config["model"]
         decoder = model["decoder"]
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
+        if profile_prefix is not None:
+            options.enable_profiling = True
+            options.profile_file_prefix = profile_prefix
         session_config = decoder.get("session_options") or {}
         if library := session_config.get("custom_ops_library"):
+            if library == native_ops.LIBRARY_NAME:
+                native_ops.kernel()  # SLM_KERNEL naming one this CPU cannot run: say so here
             options.register_custom_ops_library(str(folder / library))
         self.session = ort.InferenceSession(
             str(folder / decoder["filename"]), options, providers=["CPUExecutionProvider"]
@@ -116,6 +133,8 @@ class Graph:
         self.ids_dtype = np.int64 if graph_inputs[self.input_ids].type == "tensor(int64)" else np.int32
         self.mask_dtype = np.int64 if graph_inputs[self.attention_mask].type == "tensor(int64)" else np.int32
         self.rows: list[Row] = [Row() for _ in range(rows)]
+        self.last_run_s = 0.0
+        """Seconds the last run spent inside onnxruntime (the rest of run() is Python)."""
         self.length = 0
         self.buffers: list[np.ndarray] = []
         self.grow(length)
@@ -190,7 +209,9 @@ class Graph:
             io.bind_cpu_input(self.position_ids, keep[-1])
         logits = np.empty((batch, steps, self.vocab), self.logits_dtype)
         io.bind_output(self.logits, "cpu", 0, self.logits_dtype, logits.shape, logits.ctypes.data)
+        started = time.perf_counter()
         self.session.run_with_iobinding(io)  # releases the GIL while it computes
+        self.last_run_s = time.perf_counter() - started
         now = time.monotonic()
         for row, fed in zip(rows, ids.tolist(), strict=True):
             row.tokens.extend(fed)

@@ -14,7 +14,9 @@ tail, and that, not the engine, set the ratio.) Through
                     one request at a time (the engine before batching), 1 stream: today's speed;
   app HTTP API    - `python -m app ui` in its own process, its /chat endpoint over Gradio's
                     HTTP + SSE API (each stream its own session);
-  llama.cpp       - an OpenAI-compatible llama.cpp server at --llamacpp-url, when given.
+  llama.cpp       - an OpenAI-compatible llama.cpp server at --llamacpp-url, when given;
+  peer            - any OpenAI-compatible server at --peer URL (vLLM, llama.cpp, Ollama, ...),
+                    labelled by the kind its /models answer names, same rows, same run.
 Per row: requests completed, aggregate tokens/s (all completion tokens over the rounds' wall
 time), per-request decode tokens/s (median; first to last token of each), time to first token
 p50/p95/max (client side: from sending, so queueing is included) over every request and over
@@ -60,6 +62,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--llamacpp-model", default="default", help="model id to ask the llama.cpp server for"
+    )
+    parser.add_argument(
+        "--peer",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="an OpenAI-compatible server measured with the same rows, e.g. http://127.0.0.1:8000/v1 "
+        "(its first model; labelled by its kind); repeatable",
     )
 
 
@@ -304,6 +314,38 @@ def _app(args: argparse.Namespace) -> Served:
     return Served("app /chat (HTTP + SSE)", url, lambda http, i, n: app_stream(http, url, i, n), process)
 
 
+PEER_KINDS = {
+    "vllm": "vLLM",
+    "llamacpp": "llama.cpp server",
+    "me": "llama-cpp-python server",
+    "library": "Ollama",
+    "slm-playground": "slm-playground engine",
+}
+
+
+def peer_kind(models: dict[str, Any]) -> tuple[str, str]:
+    """(kind, model id) from a server's /v1/models answer: the kind its first model's owned_by
+    names (vLLM says "vllm", llama.cpp's server "llamacpp", llama-cpp-python's "me", Ollama
+    "library", our engine server "slm-playground"), else "OpenAI-compatible"."""
+    data = models.get("data") or []
+    if not data:
+        raise ValueError("its /models lists no model")
+    first = data[0]
+    return PEER_KINDS.get(str(first.get("owned_by", "")), "OpenAI-compatible"), str(first["id"])
+
+
+def _peer(url: str) -> Served:
+    base = url.rstrip("/")
+    try:
+        answer = httpx.get(f"{base}/models", timeout=10)
+        answer.raise_for_status()
+        kind, model = peer_kind(answer.json())
+    except (httpx.HTTPError, ValueError, KeyError) as exc:
+        raise RuntimeError(f"--peer {url}: not an OpenAI-compatible server ({exc})") from exc
+    name = f"peer: {kind} ({model})"
+    return Served(name, base, lambda h, i, n: openai_stream(h, base, model, i, n), None)
+
+
 def _table(rows: list[dict[str, Any]]) -> str:
     headers = [
         "target",
@@ -375,6 +417,8 @@ def run(args: argparse.Namespace) -> int:
             "llama.cpp server", base, lambda h, i, n: openai_stream(h, base, args.llamacpp_model, i, n), None
         )
         plan.append((lambda: llama, counts))
+    for url in args.peer:
+        plan.append((lambda url=url: _peer(url), counts))
     for start, row_counts in plan:
         served = start()
         try:
@@ -382,7 +426,10 @@ def run(args: argparse.Namespace) -> int:
         finally:
             served.stop()
         print(f"measured {served.name}", flush=True)
+    from backends.native_ops import machine_line
+
     print()
+    print(machine_line())  # the engine servers inherit this environment, SLM_KERNEL included
     print(_table(rows))
     for r in rows:
         for error in r["errors"]:
@@ -394,9 +441,14 @@ def _verdict(rows: list[dict[str, Any]]) -> int:
     engine = {r["streams"]: r for r in rows if r["target"] == "engine server"}
     today = next((r for r in rows if r["target"] == "engine, Generator path"), None)
     print()
-    if 1 in engine and 4 in engine:
-        ratio = engine[4]["agg"] / engine[1]["agg"]
-        print(f"4 streams: {ratio:.2f}x the aggregate tok/s of one (target >= 2.5x)")
+    for n, target in ((4, 2.5), (8, 3.5)):
+        if 1 in engine and n in engine:
+            ratio = engine[n]["agg"] / engine[1]["agg"]
+            print(f"{n} streams: {ratio:.2f}x the aggregate tok/s of one (target >= {target}x)")
+    for r in rows:
+        if r["target"].startswith("peer: ") and r["streams"] == max(engine, default=0):
+            ratio = engine[r["streams"]]["agg"] / r["agg"] if r["agg"] else float("inf")
+            print(f"{r['streams']} streams: the engine's aggregate is {ratio:.2f}x {r['target']}'s")
     if 8 in engine:
         burst = engine[8]["burst_p95"]
         print(f"8 streams sent at once: TTFT p95 {burst:.2f} s (target <= 1.0 s)")

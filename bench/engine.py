@@ -42,6 +42,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also measure a configured endpoint (vllm, ollama, openai from "
         "VLLM_BASE_URL / OLLAMA_HOST / OPENAI_BASE_URL); repeatable",
     )
+    parser.add_argument(
+        "--steps",
+        default="",
+        metavar="ROWS",
+        help="instead: where a decoding step's time goes at these batch sizes, e.g. 1,4,8",
+    )
+    parser.add_argument(
+        "--context", type=int, default=128, help="--steps: tokens each row holds (default 128)"
+    )
     parser.add_argument("--worker", choices=["onnx", "llamacpp"], help=argparse.SUPPRESS)
 
 
@@ -169,10 +178,16 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     from backends.model_store import resolve_model_dir
+    from backends.native_ops import machine_line
     from backends.oga_native import available_cores
 
     model_dir = resolve_model_dir(args.model, home=model_home_of(args))
     args.threads = args.threads or available_cores()
+    if args.steps:
+        from bench.steps import run_steps
+
+        counts = [int(n) for n in args.steps.split(",") if n.strip()]
+        return run_steps(model_dir, counts, args.context, args.runs, args.threads)
     print(
         f"onnx model: {model_dir}\nprompts: {len(PROMPTS)} x {args.runs} runs, greedy, "
         f"max {args.max_new_tokens} new tokens; {args.threads} CPU threads per engine",
@@ -202,7 +217,8 @@ def run(args: argparse.Namespace) -> int:
         "TTFT turn 8",
         "turn 8 / 1",
     ]
-    print(f"\n| {'engine':40} | " + " | ".join(columns) + " |")
+    print(f"\n{machine_line()}")
+    print(f"| {'engine':40} | " + " | ".join(columns) + " |")
     print(f"|{'-' * 42}|" + "|".join("-" * (len(c) + 2) for c in columns) + "|")
     for name, r in rows.items():
         ratio = f"{r['decode_tok_s'] / base['decode_tok_s']:.2f}x" if base else "-"

@@ -200,6 +200,9 @@ def run(args: argparse.Namespace) -> int:
         "positions); agreement = teacher-forced argmax "
         f"match with fp32; speed = median over runs; {threads} CPU threads per engine"
     )
+    from backends.native_ops import machine_line
+
+    print(machine_line())
     print(f"| {'engine':24} | size MB | TTFT ms | decode tok/s | vs llama.cpp | agreement with fp32 |")
     print(f"|{'-' * 26}|---------|---------|--------------|--------------|---------------------|")
     for r in rows:

@@ -19,6 +19,7 @@
 
 #include <immintrin.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -145,32 +146,147 @@ static inline __m256i broadcast4(const int8_t *p) {
   }
 
 Q4_1_GROUP(1, 1)
-Q4_1_GROUP(4, 1)
 Q4_1_GROUP(1, 2)
-Q4_1_GROUP(3, 2)
 Q8_0_GROUP(1, 1)
-Q8_0_GROUP(4, 1)
 Q8_0_GROUP(1, 2)
-Q8_0_GROUP(3, 2)
 
-/* One task: GROUPS_PER_TASK groups of 8 columns, every row (ROWS at a time, sharing the
- * unpacked weights, which stay in L1 across rows). */
-#define COLUMNS_TASK(NAME, ROWS, LEVELS)                                                           \
-  static void NAME##_columns_##LEVELS(void *data, size_t task) {                                    \
-    const MatMulTask *t = (const MatMulTask *)data;                                        \
-    const int64_t groups = t->n / 8, g0 = (int64_t)task * GROUPS_PER_TASK;                 \
-    const int64_t g1 = g0 + GROUPS_PER_TASK < groups ? g0 + GROUPS_PER_TASK : groups;       \
-    for (int64_t g = g0; g < g1; g++) {                                                    \
-      int64_t r = 0;                                                                       \
-      for (; r + ROWS <= t->x->rows; r += ROWS) NAME##_group_##ROWS##_##LEVELS(t, g, r);               \
-      for (; r < t->x->rows; r++) NAME##_group_1_##LEVELS(t, g, r);                                  \
-    }                                                                                      \
+/* Several rows, blocks outer and rows inner: each block of the group is unpacked once into
+ * registers (Q4_1: its low and high nibbles, 8 vectors; Q8_0: the weights' magnitudes, 8
+ * vectors, their signs read from memory) and used for every row, whose 8 float accumulators
+ * live in ACC (L1). The former kernels (4 rows a pass, accumulators in registers) ran out of
+ * registers: the compiler summed each block's products as a tree and spilled a third of them
+ * to the stack. The float operations per lane are the same as the one-row kernels'. */
+enum { MAX_PASS_ROWS = 16 };
+
+/* Keeps V in a register at this point: the sum of a row's products is then built in order, one
+ * add after each multiply, instead of as a tree that holds every product at once. */
+#define IN_ORDER(V) __asm__("" : "+x"(V))
+/* Loops the compiler must not unroll: unrolled, the unpacked weights of two blocks no longer fit
+ * the 16 registers. */
+#if defined(__clang__)
+#define NO_UNROLL _Pragma("clang loop unroll(disable)")
+#else
+#define NO_UNROLL _Pragma("GCC unroll 1")
+#endif
+
+/* The integer dot product of one row's block with the 8 columns (int16 pairs; see Q4_1_GROUP);
+ * SUM's dependency chain is kept in order, so no product waits in a register. */
+#define Q4_1_ROW_DOT(SUM, Q)                                                          \
+  do {                                                                                \
+    SUM = _mm256_maddubs_epi16(lo[0], broadcast4((Q)));                               \
+    SUM = _mm256_add_epi16(SUM, _mm256_maddubs_epi16(hi[0], broadcast4((Q) + 16)));   \
+    IN_ORDER(SUM);                                                                    \
+    for (int s_ = 1; s_ < 4; s_++) {                                                  \
+      SUM = _mm256_add_epi16(SUM, _mm256_maddubs_epi16(lo[s_], broadcast4((Q) + 4 * s_)));      \
+      IN_ORDER(SUM);                                                                  \
+      SUM = _mm256_add_epi16(SUM, _mm256_maddubs_epi16(hi[s_], broadcast4((Q) + 16 + 4 * s_))); \
+      IN_ORDER(SUM);                                                                  \
+    }                                                                                 \
+  } while (0)
+
+#define Q4_1_PASS(LEVELS)                                                                                      \
+  static void q4_1_pass_##LEVELS(const MatMulTask *t, int64_t g, int64_t r, int64_t rows) {                    \
+    const QuantizedRows *x = t->x;                                                                             \
+    const int64_t nb = x->blocks;                                                                              \
+    const uint8_t *w = (const uint8_t *)t->weights + g * nb * 128;                                             \
+    const float *d = t->scales + g * nb * 8, *m = t->mins + g * nb * 8;                                        \
+    const __m256i low = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);                                   \
+    float acc[MAX_PASS_ROWS * 8];                                                                              \
+    memset(acc, 0, sizeof acc);                                                                                \
+    NO_UNROLL for (int64_t b = 0; b < nb; b++) {                                                               \
+      __m256i lo[4], hi[4];                                                                                    \
+      for (int s = 0; s < 4; s++) {                                                                            \
+        const __m256i v = _mm256_loadu_si256((const __m256i *)(w + b * 128 + s * 32));                         \
+        lo[s] = _mm256_and_si256(v, low);                                                                      \
+        hi[s] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);                                                \
+      }                                                                                                        \
+      const __m256 dv = _mm256_loadu_ps(d + b * 8), mv = _mm256_loadu_ps(m + b * 8);                           \
+      NO_UNROLL for (int64_t k = 0; k < rows; k++) {                                                           \
+        const int64_t rb = (r + k) * nb + b;                                                                   \
+        __m256i s1, s2;                                                                                        \
+        Q4_1_ROW_DOT(s1, x->q + rb * QK);                                                                      \
+        __m256 dot = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(s1, ones)), _mm256_set1_ps(x->scale[rb])); \
+        if (LEVELS == 2) {                                                                                     \
+          Q4_1_ROW_DOT(s2, x->q2 + rb * QK);                                                                   \
+          dot = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(s2, ones)), _mm256_set1_ps(x->scale2[rb]), dot); \
+        }                                                                                                      \
+        __m256 a = _mm256_fmadd_ps(dot, dv, _mm256_loadu_ps(acc + k * 8));                                    \
+        _mm256_storeu_ps(acc + k * 8, _mm256_fmadd_ps(mv, _mm256_set1_ps(x->sum[rb]), a));                     \
+      }                                                                                                        \
+    }                                                                                                          \
+    for (int64_t k = 0; k < rows; k++) memcpy(t->out + (r + k) * t->n + g * 8, acc + k * 8, 8 * sizeof(float)); \
   }
 
-COLUMNS_TASK(q4_1, 4, 1)
-COLUMNS_TASK(q4_1, 3, 2)
-COLUMNS_TASK(q8_0, 4, 1)
-COLUMNS_TASK(q8_0, 3, 2)
+/* Signed x signed, as Q8_0_GROUP: |w| (registers) x (x with w's sign); int16 pairs widened every
+ * step, as two of them can exceed 2^15. */
+#define Q8_0_ROW_DOT(SUM, Q)                                                                           \
+  do {                                                                                                 \
+    SUM = _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude[0], _mm256_sign_epi8(broadcast4((Q)), v[0])), ones); \
+    for (int s_ = 1; s_ < 8; s_++) {                                                                   \
+      SUM = _mm256_add_epi32(SUM, _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude[s_],               \
+                                                                         _mm256_sign_epi8(broadcast4((Q) + 4 * s_), v[s_])), ones)); \
+      IN_ORDER(SUM);                                                                                   \
+    }                                                                                                  \
+  } while (0)
+
+#define Q8_0_PASS(LEVELS)                                                                                      \
+  static void q8_0_pass_##LEVELS(const MatMulTask *t, int64_t g, int64_t r, int64_t rows) {                    \
+    const QuantizedRows *x = t->x;                                                                             \
+    const int64_t nb = x->blocks;                                                                              \
+    const int8_t *w = (const int8_t *)t->weights + g * nb * 256;                                               \
+    const float *d = t->scales + g * nb * 8;                                                                   \
+    const __m256i ones = _mm256_set1_epi16(1);                                                                 \
+    float acc[MAX_PASS_ROWS * 8];                                                                              \
+    memset(acc, 0, sizeof acc);                                                                                \
+    NO_UNROLL for (int64_t b = 0; b < nb; b++) {                                                               \
+      const __m256i *v = (const __m256i *)(w + b * 256);                                                       \
+      __m256i magnitude[8];                                                                                    \
+      for (int s = 0; s < 8; s++) {                                                                            \
+        const __m256i vs = _mm256_loadu_si256(v + s);                                                          \
+        magnitude[s] = _mm256_sign_epi8(vs, vs);                                                               \
+      }                                                                                                        \
+      const __m256 dv = _mm256_loadu_ps(d + b * 8);                                                            \
+      NO_UNROLL for (int64_t k = 0; k < rows; k++) {                                                           \
+        const int64_t rb = (r + k) * nb + b;                                                                   \
+        __m256i s1, s2;                                                                                        \
+        Q8_0_ROW_DOT(s1, x->q + rb * QK);                                                                      \
+        __m256 dot = _mm256_mul_ps(_mm256_cvtepi32_ps(s1), _mm256_set1_ps(x->scale[rb]));                      \
+        if (LEVELS == 2) {                                                                                     \
+          Q8_0_ROW_DOT(s2, x->q2 + rb * QK);                                                                   \
+          dot = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s2), _mm256_set1_ps(x->scale2[rb]), dot);                   \
+        }                                                                                                      \
+        _mm256_storeu_ps(acc + k * 8, _mm256_fmadd_ps(dot, dv, _mm256_loadu_ps(acc + k * 8)));                 \
+      }                                                                                                        \
+    }                                                                                                          \
+    for (int64_t k = 0; k < rows; k++) memcpy(t->out + (r + k) * t->n + g * 8, acc + k * 8, 8 * sizeof(float)); \
+  }
+
+Q4_1_PASS(1)
+Q4_1_PASS(2)
+Q8_0_PASS(1)
+Q8_0_PASS(2)
+
+/* One task: GROUPS_PER_TASK groups of 8 columns, every row: one row alone (accumulators in
+ * registers), else up to MAX_PASS_ROWS rows a pass over the group's blocks. */
+#define COLUMNS_TASK(NAME, LEVELS)                                                                 \
+  static void NAME##_columns_##LEVELS(void *data, size_t task) {                                    \
+    const MatMulTask *t = (const MatMulTask *)data;                                                 \
+    const int64_t groups = t->n / 8, g0 = (int64_t)task * GROUPS_PER_TASK, rows = t->x->rows;      \
+    const int64_t g1 = g0 + GROUPS_PER_TASK < groups ? g0 + GROUPS_PER_TASK : groups;              \
+    for (int64_t g = g0; g < g1; g++) {                                                             \
+      if (rows == 1) {                                                                              \
+        NAME##_group_1_##LEVELS(t, g, 0);                                                           \
+        continue;                                                                                   \
+      }                                                                                             \
+      for (int64_t r = 0; r < rows; r += MAX_PASS_ROWS)                                             \
+        NAME##_pass_##LEVELS(t, g, r, rows - r < MAX_PASS_ROWS ? rows - r : MAX_PASS_ROWS);         \
+    }                                                                                               \
+  }
+
+COLUMNS_TASK(q4_1, 1)
+COLUMNS_TASK(q4_1, 2)
+COLUMNS_TASK(q8_0, 1)
+COLUMNS_TASK(q8_0, 2)
 
 
 size_t scratch_bytes(int64_t rows, int64_t blocks, int levels) {
@@ -225,10 +341,75 @@ TaskFn avx2_columns_task(int format, int levels) {
   return levels == 2 ? q8_0_columns_2 : q8_0_columns_1;
 }
 
-TaskFn columns_task(int format, int levels) {
-  const TaskFn fast = avx512_columns_task(format, levels);
-  return fast != NULL ? fast : avx2_columns_task(format, levels);
+static void reference_columns(const MatMulTask *t, int format, int64_t col0, int64_t col1);
+
+#define REFERENCE_TASK(NAME, FORMAT)                                          \
+  static void NAME##_reference_task(void *data, size_t task) {               \
+    const MatMulTask *t = (const MatMulTask *)data;                           \
+    const int64_t col0 = (int64_t)task * GROUPS_PER_TASK * GROUP;             \
+    const int64_t col1 = col0 + GROUPS_PER_TASK * GROUP;                      \
+    reference_columns(t, FORMAT, col0, col1 < t->n ? col1 : t->n);            \
+  }
+REFERENCE_TASK(q4_1, FORMAT_Q4_1)
+REFERENCE_TASK(q8_0, FORMAT_Q8_0)
+
+TaskFn columns_task(int kernel, int format, int levels) {
+  switch (kernel) {
+    case KERNEL_SCALAR: return format == FORMAT_Q4_1 ? q4_1_reference_task : q8_0_reference_task;
+    case KERNEL_AVX2: return avx2_columns_task(format, levels);
+    case KERNEL_AVX512: return avx512_columns_task(format, levels);
+    default: return NULL;
+  }
 }
+
+const char *kernel_name(int kernel) {
+  switch (kernel) {
+    case KERNEL_SCALAR: return "scalar";
+    case KERNEL_AVX2: return "avx2";
+    case KERNEL_AVX512: return "avx512-vnni";
+    default: return "none";
+  }
+}
+
+/* The library is compiled for AVX2 and FMA (native_ops checks the CPU before building it), so
+ * the scalar and AVX2 kernels run wherever it loads. */
+int kernel_runs_here(int kernel) {
+  return kernel == KERNEL_SCALAR || kernel == KERNEL_AVX2 || (kernel == KERNEL_AVX512 && avx512_supported());
+}
+
+static char problem_text[240];
+
+/* SLM_KERNEL's choice, or the fastest kernel; 0 (and problem_text) for a bad choice. */
+static int choose_kernel(void) {
+  const char *wanted = getenv("SLM_KERNEL");
+  if (wanted == NULL || *wanted == '\0' || strcmp(wanted, "auto") == 0)
+    return avx512_supported() ? KERNEL_AVX512 : KERNEL_AVX2;
+  for (int kernel = KERNEL_SCALAR; kernel <= KERNEL_AVX512; kernel++)
+    if (strcmp(wanted, kernel_name(kernel)) == 0) {
+      if (kernel_runs_here(kernel)) return kernel;
+      snprintf(problem_text, sizeof problem_text,
+               "SLM_KERNEL=%s: this CPU cannot run that kernel (it lacks AVX-512 F/BW/VL/VNNI); it runs scalar "
+               "and avx2, or auto",
+               wanted);
+      return 0;
+    }
+  snprintf(problem_text, sizeof problem_text,
+           "SLM_KERNEL=%.40s is not a kernel: use auto, scalar, avx2 or avx512-vnni", wanted);
+  return 0;
+}
+
+/* Read once, like the CPU's answer (a benign race: every thread computes the same). */
+int chosen_kernel(void) {
+  static int known = -1;
+  int kernel = __atomic_load_n(&known, __ATOMIC_ACQUIRE);
+  if (kernel < 0) {
+    kernel = choose_kernel();
+    __atomic_store_n(&known, kernel, __ATOMIC_RELEASE);
+  }
+  return kernel;
+}
+
+const char *kernel_problem(void) { return chosen_kernel() == 0 ? problem_text : NULL; }
 
 size_t column_tasks(int64_t n) { return (size_t)((n / GROUP + GROUPS_PER_TASK - 1) / GROUPS_PER_TASK); }
 
@@ -252,11 +433,12 @@ static int32_t block_dot(const MatMulTask *t, int format, int64_t col, int64_t b
   return dot;
 }
 
-void matmul_reference(const MatMulTask *t, int format) {
+/* Columns COL0..COL1-1 of every row. */
+static void reference_columns(const MatMulTask *t, int format, int64_t col0, int64_t col1) {
   const QuantizedRows *x = t->x;
   const int64_t nb = x->blocks;
   for (int64_t r = 0; r < x->rows; r++)
-    for (int64_t col = 0; col < t->n; col++) {
+    for (int64_t col = col0; col < col1; col++) {
       const int64_t at = (col / GROUP * nb) * GROUP + col % GROUP; /* scales[g][b][j], b = 0 */
       float acc = 0.0f;
       for (int64_t b = 0; b < nb; b++) {
@@ -269,6 +451,8 @@ void matmul_reference(const MatMulTask *t, int format) {
       t->out[r * t->n + col] = acc;
     }
 }
+
+void matmul_reference(const MatMulTask *t, int format) { reference_columns(t, format, 0, t->n); }
 
 void gather_q8_0(const int8_t *weights, const float *scales, int64_t blocks, const int64_t *ids, int64_t count, float *out) {
   for (int64_t r = 0; r < count; r++) {
@@ -286,31 +470,29 @@ void gather_q8_0(const int8_t *weights, const float *scales, int64_t blocks, con
 /* ---- entry points for the tests (tests/core/test_native_kernels.py), without onnxruntime ---- */
 SLM_EXPORT int slm_gguf_layout_version(void) { return SLM_GGUF_LAYOUT_VERSION; }
 
-/* Which kernel the ops run on this CPU. */
-SLM_EXPORT const char *slm_gguf_kernel(void) { return avx512_supported() ? "avx512-vnni" : "avx2"; }
+/* Which kernel the ops run ("none" when SLM_KERNEL asks for one they cannot: see the problem). */
+SLM_EXPORT const char *slm_gguf_kernel(void) { return kernel_name(chosen_kernel()); }
+SLM_EXPORT const char *slm_gguf_kernel_problem(void) { return kernel_problem(); }
 
-enum { KERNEL_BEST = 0, KERNEL_REFERENCE = 1, KERNEL_AVX2 = 2 };
+enum { KERNEL_CHOSEN = 0 };
 
-/* OUT [rows, n] = A [rows, k] x the blocks, by KERNEL: the one the ops run (KERNEL_BEST), the
- * scalar reference, or the AVX2 one (its tasks run one after another). Returns 0, or -1 for bad
- * sizes or no memory. */
+/* OUT [rows, n] = A [rows, k] x the blocks, by KERNEL: the one the ops run (KERNEL_CHOSEN), or
+ * KERNEL_SCALAR, KERNEL_AVX2, KERNEL_AVX512 (its tasks run one after another). Returns 0; -1 for
+ * bad sizes or no memory; -2 for a kernel this CPU cannot run. */
 SLM_EXPORT int slm_gguf_matmul(int format, int levels, int kernel, const float *a, int64_t rows, int64_t k,
                                const void *weights, const float *scales, const float *mins, int64_t n, float *out) {
   if ((format != FORMAT_Q4_1 && format != FORMAT_Q8_0) || (levels != 1 && levels != 2) || rows < 0 || k <= 0 ||
       k % QK != 0 || n <= 0 || n % GROUP != 0 || (format == FORMAT_Q4_1 && mins == NULL) || kernel < 0 ||
-      kernel > KERNEL_AVX2)
+      kernel > KERNEL_AVX512)
     return -1;
-  const int reference = kernel == KERNEL_REFERENCE;
+  if (kernel == KERNEL_CHOSEN) kernel = chosen_kernel();
+  if (!kernel_runs_here(kernel)) return -2;
   void *scratch = malloc(scratch_bytes(rows, k / QK, levels) + 1);
   if (scratch == NULL) return -1;
-  const QuantizedRows x = quantize_rows(a, rows, k / QK, levels, scratch, reference);
+  const QuantizedRows x = quantize_rows(a, rows, k / QK, levels, scratch, kernel == KERNEL_SCALAR);
   MatMulTask task = {&x, weights, scales, format == FORMAT_Q4_1 ? mins : NULL, out, n};
-  if (reference) {
-    matmul_reference(&task, format);
-  } else {
-    const TaskFn fn = kernel == KERNEL_AVX2 ? avx2_columns_task(format, levels) : columns_task(format, levels);
-    for (size_t i = 0; i < column_tasks(n); i++) fn(&task, i);
-  }
+  const TaskFn fn = columns_task(kernel, format, levels);
+  for (size_t i = 0; i < column_tasks(n); i++) fn(&task, i);
   free(scratch);
   return 0;
 }

@@ -53,9 +53,19 @@ size_t scratch_bytes(int64_t rows, int64_t blocks, int levels);
 /* A [rows, blocks*32] rounded into SCRATCH; reference != 0 takes the scalar path. */
 QuantizedRows quantize_rows(const float *a, int64_t rows, int64_t blocks, int levels, void *scratch, int reference);
 
+/* The matmul kernels. All give the same bits; the scalar one is the reference the others are
+ * tested against (slow: for checking, or a CPU the others do not suit). */
+enum { KERNEL_SCALAR = 1, KERNEL_AVX2 = 2, KERNEL_AVX512 = 3 };
+/* The kernel the ops run: SLM_KERNEL's (read once: scalar, avx2, avx512-vnni, or auto), else the
+ * fastest this CPU runs. 0 when SLM_KERNEL names an unknown kernel or one this CPU cannot run;
+ * kernel_problem() then says why (and is NULL otherwise). */
+int chosen_kernel(void);
+const char *kernel_problem(void);
+const char *kernel_name(int kernel);
+int kernel_runs_here(int kernel);
 /* The matmul as tasks of GROUPS_PER_TASK column groups each (run them in any order, in
- * parallel): the fastest kernel this CPU runs (AVX-512 VNNI, else AVX2); all give the same bits. */
-TaskFn columns_task(int format, int levels);
+ * parallel) with KERNEL; NULL where this CPU cannot run it. */
+TaskFn columns_task(int kernel, int format, int levels);
 TaskFn avx2_columns_task(int format, int levels);
 TaskFn avx512_columns_task(int format, int levels); /* NULL where the CPU lacks AVX-512 VNNI */
 int avx512_supported(void);

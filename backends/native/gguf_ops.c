@@ -155,9 +155,11 @@ static OrtStatus *compute_matmul(const Kernel *kernel, OrtKernelContext *ctx) {
 
   void *scratch = malloc(scratch_bytes(rows, blocks, kernel->levels));
   if (scratch == NULL) return fail("slm.gguf: out of memory for the quantized activations");
-  const QuantizedRows x = quantize_rows((const float *)a, rows, blocks, kernel->levels, scratch, 0);
+  const int chosen = chosen_kernel(); /* create_kernel checked that it is one this CPU runs */
+  const QuantizedRows x =
+      quantize_rows((const float *)a, rows, blocks, kernel->levels, scratch, chosen == KERNEL_SCALAR);
   MatMulTask task = {&x, w, scales, mins, (float *)out, n};
-  OrtStatus *status = API(KernelContext_ParallelFor)(ctx, columns_task(op->format, kernel->levels),
+  OrtStatus *status = API(KernelContext_ParallelFor)(ctx, columns_task(chosen, op->format, kernel->levels),
                                                      column_tasks(n), 0, &task);
   free(scratch);
   return status;
@@ -222,6 +224,11 @@ static OrtStatus *create_kernel(const OrtCustomOp *base, const OrtApi *api, cons
              "slm.gguf %s: the model was written for GGUF block layout %lld, this ops library reads layout %d: "
              "the folder is older (or newer) than the library; " REBUILD,
              op->name, (long long)layout, SLM_GGUF_LAYOUT_VERSION);
+    return fail(msg);
+  }
+  if (kernel_problem() != NULL) {
+    static __thread char msg[300];
+    snprintf(msg, sizeof msg, "slm.gguf %s: %s", op->name, kernel_problem());
     return fail(msg);
   }
   const int64_t levels = op->gather ? 1 : attribute(info, "activation_levels", 1);

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from backends.scripted import ScriptedBackend, ScriptedReply
 from bench import concurrency
@@ -31,6 +32,46 @@ async def test_a_row_of_streams_through_an_openai_server() -> None:
     # each request is new to the server: only the system prompt repeats
     questions = {r.messages[-1].content for r in backend.requests}
     assert len(questions) == 64
+
+
+# /v1/models answers as the servers send them (trimmed to the fields read)
+_VLLM_MODELS = {
+    "object": "list",
+    "data": [
+        {"id": "HuggingFaceTB/SmolLM2-135M-Instruct", "object": "model", "owned_by": "vllm", "root": "x"}
+    ],
+}
+_LLAMA_CPP_PYTHON_MODELS = {
+    "object": "list",
+    "data": [{"id": "smollm2", "object": "model", "owned_by": "me"}],
+}
+
+
+def test_a_peer_is_labelled_by_the_kind_its_models_answer_names() -> None:
+    assert concurrency.peer_kind(_VLLM_MODELS) == ("vLLM", "HuggingFaceTB/SmolLM2-135M-Instruct")
+    assert concurrency.peer_kind(_LLAMA_CPP_PYTHON_MODELS) == ("llama-cpp-python server", "smollm2")
+    assert concurrency.peer_kind({"data": [{"id": "m", "owned_by": "acme"}]}) == ("OpenAI-compatible", "m")
+
+
+async def test_a_peer_url_gets_the_same_rows_and_a_verdict_against_the_engine(capsys) -> None:
+    backend = ScriptedBackend(delay_s=0.002)
+    backend.enqueue(*(ScriptedReply(chunks=("a ", "b ", "c ")) for _ in range(40)))
+    with ServerThread(create_app(backend, model_id="m", max_concurrency=2)) as server:
+        peer = concurrency._peer(f"{server.base_url}/v1/")
+        rows = await concurrency.measure_rows(peer, [1], 8, repeats=1)
+    assert peer.name == "peer: slm-playground engine (m)"
+    assert rows[0]["target"] == peer.name and rows[0]["completed"] == "32/32"
+    engine = {**rows[0], "target": "engine server", "agg": 3 * rows[0]["agg"]}
+    concurrency._verdict([engine, *rows])
+    assert (
+        "1 streams: the engine's aggregate is 3.00x peer: slm-playground engine (m)'s"
+        in capsys.readouterr().out
+    )
+
+
+def test_a_peer_that_is_not_a_server_is_named() -> None:
+    with pytest.raises(RuntimeError, match=r"127\.0\.0\.1:9/v1: not an OpenAI-compatible server"):
+        concurrency._peer("http://127.0.0.1:9/v1")
 
 
 async def test_a_refused_stream_is_counted_as_lost() -> None:

@@ -1,13 +1,15 @@
-"""The native kernels without onnxruntime: the SIMD matmuls (AVX2, and AVX-512 VNNI where the CPU
-has it) against the scalar reference (bit for bit, on random shapes, M > 1 included), the
-embedding gather, the layout version, and the library's refusal of an onnxruntime whose API table
-it cannot use (stand-in runtimes via ctypes).
+"""The native kernels without onnxruntime: every kernel this CPU runs (scalar, AVX2, and AVX-512
+VNNI where the CPU has it) against the scalar reference (bit for bit, on random shapes, M > 1
+included), SLM_KERNEL's choice and its refusal of a kernel the CPU cannot run, the embedding
+gather, the layout version, and the library's refusal of an onnxruntime whose API table it
+cannot use (stand-in runtimes via ctypes).
 One slow test runs the same comparisons on a build with AddressSanitizer and UBSan."""
 
 from __future__ import annotations
 
 import ctypes
 import importlib.util
+import itertools
 import os
 import subprocess
 import sys
@@ -38,6 +40,7 @@ def _load(path: Path) -> ctypes.CDLL:
         ctypes.c_void_p, _F32, ctypes.c_void_p, ctypes.c_int64, _F32,
     ]  # fmt: skip
     lib.slm_gguf_kernel.restype = ctypes.c_char_p
+    lib.slm_gguf_kernel_problem.restype = ctypes.c_char_p
     lib.slm_gguf_gather_q8_0.restype = None
     lib.slm_gguf_gather_q8_0.argtypes = [
         ctypes.c_void_p, _F32, ctypes.c_int64, np.ctypeslib.ndpointer(np.int64, flags="C_CONTIGUOUS"),
@@ -55,7 +58,10 @@ def _random_blocks(rng: np.random.Generator, fmt: str, n: int, k: int) -> Q41 | 
     return Q80(values, (rng.random((n, k // 32)) * 0.01).astype(np.float32))
 
 
-BEST, REFERENCE, AVX2 = 0, 1, 2  # slm_gguf_matmul's kernel argument
+CHOSEN = 0  # slm_gguf_matmul's kernel argument: SLM_KERNEL's, else the fastest; then one each:
+KERNEL_CODES = {"scalar": 1, "avx2": 2, "avx512-vnni": 3}
+REFERENCE = KERNEL_CODES["scalar"]
+HERE = native_ops.kernels_here()
 
 
 def _matmul(lib: ctypes.CDLL, blocks: Q41 | Q80, a: np.ndarray, levels: int, kernel: int) -> np.ndarray:
@@ -72,9 +78,10 @@ def _matmul(lib: ctypes.CDLL, blocks: Q41 | Q80, a: np.ndarray, levels: int, ker
     return out
 
 
-def compare_kernels(path: Path, seed: int, cases: int) -> int:
-    """Random shapes through both kernels; asserts they agree bit for bit. Returns the cases run.
-    Also run in a subprocess against the sanitizer build (test below)."""
+def compare_kernels(path: Path, seed: int, cases: int, kernels: tuple[str, ...] = HERE) -> int:
+    """Random shapes through KERNELS (and the chosen one); asserts they agree with the scalar
+    reference bit for bit. Returns the cases run. Also run in a subprocess against the sanitizer
+    build (test below)."""
     lib = _load(path)
     rng = np.random.default_rng(seed)
     for _ in range(cases):
@@ -85,7 +92,7 @@ def compare_kernels(path: Path, seed: int, cases: int) -> int:
         a[:, : 32 * int(rng.integers(0, 2))] = 0.0  # an all-zero block: step 0, no division
         for levels in (1, 2):
             reference = _matmul(lib, blocks, a, levels, REFERENCE)
-            for kernel in (BEST, AVX2):
+            for kernel in (CHOSEN, *(KERNEL_CODES[name] for name in kernels)):
                 simd = _matmul(lib, blocks, a, levels, kernel)
                 assert simd.tobytes() == reference.tobytes(), (fmt, rows, k, n, levels, kernel)
     vocab, hidden = 37, 96
@@ -100,24 +107,28 @@ def compare_kernels(path: Path, seed: int, cases: int) -> int:
     return cases
 
 
-def test_the_simd_kernels_match_the_scalar_reference_bit_for_bit(library: Path) -> None:
-    assert compare_kernels(library, seed=17, cases=40) == 40
+@pytest.mark.parametrize("kernel", HERE)
+def test_each_kernel_matches_the_scalar_reference_bit_for_bit(library: Path, kernel: str) -> None:
+    assert compare_kernels(library, seed=17, cases=40, kernels=(kernel,)) == 40
 
 
-def test_the_m_above_one_paths_match_row_by_row(library: Path) -> None:
-    # AVX2: 4 rows at a time (one level) or 3 (two), plus single-row tails; AVX-512: one group at
-    # a time up to 3 rows, two groups from 4 rows on (an odd group count leaves one alone). Every
-    # row of a batch equals that row run alone, which batching sequences through the op relies on
+@pytest.mark.parametrize("kernel", HERE)
+def test_the_m_above_one_paths_match_row_by_row(library: Path, kernel: str) -> None:
+    # AVX2: one row alone, else up to 16 rows a pass over each group's blocks (17 and 33 rows:
+    # a second and third pass); AVX-512: one group at a time up to 3 rows, two groups from 4 rows
+    # on (an odd group count leaves one alone). Every row of a batch equals that row run alone,
+    # which batching sequences through the op relies on
     lib = _load(library)
     rng = np.random.default_rng(3)
     for fmt in ("q4_1", "q8_0"):
         for n in (24, 40):  # 3 and 5 groups
             blocks = _random_blocks(rng, fmt, n, 576)
-            for rows in (2, 3, 4, 5, 7, 11):
+            for rows in (2, 3, 4, 5, 7, 8, 11, 17, 33):
                 a = rng.standard_normal((rows, 576)).astype(np.float32)
-                for levels, kernel in ((1, BEST), (2, BEST), (1, AVX2), (2, AVX2)):
-                    batch = _matmul(lib, blocks, a, levels, kernel)
-                    alone = [_matmul(lib, blocks, a[i : i + 1], levels, kernel) for i in range(rows)]
+                code = KERNEL_CODES[kernel]
+                for levels in (1, 2):
+                    batch = _matmul(lib, blocks, a, levels, code)
+                    alone = [_matmul(lib, blocks, a[i : i + 1], levels, code) for i in range(rows)]
                     assert batch.tobytes() == np.concatenate(alone).tobytes(), (fmt, n, rows, levels, kernel)
 
 
@@ -127,8 +138,66 @@ def _kernel_for_this_cpu() -> str:
     return "avx512-vnni" if avx512 else "avx2"
 
 
-def test_the_library_says_which_kernel_this_cpu_runs(library: Path) -> None:
-    assert _load(library).slm_gguf_kernel().decode() == _kernel_for_this_cpu()
+def test_the_library_says_which_kernel_this_cpu_runs(library: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SLM_KERNEL", raising=False)
+    assert _fresh(library, "auto").slm_gguf_kernel().decode() == _kernel_for_this_cpu()
+
+
+_COPIES = itertools.count()
+
+
+def _fresh(library: Path, name: str) -> ctypes.CDLL:
+    """A copy of the library loaded anew: each copy reads SLM_KERNEL once, when first asked.
+    (A new file each time: rewriting one that is loaded would pull its pages away.)"""
+    copy = library.with_name(f"kernel_{name}_{next(_COPIES)}.so")
+    copy.write_bytes(library.read_bytes())
+    return _load(copy)
+
+
+@pytest.mark.parametrize("kernel", [*HERE, "auto"])
+def test_slm_kernel_forces_the_kernel_the_ops_run(
+    library: Path, kernel: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLM_KERNEL", kernel)
+    native_ops.kernel.cache_clear()
+    expected = _kernel_for_this_cpu() if kernel == "auto" else kernel
+    lib = _fresh(library, kernel)
+    assert lib.slm_gguf_kernel().decode() == expected == native_ops.kernel()
+    assert lib.slm_gguf_kernel_problem() is None
+    assert f"GGUF matmul kernel: {expected}" in native_ops.machine_line()
+    rng = np.random.default_rng(11)
+    blocks = _random_blocks(rng, "q4_1", 16, 64)
+    a = rng.standard_normal((5, 64)).astype(np.float32)  # CHOSEN runs the forced kernel
+    assert _matmul(lib, blocks, a, 2, CHOSEN).tobytes() == _matmul(lib, blocks, a, 2, REFERENCE).tobytes()
+    native_ops.kernel.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("wanted", "says"),
+    [("avx512-vnni", "this CPU cannot run that kernel"), ("avx3", "is not a kernel: use auto, scalar")],
+)
+def test_a_kernel_the_cpu_cannot_run_is_refused_by_name(
+    library: Path, wanted: str, says: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if wanted in HERE:
+        pytest.skip(f"this CPU runs {wanted}")
+    monkeypatch.setenv("SLM_KERNEL", wanted)
+    native_ops.kernel.cache_clear()
+    lib = _fresh(library, wanted)
+    assert lib.slm_gguf_kernel().decode() == "none"
+    problem = lib.slm_gguf_kernel_problem().decode()
+    assert f"SLM_KERNEL={wanted}" in problem and says in problem
+    with pytest.raises(native_ops.NativeBuildError, match=f"SLM_KERNEL={wanted}.*{says}"):
+        native_ops.kernel()
+    assert "GGUF matmul kernel: none (SLM_KERNEL=" in native_ops.machine_line()
+    rng = np.random.default_rng(1)
+    blocks = _random_blocks(rng, "q8_0", 8, 32)
+    out = np.zeros((1, 8), np.float32)
+    _, tensors = gguf_blocks.op_inputs(blocks)
+    weights, scales = tensors.values()
+    a = np.ones((1, 32), np.float32)
+    assert lib.slm_gguf_matmul(1, 1, CHOSEN, a, 1, 32, weights.ctypes.data, scales, None, 8, out) == -2
+    native_ops.kernel.cache_clear()
 
 
 def test_the_library_and_the_python_side_agree_on_the_layout_version(library: Path) -> None:

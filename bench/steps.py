@@ -1,0 +1,173 @@
+"""`slm-playground bench engine --steps 1,4,8`: where one decoding step's time goes, by batch size.
+
+The engine's batched path (backends/onnx_batch.Graph) runs steps of R rows, every row holding
+``--context`` tokens (random ids: the work does not depend on them), as the scheduler does while
+R streams decode. Each round times STEPS_PER_ROUND steps of every R in turn (interleaved, so the
+shared machine's drift falls on every R alike); the table gives medians over the rounds. A
+second session, with onnxruntime's profiler on, splits a step by op: the q4_1 matmuls, the
+lm_head (q8_0), attention, every other op, and onnxruntime between ops; the profiler's own cost
+is not in the step times, which come from the first session. "Python" is graph.run's own part
+of a step (mask, ids, bindings, the logits array) plus a greedy pick of each row's token. "CPU
+ms" is the process's CPU time per step, every thread's (onnxruntime's workers spin while they
+wait, so it counts that too): with --threads 1, what a step costs when the shared machine's
+other work preempts it, which wall times do not show.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import tempfile
+import time
+from bisect import bisect_right
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from backends.native_ops import machine_line
+from backends.onnx_batch import Graph
+
+STEPS_PER_ROUND = 8
+WARM_UP = 2
+OP_COLUMNS = {
+    "MatMulQ4_1": "q4_1 matmuls",
+    "MatMulQ8_0": "lm_head q8_0",
+    "CausalAttentionF16": "attention",
+    "CausalAttention": "attention",
+    "GroupQueryAttention": "attention",
+}
+COLUMNS = ["q4_1 matmuls", "lm_head q8_0", "attention", "other ops", "between ops"]
+
+
+def _filled_graph(
+    folder: Path, config: dict[str, Any], rows: int, context: int, threads: int, **kw: Any
+) -> Graph:
+    graph = Graph(folder, config, threads=threads, rows=rows, length=context + 16, **kw)
+    vocab = int(config["model"]["vocab_size"])
+    prompts = np.random.default_rng(0).integers(100, vocab, (rows, context))
+    for row in range(rows):
+        for start in range(0, context, 64):
+            graph.run(row, prompts[row : row + 1, start : start + 64])
+    return graph
+
+
+def _step(graph: Graph, rows: int, context: int) -> tuple[float, float, float]:
+    """One decoding step of ROWS rows at CONTEXT tokens each: (wall s, of which Python s, CPU s
+    of every thread of this process)."""
+    ids = np.full((rows, 1), 1000)
+    cpu = time.process_time()
+    start = time.perf_counter()
+    logits = graph.run(0, ids)
+    for r in range(rows):
+        int(np.argmax(logits[r, 0]))  # the greedy pick the scheduler makes per row
+    wall = time.perf_counter() - start
+    cpu = time.process_time() - cpu
+    for row in graph.rows[:rows]:
+        del row.tokens[context:]  # the next step writes the same position again
+    return wall, wall - graph.last_run_s, cpu
+
+
+def _rounds(graph: Graph, counts: list[int], context: int, rounds: int) -> dict[int, list[tuple[float, ...]]]:
+    """Per batch size, the median (wall, Python, CPU) of each round's steps."""
+    out: dict[int, list[tuple[float, ...]]] = {n: [] for n in counts}
+    for n in counts:
+        for _ in range(WARM_UP):
+            _step(graph, n, context)
+    for _ in range(rounds):
+        for n in counts:
+            steps = [_step(graph, n, context) for _ in range(STEPS_PER_ROUND)]
+            out[n].append(tuple(statistics.median(s[i] for s in steps) for i in range(3)))
+    return out
+
+
+def _op_split(profile: Path, labels: list[int | None]) -> dict[int, dict[str, float]]:
+    """Mean ms per step of each column, per batch size, from onnxruntime's profile: LABELS gives
+    the batch size of each run in order (None: not a measured step)."""
+    events = json.loads(profile.read_text())
+    runs = sorted((e["ts"], e["dur"]) for e in events if e.get("name") == "model_run")
+    if len(runs) != len(labels):
+        raise RuntimeError(f"the profile holds {len(runs)} runs, {len(labels)} were made")
+    starts = [ts for ts, _ in runs]
+    totals: dict[int, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for e in events:
+        if e.get("cat") != "Node" or not e.get("name", "").endswith("_kernel_time"):
+            continue
+        label = labels[bisect_right(starts, e["ts"]) - 1]
+        if label is not None:
+            totals[label][OP_COLUMNS.get(e["args"].get("op_name", ""), "other ops")] += e["dur"]
+    for (_, dur), label in zip(runs, labels, strict=True):
+        if label is not None:
+            totals[label]["run"] += dur
+    steps = {n: labels.count(n) for n in set(labels) if n is not None}
+    split = {}
+    for n, t in totals.items():
+        per = {k: v / steps[n] / 1000 for k, v in t.items()}
+        per["between ops"] = per.pop("run") - sum(per.get(c, 0.0) for c in COLUMNS[:-1])
+        split[n] = per
+    return split
+
+
+def measure_steps(
+    folder: Path, counts: list[int], context: int, rounds: int, threads: int
+) -> list[dict[str, Any]]:
+    config = json.loads((folder / "genai_config.json").read_text(encoding="utf-8"))
+    graph = _filled_graph(folder, config, max(counts), context, threads)
+    timed = _rounds(graph, counts, context, rounds)
+    del graph
+    with tempfile.TemporaryDirectory(prefix="slm-steps-") as tmp:
+        graph = _filled_graph(folder, config, max(counts), context, threads, profile_prefix=f"{tmp}/steps")
+        labels: list[int | None] = [None] * sum(-(-context // 64) for _ in range(max(counts)))
+        for n in counts:
+            for _ in range(WARM_UP + STEPS_PER_ROUND):
+                _step(graph, n, context)
+            labels += [None] * WARM_UP + [n] * STEPS_PER_ROUND
+        split = _op_split(Path(graph.session.end_profiling()), labels)
+    rows = []
+    for n in counts:
+        rows.append(
+            {
+                "rows": n,
+                "step_ms": statistics.median(t[0] for t in timed[n]) * 1000,
+                "python_ms": statistics.median(t[1] for t in timed[n]) * 1000,
+                "cpu_ms": statistics.median(t[2] for t in timed[n]) * 1000,
+                **{c: split[n].get(c, 0.0) for c in COLUMNS},
+            }
+        )
+    return rows
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    one = next((r["step_ms"] for r in rows if r["rows"] == 1), None)
+    head = ["rows", "step ms", "vs 1 row", "ms per row", "CPU ms", *COLUMNS, "Python", "tok/s"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    for r in rows:
+        cells = [
+            str(r["rows"]),
+            f"{r['step_ms']:.2f}",
+            f"{r['step_ms'] / one:.2f}x" if one else "-",
+            f"{r['step_ms'] / r['rows']:.2f}",
+            f"{r['cpu_ms']:.2f}",
+            *(f"{r[c]:.2f}" for c in COLUMNS),
+            f"{r['python_ms']:.2f}",
+            f"{1000 * r['rows'] / r['step_ms']:.0f}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def run_steps(folder: Path, counts: list[int], context: int, runs: int, threads: int) -> int:
+    if not counts or min(counts) < 1:
+        print("error: --steps takes batch sizes of 1 or more, e.g. 1,4,8")
+        return 2
+    rounds = max(runs, 1)
+    print(
+        f"model: {folder}\ndecoding steps of {','.join(map(str, counts))} rows, {context} tokens held per "
+        f"row; {rounds} rounds of {STEPS_PER_ROUND} steps each (medians); {threads} threads; op columns: ms "
+        f"per step from a profiled session",
+        flush=True,
+    )
+    rows = measure_steps(folder, counts, context, rounds, threads)
+    print(f"\n{machine_line()}\n{table(rows)}")
+    return 0
