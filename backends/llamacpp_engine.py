@@ -10,8 +10,14 @@ thread safe, so a single worker thread loads the model and runs every request's 
 (``backends.threaded`` bridges it to the event loop; requests queue behind each other).
 llama.cpp is called through ctypes, which releases the GIL during each decoding step.
 
-KV-cache reuse: ``Llama.generate`` keeps the previous sequence and re-evaluates only what
-follows the longest shared prefix, so turn N of a chat prefills only the new turn.
+KV-cache reuse and repeatability: llama.cpp's logits for a token depend on the batch it was
+evaluated in (alone, or in a batch of 7 or of 64 go through different kernels, which round
+differently, more so on CPUs without AVX-512 VNNI). Reusing the cache wherever the prefix matched
+made the same request give two answers, greedy or seeded. So prompts are evaluated in chunks of
+:data:`PREFILL_CHUNK` tokens aligned to position 0, and the cache is reused only for whole chunks
+of the previous prompt's prefill: a prompt then meets the same batches whatever was cached, and
+the same request gives the same tokens. Turn N of a chat still prefills only from the last chunk
+boundary before its new text.
 """
 
 from __future__ import annotations
@@ -49,6 +55,8 @@ from backends.onnx_tools import ToolCallParser, request_guidance
 from backends.stops import StopMatcher
 from backends.threaded import Emit, stream_from_thread
 
+PREFILL_CHUNK = 64
+"""Prompt tokens evaluated per llama.cpp batch, and the granularity of KV-cache reuse."""
 DEFAULT_CONTEXT = 4096
 """Tokens of context (and KV cache) allocated, capped at what the model was trained on."""
 INSTALL_HINT = "install the extra: pip install 'slm-playground[llamacpp]'"
@@ -100,6 +108,8 @@ class LlamaCppBackend(Backend):
         self.threads = threads or available_cores()
         self.context_length = context_length or DEFAULT_CONTEXT
         self._loaded: _Loaded | None = None
+        self._prefilled: list[int] = []
+        """The last prompt whose prefill finished (the worker thread's, like the context)."""
         self._load_lock = threading.Lock()
         self._load_task: asyncio.Future[_Loaded] | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llamacpp-gen")
@@ -156,6 +166,8 @@ class LlamaCppBackend(Backend):
             n_ctx=n_ctx,
             n_threads=self.threads,
             n_threads_batch=self.threads,
+            n_batch=PREFILL_CHUNK,
+            n_ubatch=PREFILL_CHUNK,
             verbose=False,
         )
 
@@ -254,12 +266,15 @@ class LlamaCppBackend(Backend):
         offered = bool(request.tools) and request.tool_choice != "none"
         tools = ToolCallParser(request.tools, request.tool_choice) if offered else None
         stops = StopMatcher(options.stop)
-        reused = min(common_prefix(list(llm._input_ids), prompt), len(prompt) - 1)
+        reused = reusable_prefix(self._prefilled, prompt)
+        self._prefilled = []  # until this prompt's prefill finishes
+        llm.n_tokens = reused  # generate(reset=False) evaluates from here, dropping the cache after it
         llm.set_seed(options.seed if options.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")  # a character may span tokens
         produced = 0
         tokens = llm.generate(
-            prompt,
+            prompt[reused:],
+            reset=False,
             temp=options.temperature,
             top_p=options.top_p,
             top_k=options.top_k,  # 0: off, as in SamplingOptions
@@ -271,6 +286,7 @@ class LlamaCppBackend(Backend):
         finish_reason: FinishReason = "length"
         try:
             for token in tokens:
+                self._prefilled = prompt
                 if cancel.is_set():
                     finish_reason = "cancelled"
                     break
@@ -313,6 +329,13 @@ class LlamaCppBackend(Backend):
                 server={"prefill_tokens": float(len(prompt) - reused), "reused_tokens": float(reused)},
             )
         )
+
+
+def reusable_prefix(prefilled: list[int], prompt: list[int], chunk: int = PREFILL_CHUNK) -> int:
+    """How many leading tokens of ``prompt`` may come from the cache: whole chunks shared with
+    the last prefilled prompt (never the whole prompt: its last token must be evaluated for logits)."""
+    shared = min(common_prefix(prefilled, prompt), len(prompt) - 1)
+    return shared // chunk * chunk
 
 
 def _llama_cpp_version() -> str:

@@ -21,7 +21,7 @@ if importlib.util.find_spec("llama_cpp") is None:
     pytest.skip("llama-cpp-python is not installed (the llamacpp extra)", allow_module_level=True)
 
 from backends.convert import ConversionError, find_default_gguf  # noqa: E402
-from backends.llamacpp_engine import LlamaCppBackend  # noqa: E402
+from backends.llamacpp_engine import LlamaCppBackend, reusable_prefix  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -66,12 +66,48 @@ async def test_streams_text_then_exactly_one_done_with_the_counts(backend: Llama
     assert metrics.finish_reason == "stop" and metrics.ttft_s is not None
 
 
-async def test_greedy_is_repeatable_and_the_next_turn_reuses_the_kv_cache(backend: LlamaCppBackend) -> None:
-    first = await collect(backend, ask("Name three colours.", max_new_tokens=20))
-    again = await collect(backend, ask("Name three colours.", max_new_tokens=20))
-    assert text_of(first) == text_of(again)
-    reused = again[-1].metrics.server["reused_tokens"]  # type: ignore[union-attr]
-    assert reused == again[-1].metrics.prompt_tokens - 1  # type: ignore[union-attr]
+def test_only_whole_chunks_of_the_last_prefill_are_reused() -> None:
+    prompt = list(range(200))
+    assert reusable_prefix([], prompt) == 0
+    assert reusable_prefix(prompt, prompt) == 192  # never the last token, and whole chunks only
+    assert reusable_prefix(prompt[:150], prompt) == 128
+    assert reusable_prefix([*prompt[:70], -1], prompt) == 64
+    assert reusable_prefix(prompt[:63], prompt) == 0
+
+
+def long_question(topic: str) -> str:
+    # over two prefill chunks, so a repeat or a next turn has whole chunks to reuse
+    return f"Here are some notes about {topic}. " + "Colours are everywhere in nature. " * 25 + "Name three."
+
+
+async def test_greedy_is_the_same_whatever_was_cached_before(backend: LlamaCppBackend) -> None:
+    request = ask(long_question("colours"), max_new_tokens=24)
+    await collect(backend, ask("Write one line about the sea.", max_new_tokens=8))
+    fresh = await collect(backend, request)
+    again = await collect(backend, request)  # everything but the last chunk comes from the cache
+    assert again[-1].metrics.server["reused_tokens"] >= 64  # type: ignore[union-attr]
+    await collect(backend, ask(long_question("birds"), max_new_tokens=8))  # a shared prefix cached
+    after_another = await collect(backend, request)
+    assert text_of(fresh) == text_of(again) == text_of(after_another)
+
+
+async def test_the_next_turn_reuses_the_cache_and_answers_as_if_it_had_not(backend: LlamaCppBackend) -> None:
+    first = ask(long_question("colours"), max_new_tokens=16)
+    reply = text_of(await collect(backend, first))
+    turn2 = ChatRequest(
+        messages=(
+            *first.messages,
+            Message(role="assistant", content=reply),
+            Message(role="user", content="Why?"),
+        ),
+        options=first.options,
+    )
+    continued = await collect(backend, turn2)
+    assert continued[-1].metrics.server["reused_tokens"] >= 64  # type: ignore[union-attr]
+    await collect(backend, ask("Say hi.", max_new_tokens=2))  # nothing of turn2 left to reuse
+    cold = await collect(backend, turn2)
+    assert cold[-1].metrics.server["reused_tokens"] == 0  # type: ignore[union-attr]
+    assert text_of(continued) == text_of(cold)
 
 
 async def test_max_new_tokens_ends_with_length(backend: LlamaCppBackend) -> None:
@@ -88,9 +124,12 @@ async def test_a_stop_string_ends_the_answer_before_it(backend: LlamaCppBackend)
     assert events[-1].metrics.finish_reason == "stop"  # type: ignore[union-attr]
 
 
-async def test_a_seed_fixes_sampling(backend: LlamaCppBackend) -> None:
+async def test_a_seed_fixes_sampling_whatever_was_cached(backend: LlamaCppBackend) -> None:
     request = ask("Tell me a story.", temperature=1.0, max_new_tokens=12, seed=7)
-    assert text_of(await collect(backend, request)) == text_of(await collect(backend, request))
+    first = text_of(await collect(backend, request))
+    again = text_of(await collect(backend, request))
+    await collect(backend, ask("Tell me a joke.", max_new_tokens=4))
+    assert first == again == text_of(await collect(backend, request))
 
 
 async def test_forced_tool_call_and_json_output_decode_under_a_grammar(backend: LlamaCppBackend) -> None:
