@@ -17,6 +17,7 @@ from typing import Any
 
 import gradio as gr
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.api import api_error, client_of, session_of
 from app.chat_tab import json_controls, prompt_box
@@ -162,12 +163,42 @@ async def stream_runs(
             break  # Stop all: no further runs
 
 
+class SavedRun(BaseModel):
+    """The last finished comparison, kept in the browser so a reload shows it again."""
+
+    model_config = ConfigDict(extra="forbid")
+    prompt: str
+    lanes: int = Field(ge=2, le=MAX_LANES)
+    texts: list[str] = Field(max_length=MAX_LANES)
+    """Each lane's answer as the lane shows it (Markdown from ``shown``)."""
+    notes: list[str] = Field(max_length=MAX_LANES)
+    summary: str
+    share: str
+    card_json: str
+
+
+def restored_run(saved: Any) -> tuple[tuple[SavedRun, RunCard] | None, str]:
+    """The saved comparison and its card, or None and why it cannot be shown (empty: nothing saved)."""
+    if not saved:
+        return None, ""
+    try:
+        run = SavedRun.model_validate(saved)
+        return (run, RunCard.model_validate_json(run.card_json)), ""
+    except ValidationError as exc:
+        return None, f"the last comparison kept in this browser cannot be shown ({exc.errors()[0]['msg']})"
+
+
 def build_compare_tab(
-    settings: Settings, registry: BackendRegistry, presets: Any, admission: Admission | None = None
+    settings: Settings,
+    registry: BackendRegistry,
+    presets: Any,
+    admission: Admission | None = None,
+    last_run: gr.BrowserState | None = None,
 ) -> None:
     """Build the tab's components and events; call inside ``with gr.Tab("Compare"):``.
 
-    ``admission`` counts comparisons with the chats (the app passes the chat service's)."""
+    ``admission`` counts comparisons with the chats (the app passes the chat service's);
+    ``last_run``, a browser store made outside the tabs, keeps the last comparison across a reload."""
     admission = admission or Admission.of(settings)
     labels = registry.labels()
     preset_names = list(presets.names()) if presets is not None else []
@@ -358,6 +389,7 @@ def build_compare_tab(
             raise gr.Error(str(exc).strip("'\"")) from None
         results: list[ComparisonResult] = []
         texts, notes = [""] * MAX_LANES, [""] * MAX_LANES
+        saved_skip = [gr.skip()] if last_run is not None else []
         try:
             with admission.enter(client_of(request)):
                 async for value in stream_runs(prepared, float(time_limit or settings.read_timeout_s), key):
@@ -365,13 +397,22 @@ def build_compare_tab(
                     if result is not None:
                         results.append(result)
                     else:
-                        yield [*texts, *notes, *[gr.skip()] * 6]
+                        yield [*texts, *notes, *[gr.skip()] * 6, *saved_skip]
         except Busy as exc:
             raise api_error(exc) from None
         card = await card_for(prepared, results)
         json_path, md_path = write_card_files(card)
         last = results[-1]
         pair = highlighted(word_diff(last.lanes[0].text, last.lanes[1].text)) if len(last.lanes) > 1 else []
+        saved = SavedRun(
+            prompt=prompt_text,
+            lanes=max(2, len(last.lanes)),
+            texts=texts,
+            notes=notes,
+            summary=summary_markdown(card),
+            share="?" + card.share_query,
+            card_json=card.to_json(),
+        )
         yield [
             *texts,
             *notes,
@@ -381,11 +422,14 @@ def build_compare_tab(
             gr.DownloadButton(value=json_path, interactive=True),
             gr.DownloadButton(value=md_path, interactive=True),
             "?" + card.share_query,
+            *([saved.model_dump()] if last_run is not None else []),
         ]
 
     inputs = [trust, untrusted, lane_count, prompt, preset, system, runs, timeout, *shared, *pickers]
     inputs += [json_output, json_schema]  # after the lanes: restore's list stays as it was
     results_out = [*outputs, *readouts, chart, diff, summary, card_json, card_md, share_box]
+    if last_run is not None:
+        results_out.append(last_run)
 
     async def run_once(request: gr.Request, *args: Any) -> AsyncIterator[list[Any]]:
         async for value in run_comparison(1, request, args):
@@ -501,6 +545,36 @@ def build_compare_tab(
 
     restored = [link_warning, trust, untrusted, *inputs[2:8], *shared, *pickers, *columns]
     gr.on(None, restore, None, restored, api_visibility="private")
+
+    def show_last_run(saved: Any, request: gr.Request) -> list[Any]:
+        """App load: the last comparison again, unless the page is a share link (which sets up
+        its own); one that no longer validates says why and stays in the browser untouched."""
+        restored, problem = restored_run(saved)
+        if restored is None or (request is not None and request.query_params.get("lane")):
+            if problem:
+                gr.Warning(problem)
+            return [gr.skip()] * (3 * MAX_LANES + 6)
+        run, card = restored
+        texts = [*run.texts, *[""] * MAX_LANES][:MAX_LANES]
+        notes = [*run.notes, *[""] * MAX_LANES][:MAX_LANES]
+        json_path, md_path = write_card_files(card)
+        return [
+            *texts,
+            *notes,
+            *[gr.Column(visible=i < run.lanes) for i in range(MAX_LANES)],
+            run.lanes,
+            run.prompt,
+            run.summary,
+            gr.DownloadButton(value=json_path, interactive=True),
+            gr.DownloadButton(value=md_path, interactive=True),
+            run.share,  # the query; SHARE_JS puts the page's address before it
+        ]
+
+    if last_run is not None:
+        shown_again = [*outputs, *readouts, *columns, lane_count, prompt, summary, card_json, card_md]
+        gr.on(None, show_last_run, last_run, [*shown_again, share_box], api_visibility="private").then(
+            None, share_box, share_box, js=SHARE_JS
+        )
 
     async def compare(
         lanes: list[str],

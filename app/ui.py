@@ -40,6 +40,7 @@ TABS = ("reasoning", "coding", "math")
 BROWSER_KEY = "slm-playground-my-presets"
 CHATS_KEY = "slm-playground-chats"
 TAB_KEY = "slm-playground-open-tab"
+COMPARE_KEY = "slm-playground-compare-last"
 BROWSER_SECRET = "slm-playground-presets-v1"  # presets are not secrets; a fixed key survives restarts
 CSS = """
 .metrics-line {font-size: 0.85em; opacity: 0.8}
@@ -230,6 +231,7 @@ def build_app(
             for name in TABS
         }
         open_tab = gr.BrowserState("", storage_key=TAB_KEY, secret=secret)
+        last_comparison = gr.BrowserState(None, storage_key=COMPARE_KEY, secret=secret)
         tab_blocks: list[Any] = []
         with gr.Tabs() as tabs:
             for name in TABS:
@@ -249,7 +251,7 @@ def build_app(
                     loads.append(restore_chats(chats, views[name]))
             with gr.Tab("Compare", id="compare") as tab:
                 tab_blocks.append(tab)
-                build_compare_tab(settings, registry, catalog, service.admission)
+                build_compare_tab(settings, registry, catalog, service.admission, last_comparison)
             with gr.Tab("Eval", id="eval") as tab:
                 tab_blocks.append(tab)
                 build_eval_tab(settings, registry, catalog, service.admission)

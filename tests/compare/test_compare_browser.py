@@ -120,6 +120,15 @@ def test_a_lane_shows_the_answer_as_written(page) -> None:
                 page.locator("#cmp-card-md").click()
             card = Path(download.value.path()).read_text(encoding="utf-8")
             assert "6\\*6\\*6 = 216" in card and PRICES in card  # renders as the lane does
+            page.reload()  # the last comparison is kept in the browser and shown again
+            page.wait_for_function(
+                "() => document.querySelector('#cmp-output-0')?.innerText.includes('as math.')"
+            )
+            again = page.locator("#cmp-output-0").inner_text()
+            assert ARITHMETIC in again and PRICES in again
+            assert page.locator("#cmp-prompt textarea").input_value() == "Price check: 6*6*6?"
+            assert "Another lane." in page.locator("#cmp-output-1").inner_text()
+            assert page.locator("#cmp-summary").get_by_text("Metrics (median / p95)").count() == 1
         assert state.bodies("/v1/chat/completions")[0]["messages"][-1]["content"] == "Price check: 6*6*6?"
     finally:
         server.stop()

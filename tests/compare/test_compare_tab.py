@@ -57,3 +57,16 @@ def test_compare_api_returns_the_run_card(registry) -> None:
         assert card.lanes[0].verdict.verdict == "correct"
         with pytest.raises(Exception, match="2 to 4 lanes"):
             client.predict(lanes=["fast"], prompt="hi", api_name="/compare")
+
+
+def test_a_saved_comparison_comes_back_or_says_why_not() -> None:
+    from app.compare_tab import restored_run
+
+    assert restored_run(None) == (None, "")  # nothing kept: nothing to say
+    restored, problem = restored_run({"prompt": "hi", "lanes": 2, "texts": ["a"]})
+    assert restored is None and "cannot be shown" in problem
+    restored, problem = restored_run(
+        {"prompt": "hi", "lanes": 2, "texts": ["a", "b"], "notes": ["", ""], "summary": "", "share": "?q",
+         "card_json": "{not json"}
+    )  # fmt: skip
+    assert restored is None and "cannot be shown" in problem
