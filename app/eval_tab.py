@@ -101,7 +101,7 @@ def build_eval_tab(
             precision=0,
             minimum=0,
             maximum=32,
-            label="Items in flight per lane (0: 8 in-process, 4 remote)",
+            label="Items in flight per lane (0: 16 in-process, 4 remote)",
             elem_id="eval-concurrency",
         )
     set_note = gr.Markdown(_set_note(load_builtin("math-word")), elem_id="eval-set-note")

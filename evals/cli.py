@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--concurrency",
         default="0",
-        help="items in flight per lane (0: 8 in-process, 4 remote); a list like 1,8 runs the set "
+        help="items in flight per lane (0: 16 in-process, 4 remote); a list like 1,8 runs the set "
         "once per value and prints the wall times side by side",
     )
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds one item may take")

@@ -35,8 +35,10 @@ if TYPE_CHECKING:
     from runtime.registry import BackendRegistry
 
 DEFAULT_SEED = 0
-IN_PROCESS_CONCURRENCY = 8
-"""Items of an in-process lane decoding together by default (the scheduler may batch fewer)."""
+IN_PROCESS_CONCURRENCY = 16
+"""Items of an in-process lane decoding together by default: the batching engine's largest batch
+(the scheduler may batch fewer). On 2 AVX2 cores, 48 math items: 8 in flight ran 1.85x faster than
+one at a time, 16 in flight 2.13x (uneven answer lengths leave a tail of short batches)."""
 REMOTE_CONCURRENCY = 4
 DEFAULT_TIMEOUT_S = 300.0
 
