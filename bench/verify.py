@@ -112,14 +112,9 @@ def _short(text: str, limit: int = 90) -> str:
 
 
 def machine() -> str:
-    cpu = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from backends.native_ops import cpu_model
+
+    cpu = cpu_model() or "?"
     try:
         from importlib.metadata import version
 

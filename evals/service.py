@@ -292,14 +292,9 @@ def recheck(card: EvalCard) -> list[tuple[str, int, int, int]]:
 
 
 def machine() -> dict[str, Any]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from backends.native_ops import cpu_model
+
+    cpu = cpu_model() or "unknown"
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {"cpu": cpu, "cores": cores, "kernel": platform.release(), "load_start": _load()}
 

@@ -154,10 +154,11 @@ def _embedded_gguf() -> bool:
     return True
 
 
-def _openai(label: str, target: Target, settings: Settings) -> Backend:
+def _openai(label: str, target: Target, settings: Settings, *, vllm: bool = False) -> Backend:
     from backends.openai_compat import OpenAICompatBackend
+    from backends.vllm import VllmBackend
 
-    return OpenAICompatBackend(
+    return (VllmBackend if vllm else OpenAICompatBackend)(
         label,
         base_url=target.url,
         api_key=target.api_key or None,
@@ -168,16 +169,7 @@ def _openai(label: str, target: Target, settings: Settings) -> Backend:
 
 
 def _vllm(label: str, target: Target, settings: Settings) -> Backend:
-    from backends.vllm import VllmBackend
-
-    return VllmBackend(
-        label,
-        base_url=target.url,
-        api_key=target.api_key or None,
-        model=target.model or None,
-        connect_timeout_s=settings.connect_timeout_s,
-        read_timeout_s=settings.read_timeout_s,
-    )
+    return _openai(label, target, settings, vllm=True)
 
 
 def _ollama(label: str, target: Target, settings: Settings) -> Backend:
