@@ -7,7 +7,7 @@
 # Stages, ordered so that a source change rebuilds little (docs/deploy.md, "The image"):
 #   deps     the runtime dependencies from pyproject.toml + constraints.txt only (no source yet)
 #   convert  + CPU-only torch and the convert extra, for building the model (never shipped)
-#   model    the default model converted into /models, from backends/ alone
+#   model    the default model converted into /models, from models/ (and backends/ errors) alone
 #   app      the project itself, installed into /opt/app (the only layer most edits touch)
 #   runtime  python slim + the dependency venv + /models + /opt/app; no torch, no compiler
 # Every version comes from constraints.txt (`bash scripts/dev.sh lock` refreshes it).
@@ -43,6 +43,7 @@ RUN python docker/requirements.py convert > /tmp/convert.txt \
 # conversion keeps for other precisions is removed (docker/prepare_model.py).
 FROM convert AS model
 COPY backends/ backends/
+COPY models/ models/
 COPY docker/prepare_model.py docker/
 RUN PYTHONPATH=/src /opt/venv/bin/python docker/prepare_model.py /models
 

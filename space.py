@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from app.server import run_ui
-from backends.model_store import model_home
+from models.model_store import model_home
 from runtime.settings import settings_from_env
 from serve.safety import install_redaction
 from serve.spaces import fetch_planned_model, plan_model

@@ -57,11 +57,11 @@ def _run_ui(args: argparse.Namespace) -> int:
 
 
 def _run_model(args: argparse.Namespace) -> int:
-    from backends import model_store
+    from models import model_store
 
     settings = settings_from_args(args)
     if args.model_command == "prepare":
-        from backends.convert import ConversionError, prepare_default
+        from models.convert import ConversionError, prepare_default
 
         try:
             path = prepare_default(settings.model_home, args.precision, progress=print, force=args.force)
@@ -89,7 +89,7 @@ def _run_model(args: argparse.Namespace) -> int:
 
 
 def _run_convert(args: argparse.Namespace) -> int:
-    from backends.convert import ConversionError, convert
+    from models.convert import ConversionError, convert
 
     try:
         convert(args.source, args.out, args.precision, progress=print, force=args.force)
@@ -100,8 +100,8 @@ def _run_convert(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from backends.convert import PRECISIONS
-    from backends.model_store import DEFAULT_PRECISION, FALLBACK_PRECISION
+    from models.convert import PRECISIONS
+    from models.model_store import DEFAULT_PRECISION, FALLBACK_PRECISION
 
     parser = argparse.ArgumentParser(prog="slm-playground", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -70,8 +70,8 @@ def _backend(args: argparse.Namespace) -> Any:
         backend = ScriptedBackend(label="onnx", delay_s=0.01, first_token_delay_s=0.05)
         backend.enqueue(*(ScriptedReply(chunks=words) for _ in range(1000)))
         return backend
-    from backends.model_store import resolve_model_dir
-    from backends.onnx_engine import OnnxBackend
+    from engines.onnx_engine import OnnxBackend
+    from models.model_store import resolve_model_dir
 
     return OnnxBackend("onnx", resolve_model_dir(args.model, home=model_home_of(args)))
 

@@ -394,7 +394,7 @@ async def _rows(served: Served, counts: list[int], max_tokens: int, repeats: int
 
 
 def run(args: argparse.Namespace) -> int:
-    from backends.model_store import resolve_model_dir
+    from models.model_store import resolve_model_dir
 
     counts = [int(n) for n in args.streams.split(",") if n.strip()]
     model_dir = resolve_model_dir(args.model, home=model_home_of(args))
@@ -426,7 +426,7 @@ def run(args: argparse.Namespace) -> int:
         finally:
             served.stop()
         print(f"measured {served.name}", flush=True)
-    from backends.native_ops import machine_line
+    from models.native_ops import machine_line
 
     print()
     print(machine_line())  # the engine servers inherit this environment, SLM_KERNEL included

@@ -103,7 +103,7 @@ async def measure_backend(backend: Any, runs: int, max_new: int) -> dict[str, An
 
 
 async def _onnx_worker(model_dir: Path, runs: int, max_new: int, threads: int) -> dict[str, Any]:
-    from backends.onnx_engine import OnnxBackend
+    from engines.onnx_engine import OnnxBackend
 
     backend = OnnxBackend("onnx", model_dir, threads=threads)
     try:
@@ -129,8 +129,8 @@ async def _remote_rows(labels: list[str], runs: int, max_new: int) -> dict[str, 
 
 async def _llamacpp_worker(runs: int, max_new: int, threads: int) -> dict[str, Any]:
     """llama.cpp in-process through the llamacpp kind's Backend.chat, like the onnx row."""
-    from backends.convert import find_default_gguf
-    from backends.llamacpp_engine import LlamaCppBackend
+    from engines.llamacpp_engine import LlamaCppBackend
+    from models.convert import find_default_gguf
 
     backend = LlamaCppBackend("llamacpp", find_default_gguf(), threads=threads)
     try:
@@ -177,9 +177,9 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(asyncio.run(_llamacpp_worker(args.runs, args.max_new_tokens, args.threads))))
         return 0
 
-    from backends.model_store import resolve_model_dir
-    from backends.native_ops import machine_line
-    from backends.oga_native import available_cores
+    from engines.oga_native import available_cores
+    from models.model_store import resolve_model_dir
+    from models.native_ops import machine_line
 
     model_dir = resolve_model_dir(args.model, home=model_home_of(args))
     args.threads = args.threads or available_cores()

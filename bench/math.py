@@ -19,8 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from app.cli import settings_from_args
-    from backends.model_store import resolve_model_dir
-    from backends.onnx_engine import OnnxBackend
+    from engines.onnx_engine import OnnxBackend
+    from models.model_store import resolve_model_dir
     from presets import load_catalog
     from runtime.registry import IN_PROCESS, BackendRegistry
 

@@ -52,7 +52,7 @@ class OnnxRunner:
     def __init__(self, folder: Path, threads: int) -> None:
         import onnxruntime_genai as og
 
-        from backends.oga_native import session_options
+        from engines.oga_native import session_options
 
         self.og, self.folder = og, folder
         config = og.Config(str(folder))
@@ -156,8 +156,8 @@ def folder_size_mb(folder: Path) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    from backends.convert import find_default_gguf, prepare_default
-    from backends.oga_native import available_cores
+    from engines.oga_native import available_cores
+    from models.convert import find_default_gguf, prepare_default
 
     threads = args.threads or available_cores()
 
@@ -200,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
         "positions); agreement = teacher-forced argmax "
         f"match with fp32; speed = median over runs; {threads} CPU threads per engine"
     )
-    from backends.native_ops import machine_line
+    from models.native_ops import machine_line
 
     print(machine_line())
     print(f"| {'engine':24} | size MB | TTFT ms | decode tok/s | vs llama.cpp | agreement with fp32 |")

@@ -1,6 +1,6 @@
 """`slm-playground bench engine --steps 1,4,8`: where one decoding step's time goes, by batch size.
 
-The engine's batched path (backends/onnx_batch.Graph) runs steps of R rows, every row holding
+The engine's batched path (engines/onnx_batch.Graph) runs steps of R rows, every row holding
 ``--context`` tokens (random ids: the work does not depend on them), as the scheduler does while
 R streams decode. Each round times STEPS_PER_ROUND steps of every R in turn (interleaved, so the
 shared machine's drift falls on every R alike); the table gives medians over the rounds. A
@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from backends.native_ops import machine_line
-from backends.onnx_batch import Graph
+from engines.onnx_batch import Graph
+from models.native_ops import machine_line
 
 STEPS_PER_ROUND = 8
 WARM_UP = 2

@@ -112,7 +112,7 @@ def _short(text: str, limit: int = 90) -> str:
 
 
 def machine() -> str:
-    from backends.native_ops import cpu_model
+    from models.native_ops import cpu_model
 
     cpu = cpu_model() or "?"
     try:

@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Build the embedded default model into a model home for the image, keeping only what runs.
 
-Usage (the builder stage, with the convert dependencies and only backends/ on the path):
+Usage (the builder stage, with the convert dependencies and only models/ and backends/ on the path):
     python docker/prepare_model.py /models
 
 Runs the same preparation as `slm-playground model prepare --home HOME`, then removes the
 dequantized float32 copy (HOME/.hf-cache, about 517 MB) that preparation keeps so that other
 precisions can be built later without dequantizing again: the image has no converter to use it.
-Importing backends alone (not the app) lets the model layer survive changes to the rest of the
+Importing models/ alone (not the app) lets the model layer survive changes to the rest of the
 source.
 """
 
@@ -15,7 +15,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from backends.convert import ConversionError, prepare_default
+from models.convert import ConversionError, prepare_default
 
 HF_CACHE = ".hf-cache"
 

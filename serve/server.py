@@ -43,7 +43,7 @@ from backends.base import ToolCallEvent as ToolCallEv
 from backends.errors import (
     BackendError,
 )
-from backends.scheduler import CLIENT
+from engines.scheduler import CLIENT
 from serve.completions import (
     choice_json,
     completion_body,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from backends.model_store import ModelFolderError, resolve_model_dir
+from models.model_store import ModelFolderError, resolve_model_dir
 
 pytest_plugins = ["tests.support.browser"]  # the shared chromium of the browser tests
 

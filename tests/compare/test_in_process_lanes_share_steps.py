@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from backends.base import SamplingOptions
-from backends.onnx_engine import OnnxBackend
 from compare.lanes import SettingOverride
 from compare.runner import Comparison, Lane
+from engines.onnx_engine import OnnxBackend
 
 pytestmark = pytest.mark.model
 

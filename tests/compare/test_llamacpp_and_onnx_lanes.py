@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from backends.onnx_engine import OnnxBackend
 from compare.service import run_card_for
 from compare.share import ComparisonSetup
+from engines.onnx_engine import OnnxBackend
 from runtime.registry import BackendRegistry
 from runtime.settings import Settings
 from tests.remote.test_llamacpp_server import ALIAS, llamacpp_url  # noqa: F401 (fixture)
@@ -47,8 +47,8 @@ def test_the_same_model_on_two_in_process_engines_from_the_cli(
 ) -> None:
     """`slm-playground compare --lane onnx --lane llamacpp:FILE.gguf`: offline, side by side."""
     pytest.importorskip("llama_cpp")
-    from backends.convert import find_default_gguf
     from compare.cli import main
+    from models.convert import find_default_gguf
 
     gguf = find_default_gguf()
     code = main(

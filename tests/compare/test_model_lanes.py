@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from backends.model_store import default_model_dir
 from compare.service import run_card_for
 from compare.share import ComparisonSetup
+from models.model_store import default_model_dir
 from runtime.registry import BackendRegistry
 from runtime.settings import Settings
 from tests.compare.conftest import paced

@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
-from backends.convert import ConversionError, convert
-from backends.model_store import check_model_dir
+from models.convert import ConversionError, convert
+from models.model_store import check_model_dir
 
 
 @pytest.mark.slow
 def test_convert_the_gguf_into_a_model_that_loads_and_generates(tmp_path: Path, capsys) -> None:
-    from backends.convert import find_default_gguf
+    from models.convert import find_default_gguf
 
     out = tmp_path / "smollm2-int4"
     assert main(["convert", str(find_default_gguf()), "--out", str(out), "--precision", "int4"]) == 0

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backends import native_ops
+from models import native_ops
 
 pytestmark = pytest.mark.skipif(
     native_ops.missing_requirement() is not None, reason=str(native_ops.missing_requirement())
@@ -35,7 +35,7 @@ def _session(library: Path, op: str) -> ort.InferenceSession:
     """OP: "gqa" (onnxruntime's), "ours" (float32 cache) or "ours16" (float16 cache)."""
     from onnx import TensorProto, helper
 
-    from backends.native_ops import LAYOUT_VERSION
+    from models.native_ops import LAYOUT_VERSION
 
     f, i32 = TensorProto.FLOAT, TensorProto.INT32
     kv = TensorProto.FLOAT16 if op == "ours16" else f

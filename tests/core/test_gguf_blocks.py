@@ -1,4 +1,4 @@
-"""The GGUF block ops (backends/native/gguf_ops.c) and the q4_1 model built on them."""
+"""The GGUF block ops (models/native/gguf_ops.c) and the q4_1 model built on them."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from backends import gguf_blocks, model_store, native_ops
-from backends.gguf_blocks import Q41, Q80, GgufMappingError
+from models import gguf_blocks, model_store, native_ops
+from models.gguf_blocks import Q41, Q80, GgufMappingError
 
 pytestmark = pytest.mark.skipif(
     native_ops.missing_requirement() is not None, reason=str(native_ops.missing_requirement())
@@ -300,7 +300,7 @@ def test_a_folder_of_an_older_block_layout_is_refused_with_the_rebuild_command(
 def test_model_prepare_rebuilds_an_outdated_default_folder_and_says_why(
     default_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from backends import convert
+    from models import convert
 
     if model_store.default_precision() != model_store.DEFAULT_PRECISION:
         pytest.skip("this machine uses the fallback precision")

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from backends.base import ChatRequest, Message, SamplingOptions, ToolSpec
-from backends.logprobs import token_logprob
-from backends.onnx_tools import SchemaError, json_guidance, request_guidance, schema_problem
+from engines.logprobs import token_logprob
+from engines.onnx_tools import SchemaError, json_guidance, request_guidance, schema_problem
 
 SCHEMA = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
 TOOL = ToolSpec(name="f", parameters={"type": "object", "properties": {"x": {"type": "string"}}})
@@ -109,7 +109,7 @@ def test_token_logprob_is_a_log_softmax_with_sorted_alternatives() -> None:
 def test_native_logits_are_what_greedy_decoding_picks_from(default_model_dir: Path) -> None:
     import onnxruntime_genai as og
 
-    from backends import oga_native
+    from engines import oga_native
 
     ids = [int(t) for t in og.Tokenizer(str(default_model_dir)).encode("The capital of France is")]
     model = oga_native.Model(default_model_dir)

@@ -20,8 +20,8 @@ pytestmark = pytest.mark.llamacpp
 if importlib.util.find_spec("llama_cpp") is None:
     pytest.skip("llama-cpp-python is not installed (the llamacpp extra)", allow_module_level=True)
 
-from backends.convert import ConversionError, find_default_gguf  # noqa: E402
-from backends.llamacpp_engine import LlamaCppBackend, reusable_prefix  # noqa: E402
+from engines.llamacpp_engine import LlamaCppBackend, reusable_prefix  # noqa: E402
+from models.convert import ConversionError, find_default_gguf  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from backends.errors import BackendUnavailable
-from backends.model_store import (
+from models.model_store import (
     ModelFolderError,
     check_model_dir,
     default_model_dir,

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backends import gguf_blocks, native_ops
-from backends.gguf_blocks import Q41, Q80
+from models import gguf_blocks, native_ops
+from models.gguf_blocks import Q41, Q80
 
 pytestmark = pytest.mark.skipif(
     native_ops.missing_requirement() is not None, reason=str(native_ops.missing_requirement())

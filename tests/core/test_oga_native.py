@@ -12,9 +12,9 @@ from pathlib import Path
 import onnxruntime_genai as og
 import pytest
 
-from backends import oga_native
 from backends.base import ChatRequest, Message, SamplingOptions
-from backends.onnx_engine import OnnxBackend
+from engines import oga_native
+from engines.onnx_engine import OnnxBackend
 
 pytestmark = pytest.mark.model
 

@@ -1,4 +1,4 @@
-"""The real default model decoding several requests in one batch (backends/onnx_batch.py)."""
+"""The real default model decoding several requests in one batch (engines/onnx_batch.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from backends.base import ChatRequest, Message, SamplingOptions
-from backends.onnx_engine import OnnxBackend
+from engines.onnx_engine import OnnxBackend
 
 pytestmark = pytest.mark.model
 
@@ -51,7 +51,7 @@ def test_the_default_folder_batches_and_q4_1_runs_the_slm_attention(default_mode
 
     import onnx
 
-    from backends.onnx_batch import ATTENTION_OPS, batchable
+    from engines.onnx_batch import ATTENTION_OPS, batchable
 
     config = json.loads((default_model_dir / "genai_config.json").read_text())
     assert batchable(default_model_dir, config) is None
@@ -177,7 +177,7 @@ async def test_batched_greedy_output_matches_onnxruntime_genai_generator(default
 async def test_rows_grow_when_a_request_needs_more_than_the_window(
     default_model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import backends.onnx_engine as engine
+    import engines.onnx_engine as engine
 
     expected, _ = await collect(
         reference := OnnxBackend("ref", default_model_dir), ask(PROMPTS[1], greedy(60))

@@ -7,8 +7,8 @@ import pytest
 
 from backends.base import ChatRequest, Message, SamplingOptions, ToolSpec
 from backends.errors import ContextOverflow
-from backends.model_store import ModelFolderError
-from backends.onnx_engine import OnnxBackend
+from engines.onnx_engine import OnnxBackend
+from models.model_store import ModelFolderError
 
 pytestmark = pytest.mark.model
 

@@ -1,7 +1,7 @@
 import json
 
 from backends.base import ToolSpec
-from backends.onnx_tools import ToolCallParser, tool_guidance
+from engines.onnx_tools import ToolCallParser, tool_guidance
 
 AREA = ToolSpec(
     name="calculate_circle_area",

@@ -1,11 +1,11 @@
-"""Per-request token choice from logits (backends/sampling.py)."""
+"""Per-request token choice from logits (engines/sampling.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from backends.base import SamplingOptions
-from backends.sampling import Sampler
+from engines.sampling import Sampler
 
 LOGITS = np.array([0.1, 3.0, 2.9, -1.0, 0.5, 2.0], dtype=np.float32)
 

@@ -1,4 +1,4 @@
-"""The generic scheduler (backends/scheduler.py) with a fake engine: no model, fast."""
+"""The generic scheduler (engines/scheduler.py) with a fake engine: no model, fast."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from backends.scheduler import CLIENT, Job, QueueFull, Scheduler
+from engines.scheduler import CLIENT, Job, QueueFull, Scheduler
 
 
 class CountJob(Job):

@@ -1,4 +1,4 @@
-from backends.stops import StopMatcher
+from engines.stops import StopMatcher
 
 
 def run(stops: tuple[str, ...], pieces: list[str]) -> tuple[str, bool]:

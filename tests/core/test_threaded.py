@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from backends.threaded import Emit, stream_from_thread
+from engines.threaded import Emit, stream_from_thread
 
 
 async def test_events_arrive_in_order_and_the_stream_ends() -> None:

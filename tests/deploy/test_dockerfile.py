@@ -84,13 +84,13 @@ def test_hadolint_with_our_config_does_flag_a_bad_dockerfile(tmp_path: Path) -> 
 def test_dependency_layers_come_before_the_source() -> None:
     """A source change must not reinstall dependencies: the stages that install them copy only
     pyproject.toml, constraints.txt and the script that reads pyproject; the model stage only
-    backends/; the whole context is copied in the app stage alone."""
+    models/ and backends/; the whole context is copied in the app stage alone."""
     found = stages()
     assert list(found) == ["deps", "runtime-venv", "convert", "model", "app", "runtime"]
     copies = {name: [args for keyword, args in stage if keyword == "COPY"] for name, stage in found.items()}
     assert copies["deps"] == ["pyproject.toml constraints.txt ./", "docker/requirements.py docker/"]
     assert copies["runtime-venv"] == copies["convert"] == []
-    assert copies["model"] == ["backends/ backends/", "docker/prepare_model.py docker/"]
+    assert copies["model"] == ["backends/ backends/", "models/ models/", "docker/prepare_model.py docker/"]
     assert copies["app"] == [". ."]
     assert found["app"][0][1] == "deps AS app"
     assert "--no-deps --target /opt/app ." in runs(found["app"])
@@ -145,7 +145,17 @@ def test_dockerignore_keeps_the_context_small_but_complete() -> None:
         if line.strip() and not line.startswith("#")
     }
     assert {".git", ".venv", "tests", "**/__pycache__", ".env"} <= ignored
-    for needed in ("pyproject.toml", "constraints.txt", "app", "backends", "serve", "presets", "docker"):
+    for needed in (
+        "pyproject.toml",
+        "constraints.txt",
+        "app",
+        "backends",
+        "engines",
+        "models",
+        "serve",
+        "presets",
+        "docker",
+    ):
         assert needed not in ignored
 
 

@@ -15,13 +15,13 @@ import pytest
 
 from app.backends_view import OVERVIEW_HEADERS, overview_row
 from backends.base import TextDelta, ToolSpec
-from backends.convert import ConversionError
 from backends.errors import ContextOverflow, InvalidRequest, ModelNotFound
 from backends.openai_compat import map_openai_error
 from backends.vllm import VllmBackend, figures_line, prometheus_totals, server_figures
-from backends.vllm_model import check_hf_folder, vllm_model_folder
 from backends.wire import OpenAIStreamState, parse_context_overflow, sse_chunks, vllm_request_metrics
 from compare.lanes import backend_for_lane, parse_lane
+from models.convert import ConversionError
+from models.vllm_model import check_hf_folder, vllm_model_folder
 from runtime.gate import BackendGate
 from runtime.registry import BackendRegistry
 from runtime.settings import Endpoint, Settings

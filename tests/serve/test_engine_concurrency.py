@@ -163,7 +163,7 @@ class Scheduled(ScriptedBackend):
     full = False
 
     async def _stream(self, request):
-        from backends.scheduler import QueueFull
+        from engines.scheduler import QueueFull
 
         if self.full:
             raise QueueFull(self.name, running=8, queued=64, retry_after_s=7)

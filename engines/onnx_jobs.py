@@ -1,7 +1,7 @@
 """The in-process model's side of the scheduler: one request's state, and one step of work.
 
-:class:`OnnxEngine` is what backends/scheduler.py drives on its thread. A request whose
-graph batches gets a KV row (backends/onnx_batch.py): its prompt is fed in chunks, then it
+:class:`OnnxEngine` is what engines/scheduler.py drives on its thread. A request whose
+graph batches gets a KV row (engines/onnx_batch.py): its prompt is fed in chunks, then it
 decodes one token per step beside every other decoding row. A guided request (tool_choice
 "required" or a named function: onnxruntime-genai's grammar is tied to its Generator), or any
 request on a graph that cannot batch, gets a Generator instead and takes one token per step
@@ -17,7 +17,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from backends import oga_native
 from backends.base import (
     ChatRequest,
     FinishReason,
@@ -26,19 +25,20 @@ from backends.base import (
     ToolCallEvent,
     Usage,
 )
-from backends.chat_prompt import common_prefix, template_messages
-from backends.logprobs import TokenTexts, token_logprob
-from backends.model_store import ModelFolder
-from backends.onnx_batch import Graph
-from backends.onnx_tools import (
+from engines import oga_native
+from engines.chat_prompt import common_prefix, template_messages
+from engines.logprobs import TokenTexts, token_logprob
+from engines.onnx_batch import Graph
+from engines.onnx_tools import (
     SchemaError,
     ToolCallParser,
     is_grammar_error,
     request_guidance,
 )
-from backends.sampling import Sampler
-from backends.scheduler import Job
-from backends.stops import StopMatcher
+from engines.sampling import Sampler
+from engines.scheduler import Job
+from engines.stops import StopMatcher
+from models.model_store import ModelFolder
 
 KV_WINDOW = 4096
 """Tokens of KV cache a row, or a reusable Generator, starts with (grown when one needs more)."""

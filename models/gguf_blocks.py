@@ -1,7 +1,7 @@
 """Run a GGUF's quantized weights in onnxruntime as they are stored, block for block.
 
 Precision "q4_1" starts from the float32 ONNX model that onnxruntime-genai's builder makes
-from the dequantized GGUF, and swaps each MatMul for a native op (backends/native/gguf_ops.c)
+from the dequantized GGUF, and swaps each MatMul for a native op (models/native/gguf_ops.c)
 that reads the GGUF's own blocks: Q4_1 for the layers, Q8_0 for the tied lm_head. The weights
 are therefore exactly the float model's; only activations are rounded (to int8 per block, as
 llama.cpp does; twice for TWO_LEVEL_MODULES). Re-quantizing to onnxruntime's int4 instead
@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from backends.native_ops import LAYOUT_FILE, LAYOUT_VERSION, LIBRARY_NAME, build_library
+from models.native_ops import LAYOUT_FILE, LAYOUT_VERSION, LIBRARY_NAME, build_library
 
 DOMAIN = "slm.gguf"
 QK = 32  # elements per block in both formats
@@ -293,14 +293,14 @@ def _head_size(float_dir: Path) -> int:
 
 
 MAX_ATTENTION_HEAD = 256
-"""The widest head slm.gguf::CausalAttention takes (MAX_HEAD in backends/native/gguf_attention.c)."""
+"""The widest head slm.gguf::CausalAttention takes (MAX_HEAD in models/native/gguf_attention.c)."""
 
 
 def attention_nodes(nodes: list[Any], head_size: int) -> tuple[list[Any], int]:
     """NODES with each GroupQueryAttention that slm.gguf::CausalAttention computes the same way
     (packed QKV, rotate-half rotary, no window or softcap, heads a multiple of 8 wide, at most
     MAX_ATTENTION_HEAD) put on it: onnxruntime's kernel packs every head's keys for a GEMM per
-    row and head, which is most of a step's growth with the batch (backends/native/
+    row and head, which is most of a step's growth with the batch (models/native/
     gguf_attention.c). Returns the nodes and how many were replaced; any other attention stays
     as it is."""
     from onnx import helper

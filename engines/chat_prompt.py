@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from backends.base import ChatRequest, Message
-from backends.onnx_tools import tools_system_text
+from engines.onnx_tools import tools_system_text
 
 
 def message_json(message: Message) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Build the native onnxruntime ops in backends/native/ (the GGUF block matmuls).
+"""Build the native onnxruntime ops in models/native/ (the GGUF block matmuls).
 
 The library is compiled on the machine that uses it, into the model folder that needs it:
 a C compiler is all it takes (the system's `cc`, or Zig's from PyPI: `pip install ziglang`).

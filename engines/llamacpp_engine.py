@@ -2,12 +2,12 @@
 
 The same contract as the ONNX engine, so the two compare on one model: the prompt is rendered
 with the chat template stored in the GGUF, tools are offered and parsed as the ONNX engine
-does (``backends.onnx_tools``), a forced tool call or JSON output decodes under a llama.cpp
-grammar built from the same JSON schema, and stop strings go through ``backends.stops``.
+does (``engines.onnx_tools``), a forced tool call or JSON output decodes under a llama.cpp
+grammar built from the same JSON schema, and stop strings go through ``engines.stops``.
 
 Threading: a ``Llama`` holds one context, which serves one sequence at a time and is not
 thread safe, so a single worker thread loads the model and runs every request's token loop
-(``backends.threaded`` bridges it to the event loop; requests queue behind each other).
+(``engines.threaded`` bridges it to the event loop; requests queue behind each other).
 llama.cpp is called through ctypes, which releases the GIL during each decoding step.
 
 KV-cache reuse and repeatability: llama.cpp's logits for a token depend on the batch it was
@@ -43,7 +43,6 @@ from backends.base import (
     ToolCallEvent,
     Usage,
 )
-from backends.chat_prompt import common_prefix, template_messages
 from backends.errors import (
     BackendError,
     BackendResponseError,
@@ -51,9 +50,10 @@ from backends.errors import (
     ContextOverflow,
     InvalidRequest,
 )
-from backends.onnx_tools import ToolCallParser, request_guidance
-from backends.stops import StopMatcher
-from backends.threaded import Emit, stream_from_thread
+from engines.chat_prompt import common_prefix, template_messages
+from engines.onnx_tools import ToolCallParser, request_guidance
+from engines.stops import StopMatcher
+from engines.threaded import Emit, stream_from_thread
 
 PREFILL_CHUNK = 64
 """Prompt tokens evaluated per llama.cpp batch, and the granularity of KV-cache reuse."""

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from backends.model_store import (
+from models.model_store import (
     DEFAULT_PRECISION,
     OutdatedModelFolder,
     check_model_dir,
@@ -54,7 +54,7 @@ PRECISIONS: dict[str, list[str]] = {
     "int4-kquant-lm8": [
         "-p", "int4", "--extra_options", "algo_config=k_quant", "matmul_mixed_precision=last_matmul:int8",
     ],
-    # The GGUF's own Q4_1/Q8_0 blocks on native ops (backends/gguf_blocks.py), from a GGUF only:
+    # The GGUF's own Q4_1/Q8_0 blocks on native ops (models/gguf_blocks.py), from a GGUF only:
     # the builder makes the float model, whose MatMuls are then swapped.
     GGUF_BLOCKS: ["-p", "fp32"],
     GGUF_BLOCKS_ONE_LEVEL: ["-p", "fp32"],
@@ -199,8 +199,8 @@ def smoke_test(folder: Path, progress: Progress | None = None) -> str:
 def _gguf_blocks_model(
     hf_folder: Path, gguf: Path, precision: str, work: Path, staged: Path, progress: Progress | None
 ) -> None:
-    from backends import gguf_blocks
-    from backends.native_ops import NativeBuildError
+    from models import gguf_blocks
+    from models.native_ops import NativeBuildError
 
     float_model = work / "float"
     run_builder(hf_folder, float_model, precision, progress)

@@ -6,7 +6,7 @@
  *   Q4_1: bytes [(g*blocks + b)*128 + s*32 + j*4 .. +4] = ggml bytes 4s..4s+3 of column 8g+j
  *         (low nibbles: elements 4s..4s+3; high nibbles: elements 16+4s..16+4s+3), s < 4
  *   Q8_0: bytes [(g*blocks + b)*256 + s*32 + j*4 .. +4] = elements 4s..4s+3 of column 8g+j, s < 8
- * and scales/mins as [groups, blocks, 8]. backends/gguf_blocks.py writes this layout; a change
+ * and scales/mins as [groups, blocks, 8]. models/gguf_blocks.py writes this layout; a change
  * to it (or to what the graph expects of the ops) bumps SLM_GGUF_LAYOUT_VERSION.
  */
 #ifndef SLM_GGUF_KERNELS_H

@@ -1,9 +1,9 @@
 """In-process backend on the ONNX Runtime GenAI model format, batched across requests.
 
-Every request of one model runs on that model's scheduler thread (backends/scheduler.py):
+Every request of one model runs on that model's scheduler thread (engines/scheduler.py):
 requests join and leave a running batch between decoding steps, each with its own sampling
 settings, stop strings, token budget and tool parser. Decoding drives the folder's graph with
-onnxruntime directly (backends/onnx_batch.py: one KV row per sequence, several rows per step);
+onnxruntime directly (engines/onnx_batch.py: one KV row per sequence, several rows per step);
 onnxruntime-genai's Generator (through ``oga_native``, which releases the GIL) is kept for
 what that cannot do: guided decoding (tool_choice "required" or a named function, whose
 grammar is tied to the Generator) and graphs whose attention cannot take per-row lengths
@@ -26,14 +26,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from backends import oga_native
 from backends.base import Backend, ChatRequest, Health, ModelInfo, StreamEvent
 from backends.errors import BackendError, BackendUnavailable, ContextOverflow
-from backends.model_store import check_model_dir
-from backends.onnx_batch import Graph, batchable
-from backends.onnx_jobs import KV_WINDOW, LoadedModel, OnnxEngine, OnnxJob
-from backends.onnx_tools import request_guidance
-from backends.scheduler import Scheduler
+from engines import oga_native
+from engines.onnx_batch import Graph, batchable
+from engines.onnx_jobs import KV_WINDOW, LoadedModel, OnnxEngine, OnnxJob
+from engines.onnx_tools import request_guidance
+from engines.scheduler import Scheduler
+from models.model_store import check_model_dir
 
 __all__ = ["KV_WINDOW", "MAX_BATCH", "OnnxBackend", "request_guidance"]
 

@@ -18,7 +18,7 @@ from backends.errors import BackendUnavailable
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
 DEFAULT_PRECISION = "q4_1"
-"""Chosen by measurement (README: "Choosing the default precision"); see backends/convert.py.
+"""Chosen by measurement (README: "Choosing the default precision"); see models/convert.py.
 It runs native kernels; where they cannot be built or run, the default is FALLBACK_PRECISION."""
 FALLBACK_PRECISION = "int8"
 
@@ -55,7 +55,7 @@ def default_model_dir(home: Path | None = None, precision: str | None = None) ->
 def default_precision(home: Path | None = None) -> str:
     """The default model's precision here: the one already prepared that runs on this machine
     (q4_1 before int8), else the one `model prepare` would build."""
-    from backends import native_ops
+    from models import native_ops
 
     def prepared(precision: str) -> bool:
         return (default_model_dir(home, precision) / "genai_config.json").is_file()
@@ -69,7 +69,7 @@ def default_precision(home: Path | None = None) -> str:
 
 def precision_to_build() -> tuple[str, str | None]:
     """What `model prepare` builds here, and why it is not DEFAULT_PRECISION (None when it is)."""
-    from backends.native_ops import missing_requirement
+    from models.native_ops import missing_requirement
 
     problem = missing_requirement()
     return (FALLBACK_PRECISION, problem) if problem else (DEFAULT_PRECISION, None)
@@ -130,7 +130,7 @@ def _check_native_ops(folder: Path, session_options: dict[str, object]) -> None:
     library = session_options.get("custom_ops_library")
     if not library:
         return
-    from backends import native_ops
+    from models import native_ops
 
     if not (folder / str(library)).is_file():
         raise ModelFolderError(
