@@ -342,7 +342,7 @@ class Comparison:
             if status != "waiting":
                 self._finish(result, status, error)
             else:
-                self._note(i, f"loaded in {load_s:.1f} s" if load_s else "")
+                self._note(i, "")  # ready; the load's seconds travel in load_s
 
     async def _run_lane(self, index: int) -> None:
         result = self._results[index]

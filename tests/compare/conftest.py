@@ -89,6 +89,9 @@ class ScriptedEngine(Backend):
         finally:
             self.log.append(("end", self.name))
 
+    def default_model(self) -> str:
+        return "engine-model"
+
     async def list_models(self) -> list[ModelInfo]:
         return [ModelInfo("engine-model")]
 
