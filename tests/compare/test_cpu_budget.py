@@ -188,3 +188,17 @@ def test_the_cli_prints_each_lanes_load_and_turn(capsys: pytest.CaptureFixture[s
     assert all(lane["load_s"] is not None for lane in card["lanes"])
     assert "lane 1: done" in err and "ran in turn with lane 2 (turn 1 of 2)" in err
     assert "loaded in" in err
+
+
+async def test_bench_compare_marks_rows_of_engines_that_ran_in_turn() -> None:
+    from backends.base import SamplingOptions
+    from compare.bench import format_table, measure
+
+    log: list[tuple[str, str]] = []
+    engines = [Lane(ScriptedEngine("a", log), spec="a"), Lane(ScriptedEngine("b", log), spec="b")]
+    remotes = [Lane(ScriptedRemote("r", log), spec="r"), Lane(ScriptedRemote("s", log), spec="s")]
+    options = SamplingOptions(max_new_tokens=8)
+    for lanes, in_turn in ((engines, True), (remotes, False)):
+        report = await measure(lanes, prompt="hi", options=options, repeats=1, timeout_s=10)
+        assert [row["in_turn"] for row in report["comparisons"]] == [in_turn]
+        assert ("in turn (different in-process engines" in format_table(report)) is in_turn
