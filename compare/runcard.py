@@ -131,7 +131,7 @@ class RunCard(_Card):
     """The sampling settings every lane shares (a lane's override is in its own card)."""
     runs: int
     wall_s: MetricSummary | None
-    """Wall time of a whole comparison (all lanes), over the runs."""
+    """Wall time of a whole comparison (all lanes, after loading), over the runs."""
     lanes: list[LaneCard]
     diffs: list[DiffCard]
     answers_agree: bool | None = None
@@ -276,8 +276,9 @@ def schedule_notes(lanes: list[LaneCard], turn_orders: list[list[list[int]]]) ->
             if len(order) > 1
         )
         notes.append(
-            f"In-process engines ran in turn, one at a time, so each had the {cores} cores to itself "
-            f"and its tokens/s is that engine's alone ({runs}); remote lanes ran at the same time."
+            f"In-process engines ran in turn, one at a time, so none competed with another for the "
+            f"{cores} cores and each lane's TTFT and tokens/s are its engine's alone ({runs}); "
+            "remote lanes ran at the same time."
         )
     groups: dict[tuple[int, ...], list[LaneCard]] = {}
     for lane in lanes:

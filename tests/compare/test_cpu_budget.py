@@ -142,7 +142,7 @@ async def test_run_card_says_what_each_lane_did_and_alternates_through_prepare()
     setup = ComparisonSetup(["a", "a#temperature=0", "b", "r"], "hi", runs=2)
     card = await run_card_for(setup, registry)
     assert card.turn_orders == [[[0, 1], [2]], [[2], [0, 1]]]
-    assert card.notes[0].startswith("In-process engines ran in turn, one at a time, so each had the")
+    assert card.notes[0].startswith("In-process engines ran in turn, one at a time, so none competed")
     assert "(run 1: lanes 1 + 2 → 3; run 2: lanes 3 → 1 + 2)" in card.notes[0]
     assert card.notes[1] == (
         "Lanes 1 and 2 shared the in-process engine `a`: they decoded in one batch (mean batch 2.0), "
