@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import threading
+import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -184,6 +185,14 @@ class LlamaCppBackend(Backend):
 
     def default_model(self) -> str:
         return self.model_path.stem
+
+    async def warm_up(self) -> float:
+        # Stand-in until the shared engine base implements warm_up for every in-process kind.
+        if self._loaded is not None:
+            return 0.0
+        start = time.perf_counter()
+        await self._ensure_loaded()
+        return time.perf_counter() - start
 
     async def health(self) -> Health:
         if self._loaded is not None:

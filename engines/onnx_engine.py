@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -146,6 +147,14 @@ class OnnxBackend(Backend):
 
     def default_model(self) -> str:
         return self.model_dir.name
+
+    async def warm_up(self) -> float:
+        # Stand-in until the shared engine base implements warm_up for every in-process kind.
+        if self._loaded is not None:
+            return 0.0
+        start = time.perf_counter()
+        await self._ensure_loaded()
+        return time.perf_counter() - start
 
     async def health(self) -> Health:
         if self._loaded is not None:
