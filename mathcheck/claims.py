@@ -9,10 +9,10 @@ text around it cannot change its meaning; anything less certain is "unchecked".
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
-from mathcheck.parser import FUNCTIONS, WORD_OPS
+from mathcheck.parser import FUNCTIONS, WORD_OPS, uses_imaginary_unit
 from mathcheck.units import UNITS
 
 ClaimVerdict = Literal["ok", "wrong", "unchecked"]
@@ -29,6 +29,8 @@ class Candidate:
     hypothetical: bool = False
     loose_context: bool = False
     """Words right before the claim may change its meaning ("half of 10 + 4 = 9")."""
+    imaginary: bool = False
+    """The response works with complex numbers: a lone ``i`` is the imaginary unit."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,8 @@ class Claim:
     expected: str | None = None
     """For a wrong claim: the correct value of the first false link's right side."""
     note: str = ""
+    step: str | None = None
+    """For a wrong claim: the first false link as written ("\\frac{336}{6} = 54" of a longer chain)."""
 
 
 _LATEX_HINT = re.compile(r"\\(?:frac|dfrac|times|cdot|sqrt|boxed|\(|\[)|\$\$|\^\{")
@@ -290,6 +294,8 @@ def find_claims(text: str) -> list[Candidate]:
         out += _latex_candidates(text, start, content)
         cursor = end
     out += _plain_candidates(text, cursor, len(text))
+    if uses_imaginary_unit(text):
+        out = [replace(cand, imaginary=True) for cand in out]
     return out[:MAX_CLAIMS]
 
 

@@ -22,6 +22,7 @@ MAX_EXPONENT = 2000
 MAX_RESULT_DIGITS = 5000
 MAX_FACTORIAL = 300
 MAX_SYMBOLIC_EXPONENT = 60
+MAX_BINOMIAL = 1000
 
 
 class ParseError(ValueError):
@@ -68,8 +69,9 @@ Functions = Mapping[str, Callable[[sp.Expr], sp.Expr]]
 """Extra one-argument functions a caller allows beside :data:`FUNCTIONS` (the calculator's)."""
 
 
-def tokenize(text: str, functions: Functions | None = None) -> list[Token]:
-    """Split text into tokens; raises ParseError on anything outside the whitelist."""
+def tokenize(text: str, functions: Functions | None = None, imaginary: bool = False) -> list[Token]:
+    """Split text into tokens; raises ParseError on anything outside the whitelist.
+    ``imaginary``: a lone ``i`` is the imaginary unit (the text works with complex numbers)."""
     extra = functions or {}
     if len(text) > MAX_EXPR_CHARS:
         raise ParseError("expression too long")
@@ -104,7 +106,7 @@ def tokenize(text: str, functions: Functions | None = None) -> list[Token]:
                 raise ParseError(f"unexpected {text[i : i + 2]!r}")
             name = m.group(1)
             i = m.end()
-            if name in ("frac", "sqrt"):
+            if name in ("frac", "sqrt", "binom"):
                 tokens.append(Token("cmd", name))
             elif name == "pi":
                 tokens.append(Token("id", "pi", sp.pi))
@@ -141,6 +143,8 @@ def tokenize(text: str, functions: Functions | None = None) -> list[Token]:
                 tokens.append(Token("op", "*"))
             elif word == "pi":
                 tokens.append(Token("id", "pi", sp.pi))
+            elif word == "i" and imaginary:
+                tokens.append(Token("id", "i", sp.I))
             elif len(word) == 1 or word in GREEK:
                 tokens.append(Token("id", word, sp.E if word == "e" else sp.Symbol(word)))
             elif set(word) <= set("xyz") and not after_number:
@@ -396,6 +400,11 @@ class _Parser:
             if den == 0:
                 raise ParseError("division by zero")
             return num / den
+        if tok.kind == "cmd" and tok.text == "binom":
+            n, k = self.group(), self.group()
+            if not (n.is_Integer and k.is_Integer and 0 <= n <= MAX_BINOMIAL):
+                raise ParseError("binomial coefficient of numbers too large or not whole")
+            return sp.binomial(n, k)
         if tok.kind == "cmd" and tok.text == "sqrt":
             if self.at("["):
                 self.pos += 1
@@ -452,11 +461,17 @@ def safe_pow(base: sp.Expr, exponent: sp.Expr) -> sp.Expr:
 
 
 def parse_expr(
-    text: str, *, convert_units: bool = False, log_base: int | None = 10, functions: Functions | None = None
+    text: str,
+    *,
+    convert_units: bool = False,
+    log_base: int | None = 10,
+    functions: Functions | None = None,
+    imaginary: bool = False,
 ) -> Parsed:
     """Parse one expression (no '='). Units after numbers are recorded and optionally converted.
-    ``functions``: more one-argument functions to accept, by name (the calculator's)."""
-    tokens = tokenize(text, functions)
+    ``functions``: more one-argument functions to accept, by name (the calculator's);
+    ``imaginary``: read a lone ``i`` as the imaginary unit (see :func:`uses_imaginary_unit`)."""
+    tokens = tokenize(text, functions, imaginary)
     if not tokens:
         raise ParseError("empty")
     parser = _Parser(tokens, convert_units, log_base, functions)
@@ -466,3 +481,19 @@ def parse_expr(
     if not isinstance(expr, sp.Expr):
         raise ParseError("not an expression")
     return Parsed(expr, parser.units, parser.bare_log)
+
+
+_IMAGINARY = re.compile(
+    r"(?<![A-Za-z])i\s*(?:\^\s*\{?\s*2\s*\}?|²)\s*=\s*-\s*1|\\sqrt\s*\{\s*-\s*1\s*\}"
+    r"|\b(?:imaginary|complex (?:numbers?|plane|conjugates?|roots?|solutions?))\b"
+    r"|(?<![\w^])\d+(?:\.\d+)?\s*[-+−]\s*(?:\d+(?:\.\d+)?\s*(?:\\cdot\s*)?)?i(?![A-Za-z_])"
+)
+_INDEX = re.compile(r"(?<![A-Za-z\\])i\s*=\s*\d|_\{?i\b|\bfor (?:each|every|all)?\s*i\b")
+"""``i`` as an index: ``i = 1``, ``a_i``, ``\\sum_{i=1}``, "for each i"."""
+
+
+def uses_imaginary_unit(text: str) -> bool:
+    """The text works with complex numbers, so its lone ``i`` is the imaginary unit: it says
+    ``i^2 = -1``, "imaginary" or "complex numbers", or writes a number as ``a + bi``, and never uses
+    ``i`` as an index (``i = 1``, ``a_i``). Elsewhere ``i`` stays a name."""
+    return bool(_IMAGINARY.search(text)) and not _INDEX.search(text)

@@ -164,7 +164,8 @@ def verify_inprocess(
         notes.append(f"{skipped} claims not checked: time budget spent")
     first = next((c for c in claims if c.verdict == "wrong"), None)
     if first is not None:  # where the solution went wrong, said once at the top of the notes
-        notes.insert(0, f"first wrong step: {first.text} (should be {first.expected})")
+        where = "" if first.step in (None, first.text) else f", in {first.text}"
+        notes.insert(0, f"first wrong step: {first.step or first.text} (should be {first.expected}){where}")
     return Verification(
         verdict=verdict,
         answer=answer,
@@ -223,7 +224,8 @@ def render_markdown(v: Verification) -> str:
             if c.verdict == "ok":
                 lines.append(f"- ✓ `{_escape(c.text)}`")
             elif c.verdict == "wrong":
-                lines.append(f"- ✗ `{_escape(c.text)}` → should be **{_escape(c.expected or '?')}**")
+                at = "" if c.step in (None, c.text) else f" (at `{_escape(c.step or '')}`)"
+                lines.append(f"- ✗ `{_escape(c.text)}` → should be **{_escape(c.expected or '?')}**{at}")
             else:
                 lines.append(f"- ? `{_escape(c.text)}`" + (f" ({c.note})" if c.note else ""))
     for note in v.notes:

@@ -84,3 +84,46 @@ def test_no_false_alarms_on_hypotheticals_equations_and_ambiguous_text() -> None
 def test_unparseable_claims_are_unchecked() -> None:
     verdicts = _checked("Then 2^{2^{2^{2^{2}}}} = 2^{65536} is even.")
     assert [v for _, v, _ in verdicts] == ["unchecked"]
+
+
+def test_the_imaginary_unit_is_read_where_the_response_works_with_complex_numbers() -> None:
+    # recorded in solutions_fresh2 (fresh2-complex-slip): i^2 = -1, so -8i^2 is +8
+    slip = r"Since $i^2 = -1$, we have $-8i^2 = -8$, so the product is $$3 + 10i - 8 = -5 + 10i.$$"
+    assert _checked(slip) == [
+        ("i^2 = -1", "ok", None),
+        ("-8i^2 = -8", "wrong", "8"),
+        ("3 + 10i - 8 = -5 + 10i", "ok", None),
+    ]
+    assert _checked("Multiply out: $(2+3i)(2-3i) = 4 + 6i$ and $(1 + i)^2 = 2$.") == [
+        ("(2+3i)(2-3i) = 4 + 6i", "wrong", "13"),
+        ("(1 + i)^2 = 2", "wrong", "2i"),
+    ]
+    assert _checked("So $(3 - 2i)(1 + 4i) = 11 + 12i$.") == [
+        ("(3 - 2i)(1 + 4i) = 11 + 12i", "wrong", "11 + 10i")
+    ]
+
+
+def test_an_index_named_i_stays_a_name() -> None:
+    # no complex numbers in sight, and i counts terms: 2i + 1 = 7 is an equation in i, not a slip
+    assert _checked(r"For $i = 3$ the term is $2i + 1 = 7$, and $a_i = 2i + 1$.") == []
+
+
+def test_a_chain_is_checked_link_by_link_past_a_link_it_cannot_read() -> None:
+    # recorded in solutions_fresh2 (fresh2-committee-slip)
+    (claim,) = [
+        check_claim(c)
+        for c in find_claims(
+            r"$$\binom{8}{3} = \frac{8 \cdot 7 \cdot 6}{3 \cdot 2 \cdot 1} = \frac{336}{6} = 54$$"
+        )
+    ]
+    assert claim is not None and (claim.verdict, claim.expected) == ("wrong", "56")
+    assert claim.step == r"\frac{336}{6} = 54"
+    # \lfloor is not read: the links after it still are
+    (floor,) = [check_claim(c) for c in find_claims(r"$\lfloor 100/5 \rfloor = \frac{100}{5} = 21$")]
+    assert floor is not None and (floor.verdict, floor.expected, floor.step) == (
+        "wrong",
+        "20",
+        r"\frac{100}{5} = 21",
+    )
+    (fine,) = [check_claim(c) for c in find_claims(r"$\lfloor 100/5 \rfloor = \frac{100}{5} = 20$")]
+    assert fine is not None and fine.verdict == "unchecked"  # never a ✓ for a link not read

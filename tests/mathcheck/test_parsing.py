@@ -101,3 +101,11 @@ def test_extraction_takes_the_committed_answer(response: str, expected_text: str
 
 def test_extraction_of_a_rambling_reply_is_none() -> None:
     assert extract_answer("We can split 14 into 10 and 4 and multiply each part, then add them.") is None
+
+
+def test_binomial_coefficients_and_the_imaginary_unit() -> None:
+    assert parse_expr(r"\binom{8}{3}").expr == 56
+    assert parse_expr("-8i^2", imaginary=True).expr == 8
+    assert parse_expr("-8i^2").expr == -8 * sp.Symbol("i") ** 2  # a name unless the text is complex
+    with pytest.raises(ParseError):
+        parse_expr(r"\binom{5000}{2500}")
