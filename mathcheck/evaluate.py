@@ -1,12 +1,14 @@
 """``slm-playground bench verify``: score the checker on hand-labelled sets, next to Math-Verify.
 
-Seven sets in tests/mathcheck/data, all written for this project: eval_set and heldout_set (mixed),
+Ten sets in tests/mathcheck/data, all written for this project: eval_set and heldout_set (mixed),
 answers (final answers of every kind against a reference), worked (human-style worked solutions
 from templates, each once correct and once with a planted slip whose step and right value are
 labelled), the two *_heldout sets (the same kinds, written by hand after the checker was tuned
-on the others) and answers_fresh ("fresh answers": final answers phrased the ways models and people
-end them, written before reading the extraction rules, with the lead's spot cases). Printed in one
-run, per kind: final-verdict agreement for mathcheck and for Math-Verify alone (default settings),
+on the others), answers_fresh ("fresh answers": final answers phrased the ways models and people
+end them, written before reading the extraction rules, with the lead's spot cases), and the
+model-style solutions (solutions, solutions_fresh, and solutions_fresh2: a fresh batch written
+after the tuning; a set's first line says who wrote it and when). Printed in one run, per kind:
+final-verdict agreement for mathcheck and for Math-Verify alone (default settings),
 slips caught (and with the right value), false "wrong" flags on correct steps, the median and
 worst time per message, and how many verdicts were not confident.
 """
@@ -36,6 +38,7 @@ SETS = tuple(
         "worked_heldout",
         "solutions",
         "solutions_fresh",
+        "solutions_fresh2",
     )
 )
 
