@@ -60,6 +60,10 @@ def _clean(text: str) -> str:
     text = text.replace("\\%", "%").replace("\\$", "$").replace("π", "\\pi ")
     for dfrac in ("\\dfrac", "\\tfrac"):
         text = text.replace(dfrac, "\\frac")
+    for dbinom in ("\\dbinom", "\\tbinom"):
+        text = text.replace(dbinom, "\\binom")
+    for latex, bracket in (("\\lfloor", "⌊"), ("\\rfloor", "⌋"), ("\\lceil", "⌈"), ("\\rceil", "⌉")):
+        text = text.replace(latex, bracket)
     text = re.sub(r"\\frac\s*(\d)\s*(\d)", r"\\frac{\1}{\2}", text)  # \frac34 is 3/4
     text = re.sub(r"\^\s*\{?\s*\\circ\s*\}?|°", " deg ", text)  # 180^\circ: degrees, a unit
     return text
@@ -112,6 +116,8 @@ def tokenize(text: str, functions: Functions | None = None, imaginary: bool = Fa
                 tokens.append(Token("id", "pi", sp.pi))
             elif name in FUNCTIONS:
                 tokens.append(Token("func", name))
+            elif name in ("bmod", "mod"):
+                tokens.append(Token("op", "mod"))  # 17 \bmod 5: the remainder
             elif name in GREEK:
                 tokens.append(Token("id", name, sp.Symbol(name)))
             else:
@@ -163,6 +169,11 @@ def tokenize(text: str, functions: Functions | None = None, imaginary: bool = Fa
             continue
         if c == "_":
             # subscripted variable: x_1, x_{2}
+            base = re.compile(r"_\s*\{?\s*(\d{1,3})\s*\}?").match(text, i)
+            if base and tokens and tokens[-1].kind == "func" and tokens[-1].text == "log":
+                tokens[-1] = Token("func", "log", sp.Integer(base.group(1)))  # \log_2 64
+                i = base.end()
+                continue
             m = re.compile(r"_\{?([A-Za-z0-9]{1,3})\}?").match(text, i)
             if not m or not tokens or tokens[-1].kind != "id":
                 raise ParseError("stray subscript")
@@ -178,7 +189,7 @@ def tokenize(text: str, functions: Functions | None = None, imaginary: bool = Fa
             tokens.append(Token("unit", rate.group(0), unit=label("per " + rate.group(1))))  # $15/hour
             i = rate.end()
             continue
-        if c in "+-*/^()[]{}!%|,":
+        if c in "+-*/^()[]{}!%|,⌊⌋⌈⌉":
             tokens.append(Token("op", c))
             i += 1
             continue
@@ -222,6 +233,14 @@ def _match_unit(text: str, i: int, after_number: bool) -> tuple[Unit, int] | Non
             continue  # "2h" with no space: a product, not hours
         return unit, end
     return None
+
+
+def _same(value: sp.Expr) -> sp.Expr:
+    return value
+
+
+_BRACKETED: dict[str, Callable[[sp.Expr], sp.Expr]] = {"|": sp.Abs, "⌋": sp.floor, "⌉": sp.ceiling}
+"""What a bracket pair does to its content: |x|, ⌊x⌋ (\\lfloor x \\rfloor), ⌈x⌉."""
 
 
 @dataclass
@@ -281,10 +300,14 @@ class _Parser:
             tok = self.peek()
             if tok is None:
                 return value
-            if tok.kind == "op" and tok.text in "*/":
+            if tok.kind == "op" and tok.text in ("*", "/", "mod"):
                 self.pos += 1
                 rhs = self.unary()
-                if tok.text == "/":
+                if tok.text == "mod":
+                    if not (value.is_Integer and rhs.is_Integer and rhs > 0):
+                        raise ParseError("mod of numbers that are not whole")
+                    value = value % rhs
+                elif tok.text == "/":
                     if rhs == 0:
                         raise ParseError("division by zero")
                     value = value / rhs
@@ -300,7 +323,7 @@ class _Parser:
 
     @staticmethod
     def _starts_atom(tok: Token) -> bool:
-        return tok.kind in ("num", "id", "func", "cmd") or (tok.kind == "op" and tok.text in "([{")
+        return tok.kind in ("num", "id", "func", "cmd") or (tok.kind == "op" and tok.text in "([{⌊⌈")
 
     def unary(self) -> sp.Expr:
         if self.at("-"):
@@ -389,11 +412,11 @@ class _Parser:
         if tok.kind == "id":
             assert tok.value is not None
             return tok.value
-        if tok.kind == "op" and tok.text in "([{|":
-            close = {"(": ")", "[": "]", "{": "}", "|": "|"}[tok.text]
+        if tok.kind == "op" and tok.text in "([{|⌊⌈":
+            close = {"(": ")", "[": "]", "{": "}", "|": "|", "⌊": "⌋", "⌈": "⌉"}[tok.text]
             value = self.expr()
             self.take(close)
-            return sp.Abs(value) if close == "|" else value
+            return _BRACKETED.get(close, _same)(value)
         if tok.kind == "cmd" and tok.text == "frac":
             num = self._frac_arg()
             den = self._frac_arg()
@@ -413,7 +436,7 @@ class _Parser:
                 return safe_pow(self.group(), 1 / index)
             return sp.sqrt(self.group() if self.at("{") else self.postfix())
         if tok.kind == "func":
-            return self.function(tok.text)
+            return self.function(tok.text, tok.value)
         raise ParseError(f"unexpected {tok.text!r}")
 
     def _frac_arg(self) -> sp.Expr:
@@ -426,7 +449,8 @@ class _Parser:
             return tok.value
         raise ParseError("bad \\frac argument")
 
-    def function(self, name: str) -> sp.Expr:
+    def function(self, name: str, base: sp.Expr | None = None) -> sp.Expr:
+        """``name(arg)``; ``base``: a logarithm's written base (\\log_2 64)."""
         if name == "log" and self.at("_"):
             raise ParseError("log base")
         power = None
@@ -434,7 +458,11 @@ class _Parser:
             self.pos += 1
             power = self.group() if self.at("{") else self.atom()
         arg = self.atom() if self.at("(") or self.at("{") else self.power()
-        if name == "log":
+        if name == "log" and base is not None:
+            if base <= 1:
+                raise ParseError("log base")
+            value = sp.log(arg, base)
+        elif name == "log":
             self.bare_log = True
             value = sp.log(arg) if self.log_base is None else sp.log(arg, self.log_base)
         else:
@@ -484,7 +512,7 @@ def parse_expr(
 
 
 _IMAGINARY = re.compile(
-    r"(?<![A-Za-z])i\s*(?:\^\s*\{?\s*2\s*\}?|²)\s*=\s*-\s*1|\\sqrt\s*\{\s*-\s*1\s*\}"
+    r"(?<![A-Za-z])i\s*(?:\^\s*\{?\s*\d+\s*\}?|[²³])\s*=\s*-?\s*[1i](?![\w.])|\\sqrt\s*\{\s*-\s*1\s*\}"
     r"|\b(?:imaginary|complex (?:numbers?|plane|conjugates?|roots?|solutions?))\b"
     r"|(?<![\w^])\d+(?:\.\d+)?\s*[-+−]\s*(?:\d+(?:\.\d+)?\s*(?:\\cdot\s*)?)?i(?![A-Za-z_])"
 )
@@ -494,6 +522,6 @@ _INDEX = re.compile(r"(?<![A-Za-z\\])i\s*=\s*\d|_\{?i\b|\bfor (?:each|every|all)
 
 def uses_imaginary_unit(text: str) -> bool:
     """The text works with complex numbers, so its lone ``i`` is the imaginary unit: it says
-    ``i^2 = -1``, "imaginary" or "complex numbers", or writes a number as ``a + bi``, and never uses
-    ``i`` as an index (``i = 1``, ``a_i``). Elsewhere ``i`` stays a name."""
+    ``i^2 = -1`` (or ``i^3 = -i``), "imaginary" or "complex numbers", or writes a number as
+    ``a + bi``, and never uses ``i`` as an index (``i = 1``, ``a_i``). Elsewhere ``i`` stays a name."""
     return bool(_IMAGINARY.search(text)) and not _INDEX.search(text)

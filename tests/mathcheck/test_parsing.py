@@ -109,3 +109,17 @@ def test_binomial_coefficients_and_the_imaginary_unit() -> None:
     assert parse_expr("-8i^2").expr == -8 * sp.Symbol("i") ** 2  # a name unless the text is complex
     with pytest.raises(ParseError):
         parse_expr(r"\binom{5000}{2500}")
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        (r"\log_2 64 + \log_{3} 81 - \log_5 25", 8),
+        (r"\left\lfloor \frac{100}{5} \right\rfloor + \lfloor 100/25 \rfloor", 24),
+        (r"\lceil 7/2 \rceil", 4),
+        (r"17 \bmod 5", 2),
+        (r"\dbinom{6}{2}", 15),
+    ],
+)
+def test_notation_of_olympiad_solutions(text: str, value: object) -> None:
+    assert parse_expr(text).expr == value
