@@ -5,6 +5,7 @@ unit conversions, and the right value of the first false link at the claim's own
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import sympy as sp
 
@@ -80,10 +81,11 @@ def _holds(lhs: sp.Expr, rhs: sp.Expr, relation: str, rhs_text: str, lhs_text: s
 
 
 def check_link(
-    lhs_text: str, rhs_text: str, relation: str, imaginary: bool = False
+    lhs_text: str, rhs_text: str, relation: str, imaginary: bool = False, modulus: int | None = None
 ) -> tuple[ClaimVerdict | None, str | None]:
     """Verdict of one link, or None when it is not a checkable arithmetic statement.
-    ``imaginary``: a lone ``i`` is the imaginary unit (the response works with complex numbers)."""
+    ``imaginary``: a lone ``i`` is the imaginary unit (the response works with complex numbers);
+    ``modulus``: the link holds modulo this number (a congruence, ``\\pmod 7``)."""
     verdicts: list[tuple[ClaimVerdict | None, str | None]] = []
     for log_base in (10, 0):
         try:
@@ -97,6 +99,8 @@ def check_link(
             if not re.search(r"\d", lhs_text) or not re.search(r"\d", rhs_text):
                 return None, None  # "Joe = 33 - 23": a name for the value, not arithmetic
             return "unchecked", None
+        if modulus is not None:
+            return _congruent(lhs.expr, rhs.expr, modulus)
         verdicts.append(_check_parsed(lhs, rhs, lhs_text, rhs_text, relation, imaginary))
         if not lhs.bare_log:
             break
@@ -109,6 +113,18 @@ def check_link(
     if len(verdicts) > 1:
         return "unchecked", None  # log without a base: neither reading holds
     return verdicts[0]
+
+
+def _congruent(lhs: sp.Expr, rhs: sp.Expr, modulus: int) -> tuple[ClaimVerdict | None, str | None]:
+    """``2^{10} \\equiv 2 \\pmod 7``: whole numbers equal modulo ``modulus``; the right value is the
+    left side's least residue."""
+    if lhs.free_symbols or rhs.free_symbols:
+        return None, None
+    if not (lhs.is_Integer and rhs.is_Integer):
+        return "unchecked", None
+    if (lhs - rhs) % modulus == 0:
+        return "ok", None
+    return "wrong", str(lhs % modulus)
 
 
 def _check_parsed(
@@ -181,16 +197,19 @@ def _running_total(left: str, right: str, imaginary: bool) -> bool:
         return False
 
 
-def check_claim(cand: Candidate) -> Claim | None:
+def check_claim(cand: Candidate, earlier: Sequence[Claim] = ()) -> Claim | None:
     """Check each link left to right; the first false one decides, with its right value and its text.
 
     A link that cannot be read (words, notation the parser does not know) leaves the others checked:
     "A = B = C = 54" is wrong when ``C = 54`` is, whatever ``A`` is; with no false link it stays
-    unchecked, never a ✓ for what was not read."""
+    unchecked, never a ✓ for what was not read. A false link that follows from an ``earlier`` wrong
+    step ("3^2 = 10", then "3^2 \\equiv 3 \\pmod 7") is that slip carried on, not a second one."""
     checked = unreadable = 0
     for k, relation in enumerate(cand.relations):
         left, right = cand.parts[k], cand.parts[k + 1]
-        verdict, expected = check_link(left, right, relation, cand.imaginary)
+        if relation == "<" or (relation == "≡" and cand.modulus is None):
+            continue  # an inequality, a congruence without its modulus: the other links are checked
+        verdict, expected = check_link(left, right, relation, cand.imaginary, cand.modulus)
         if verdict is None:
             continue
         if verdict == "wrong":
@@ -202,9 +221,12 @@ def check_claim(cand: Candidate) -> Claim | None:
                 continue  # "ate 2.5 apples = 3 * 2.5 = 7.5 apples": the words name the quantity
             if k + 1 < len(cand.relations) and _running_total(left, right, cand.imaginary):
                 continue  # "20 - 5 = 15 - 3 = 12": the total so far, then the next step
-            step = f"{left.strip()} {relation} {right.strip()}"
+            source = _carried_from(cand, left, right, relation, earlier)
+            if source is not None:
+                return Claim(cand.text, cand.span, "unchecked", note=f"follows from the wrong step {source}")
+            link = (left.strip(), relation, right.strip())
             return Claim(
-                cand.text, cand.span, "wrong", expected, note=f"{left.strip()} = {expected}", step=step
+                cand.text, cand.span, "wrong", expected, note=f"{left.strip()} = {expected}", link=link
             )
         if verdict == "unchecked":
             unreadable += 1
@@ -213,3 +235,22 @@ def check_claim(cand: Candidate) -> Claim | None:
     if unreadable:
         return Claim(cand.text, cand.span, "unchecked", note="could not parse")
     return Claim(cand.text, cand.span, "ok") if checked else None
+
+
+def _same(a: str, b: str) -> bool:
+    return re.sub(r"\s+|\\left|\\right", "", a) == re.sub(r"\s+|\\left|\\right", "", b)
+
+
+def _carried_from(
+    cand: Candidate, left: str, right: str, relation: str, earlier: Sequence[Claim]
+) -> str | None:
+    """The earlier wrong step this link repeats or builds on: the same left side, and the link holds
+    with the value that step gave it."""
+    for claim in earlier:
+        if claim.verdict != "wrong" or claim.link is None or not _same(claim.link[0], left):
+            continue
+        given = claim.link[2]
+        verdict, _ = check_link(given, right, relation, cand.imaginary, cand.modulus)
+        if verdict == "ok" or (verdict is None and _same(given, right)):
+            return claim.step
+    return None

@@ -31,6 +31,8 @@ class Candidate:
     """Words right before the claim may change its meaning ("half of 10 + 4 = 9")."""
     imaginary: bool = False
     """The response works with complex numbers: a lone ``i`` is the imaginary unit."""
+    modulus: int | None = None
+    """``2^3 = 8 \\equiv 1 \\pmod 7``: every link holds modulo this number."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,11 +43,18 @@ class Claim:
     expected: str | None = None
     """For a wrong claim: the correct value of the first false link's right side."""
     note: str = ""
-    step: str | None = None
-    """For a wrong claim: the first false link as written ("\\frac{336}{6} = 54" of a longer chain)."""
+    link: tuple[str, str, str] | None = None
+    """For a wrong claim: its first false link, (left side, relation, right side)."""
+
+    @property
+    def step(self) -> str | None:
+        """The first false link as written ("\\frac{336}{6} = 54" of a longer chain)."""
+        return " ".join(self.link) if self.link else None
 
 
-_LATEX_HINT = re.compile(r"\\(?:frac|dfrac|times|cdot|sqrt|boxed|\(|\[)|\$\$|\^\{")
+_LATEX_HINT = re.compile(
+    r"\\(?:frac|dfrac|times|cdot|sqrt|boxed|equiv|pmod|binom|dbinom|lfloor|lceil|\(|\[)|\$\$|\^\{"
+)
 _REGION = re.compile(
     r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\\\((.+?)\\\)|\\begin\{(?:align|equation|gather)\*?\}(.+?)\\end\{\w+\*?\}"
     r"|(?<!\\)\$((?:[^$\\]|\\.)+?)\$",  # inline math; \$ inside it is a dollar sign
@@ -55,7 +64,20 @@ _ROUGH = re.compile(
     r"\\\$|(?<![\d.])\.\d+|\d+(?:(?:,\d{3})+|\.\d+)*(?:\.\d+)?|\\[A-Za-z]+|[A-Za-z]+(?:/[A-Za-z]+)?|\S"
 )
 _OPS = set("+-−–*/×÷·^²³√()[]{}!%=≈$|_°")
-_EQ = re.compile(r"(?<![<>!])=(?!=)|≈|\\approx|\\neq|≠")
+_EQ = re.compile(
+    r"(?<![<>!])=(?!=)|≈|\\approx|\\neq|≠|≡|\\equiv\b"
+    r"|≤|≥|\\(?:le|ge|leq|geq|leqslant|geqslant|lt|gt)\b|(?<![<>=\-\\])[<>](?![=>])"
+)
+_RELATION = {"≈": "≈", "\\approx": "≈", "≠": "≠", "\\neq": "≠", "=": "=", "≡": "≡", "\\equiv": "≡"}
+"""Each link's relation; an inequality (anything else) is "<": not checked, its neighbours are."""
+_MODULUS = (
+    r"(?:\\pmod\s*\{?\s*(\d+)\s*\}?|\(\s*(?:\\?mod|\\text\{\s*mod\s*\})\s*\{?\s*(\d+)\s*\}?\s*\)"
+    r"|(?<!\\)\bmod(?:ulo)?\s+(\d+)\b)"
+)
+_MODULUS_END = re.compile(r"\s*" + _MODULUS + r"\s*[.,]?\s*$")
+_MODULUS_AFTER = re.compile(r"[\s,]*(?:\\q?quad\s*)?" + _MODULUS)
+_MOD_OPERATOR_END = re.compile(r"\s*\\mod\s*\{?\s*(\d+)\s*\}?\s*$")
+"""``a \\equiv b \\mod n``: \\mod after a congruence names the modulus (elsewhere it is an operator)."""
 _HYPOTHETICAL = re.compile(
     r"\b(?:suppose|supposing|assume|assuming|imagine|hypothetically|let's say|say we|for example|"
     r"for instance|e\.g|instead|wrong|wrongly|incorrect|incorrectly|mistake|mistakenly|not|isn't|doesn't|"
@@ -111,21 +133,32 @@ def _split_chain(piece: str) -> tuple[list[str], list[str]]:
         if depth != 0:
             continue
         parts.append(piece[last : m.start()])
-        relations.append("≈" if m.group(0) in ("≈", "\\approx") else ("≠" if m.group(0) != "=" else "="))
+        relations.append(_RELATION.get(m.group(0), "<"))
         last = m.end()
     parts.append(piece[last:])
     return [p.strip() for p in parts], relations
 
 
+def _modulus(piece: str, after: str) -> tuple[str, int | None]:
+    """The chain without its modulus (``\\pmod 7``, ``(mod 7)``, at its end or right after it)."""
+    m = _MODULUS_END.search(piece)
+    if m is None and re.search(r"≡|\\equiv\b", piece):
+        m = _MOD_OPERATOR_END.search(piece)
+    if m is not None:
+        return piece[: m.start()], int(next(g for g in m.groups() if g))
+    m = _MODULUS_AFTER.match(after)
+    return piece, (int(next(g for g in m.groups() if g)) if m else None)
+
+
 def _candidate(text: str, start: int, end: int, loose: bool) -> Candidate | None:
-    piece = text[start:end]
+    piece, modulus = _modulus(text[start:end], text[end : end + 40])
     parts, relations = _split_chain(piece)
     if not relations or any(not p for p in parts) or "≠" in relations:
         return None
-    if not re.search(r"\d", piece):
+    if not re.search(r"\d", piece) or modulus == 0:
         return None
     hyp = bool(_HYPOTHETICAL.search(_sentence(text, start, end)))
-    return Candidate(piece.strip(), (start, end), tuple(parts), tuple(relations), hyp, loose)
+    return Candidate(piece.strip(), (start, end), tuple(parts), tuple(relations), hyp, loose, modulus=modulus)
 
 
 def _latex_candidates(text: str, start: int, content: str) -> list[Candidate]:
@@ -148,8 +181,14 @@ def _latex_candidates(text: str, start: int, content: str) -> list[Candidate]:
         s = start + at + lead
         cand = _candidate(text, s, s + len(piece.strip().rstrip(".,")), loose=False)
         if cand is not None:
+            chain = _modulus(stripped, "")[0] if cand.modulus else stripped
             cand = Candidate(
-                stripped, cand.span, tuple(_split_chain(stripped)[0]), cand.relations, cand.hypothetical
+                stripped,
+                cand.span,
+                tuple(_split_chain(chain)[0]),
+                cand.relations,
+                cand.hypothetical,
+                modulus=cand.modulus,
             )
             out.append(cand)
     return out

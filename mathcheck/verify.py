@@ -150,7 +150,7 @@ def verify_inprocess(
             continue
         try:
             with limiter(share):
-                claim = check_claim(cand)
+                claim = check_claim(cand, claims)
         except StepTimeout:
             claim = Claim(cand.text, cand.span, "unchecked", note="took too long")
         except (*READ_ERRORS, OverflowError):

@@ -118,12 +118,44 @@ def test_a_chain_is_checked_link_by_link_past_a_link_it_cannot_read() -> None:
     ]
     assert claim is not None and (claim.verdict, claim.expected) == ("wrong", "56")
     assert claim.step == r"\frac{336}{6} = 54"
-    # \lfloor is not read: the links after it still are
-    (floor,) = [check_claim(c) for c in find_claims(r"$\lfloor 100/5 \rfloor = \frac{100}{5} = 21$")]
-    assert floor is not None and (floor.verdict, floor.expected, floor.step) == (
-        "wrong",
-        "20",
-        r"\frac{100}{5} = 21",
-    )
-    (fine,) = [check_claim(c) for c in find_claims(r"$\lfloor 100/5 \rfloor = \frac{100}{5} = 20$")]
+    # \Gamma is not read: the links after it still are
+    (slip,) = [check_claim(c) for c in find_claims(r"$\Gamma(5) = 4! = 25$")]
+    assert slip is not None and (slip.verdict, slip.expected, slip.step) == ("wrong", "24", "4! = 25")
+    (fine,) = [check_claim(c) for c in find_claims(r"$\Gamma(5) = 4! = 24$")]
     assert fine is not None and fine.verdict == "unchecked"  # never a ✓ for a link not read
+
+
+def test_congruences_hold_modulo_their_modulus() -> None:
+    # recorded in solutions_fresh2 (fresh2-mod7, fresh2-lastdigits), then with a slip each
+    assert _checked(r"$2^{10} = (2^3)^3 \cdot 2 \equiv 1^3 \cdot 2 = 2 \pmod 7$") == [
+        (r"2^{10} = (2^3)^3 \cdot 2 \equiv 1^3 \cdot 2 = 2 \pmod 7", "ok", None)
+    ]
+    assert _checked(r"$7^4 = 2401 \equiv 11 \pmod{100}$") == [
+        (r"7^4 = 2401 \equiv 11 \pmod{100}", "wrong", "1")
+    ]
+    assert _checked("Then 2^10 = 1024 = 2 (mod 7), not 1024 = 3 (mod 7).")[0] == (
+        "2^10 = 1024 = 2",
+        "ok",
+        None,
+    )
+    assert _checked(r"$a \equiv 3 \pmod 5$ and $17 \equiv 2 \mod 5$") == [(r"17 \equiv 2 \mod 5", "ok", None)]
+
+
+def test_an_inequality_in_a_chain_leaves_its_equal_links_checked() -> None:
+    # recorded in solutions_fresh2 (fresh2-amgm), with a slip in its last link
+    text = r"$x \cdot 2y \le \left(\frac{x + 2y}{2}\right)^2 = 6^2 = 35$"
+    ((_, verdict, expected),) = _checked(text)
+    assert (verdict, expected) == ("wrong", "36")
+    assert _checked(text.replace("35", "36"))[0][1] == "ok"
+
+
+def test_a_slip_carried_into_a_later_step_is_marked_once() -> None:
+    # recorded in solutions (sol-remainder-1-slip): 3^2 ≡ 3 follows from the slip 3^2 = 10
+    text = r"First, $3^2 = 10 = 1 \cdot 7 + 3$, so $3^2 \equiv 3 \pmod{7}$. Also $3^3 = 26$."
+    claims = []
+    for cand in find_claims(text):
+        claim = check_claim(cand, claims)
+        assert claim is not None
+        claims.append(claim)
+    assert [(c.verdict, c.expected) for c in claims] == [("wrong", "9"), ("unchecked", None), ("wrong", "27")]
+    assert claims[1].note == "follows from the wrong step 3^2 = 10"
