@@ -61,9 +61,11 @@ def _unit_word(text: str) -> str:
     return m.group(1) if m else ""
 
 
-def _parse_side(part: str, convert: bool, log_base: int, imaginary: bool = False) -> Parsed:
+def _parse_side(
+    part: str, convert: bool, log_base: int, imaginary: bool = False, modulus: int | None = None
+) -> Parsed:
     part = re.sub(r"\\boxed\{(.*)\}", r"\1", part)
-    return parse_expr(part, convert_units=convert, log_base=log_base, imaginary=imaginary)
+    return parse_expr(part, convert_units=convert, log_base=log_base, imaginary=imaginary, modulus=modulus)
 
 
 def _holds(lhs: sp.Expr, rhs: sp.Expr, relation: str, rhs_text: str, lhs_text: str) -> bool:
@@ -89,8 +91,8 @@ def check_link(
     verdicts: list[tuple[ClaimVerdict | None, str | None]] = []
     for log_base in (10, 0):
         try:
-            lhs = _parse_side(lhs_text, False, log_base or 10 if log_base else 10, imaginary)
-            rhs = _parse_side(rhs_text, False, 10, imaginary)
+            lhs = _parse_side(lhs_text, False, log_base or 10 if log_base else 10, imaginary, modulus)
+            rhs = _parse_side(rhs_text, False, 10, imaginary, modulus)
             if log_base == 0:
                 lhs = Parsed(
                     lhs.expr.replace(lambda e: e.func == sp.log, lambda e: sp.log(e.args[0])), lhs.units

@@ -266,6 +266,8 @@ class _Parser:
         self.log_base = log_base
         self.units: list[Unit] = []
         self.bare_log = False
+        self.modulus: int | None = None
+        """Set where the text is a ring expression (+, -, ×, powers) read modulo this number."""
 
     def peek(self, k: int = 0) -> Token | None:
         j = self.pos + k
@@ -339,7 +341,7 @@ class _Parser:
         if self.at("^"):
             self.pos += 1
             exponent = self.unary() if not self.at("{") else self.group()
-            base = safe_pow(base, exponent)
+            base = safe_pow(base, exponent, self.modulus)
             base = self.postfix_ops(base)
         return base
 
@@ -470,22 +472,41 @@ class _Parser:
         return safe_pow(value, power) if power is not None else value
 
 
-def safe_pow(base: sp.Expr, exponent: sp.Expr) -> sp.Expr:
-    """``base ** exponent`` unless the result would be huge (a power tower, 9^9^9)."""
+def safe_pow(base: sp.Expr, exponent: sp.Expr, modulus: int | None = None) -> sp.Expr:
+    """``base ** exponent`` unless the result would be huge (a power tower, 9^9^9); with a
+    ``modulus`` (a congruence of whole numbers), a huge power is its residue: 2^{2026} mod 7 is 2."""
+    whole = base.is_Integer and exponent.is_Integer and exponent >= 0
+    if modulus and whole and (abs(exponent) > MAX_EXPONENT or _digits(base, exponent) > MAX_RESULT_DIGITS):
+        return sp.Integer(pow(int(base), int(exponent), modulus))
     if exponent.is_Number:
         if abs(exponent) > MAX_EXPONENT:
             raise ParseError("exponent too large")
         if base.free_symbols and abs(exponent) > MAX_SYMBOLIC_EXPONENT:
             raise ParseError("exponent too large")
-        if base.is_Number and base not in (0, 1, -1):
-            size = abs(float(exponent)) * max(1.0, len(str(abs(sp.floor(base)))) + 1.0)
-            if size > MAX_RESULT_DIGITS:
-                raise ParseError("power too large")
+        if base.is_Number and base not in (0, 1, -1) and _digits(base, exponent) > MAX_RESULT_DIGITS:
+            raise ParseError("power too large")
     elif not exponent.free_symbols:
         raise ParseError("non-numeric exponent")
     elif base.is_Number and base not in (0, 1, -1) and not exponent.is_Symbol and exponent.has(sp.Pow):
         raise ParseError("power tower")
     return sp.Pow(base, exponent)
+
+
+def _digits(base: sp.Expr, exponent: sp.Expr) -> float:
+    """A bound on the digits of ``base ** exponent`` (numbers only)."""
+    if base in (0, 1, -1):
+        return 1.0
+    return abs(float(exponent)) * max(1.0, len(str(abs(sp.floor(base)))) + 1.0)
+
+
+_RING_ONLY = {"num", "op", "id"}
+
+
+def _ring_only(tokens: list[Token]) -> bool:
+    """Only +, -, ×, powers and brackets on numbers: reducing a power modulo n keeps the value's residue."""
+    return all(
+        t.kind in _RING_ONLY and t.text not in ("/", "!", "%", "mod", "⌊", "⌈", "|") for t in tokens
+    ) and not any(t.kind == "id" and t.value is not None and not t.value.is_Integer for t in tokens)
 
 
 def parse_expr(
@@ -495,14 +516,18 @@ def parse_expr(
     log_base: int | None = 10,
     functions: Functions | None = None,
     imaginary: bool = False,
+    modulus: int | None = None,
 ) -> Parsed:
     """Parse one expression (no '='). Units after numbers are recorded and optionally converted.
     ``functions``: more one-argument functions to accept, by name (the calculator's);
-    ``imaginary``: read a lone ``i`` as the imaginary unit (see :func:`uses_imaginary_unit`)."""
+    ``imaginary``: read a lone ``i`` as the imaginary unit (see :func:`uses_imaginary_unit`);
+    ``modulus``: the value only matters modulo this number, so a power too big to compute may be
+    reduced (whole numbers with +, -, × and powers only)."""
     tokens = tokenize(text, functions, imaginary)
     if not tokens:
         raise ParseError("empty")
     parser = _Parser(tokens, convert_units, log_base, functions)
+    parser.modulus = modulus if modulus and _ring_only(tokens) else None
     expr = parser.expr()
     if parser.pos != len(tokens):
         raise ParseError(f"unexpected {tokens[parser.pos].text!r}")

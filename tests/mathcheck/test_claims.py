@@ -159,3 +159,11 @@ def test_a_slip_carried_into_a_later_step_is_marked_once() -> None:
         claims.append(claim)
     assert [(c.verdict, c.expected) for c in claims] == [("wrong", "9"), ("unchecked", None), ("wrong", "27")]
     assert claims[1].note == "follows from the wrong step 3^2 = 10"
+
+
+def test_a_power_too_big_to_compute_is_checked_by_its_residue() -> None:
+    right = r"So $2^{2026} = (2^3)^{675} \cdot 2 \equiv 2 \pmod 7$."
+    assert _checked(right) == [(r"2^{2026} = (2^3)^{675} \cdot 2 \equiv 2 \pmod 7", "ok", None)]
+    assert _checked(right.replace("\\equiv 2", "\\equiv 4"))[0][1:] == ("wrong", "2")
+    # a division after the power: the residue would not carry over, so it is not read
+    assert _checked(r"So $\frac{2^{2026}}{4} \equiv 1 \pmod 7$.")[0][1] == "unchecked"
