@@ -129,6 +129,9 @@ def _inline(fragment: str) -> tuple[str, Value] | None:
         found = [m for m in found if m.end() <= reason.start()]  # "$x = 3$, since $2x = 6$"
     if not found:
         return None
+    said = _predicate(fragment, found[-1])
+    if said is not None:
+        return said
     group = [found[-1]]
     for prev in reversed(found[:-1]):
         if not _LISTED.fullmatch(fragment[prev.end() : group[0].start()]):
@@ -143,6 +146,25 @@ def _inline(fragment: str) -> tuple[str, Value] | None:
         if value is not None:
             return text, value
     return None
+
+
+_PREDICATE = re.compile(
+    r"\s*(?:is|are|was|equals|has|have|ends (?:in|with)|gives|leaves|yields|contains|comes to|works out to)"
+    r"(?:\s+[A-Za-z]+){0,3}?\s+(-?\d[\d,]*(?:\.\d+)?(?:\s*\\?%|\s+percent\b)?)(?:\s+[A-Za-z]+){0,3}\s*[.!;]?\s*$",
+    re.I,
+)
+
+
+def _predicate(fragment: str, math: re.Match[str]) -> tuple[str, Value] | None:
+    """``$100!$ ends in 24 zeros``, ``$2^{10}$ is 1024``: the math names what the sentence is about,
+    the plain number after its verb is the answer (math that states a value, ``$x = 5$``, is not)."""
+    if re.search(r"=|<|>|\\(?:le|ge|neq|approx|in)\b|≤|≥|≈", math.group(0)):
+        return None
+    m = _PREDICATE.match(fragment, math.end())
+    if m is None:
+        return None
+    value = _try(m.group(1))
+    return (m.group(1), value) if value is not None else None
 
 
 def _computed(value: Equation, text: str) -> bool:

@@ -95,6 +95,12 @@ def test_the_first_wrong_step_of_a_chain_is_named_by_its_link() -> None:
         ("$20 + 4 = 24$\n\nSo $100!$ ends in **24** zeros.", "24", "correct"),
         ("$20 + 4 = 24$\n\nSo $100!$ ends in **25** zeros.", "24", "incorrect"),
         ("**2.** So the total is 14.", "14", "correct"),  # a bold list number is a label
+        # the math names the subject, the plain number after its verb is the answer
+        ("So $100!$ ends in 24 zeros.", "24", "correct"),
+        ("So $100!$ ends in 25 zeros.", "24", "incorrect"),
+        ("So $7^{2026}$ leaves a remainder of 49.", "49", "correct"),
+        (r"The probability $\frac{1}{2}$ is 50%.", "1/2", "correct"),
+        ("Thus $x = 5$ is 2 more than 3.", "5", "correct"),  # math that states a value keeps it
         # recorded in solutions_fresh2 (fresh2-modulus): a complex computation's result is the answer
         (r"Therefore, $|3 + 4i| \cdot |1 - i| = 5\sqrt{2}$.", r"5\sqrt{2}", "correct"),
         (r"Therefore, $|3 + 4i| \cdot |1 - i| = 5\sqrt{3}$.", r"5\sqrt{2}", "incorrect"),
