@@ -52,9 +52,8 @@ class Claim:
         return " ".join(self.link) if self.link else None
 
 
-_LATEX_HINT = re.compile(
-    r"\\(?:frac|dfrac|times|cdot|sqrt|boxed|equiv|pmod|binom|dbinom|lfloor|lceil|\(|\[)|\$\$|\^\{"
-)
+_LATEX_HINT = re.compile(r"\\[A-Za-z]{2,}|\\[(\[%]|\$\$|\^\{")
+"""A LaTeX command (\\frac, \\text, \\pmod), \\( \\[ or \\%: the response's $...$ are math, not prices."""
 _REGION = re.compile(
     r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\\\((.+?)\\\)|\\begin\{(?:align|equation|gather)\*?\}(.+?)\\end\{\w+\*?\}"
     r"|(?<!\\)\$((?:[^$\\]|\\.)+?)\$",  # inline math; \$ inside it is a dollar sign
@@ -111,7 +110,7 @@ UNSAFE_BEFORE = {
     "more", "less", "than", "by", "per", "over", "minus", "plus", "except", "without", "remaining",
 }  # fmt: skip
 _LATEX_SPLIT = re.compile(
-    r"\\\\(?!\s*&?\s*(?:=|\\approx))|\\implies|\\Rightarrow|\\rightarrow|\\to\b|\\Longrightarrow|\\quad|\\qquad|;|,\s|"
+    r"\\\\(?!\s*&?\s*(?:=|\\approx))|\\implies|\\Rightarrow|\\rightarrow|\\to\b|\\Longrightarrow|\\quad|\\qquad|;|"
     r"\\text\{[^{}]*[A-Za-z]{2,}\s+[A-Za-z]{2,}[^{}]*\}"  # prose inside math: \text{Total cost}
     r"|\\(?:text|mathrm)\{\s*(?:and|or|so|then|since|because|thus|hence|where|which|is|are|if)\s*\}"
 )
@@ -126,10 +125,11 @@ def _sentence(text: str, start: int, end: int) -> str:
 
 def _split_chain(piece: str) -> tuple[list[str], list[str]]:
     parts, relations, last = [], [], 0
-    depth = 0
+    depth = scanned = 0
     for m in _EQ.finditer(piece):
-        segment = piece[last : m.start()]
+        segment = piece[scanned : m.start()]  # "\sum_{k=1}^{4}": an "=" inside braces links nothing
         depth += segment.count("{") + segment.count("(") - segment.count("}") - segment.count(")")
+        scanned = m.start()
         if depth != 0:
             continue
         parts.append(piece[last : m.start()])
@@ -161,12 +161,22 @@ def _candidate(text: str, start: int, end: int, loose: bool) -> Candidate | None
     return Candidate(piece.strip(), (start, end), tuple(parts), tuple(relations), hyp, loose, modulus=modulus)
 
 
+def _top_commas(chunk: str) -> list[str]:
+    """``a = 1, b = 2`` in two, but not the comma of ``\\gcd(84, 126) = 42`` or ``P(5, 2) = 20``."""
+    pieces, depth, last = [], 0, 0
+    for i, c in enumerate(chunk):
+        depth += (c in "([{") - (c in ")]}")
+        if c == "," and depth <= 0 and chunk[i + 1 : i + 2].isspace():
+            pieces.append(chunk[last:i])
+            last = i + 1
+    return [*pieces, chunk[last:]]
+
+
 def _latex_candidates(text: str, start: int, content: str) -> list[Candidate]:
     out = []
     cursor = 0
-    for piece in _LATEX_SPLIT.split(content):
-        if piece is None:
-            continue
+    pieces = [p for chunk in _LATEX_SPLIT.split(content) if chunk is not None for p in _top_commas(chunk)]
+    for piece in pieces:
         at = content.find(piece, cursor)
         cursor = at + len(piece)
         opening = re.match(r"\s*&?\s*=(?!=)", piece)

@@ -34,6 +34,8 @@ FUNCTIONS = {
     "arcsin": sp.asin, "arccos": sp.acos, "arctan": sp.atan, "ln": sp.log, "exp": sp.exp,
     "sqrt": sp.sqrt, "abs": sp.Abs, "log": None,
 }  # fmt: skip
+MULTI_ARG: dict[str, Callable[..., sp.Expr]] = {"gcd": sp.gcd, "lcm": sp.lcm}
+"""Functions of whole numbers that take a list: \\gcd(84, 126)."""
 GREEK = {"alpha", "beta", "gamma", "theta", "lambda", "mu", "phi", "omega", "sigma", "tau"}
 WORD_OPS = {"times": "*", "plus": "+", "minus": "-", "over": "/"}
 SPACING = re.compile(r"\\[,;:! ]|\\quad|\\qquad|\\left|\\right|\\big|\\Big|\\displaystyle|~")
@@ -65,7 +67,7 @@ def _clean(text: str) -> str:
     for latex, bracket in (("\\lfloor", "⌊"), ("\\rfloor", "⌋"), ("\\lceil", "⌈"), ("\\rceil", "⌉")):
         text = text.replace(latex, bracket)
     text = re.sub(r"\\frac\s*(\d)\s*(\d)", r"\\frac{\1}{\2}", text)  # \frac34 is 3/4
-    text = re.sub(r"\^\s*\{?\s*\\circ\s*\}?|°", " deg ", text)  # 180^\circ: degrees, a unit
+    text = re.sub(r"\^\s*(?:\{\s*\\circ\s*\}|\\circ)|°", " deg ", text)  # 180^\circ: degrees, a unit
     return text
 
 
@@ -114,7 +116,7 @@ def tokenize(text: str, functions: Functions | None = None, imaginary: bool = Fa
                 tokens.append(Token("cmd", name))
             elif name == "pi":
                 tokens.append(Token("id", "pi", sp.pi))
-            elif name in FUNCTIONS:
+            elif name in FUNCTIONS or name in MULTI_ARG:
                 tokens.append(Token("func", name))
             elif name in ("bmod", "mod"):
                 tokens.append(Token("op", "mod"))  # 17 \bmod 5: the remainder
@@ -139,6 +141,8 @@ def tokenize(text: str, functions: Functions | None = None, imaginary: bool = Fa
             i = m.end()
             if word in FUNCTIONS or word in extra:
                 tokens.append(Token("func", word))
+            elif word.lower() in MULTI_ARG and text[m.end() : m.end() + 1] == "(":
+                tokens.append(Token("func", word.lower()))  # gcd(84, 126), \operatorname{lcm}(4, 6)
             elif word == "of" and tokens and tokens[-1].text == "%":
                 tokens.append(Token("op", "*"))  # 15% of 80
             elif word in ("squared", "cubed") and tokens:
@@ -453,6 +457,8 @@ class _Parser:
 
     def function(self, name: str, base: sp.Expr | None = None) -> sp.Expr:
         """``name(arg)``; ``base``: a logarithm's written base (\\log_2 64)."""
+        if name in MULTI_ARG:
+            return self.whole_numbers_function(name)
         if name == "log" and self.at("_"):
             raise ParseError("log base")
         power = None
@@ -470,6 +476,20 @@ class _Parser:
         else:
             value = (self.functions.get(name) or FUNCTIONS[name])(arg)
         return safe_pow(value, power) if power is not None else value
+
+    def whole_numbers_function(self, name: str) -> sp.Expr:
+        self.take("(")
+        args = [self.expr()]
+        while self.at(","):
+            self.pos += 1
+            args.append(self.expr())
+        self.take(")")
+        if len(args) < 2 or not all(a.is_Integer for a in args):
+            raise ParseError(f"{name} of numbers that are not whole")
+        value = args[0]
+        for arg in args[1:]:
+            value = MULTI_ARG[name](value, arg)
+        return value
 
 
 def safe_pow(base: sp.Expr, exponent: sp.Expr, modulus: int | None = None) -> sp.Expr:

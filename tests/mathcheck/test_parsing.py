@@ -119,6 +119,8 @@ def test_binomial_coefficients_and_the_imaginary_unit() -> None:
         (r"\lceil 7/2 \rceil", 4),
         (r"17 \bmod 5", 2),
         (r"\dbinom{6}{2}", 15),
+        (r"\gcd(84, 126) + \operatorname{lcm}(4, 6)", 54),
+        (r"\frac{720^\circ}{6}", 120),  # degrees inside a fraction keep the fraction's braces
     ],
 )
 def test_notation_of_olympiad_solutions(text: str, value: object) -> None:
