@@ -83,11 +83,18 @@ def _holds(lhs: sp.Expr, rhs: sp.Expr, relation: str, rhs_text: str, lhs_text: s
 
 
 def check_link(
-    lhs_text: str, rhs_text: str, relation: str, imaginary: bool = False, modulus: int | None = None
+    lhs_text: str,
+    rhs_text: str,
+    relation: str,
+    imaginary: bool = False,
+    modulus: int | None = None,
+    rewriting: bool = False,
 ) -> tuple[ClaimVerdict | None, str | None]:
     """Verdict of one link, or None when it is not a checkable arithmetic statement.
     ``imaginary``: a lone ``i`` is the imaginary unit (the response works with complex numbers);
-    ``modulus``: the link holds modulo this number (a congruence, ``\\pmod 7``)."""
+    ``modulus``: the link holds modulo this number (a congruence, ``\\pmod 7``);
+    ``rewriting``: an expression is being expanded or factored, so a link between polynomials in
+    the same unknowns is an identity."""
     verdicts: list[tuple[ClaimVerdict | None, str | None]] = []
     for log_base in (10, 0):
         try:
@@ -103,6 +110,8 @@ def check_link(
             return "unchecked", None
         if modulus is not None:
             return _congruent(lhs.expr, rhs.expr, modulus)
+        if rewriting and _rewritten(lhs, rhs, lhs_text, rhs_text):
+            return _identity(lhs.expr, rhs.expr)
         verdicts.append(_check_parsed(lhs, rhs, lhs_text, rhs_text, relation, imaginary))
         if not lhs.bare_log:
             break
@@ -115,6 +124,29 @@ def check_link(
     if len(verdicts) > 1:
         return "unchecked", None  # log without a base: neither reading holds
     return verdicts[0]
+
+
+def _rewritten(lhs: Parsed, rhs: Parsed, lhs_text: str, rhs_text: str) -> bool:
+    """``(x+2)(x+3) = x^2 + 5x + 6``: polynomials in the same unknowns, one side in brackets."""
+    unknowns = lhs.expr.free_symbols
+    if not unknowns or unknowns != rhs.expr.free_symbols or lhs.units or rhs.units:
+        return False
+    if not (lhs.expr.is_polynomial(*unknowns) and rhs.expr.is_polynomial(*unknowns)):
+        return False
+    return "(" in lhs_text + rhs_text and not re.fullmatch(r"\s*[A-Za-z](?:_\{?\w+\}?)?\s*", lhs_text)
+
+
+def _identity(lhs: sp.Expr, rhs: sp.Expr) -> tuple[ClaimVerdict, str | None]:
+    """The right side should be the left one expanded, or factored where it is written as a product."""
+    if sp.expand(lhs - rhs) == 0:
+        return "ok", None
+    return "wrong", _polynomial(sp.factor(lhs) if isinstance(rhs, sp.Mul | sp.Pow) else sp.expand(lhs))
+
+
+def _polynomial(expr: sp.Expr) -> str:
+    """x**2 + 5*x + 6 as people write it: x^2 + 5x + 6."""
+    text = str(expr).replace("**", "^")
+    return re.sub(r"(?<=\d)\*(?=[A-Za-z(])|(?<=\))\*(?=[A-Za-z(])", "", text).replace("*", "·")
 
 
 def _congruent(lhs: sp.Expr, rhs: sp.Expr, modulus: int) -> tuple[ClaimVerdict | None, str | None]:
@@ -211,7 +243,7 @@ def check_claim(cand: Candidate, earlier: Sequence[Claim] = ()) -> Claim | None:
         left, right = cand.parts[k], cand.parts[k + 1]
         if relation == "<" or (relation == "≡" and cand.modulus is None):
             continue  # an inequality, a congruence without its modulus: the other links are checked
-        verdict, expected = check_link(left, right, relation, cand.imaginary, cand.modulus)
+        verdict, expected = check_link(left, right, relation, cand.imaginary, cand.modulus, cand.rewriting)
         if verdict is None:
             continue
         if verdict == "wrong":

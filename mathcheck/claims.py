@@ -33,6 +33,9 @@ class Candidate:
     """The response works with complex numbers: a lone ``i`` is the imaginary unit."""
     modulus: int | None = None
     """``2^3 = 8 \\equiv 1 \\pmod 7``: every link holds modulo this number."""
+    rewriting: bool = False
+    """The claim rewrites an expression (expanding, factoring, simplifying): a link with unknowns
+    is an identity to check, not an equation to solve."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +89,22 @@ _HYPOTHETICAL = re.compile(
 )
 """Real hypotheticals and examples. A plain "if" premise ("If there were 30 red cars, ...") and a
 "would"/"should" sentence state the solution's own facts, so they are checked."""
+_REWRITING = re.compile(
+    r"\b(?:expand\w*|multiply\w* out|FOIL|distribut\w*|simplif\w*|factor\w*|rewrit\w*|complet\w* the square)",
+    re.I,
+)
+_SOLVING = re.compile(
+    r"\b(?:solv\w*|equations?|roots?|zeros?|intersect\w*|when|where|for which|find|if|let|suppose|set)\b",
+    re.I,
+)
+
+
+def rewriting_task(prompt: str | None) -> bool:
+    """A prompt that asks to expand, factor or simplify (and solves nothing): the response's
+    links between expressions are identities."""
+    return bool(prompt and _REWRITING.search(prompt) and not _SOLVING.search(prompt))
+
+
 _CONNECTIVES = {
     "and", "or", "so", "then", "but", "is", "are", "was", "thus", "hence", "which", "while", "to",
     "in", "on", "at", "for", "with", "from", "of", "by", "per", "each", "the", "a", "an",
@@ -157,8 +176,19 @@ def _candidate(text: str, start: int, end: int, loose: bool) -> Candidate | None
         return None
     if not re.search(r"\d", piece) or modulus == 0:
         return None
-    hyp = bool(_HYPOTHETICAL.search(_sentence(text, start, end)))
-    return Candidate(piece.strip(), (start, end), tuple(parts), tuple(relations), hyp, loose, modulus=modulus)
+    sentence = _sentence(text, start, end)
+    hyp = bool(_HYPOTHETICAL.search(sentence))
+    rewriting = bool(_REWRITING.search(sentence)) and not _SOLVING.search(sentence)
+    return Candidate(
+        piece.strip(),
+        (start, end),
+        tuple(parts),
+        tuple(relations),
+        hyp,
+        loose,
+        modulus=modulus,
+        rewriting=rewriting,
+    )
 
 
 def _top_commas(chunk: str) -> list[str]:
@@ -199,6 +229,7 @@ def _latex_candidates(text: str, start: int, content: str) -> list[Candidate]:
                 cand.relations,
                 cand.hypothetical,
                 modulus=cand.modulus,
+                rewriting=cand.rewriting,
             )
             out.append(cand)
     return out
@@ -327,8 +358,9 @@ def _currency(text: str, m: re.Match[str]) -> bool:
     return content[:1].isdigit() and (content != content.rstrip() or text[m.end() : m.end() + 1].isdigit())
 
 
-def find_claims(text: str) -> list[Candidate]:
-    """Every equality/approximation chain with a digit in it, in order of appearance."""
+def find_claims(text: str, rewriting: bool = False) -> list[Candidate]:
+    """Every equality/approximation chain with a digit in it, in order of appearance.
+    ``rewriting``: the task is to expand, factor or simplify (see :func:`rewriting_task`)."""
     regions: list[tuple[int, int, str]] = []
     if _LATEX_HINT.search(text) or re.search(r"\$[^$\d]", text):
         for m in _REGION.finditer(text):
@@ -345,6 +377,8 @@ def find_claims(text: str) -> list[Candidate]:
     out += _plain_candidates(text, cursor, len(text))
     if uses_imaginary_unit(text):
         out = [replace(cand, imaginary=True) for cand in out]
+    if rewriting:
+        out = [c if _SOLVING.search(_sentence(text, *c.span)) else replace(c, rewriting=True) for c in out]
     return out[:MAX_CLAIMS]
 
 

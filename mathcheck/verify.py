@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from mathcheck.answers import Verdict
-from mathcheck.claims import Candidate, Claim, check_claim, find_claims
+from mathcheck.claims import Candidate, Claim, check_claim, find_claims, rewriting_task
 from mathcheck.final import READ_ERRORS, StepTimeout, judge
 
 MAX_RESPONSE_CHARS = 20_000
@@ -138,7 +138,7 @@ def verify_inprocess(
     claims: list[Claim] = []
     skipped = 0
     try:
-        candidates = _candidates(parts)
+        candidates = _candidates(parts, rewriting_task(prompt))
     except Exception as exc:  # a bug in finding claims: the final verdict still stands
         notes.append(f"the checker failed while finding the steps: {_failure(exc)}")
         candidates, failed = [], True
@@ -186,10 +186,10 @@ def _failure(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"[:200]
 
 
-def _candidates(parts: list[tuple[int, str]]) -> list[Candidate]:
+def _candidates(parts: list[tuple[int, str]], rewriting: bool) -> list[Candidate]:
     out = []
     for offset, text in parts:
-        for cand in find_claims(text):
+        for cand in find_claims(text, rewriting):
             span = (cand.span[0] + offset, cand.span[1] + offset)
             out.append(replace(cand, span=span) if offset else cand)
     return out

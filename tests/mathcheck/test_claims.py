@@ -167,3 +167,27 @@ def test_a_power_too_big_to_compute_is_checked_by_its_residue() -> None:
     assert _checked(right.replace("\\equiv 2", "\\equiv 4"))[0][1:] == ("wrong", "2")
     # a division after the power: the residue would not carry over, so it is not read
     assert _checked(r"So $\frac{2^{2026}}{4} \equiv 1 \pmod 7$.")[0][1] == "unchecked"
+
+
+def test_an_expansion_or_factoring_is_checked_as_an_identity() -> None:
+    assert _checked(r"Expanding, $(x+2)(x+3) = x^2 + 5x + 6$.") == [("(x+2)(x+3) = x^2 + 5x + 6", "ok", None)]
+    assert _checked(r"Expanding, $(x+2)(x+3) = x^2 + 6x + 6$.") == [
+        ("(x+2)(x+3) = x^2 + 6x + 6", "wrong", "x^2 + 5x + 6")
+    ]
+    assert _checked(r"We factor: $x^2 - 5x + 6 = (x-2)(x-4)$.") == [
+        ("x^2 - 5x + 6 = (x-2)(x-4)", "wrong", "(x - 3)(x - 2)")
+    ]
+    # an equation to solve, or a new name, is not an identity
+    assert _checked(r"Solve $(x+1)^2 = x^2 + 1$: we get $2x = 0$.") == []
+    assert _checked(r"Let $u = x + 1$; expanding $u^2 = x^2 + 2x + 1$.") == []
+
+
+def test_a_prompt_that_asks_to_expand_makes_its_response_links_identities() -> None:
+    from mathcheck.verify import verify_inprocess
+
+    # recorded in eval_set (latex-expression-wrong)
+    response = "$$(x+1)^2 = x^2 + 1$$\n$\\boxed{x^2+1}$"
+    result = verify_inprocess(response, prompt="Expand $(x+1)^2$.", gold="x^2 + 2x + 1")
+    assert [(c.verdict, c.expected) for c in result.wrong_claims] == [("wrong", "x^2 + 2x + 1")]
+    solving = verify_inprocess(response, prompt="Solve $(x+1)^2 = x^2 + 1$.")
+    assert solving.wrong_claims == []

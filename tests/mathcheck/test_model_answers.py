@@ -57,7 +57,7 @@ def test_a_crash_inside_the_checker_is_reported_not_hidden(monkeypatch: pytest.M
     """A real bug stands in here by a broken step finder: the note must say the checker failed."""
     import mathcheck.verify as verify
 
-    def broken(_text: str) -> list[object]:
+    def broken(_text: str, _rewriting: bool = False) -> list[object]:
         raise IndexError("list index out of range")
 
     monkeypatch.setattr(verify, "find_claims", broken)
