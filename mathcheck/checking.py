@@ -127,13 +127,19 @@ def check_link(
 
 
 def _rewritten(lhs: Parsed, rhs: Parsed, lhs_text: str, rhs_text: str) -> bool:
-    """``(x+2)(x+3) = x^2 + 5x + 6``: polynomials in the same unknowns, one side in brackets."""
+    """``(x+2)(x+3) = x^2 + 5x + 6``: polynomials in the same unknowns, one side in brackets, with
+    the same leading terms."""
     unknowns = lhs.expr.free_symbols
     if not unknowns or unknowns != rhs.expr.free_symbols or lhs.units or rhs.units:
         return False
     if not (lhs.expr.is_polynomial(*unknowns) and rhs.expr.is_polynomial(*unknowns)):
         return False
-    return "(" in lhs_text + rhs_text and not re.fullmatch(r"\s*[A-Za-z](?:_\{?\w+\}?)?\s*", lhs_text)
+    if "(" not in lhs_text + rhs_text or re.fullmatch(r"\s*[A-Za-z](?:_\{?\w+\}?)?\s*", lhs_text):
+        return False
+    # a rewriting keeps the leading terms (3(x+2) = 2x + 10 is an equation, (x+1)^2 = x^2 + 1 a slip)
+    difference = sp.expand(lhs.expr - rhs.expr)
+    degree = sp.Poly(lhs.expr, *unknowns).total_degree()
+    return difference == 0 or sp.Poly(difference, *unknowns).total_degree() < degree
 
 
 def _identity(lhs: sp.Expr, rhs: sp.Expr) -> tuple[ClaimVerdict, str | None]:

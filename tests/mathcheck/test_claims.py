@@ -191,3 +191,8 @@ def test_a_prompt_that_asks_to_expand_makes_its_response_links_identities() -> N
     assert [(c.verdict, c.expected) for c in result.wrong_claims] == [("wrong", "x^2 + 2x + 1")]
     solving = verify_inprocess(response, prompt="Solve $(x+1)^2 = x^2 + 1$.")
     assert solving.wrong_claims == []
+
+
+def test_an_equation_simplified_is_not_an_identity() -> None:
+    # the leading terms differ: an equation to solve, even after "simplifying"
+    assert _checked(r"Simplifying both sides: $3(x + 2) = 2x + 10$, so $x = 4$.") == []
