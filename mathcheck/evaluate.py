@@ -216,6 +216,19 @@ def render(tallies: dict[str, Tally], with_mv: bool) -> str:
     return _table(head, rows) + "\n" + foot
 
 
+def render_sets(by_set: dict[str, Tally], with_mv: bool) -> str:
+    """One row per set file: final verdicts beside Math-Verify's, slips, false flags."""
+    head = ["set", "cases", "mathcheck final", "Math-Verify final", "slips caught", "false flags",
+            "correct solutions flagged"]  # fmt: skip
+    rows = [
+        [name, str(t.total), _pct(t.agree, t.total), _pct(t.mv_agree, t.total) if with_mv else "skipped",
+         _pct(t.caught, t.planted), str(t.false_flags),
+         _pct(t.flagged_correct_solutions, t.correct_solutions)]
+        for name, t in by_set.items()
+    ]  # fmt: skip
+    return _table(head, rows)
+
+
 def composition(cases: list[Case]) -> dict[str, Any]:
     tags: dict[str, int] = {}
     for case in cases:
@@ -261,15 +274,20 @@ def run(args: argparse.Namespace) -> int:
     tallies: dict[str, Tally] = {}
     misses: list[str] = []
     mv_misses: list[str] = []
+    by_set: dict[str, Tally] = {}
     for case in cases:
-        tally = tallies.setdefault(case.kind, Tally())
+        tally = Tally()
         score_mathcheck(case, tally, args.budget, misses)
         if with_mv:
             final = math_verify_final(case)
             tally.mv_agree += final == case.final
             if final != case.final:
                 mv_misses.append(f"{case.id}: final {final} (label {case.final})")
+        tallies.setdefault(case.kind, Tally()).add(tally)
+        by_set.setdefault(case.source, Tally()).add(tally)
     print(render(tallies, with_mv))
+    print()
+    print(render_sets(by_set, with_mv))
     over = sum(t > args.budget for tally in tallies.values() for t in tally.times)
     print(f"mathcheck messages over the {args.budget:.1f} s budget: {over}")
     if args.verbose:
