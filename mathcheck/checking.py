@@ -1,5 +1,6 @@
 """Checking an arithmetic claim link by link: exact arithmetic, rounding at the precision shown,
-unit conversions, and the right value of the first false link at the claim's own precision.
+unit conversions, complex numbers, congruences modulo n, identities where an expression is
+expanded or factored, and the right value of the first false link at the claim's own precision.
 """
 
 from __future__ import annotations

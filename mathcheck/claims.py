@@ -1,9 +1,10 @@
 """Find the arithmetic claims in a response ("12 × 3 = 36", "$\\frac{3}{4} \\cdot 8 = 6$", chains
-"a = b = c") and check each link with exact arithmetic.
+"a = b = c", congruences "a = b \\equiv c \\pmod n") and check each link with exact arithmetic.
 
 Finding is pure text work; checking builds sympy values through :mod:`mathcheck.parser`. A link is
-only called wrong when both sides parse, carry no unknowns, the claim is not hypothetical and the
-text around it cannot change its meaning; anything less certain is "unchecked".
+only called wrong when both sides parse, carry no unknowns (but for an expansion or a factoring,
+checked as an identity), the claim is not hypothetical and the text around it cannot change its
+meaning; anything less certain is "unchecked". A slip carried into a later step is marked once.
 """
 
 from __future__ import annotations
