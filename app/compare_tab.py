@@ -20,8 +20,8 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.api import api_error, client_of, session_of
-from app.chat_tab import json_controls, prompt_box
-from app.turns import parse_schema
+from app.chat_tab import prompt_box
+from app.panel_controls import build_controls
 from compare.diff import highlighted, word_diff
 from compare.lanes import MAX_LANES, OVERRIDABLE, LaneSpecError, parse_lane
 from compare.runcard import RunCard, differences_markdown, metrics_markdown, verdicts_markdown
@@ -33,6 +33,7 @@ from runtime.gate import BackendGate
 from runtime.kinds import KINDS
 from runtime.limits import Admission
 from runtime.markdown_text import LATEX_DELIMITERS, shown
+from runtime.panel_fields import PanelValues, field_named, parse_schema
 from runtime.registry import IN_PROCESS, BackendRegistry
 from runtime.settings import Settings
 
@@ -242,7 +243,9 @@ def build_compare_tab(
                 precision=0,
                 label="Seed (-1 = random)",
             )
-        json_output, json_schema = json_controls(first_preset, "cmp")
+        json_fields = [field_named("json_output"), field_named("json_schema")]
+        values = PanelValues.of(first_preset) if first_preset else PanelValues()
+        json_output, json_schema = build_controls(json_fields, values, "cmp", settings.max_new_tokens_cap)
     shared = [temperature, top_p, top_k, max_new, seed]
     link_warning = gr.Markdown("", visible=False, elem_id="cmp-link-warning")
     trust = gr.Checkbox(
