@@ -23,7 +23,7 @@ from app.api import api_error, client_of, session_of
 from app.chat_tab import prompt_box
 from app.panel_controls import build_controls
 from compare.diff import highlighted, word_diff
-from compare.lanes import MAX_LANES, OVERRIDABLE, LaneSpecError, parse_lane
+from compare.lanes import MAX_LANES, LaneSpecError, parse_lane
 from compare.runcard import RunCard, differences_markdown, metrics_markdown, verdicts_markdown
 from compare.runner import Comparison, ComparisonResult, LaneUpdate
 from compare.service import Prepared, SetupError, card_for, prepare
@@ -33,7 +33,7 @@ from runtime.gate import BackendGate
 from runtime.kinds import KINDS
 from runtime.limits import Admission
 from runtime.markdown_text import LATEX_DELIMITERS, shown
-from runtime.panel_fields import PanelValues, field_named, parse_schema
+from runtime.panel_fields import PanelValues, field_named, overridable, parse_schema
 from runtime.registry import IN_PROCESS, BackendRegistry
 from runtime.settings import Settings
 
@@ -274,7 +274,7 @@ def build_compare_tab(
                 model = gr.Textbox(label="Model (empty = backend default)", elem_id=f"cmp-model-{i}")
                 with gr.Row():
                     vary = gr.Dropdown(
-                        [NO_OVERRIDE, *OVERRIDABLE], value=NO_OVERRIDE, label="Vary", min_width=100
+                        [NO_OVERRIDE, *overridable()], value=NO_OVERRIDE, label="Vary", min_width=100
                     )
                     vary_value = gr.Number(None, label="to", min_width=80)
                 readout = gr.Markdown("", elem_id=f"cmp-readout-{i}", elem_classes=["metrics-line"])
