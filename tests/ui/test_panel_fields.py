@@ -105,3 +105,20 @@ def test_the_chat_store_keeps_and_restores_it(stop_row: PanelField) -> None:
     restored, note = settings_of(record, ["scripted"], ["math"], 4096)
     values = dict(zip(setting_names(), restored[2:], strict=True))
     assert (values["stop"], values["temperature"], note) == ("END", 0.1, "")
+
+
+def test_panel_values_by_position_or_name_with_clear_errors() -> None:
+    by_position = PanelValues("Be brief.", 0.3, 0.8, 0, 128, -1, False)
+    assert by_position == PanelValues(
+        system_prompt="Be brief.", temperature=0.3, top_p=0.8, max_new_tokens=128
+    )
+    assert by_position.options(64).max_new_tokens == 64  # the deployment's cap
+    assert by_position.options(4096).seed is None  # -1: a random seed
+    assert by_position.replace(json_output=True, json_schema='{"type": "object"}').options(9).json_schema == {
+        "type": "object"
+    }
+    assert by_position.replace(json_schema="{nope").options(9).json_schema is None  # off: unused
+    with pytest.raises(TypeError, match="no panel field named colour"):
+        PanelValues(colour="red")
+    with pytest.raises(TypeError, match="at most"):
+        PanelValues(*range(len(panel_fields()) + 1))
