@@ -17,13 +17,13 @@ from app.compare_view import (
     SavedRun,
     lane_spec,
     pickers_for,
-    readout,
     restored_run,
     summary_markdown,
     timeline_frame,
     unconfigured,
     write_card_files,
 )
+from app.render import lane_readout
 from compare.diff import highlighted, word_diff
 from compare.lanes import MAX_LANES, LaneSpecError
 from compare.runcard import RunCard
@@ -199,7 +199,7 @@ class CompareActions:
                         "*thinking…*\n\n" + shown(update.reasoning) if update.reasoning else ""
                     )
                     label = f"run {run_index + 1}/{runs} · " if runs > 1 else ""
-                    notes[update.lane] = label + readout(update)
+                    notes[update.lane] = label + lane_readout(update)
                     now = time.monotonic()
                     if update.finished or now - last_draw >= REFRESH_S:
                         last_draw = now

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from compare.lanes import MAX_LANES, LaneSpecError, parse_lane
 from compare.runcard import RunCard, differences_markdown, metrics_markdown, verdicts_markdown
-from compare.runner import ComparisonResult, LaneUpdate
+from compare.runner import ComparisonResult
 from runtime.gate import BackendGate
 from runtime.kinds import KINDS
 from runtime.panel_fields import field_named
@@ -62,19 +62,6 @@ def pickers_for(spec: str, labels: list[str]) -> tuple[str, str, str, float | No
     if override is None:
         return backend, model, NO_OVERRIDE, None
     return backend, model, override.name, None if override.value is None else float(override.value)
-
-
-def readout(update: LaneUpdate) -> str:
-    if update.metrics is not None:
-        m = update.metrics
-        line = f"✓ {m.summary()}"
-        if m.server:
-            line += "  \nserver: " + ", ".join(f"{k} {v:.3g}" for k, v in m.server.items())
-        return line
-    icon = {"waiting": "…", "streaming": "▶", "stopped": "■", "timeout": "✗", "error": "✗"}[update.status]
-    rate = f" · {update.tokens_per_s:.1f} tok/s" if update.tokens_per_s else ""
-    text = f"{icon} {update.status} · {update.tokens} tokens{rate} · {update.elapsed_s:.1f} s"
-    return text + (f"  \n{update.error}" if update.error else "")
 
 
 def timeline_frame(result: ComparisonResult) -> pd.DataFrame:
