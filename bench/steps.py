@@ -16,9 +16,10 @@ Below it, the kernel table: every GGUF matmul shape of the graph (slm.gguf MatMu
 MatMulQ8_0 nodes: N x K, activation levels, nodes per step) called alone through the folder's
 own library on one thread, at each batch size: the least thread CPU time of KERNEL_CALLS calls
 (weights of random bytes, warm in the caches: the arithmetic, not the memory a real step also
-waits on), and the step's share (times the nodes). The least time of many calls is what the
-shared machine's other work disturbs least, so two libraries compare in it under load (copy a
-folder, put another build's library in it, and run both).
+waits on), and the step's share (times the nodes). Its ratios to one row hold up under load
+better than wall times, but on a machine loaded well past its cores even the least of 25 calls
+moved by ~30% between two runs of the same library: compare two builds' tables from one quiet
+moment, or their calls interleaved in one process.
 """
 
 from __future__ import annotations
