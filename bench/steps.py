@@ -11,10 +11,20 @@ of a step (mask, ids, bindings, the logits array) plus a greedy pick of each row
 ms" is the process's CPU time per step, every thread's (onnxruntime's workers spin while they
 wait, so it counts that too): with --threads 1, what a step costs when the shared machine's
 other work preempts it, which wall times do not show.
+
+Below it, the kernel table: every GGUF matmul shape of the graph (slm.gguf MatMulQ4_1 and
+MatMulQ8_0 nodes: N x K, activation levels, nodes per step) called alone through the folder's
+own library on one thread, at each batch size: the least thread CPU time of KERNEL_CALLS calls
+(weights of random bytes, warm in the caches: the arithmetic, not the memory a real step also
+waits on), and the step's share (times the nodes). Its ratios to one row hold up under load
+better than wall times, but on a machine loaded well past its cores even the least of 25 calls
+moved by ~30% between two runs of the same library: compare two builds' tables from one quiet
+moment, or their calls interleaved in one process.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import statistics
 import tempfile
@@ -27,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from engines.onnx_batch import Graph
-from models.native_ops import machine_line
+from models.native_ops import LIBRARY_NAME, machine_line
 
 STEPS_PER_ROUND = 8
 WARM_UP = 2
@@ -157,6 +167,91 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+KERNEL_CALLS = 25
+_FORMATS = {"MatMulQ4_1": (0, 128), "MatMulQ8_0": (1, 256)}  # slm_gguf_matmul's format, bytes a block
+
+
+def matmul_shapes(folder: Path) -> list[dict[str, Any]]:
+    """The graph's GGUF matmul shapes: op, n, k, levels, and how many nodes a step runs."""
+    import onnx
+
+    graph = onnx.load(str(folder / "model.onnx"), load_external_data=False).graph
+    dims = {t.name: list(t.dims) for t in graph.initializer}
+    seen: dict[tuple[str, int, int, int], int] = defaultdict(int)
+    for node in graph.node:
+        if node.domain == "slm.gguf" and node.op_type in _FORMATS:
+            attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+            groups, blocks, _ = dims[node.input[1]]
+            seen[(node.op_type, 8 * groups, 32 * blocks, int(attrs.get("activation_levels", 1)))] += 1
+    return [
+        {"op": op, "n": n, "k": k, "levels": levels, "nodes": nodes}
+        for (op, n, k, levels), nodes in seen.items()
+    ]
+
+
+def _least_cpu_us(call: Any, calls: int) -> float:
+    """CALL's least thread CPU time in microseconds over CALLS calls (after one to warm up); it
+    returns slm_gguf_matmul's status, 0 for done."""
+    if call() != 0:
+        raise RuntimeError("slm_gguf_matmul refused the shape")
+    best = float("inf")
+    for _ in range(calls):
+        start = time.thread_time_ns()
+        call()
+        best = min(best, time.thread_time_ns() - start)
+    return best / 1000
+
+
+def kernel_times(
+    library: Path, shapes: list[dict[str, Any]], counts: list[int], calls: int
+) -> list[dict[str, Any]]:
+    """Per shape, the least thread CPU microseconds of one call at each batch size."""
+    lib = ctypes.CDLL(str(library))
+    lib.slm_gguf_matmul.restype = ctypes.c_int
+    lib.slm_gguf_matmul.argtypes = [ctypes.c_int] * 3 + [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64]
+    lib.slm_gguf_matmul.argtypes += [ctypes.c_void_p] * 3 + [ctypes.c_int64, ctypes.c_void_p]
+    rng = np.random.default_rng(0)
+    out = []
+    for shape in shapes:
+        fmt, block_bytes = _FORMATS[shape["op"]]
+        n, k = shape["n"], shape["k"]
+        weights = rng.integers(0, 256, (n // 8, k // 32, block_bytes), dtype=np.uint8)
+        scales = (rng.random((n // 8, k // 32, 8)) * 0.01).astype(np.float32)
+        mins = (-scales * 8).ctypes.data if fmt == 0 else None
+        times = {}
+        for rows in counts:
+            a = rng.standard_normal((rows, k)).astype(np.float32)
+            result = np.empty((rows, n), np.float32)
+            args = (fmt, shape["levels"], 0, a.ctypes.data, rows, k, weights.ctypes.data, scales.ctypes.data)
+            times[rows] = _least_cpu_us(
+                lambda args=(*args, mins, n, result.ctypes.data): lib.slm_gguf_matmul(*args), calls
+            )
+        out.append({**shape, "us": times})
+    return out
+
+
+def kernel_table(rows: list[dict[str, Any]], counts: list[int]) -> str:
+    head = ["matmul", "N x K", "levels", "per step"]
+    for c in counts:
+        head += [f"{c} rows us", "vs 1 row"] if c != 1 else ["1 row us"]
+    head += [f"ms a step at {c}" for c in counts]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    totals = dict.fromkeys(counts, 0.0)
+    for r in rows:
+        cells = [r["op"].removeprefix("MatMul"), f"{r['n']} x {r['k']}", str(r["levels"]), str(r["nodes"])]
+        one = r["us"].get(1)
+        for c in counts:
+            cells.append(f"{r['us'][c]:.1f}")
+            if c != 1:
+                cells.append(f"{r['us'][c] / one:.2f}x" if one else "-")
+            totals[c] += r["us"][c] * r["nodes"] / 1000
+        cells += [f"{r['us'][c] * r['nodes'] / 1000:.2f}" for c in counts]
+        lines.append("| " + " | ".join(cells) + " |")
+    blank = ["all", "", "", str(sum(r["nodes"] for r in rows))] + [""] * (2 * len(counts) - (1 in counts))
+    lines.append("| " + " | ".join(blank + [f"{totals[c]:.2f}" for c in counts]) + " |")
+    return "\n".join(lines)
+
+
 def run_steps(folder: Path, counts: list[int], context: int, runs: int, threads: int) -> int:
     if not counts or min(counts) < 1:
         print("error: --steps takes batch sizes of 1 or more, e.g. 1,4,8")
@@ -169,5 +264,12 @@ def run_steps(folder: Path, counts: list[int], context: int, runs: int, threads:
         flush=True,
     )
     rows = measure_steps(folder, counts, context, rounds, threads)
-    print(f"\n{machine_line()}\n{table(rows)}")
+    print(f"\n{machine_line()}\n{table(rows)}", flush=True)
+    shapes = matmul_shapes(folder)
+    if shapes:
+        timed = kernel_times(folder / LIBRARY_NAME, shapes, counts, KERNEL_CALLS)
+        print(
+            f"\nGGUF matmuls alone, one thread, weights warm: least thread CPU of {KERNEL_CALLS} calls\n"
+            f"{kernel_table(timed, counts)}"
+        )
     return 0

@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 
+from models import native_ops
 from backends.scripted import ScriptedBackend
 from bench import steps
 from bench.engine import measure_backend
@@ -75,3 +76,29 @@ def test_the_step_table_gives_ratios_to_one_row() -> None:
     lines = text.splitlines()
     assert lines[0].startswith("| rows | step ms | vs 1 row | ms per row | CPU ms | q4_1 matmuls")
     assert lines[3].startswith("| 4 | 16.00 | 1.60x | 4.00 | 9.00 |") and lines[3].endswith("| 0.30 | 250 |")
+
+
+def test_the_kernel_table_holds_every_gguf_matmul_of_the_graph(default_model_dir: Path) -> None:
+    config = json.loads((default_model_dir / "genai_config.json").read_text())
+    layers, vocab = config["model"]["decoder"]["num_hidden_layers"], config["model"]["vocab_size"]
+    shapes = steps.matmul_shapes(default_model_dir)
+    q4_1 = [s for s in shapes if s["op"] == "MatMulQ4_1"]
+    assert sum(s["nodes"] for s in q4_1) == 5 * layers  # qkv, o, gate, up, down
+    assert [(s["n"], s["nodes"]) for s in shapes if s["op"] == "MatMulQ8_0"] == [(vocab, 1)]  # the lm_head
+    assert all(s["n"] % 8 == 0 and s["k"] % 32 == 0 and s["levels"] in (1, 2) for s in shapes)
+
+
+def test_the_kernel_table_times_each_shape_at_each_batch_size(default_model_dir: Path) -> None:
+    shapes = [{"op": "MatMulQ4_1", "n": 64, "k": 96, "levels": 2, "nodes": 30}]
+    shapes.append({"op": "MatMulQ8_0", "n": 16, "k": 64, "levels": 1, "nodes": 1})
+    timed = steps.kernel_times(default_model_dir / native_ops.LIBRARY_NAME, shapes, [1, 4], calls=3)
+    assert [sorted(t["us"]) for t in timed] == [[1, 4], [1, 4]]
+    assert all(us > 0 for t in timed for us in t["us"].values())
+    lines = steps.kernel_table(timed, [1, 4]).splitlines()
+    head = "| matmul | N x K | levels | per step | 1 row us | 4 rows us | vs 1 row | ms a step at 1 |"
+    assert lines[0] == head + " ms a step at 4 |"
+    q4_1 = timed[0]["us"]
+    assert lines[2].startswith(
+        f"| Q4_1 | 64 x 96 | 2 | 30 | {q4_1[1]:.1f} | {q4_1[4]:.1f} | {q4_1[4] / q4_1[1]:.2f}x |"
+    )
+    assert lines[4].startswith("| all |  |  | 31 |")

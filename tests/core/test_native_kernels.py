@@ -114,10 +114,11 @@ def test_each_kernel_matches_the_scalar_reference_bit_for_bit(library: Path, ker
 
 @pytest.mark.parametrize("kernel", HERE)
 def test_the_m_above_one_paths_match_row_by_row(library: Path, kernel: str) -> None:
-    # AVX2: one row alone, else up to 16 rows a pass over each group's blocks (17 and 33 rows:
-    # a second and third pass); AVX-512: one group at a time up to 3 rows, two groups from 4 rows
-    # on (an odd group count leaves one alone). Every row of a batch equals that row run alone,
-    # which batching sequences through the op relies on
+    # AVX2: one row alone, 2 and 3 rows a pass over each group's blocks; q4_1 from 4 rows on tiles
+    # of 2 rows x 2 groups, up to 16 rows at a time (17 and 33 rows: a second and third), an odd
+    # last row on the one-row kernel (3 and 5 groups: a group left alone); AVX-512: one group at a
+    # time up to 3 rows, two groups from 4 rows on (an odd group count leaves one alone). Every
+    # row of a batch equals that row run alone, which batching sequences through the op relies on
     lib = _load(library)
     rng = np.random.default_rng(3)
     for fmt in ("q4_1", "q8_0"):
