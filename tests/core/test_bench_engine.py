@@ -3,11 +3,11 @@ from pathlib import Path
 
 import pytest
 
-from models import native_ops
 from backends.scripted import ScriptedBackend
 from bench import steps
 from bench.engine import measure_backend
 from bench.prompts import PROMPTS
+from models import native_ops
 
 
 async def test_any_backend_gets_the_same_measurements() -> None:
