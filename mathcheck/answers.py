@@ -381,7 +381,7 @@ def compare(ans: Value, gold: Value, prompt: str | None = None, up_to_constant: 
             return "not_equivalent"
         if ans.brackets and gold.brackets and (ans.brackets == "{") != (gold.brackets == "{"):
             return "not_equivalent"  # a set is not a tuple
-        if ans.ordered and gold.ordered:
+        if gold.ordered and (ans.ordered or not ans.brackets):  # "1, 3" for the pair (1, 3): in order
             return _worst([compare(a, g, prompt) for a, g in zip(ans.items, gold.items, strict=True)])
         return _match_sets(ans.items, gold.items, prompt)
     return "not_equivalent"

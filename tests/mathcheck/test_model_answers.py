@@ -28,6 +28,11 @@ from mathcheck.verify import verify_inprocess
         ("The solution is $x != 5$", r"x \neq 5", "correct"),
         (r"So $x = 1/3 \approx 0.33$.", "1/3", "correct"),
         (r"So $x = 2/3 \approx 0.67$.", "1/3", "incorrect"),
+        # a bare list against an ordered pair is read in order (LaTeX braces only group: ${2,5}$ is 2,5)
+        ("The ordered pair is $2, 5$.", "(2, 5)", "correct"),
+        ("The ordered pair is $5, 2$.", "(2, 5)", "incorrect"),
+        ("The ordered pair is ${5,2}$.", "(2, 5)", "incorrect"),
+        (r"The set is $\{5, 2\}$.", r"\{2, 5\}", "correct"),
     ],
 )
 def test_model_written_answers(response: str, gold: str, final: str) -> None:
