@@ -147,6 +147,7 @@ def _check_native_ops(folder: Path, session_options: dict[str, object]) -> None:
                 prefix="was built by an older version of slm-playground",
                 hint=_rebuild_hint(folder),
             )
+        native_ops.refresh_library(folder)
     if problem := native_ops.cpu_problem():
         raise ModelFolderError(
             folder,

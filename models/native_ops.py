@@ -9,7 +9,9 @@ caller can fall back to a model that runs on onnxruntime's own kernels.
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.util
+import logging
 import os
 import platform
 import shutil
@@ -23,6 +25,9 @@ SOURCES = tuple(
     NATIVE / name for name in ("gguf_ops.c", "gguf_kernels.c", "gguf_kernels_avx512.c", "gguf_attention.c")
 )
 LIBRARY_NAME = "libslm_gguf_ops.so"
+SOURCE_FILE = LIBRARY_NAME + ".source"
+"""Beside the library: the digest of the sources and flags it was compiled from."""
+log = logging.getLogger("slm_playground.native_ops")
 # -ffp-contract=off: gguf_kernels.c writes each fused multiply-add out, so that its scalar
 # reference matches the AVX2 kernel bit for bit; warnings are errors so a slip cannot ship.
 _WARNINGS = ["-Wall", "-Wextra", "-Werror"]
@@ -188,4 +193,36 @@ def build_library(out_dir: Path, *, sanitize: bool = False, command: list[str] |
             names = ", ".join(s.name for s in SOURCES)
             raise NativeBuildError(f"compiling {names} failed:\n{proc.stderr.strip()[-2000:]}")
         staged.replace(target)
+    if not sanitize and command == compiler():
+        (out_dir / SOURCE_FILE).write_text(source_digest() + "\n", encoding="utf-8")
     return target
+
+
+def source_digest() -> str:
+    """What the library's code is: its C sources, headers and compiler flags."""
+    digest = hashlib.sha256(" ".join(_FLAGS).encode())
+    for path in sorted(NATIVE.glob("*.[ch]")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def refresh_library(folder: Path) -> bool:
+    """Recompile FOLDER's library when this version's sources differ from the ones it was built
+    from (same block layout, faster kernels: without this a prepared folder would keep the
+    kernels of the version that built it). True when it was rebuilt. Where it cannot be (no
+    compiler, a read-only folder), the old library stays: it computes the same results."""
+    recorded = folder / SOURCE_FILE
+    try:
+        if recorded.read_text(encoding="utf-8").strip() == source_digest():
+            return False
+    except OSError:
+        pass  # built before the digest was recorded
+    if missing_requirement() or not os.access(folder, os.W_OK):
+        return False
+    try:
+        build_library(folder)
+    except (NativeBuildError, OSError) as exc:
+        log.warning("kept %s's native library, built from older sources: %s", folder, exc)
+        return False
+    log.info("rebuilt %s's native library from this version's sources", folder)
+    return True
