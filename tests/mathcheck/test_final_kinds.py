@@ -205,3 +205,15 @@ def test_one_reader_where_two_were_asked_is_not_confident() -> None:
     # an answer only the project reads (a unit) never asks Math-Verify: one reader by design
     own = verify_inprocess("Final answer: 5 km", gold="5", limiter=second_reader_times_out)
     assert own.final == "correct" and own.confident
+
+
+def test_pairs_named_by_their_unknowns_in_a_set_are_the_set() -> None:
+    """Recorded in solutions_fresh3b (sfft-pairs): "(x, y) \\in \\{...\\}" was judged incorrect."""
+    gold = r"\{(4,8), (5,5), (6,4), (9,3)\}"
+    right = r"**Answer:** \((x, y) \in \{(4,8), (5,5), (6,4), (9,3)\}\)"
+    assert verify_inprocess(right, gold=gold, limiter=_alarm).final == "correct"
+    for wrong in (
+        r"\((x, y) \in \{(4,8), (5,5), (6,4)\}\)",
+        r"\((x, y) \in \{(8,4), (5,5), (6,4), (9,3)\}\)",
+    ):
+        assert verify_inprocess(f"**Answer:** {wrong}", gold=gold, limiter=_alarm).final == "incorrect"
