@@ -114,6 +114,8 @@ def parse_number(text: str, approx: bool = False) -> Num:
 _STRUCTURE = re.compile(
     r"<|>|≤|≥|\\(?:le|ge|leq|geq|lt|gt|leqslant|geqslant|neq?|in|cup|cap|infty|begin|binom|log_)\b|∞|∪|\\emptyset"
 )
+_NAMED_SET = re.compile(r"\(\s*[A-Za-z](?:\s*,\s*[A-Za-z])+\s*\)\s*(?:\\in|∈)\s*(\\\{.*\\\})\s*")
+"""Tuples named by their unknowns, then a set of them (one unknown, ``x \\in S``, is a region)."""
 _INTERVAL = re.compile(r"^[\[(][^\[\]()]*,[^\[\]()]*[\])]$")
 
 
@@ -133,6 +135,9 @@ def parse_answer(text: str) -> Value:
     text = _strip(text)
     if not text:
         raise ParseError("empty answer")
+    named_set = _NAMED_SET.fullmatch(text)
+    if named_set:  # (x, y) \in \{(4,8), (5,5)\}: the set of pairs is the answer
+        return parse_answer(named_set.group(1))
     if has_pm(text):
         pair = plus_minus(text)
         assert pair is not None

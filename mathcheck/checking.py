@@ -21,7 +21,7 @@ def _decimals_shown(part: str) -> int:
 
 def _is_atom(part: str) -> bool:
     """A single number, maybe with a unit or label: nothing is computed on this side."""
-    core = re.sub(r"\\(?:text|mathrm)\{[^{}]*\}|\\[,;! ]|[$%]", " ", part)
+    core = re.sub(r"\\(?:text|mathrm)\{[^{}]*\}(?:\^\{?[23]\}?)?|\\[,;! ]|[$%]", " ", part)  # \text{ cm}^3
     core = re.sub(r"(?<=\d)\s*[A-Za-z]+(?:/[A-Za-z]+)?(?:\s+[A-Za-z]+)?\s*$", "", core.strip())
     return bool(re.fullmatch(r"-?\d[\d,]*(?:\.\d+)?", core.strip().replace("{,}", "")))
 
@@ -246,6 +246,7 @@ def check_claim(cand: Candidate, earlier: Sequence[Claim] = ()) -> Claim | None:
     unchecked, never a ✓ for what was not read. A false link that follows from an ``earlier`` wrong
     step ("3^2 = 10", then "3^2 \\equiv 3 \\pmod 7") is that slip carried on, not a second one."""
     checked = unreadable = 0
+    note = "could not parse"
     for k, relation in enumerate(cand.relations):
         left, right = cand.parts[k], cand.parts[k + 1]
         if relation == "<" or (relation == "≡" and cand.modulus is None):
@@ -256,8 +257,9 @@ def check_claim(cand: Candidate, earlier: Sequence[Claim] = ()) -> Claim | None:
         if verdict == "wrong":
             if cand.hypothetical:
                 return Claim(cand.text, cand.span, "unchecked", note="hypothetical")
-            if cand.loose_context and k == 0:
-                return Claim(cand.text, cand.span, "unchecked", note="words before it may change its meaning")
+            if cand.loose_context and k == 0:  # "per 60 min = 18,000 ÷ 60 = 3,000": the later links
+                unreadable, note = unreadable + 1, "words before it may change its meaning"  # stand alone
+                continue
             if k == 0 and len(cand.relations) > 1 and _described(left, right):
                 continue  # "ate 2.5 apples = 3 * 2.5 = 7.5 apples": the words name the quantity
             if k + 1 < len(cand.relations) and _running_total(left, right, cand.imaginary):
@@ -274,7 +276,7 @@ def check_claim(cand: Candidate, earlier: Sequence[Claim] = ()) -> Claim | None:
             continue
         checked += 1
     if unreadable:
-        return Claim(cand.text, cand.span, "unchecked", note="could not parse")
+        return Claim(cand.text, cand.span, "unchecked", note=note)
     return Claim(cand.text, cand.span, "ok") if checked else None
 
 

@@ -63,8 +63,12 @@ _REGION = re.compile(
     r"|(?<!\\)\$((?:[^$\\]|\\.)+?)\$",  # inline math; \$ inside it is a dollar sign
     re.DOTALL,
 )
+_CLOCK = r"(?<![\d.])\d{1,3}(?::\d{1,3}){1,2}(?!\d)(?:\s*[AaPp]\.?[Mm]\b\.?)?"
+"""A time of day or a duration (10:35 AM, 2:25, 1:05:30) or a ratio (3:4): never a number in a claim."""
 _ROUGH = re.compile(
-    r"\\\$|(?<![\d.])\.\d+|\d+(?:(?:,\d{3})+|\.\d+)*(?:\.\d+)?|\\[A-Za-z]+|[A-Za-z]+(?:/[A-Za-z]+)?|\S"
+    r"\\\$|"
+    + _CLOCK
+    + r"|(?<![\d.])\.\d+|\d+(?:(?:,\d{3})+|\.\d+)*(?:\.\d+)?|\\[A-Za-z]+|[A-Za-z]+(?:/[A-Za-z]+)?|\S"
 )
 _OPS = set("+-−–*/×÷·^²³√()[]{}!%=≈$|_°")
 _EQ = re.compile(
@@ -243,6 +247,8 @@ def _kind(tokens: list[re.Match[str]], i: int, text: str) -> str:
     nxt = tokens[i + 1].group(0) if i + 1 < len(tokens) else ""
     glued_prev = i > 0 and tokens[i - 1].end() == tokens[i].start()
     glued_next = i + 1 < len(tokens) and tokens[i].end() == tokens[i + 1].start()
+    if re.fullmatch(_CLOCK, tok) and ":" in tok:
+        return "T"  # 10:35 AM + 3 hours = 1:35 PM: times are left unchecked, never read as 35 + 3
     if tok[0].isdigit() or (tok[0] == "." and len(tok) > 1):
         return "M"
     if tok == "\\$":

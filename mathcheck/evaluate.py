@@ -1,13 +1,14 @@
 """``slm-playground bench verify``: score the checker on hand-labelled sets, next to Math-Verify.
 
-Ten sets in tests/mathcheck/data, all written for this project: eval_set and heldout_set (mixed),
+Twelve sets in tests/mathcheck/data, all written for this project: eval_set and heldout_set (mixed),
 answers (final answers of every kind against a reference), worked (human-style worked solutions
 from templates, each once correct and once with a planted slip whose step and right value are
 labelled), the two *_heldout sets (the same kinds, written by hand after the checker was tuned
 on the others), answers_fresh ("fresh answers": final answers phrased the ways models and people
 end them, written before reading the extraction rules, with the lead's spot cases), and the
-model-style solutions (solutions, solutions_fresh, and solutions_fresh2: a fresh batch written
-after the tuning; a set's first line says who wrote it and when). Printed in one run, per kind:
+model-style solutions (solutions, solutions_fresh, solutions_fresh2, and solutions_fresh3a/b: a
+batch written by other hands after round 1, scored unseen, then tuned on in round 2; a set's first
+line says who wrote it and when). Printed in one run, per kind:
 final-verdict agreement for mathcheck and for Math-Verify alone (default settings),
 slips caught (and with the right value), false "wrong" flags on correct steps, the median and
 worst time per message, and how many verdicts were not confident.
@@ -17,12 +18,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import sympy as sp
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "mathcheck" / "data"
 DEFAULT_SET = DATA / "eval_set.jsonl"
@@ -39,6 +43,8 @@ SETS = tuple(
         "solutions",
         "solutions_fresh",
         "solutions_fresh2",
+        "solutions_fresh3a",
+        "solutions_fresh3b",
     )
 )
 
@@ -122,10 +128,38 @@ class Tally:
 
 
 def _same_value(shown: str | None, expected: str) -> bool:
+    """The right value the checker shows ("5/18 ≈ 0.2778", "525.00", "9.8995") is the labelled one
+    ("\\frac{5}{18}", "525", "\\sqrt{98}"): equal as numbers, a decimal within half a unit of its
+    last digit shown."""
     if shown is None:
         return False
-    head = shown.split("≈")[-1].strip().split(" ")[0].removeprefix("\\").lstrip("$")
-    return head == expected.removeprefix("\\").lstrip("$")
+    gold = _number(expected)
+    if gold is None:
+        head = shown.split("≈")[-1].strip().split(" ")[0].removeprefix("\\").lstrip("$")
+        return head == expected.removeprefix("\\").lstrip("$")
+    for piece in shown.split("≈"):
+        value = _number(piece)
+        if value is None:
+            continue
+        decimals = re.search(r"\.(\d+)", piece)
+        tolerance = sp.Rational(1, 2 * 10 ** len(decimals.group(1))) if decimals else sp.Integer(0)
+        if value.free_symbols or gold.free_symbols:  # x^2 + 5x + 6: the same polynomial
+            if sp.expand(value - gold) == 0:
+                return True
+        elif abs(sp.N(value - gold, 30)) <= tolerance + sp.Float("1e-20"):
+            return True
+    return False
+
+
+def _number(text: str) -> sp.Expr | None:
+    """A value or polynomial as the checker or a label writes it (units after it ignored), or None."""
+    from mathcheck.parser import ParseError, parse_expr
+
+    try:
+        value = parse_expr(text.strip().lstrip("$")).expr
+    except (ParseError, ValueError, TypeError, ZeroDivisionError):
+        return None
+    return value if value.free_symbols or value.is_finite else None
 
 
 def score_mathcheck(case: Case, tally: Tally, budget_s: float, misses: list[str]) -> None:

@@ -216,14 +216,14 @@ def _match_unit(text: str, i: int, after_number: bool) -> tuple[Unit, int] | Non
     """A unit word at ``i`` (longest match, word-bounded); single letters only right after a number."""
     if not after_number:
         return None
-    m = re.compile(r"[A-Za-z]+(?:/[A-Za-z]+)?(?:\^?[23²³])?").match(text, i)
+    m = re.compile(r"[A-Za-z]+(?:/[A-Za-z]+)?(?:\^\s*\{\s*[23]\s*\}|\^?[23²³])?").match(text, i)
     if not m:
         return None
     top, _, bottom = m.group(0).partition("/")
     if bottom and m.group(0) not in UNITS and (top in UNITS or top.lower() in UNITS) and bottom in UNITS:
         return Unit(m.group(0), None), m.end()  # km/L, g/cm: a rate we keep as a label
     for end in (m.end(), i + len(re.compile(r"[A-Za-z]+").match(text, i).group(0))):  # type: ignore[union-attr]
-        cand = text[i:end]
+        cand = re.sub(r"[{}\s]", "", text[i:end])  # cm^{3} is cm^3
         unit = UNITS.get(cand) or UNITS.get(cand.lower())
         if unit is None:
             base = re.match(r"[A-Za-z]+", cand)

@@ -43,9 +43,12 @@ def _table() -> dict[str, Unit]:
             (("g", "gram", "grams"), sp.Integer(1)),
             (("kg", "kilogram", "kilograms"), sp.Integer(1000)),
         ],
-        "volume": [
-            (("ml", "mL", "milliliter", "milliliters", "millilitre", "millilitres"), sp.Rational(1, 1000)),
-            (("l", "L", "liter", "liters", "litre", "litres"), sp.Integer(1)),
+        "volume": [  # litres are the base; cubic lengths are added below (1 L = 1000 cm^3)
+            (
+                ("mL", "ml", "milliliter", "milliliters", "millilitre", "millilitres", "cc"),
+                sp.Rational(1, 1000),
+            ),
+            (("L", "l", "liter", "liters", "litre", "litres"), sp.Integer(1)),
         ],
         "speed": [
             (("m/s",), sp.Integer(1)),
@@ -60,12 +63,9 @@ def _table() -> dict[str, Unit]:
             (("rad", "radian", "radians"), sp.Integer(1)),
             (("deg", "degree", "degrees", "°"), sp.pi / 180),
         ],
-        "area": [
-            (("m^2", "m²", "sq m"), sp.Integer(1)),
-            (("cm^2", "cm²"), sp.Rational(1, 10000)),
-            (("km^2", "km²"), sp.Integer(1000000)),
-        ],
+        "area": _powers_of_lengths(2, sp.Integer(1)),  # m^2 is the base
     }
+    groups["volume"] += _powers_of_lengths(3, sp.Integer(1000))
     table: dict[str, Unit] = {}
     for dimension, rows in groups.items():
         for names, factor in rows:
@@ -73,6 +73,22 @@ def _table() -> dict[str, Unit]:
             for name in names:
                 table[name] = Unit(canonical, dimension, factor)
     return table
+
+
+_LENGTHS = {"mm": sp.Rational(1, 1000), "cm": sp.Rational(1, 100), "m": sp.Integer(1), "km": sp.Integer(1000),
+            "in": sp.Rational(254, 10000), "ft": sp.Rational(3048, 10000), "yd": sp.Rational(9144, 10000),
+            "mi": sp.Rational(1609344, 1000)}  # fmt: skip
+_SUPERSCRIPT = {2: "²", 3: "³"}
+
+
+def _powers_of_lengths(power: int, per_cubic_metre: sp.Expr) -> list[tuple[tuple[str, ...], sp.Expr]]:
+    """cm^2, cm², sq cm (power 2) or cm^3, cm³ (power 3), each as a factor to its dimension's base:
+    square metres, or litres (``per_cubic_metre`` = 1000)."""
+    rows = []
+    for name, factor in _LENGTHS.items():
+        names = (f"{name}^{power}", f"{name}{_SUPERSCRIPT[power]}", *((f"sq {name}",) if power == 2 else ()))
+        rows.append((names, factor**power * per_cubic_metre))
+    return rows
 
 
 UNITS = _table()

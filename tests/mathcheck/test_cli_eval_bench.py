@@ -162,3 +162,25 @@ def test_the_fresh_answers_set_is_its_own_row() -> None:
     assert {c.kind for c in cases} == {"fresh answers"}
     labels = [c.final for c in cases]
     assert len(cases) >= 140 and labels.count("incorrect") >= len(cases) // 4  # wrong answers too
+
+
+@pytest.mark.parametrize(
+    ("shown", "label", "same"),
+    [  # recorded from bench verify -v on solutions_fresh3a/b: the checker's right value vs the label
+        ("1.875", "15/8", True),
+        ("525.00", "525", True),
+        ("5/18 ≈ 0.2778", r"\frac{5}{18}", True),
+        ("9.8995", r"\sqrt{98}", True),
+        ("204.2035", r"65\pi", True),
+        ("120 cm", "120", True),
+        ("x^2 + 5·x + 6", "x^2+5x+6", True),
+        ("52.50", "525", False),
+        ("9.8995", r"\sqrt{99}", False),
+        ("5/16 ≈ 0.3125", r"\frac{5}{18}", False),
+        (None, "3", False),
+    ],
+)
+def test_right_values_compare_as_numbers_at_the_precision_shown(
+    shown: str | None, label: str, same: bool
+) -> None:
+    assert evaluate._same_value(shown, label) is same

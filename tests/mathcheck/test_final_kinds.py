@@ -142,14 +142,21 @@ def test_a_proof_of_equality_decides_where_the_readers_judge_one_answer_differen
     assert any("Math-Verify's comparison decides" in note for note in algebra.notes)
 
 
-def test_readers_that_took_different_answers_are_not_confident() -> None:
-    # Math-Verify takes the first root of the box; the project takes both
+def test_readers_that_took_different_answers_decide_by_what_is_measured() -> None:
+    # Math-Verify takes the first root of the box; the project takes both, from a box: it decides
     both = "So the answer is $\\boxed{p = -1 \\text{ and } p = \\dfrac{15}{8}}$"
     result = verify_inprocess(both, gold="p=-1,p=\\frac{15}{8}", limiter=_alarm)
-    assert result.final == "correct"
-    assert not result.confident
-    assert result.to_json()["confident"] is False
-    assert any("Math-Verify took another answer" in note for note in result.notes)
+    assert result.final == "correct" and result.confident
+    assert any("the project's reader decides: Math-Verify took another answer" in n for n in result.notes)
+    # recorded in solutions_fresh3b (divisors-720): an answer line against Math-Verify's other number
+    line = "$$(4+1)(2+1)(1+1) = 5 \\cdot 3 \\cdot 2 = 30$$\n\n**Answer:** 720 has **30** positive divisors."
+    divisors = verify_inprocess(line, gold="30", limiter=_alarm)
+    assert divisors.final == "correct" and divisors.confident
+    # a concluding sentence that does not give the reference, Math-Verify reading "equal": a coin toss
+    coin = verify_inprocess("Thus x = 3.", gold="\\pm 3", limiter=_alarm)
+    assert coin.final == "incorrect"
+    assert not coin.confident and coin.to_json()["confident"] is False
+    assert any("not confident: Math-Verify took another answer" in note for note in coin.notes)
     agreed = verify_inprocess("Final answer: $[2,5)$", gold="[2,5)", limiter=_alarm)
     assert agreed.confident
 
@@ -205,3 +212,15 @@ def test_one_reader_where_two_were_asked_is_not_confident() -> None:
     # an answer only the project reads (a unit) never asks Math-Verify: one reader by design
     own = verify_inprocess("Final answer: 5 km", gold="5", limiter=second_reader_times_out)
     assert own.final == "correct" and own.confident
+
+
+def test_pairs_named_by_their_unknowns_in_a_set_are_the_set() -> None:
+    """Recorded in solutions_fresh3b (sfft-pairs): "(x, y) \\in \\{...\\}" was judged incorrect."""
+    gold = r"\{(4,8), (5,5), (6,4), (9,3)\}"
+    right = r"**Answer:** \((x, y) \in \{(4,8), (5,5), (6,4), (9,3)\}\)"
+    assert verify_inprocess(right, gold=gold, limiter=_alarm).final == "correct"
+    for wrong in (
+        r"\((x, y) \in \{(4,8), (5,5), (6,4)\}\)",
+        r"\((x, y) \in \{(8,4), (5,5), (6,4), (9,3)\}\)",
+    ):
+        assert verify_inprocess(f"**Answer:** {wrong}", gold=gold, limiter=_alarm).final == "incorrect"

@@ -154,3 +154,37 @@ def test_latex_written_claims_are_found_whole(right: str, slipped: str, expected
     wrong = [c for c in _verdicts(slipped) if c[1] == "wrong"]
     assert len(wrong) == 1, _verdicts(slipped)
     assert wrong[0][2] == expected
+
+
+def test_clock_times_and_ratios_are_never_read_as_numbers() -> None:
+    """Recorded in solutions_fresh3a (flight-time): "35 AM + 3 hours = 1" was flagged."""
+    text = (
+        "## Step 1: Add the hours\n10:35 AM + 3 hours = 1:35 PM\n\n## Step 2: Add the minutes\n"
+        "35 + 50 = 85 minutes, which is 1 hour 25 minutes. So 1:35 PM + 50 minutes = 2:25 PM."
+    )
+    assert _verdicts(text) == [("35 + 50 = 85 minutes", "ok", None)]
+    assert _verdicts("The ratio 2:3 = 4:6, and 12 + 3 = 16.") == [("12 + 3 = 16", "wrong", "15")]
+
+
+def test_volume_and_area_units_convert_between_their_dimension_names() -> None:
+    """Recorded in solutions_fresh3b (tank-liters): "1 L = 1000 cm^3" was flagged as 1 = 1000."""
+    assert all(v != "wrong" for _, v, _ in _verdicts(r"Since \(1 \text{ L} = 1000 \text{ cm}^3\):"))
+    assert _verdicts(r"$$942{,}000 \text{ cm}^3 = 942 \text{ L}$$") == [
+        (r"942{,}000 \text{ cm}^3 = 942 \text{ L}", "ok", None)
+    ]
+    assert _verdicts(r"$$942{,}000 \text{ cm}^{3} = 94.2 \text{ L}$$")[0][1] == "wrong"
+    assert _verdicts("2 m^2 = 20000 cm^2 and 3 m³ = 3000 L") == [
+        ("2 m^2 = 20000 cm^2", "ok", None),
+        ("3 m³ = 3000 L", "ok", None),
+    ]
+    assert _verdicts("2 m^2 = 2000 cm^2") == [("2 m^2 = 2000 cm^2", "wrong", "20000 cm^2")]
+
+
+def test_words_before_a_chain_leave_its_later_links_checked() -> None:
+    """Recorded in solutions_fresh3a (cyclist-meters-slip): the slip after "per" was left unchecked."""
+    slipped = "18 km/h = 18,000 m per 60 min = 18,000 ÷ 60 = 3,000 m/min"
+    assert _verdicts(slipped) == [("60 min = 18,000 ÷ 60 = 3,000", "wrong", "300")]
+    right = "18 km/h = 18,000 m per 60 min = 18,000 ÷ 60 = 300 m/min"
+    assert _verdicts(right) == [
+        ("60 min = 18,000 ÷ 60 = 300", "unchecked", None)  # the first link is not read: no ✓
+    ]

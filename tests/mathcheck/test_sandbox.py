@@ -117,10 +117,12 @@ def test_nested_step_alarms_keep_the_outer_limit() -> None:
                 sum(range(1000))
 
     start = time.process_time()
-    with pytest.raises(StepTimeout):
+    with pytest.raises(StepTimeout):  # the outer limit fired after the inner one
         step()
     assert fired == ["inner"]
-    assert 0.25 < time.process_time() - start < 0.6
+    # CPU time, so load does not move it much; the window only rules out the outer limit being cut
+    # to the inner one's 0.05 s or lost (it would never fire); its exact length is not the point
+    assert 0.15 < time.process_time() - start < 5.0
 
 
 def test_two_answers_are_compared_in_the_worker() -> None:
