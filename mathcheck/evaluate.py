@@ -45,6 +45,8 @@ SETS = tuple(
         "solutions_fresh2",
         "solutions_fresh3a",
         "solutions_fresh3b",
+        "solutions_fresh4a",  # scored once unseen (after both tuning rounds), then added here
+        "solutions_fresh4b",
     )
 )
 
