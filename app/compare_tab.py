@@ -30,10 +30,10 @@ from compare.service import Prepared, SetupError, card_for, prepare
 from compare.share import ComparisonSetup, ShareLinkError, decode_setup, encode_setup
 from runtime.errors import Busy, InputError
 from runtime.gate import BackendGate
-from runtime.kinds import KINDS
+from runtime.kinds import KINDS, default_in_process
 from runtime.limits import Admission
 from runtime.markdown_text import LATEX_DELIMITERS, shown
-from runtime.registry import IN_PROCESS, BackendRegistry
+from runtime.registry import BackendRegistry
 from runtime.settings import Settings
 
 NO_OVERRIDE = "(none)"
@@ -621,4 +621,4 @@ def _unconfigured(spec: str, known: list[str]) -> bool:
     if parsed.kind == "label":
         # a model beside an in-process label is a file or folder to load
         return bool(parsed.model) and getattr(KINDS.get(parsed.label), "in_process", False)
-    return bool(parsed.url) or bool(parsed.model) or parsed.kind != IN_PROCESS
+    return bool(parsed.url) or bool(parsed.model) or parsed.kind != default_in_process()

@@ -34,7 +34,8 @@ from typing import Any, Protocol
 from backends.errors import BackendError, BackendResponseError, BackendUnavailable
 
 CLIENT: contextvars.ContextVar[str] = contextvars.ContextVar("slm_client", default="")
-"""Who is asking (the engine server sets the peer address); jobs of one client share a turn."""
+"""Who is asking; jobs of one client share a turn. Every entry point sets it (the app's through
+runtime.limits: the browser session or the API caller; the engine server: the peer address)."""
 
 log = logging.getLogger("slm_playground.scheduler")
 RATE_WINDOW_S = 10.0

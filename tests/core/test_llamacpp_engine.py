@@ -35,7 +35,7 @@ def gguf() -> Path:
 @pytest.fixture(scope="module")
 def backend(gguf: Path) -> Iterator[LlamaCppBackend]:
     engine = LlamaCppBackend("llamacpp", gguf)
-    engine._load_blocking()  # loaded once for the module, outside any one test's event loop
+    asyncio.run(engine.warm_up())  # loaded once for the module, outside any one test's event loop
     yield engine
     asyncio.run(engine.aclose())
 
@@ -206,8 +206,8 @@ async def test_threads_default_to_every_core_and_follow_the_setting(gguf: Path) 
     from runtime.kinds import KINDS, Target
     from runtime.settings import Settings
 
-    built = KINDS["llamacpp"].build("llamacpp", Target(), Settings(onnx_threads=1))
-    assert isinstance(built, LlamaCppBackend) and built.threads == 1 and built.model_path == gguf
+    built = KINDS["llamacpp"].build("llamacpp", Target(), Settings(llamacpp_threads=1, onnx_threads=2))
+    assert isinstance(built, LlamaCppBackend) and built.threads == 1 and built.model_path == gguf  # its own
     assert LlamaCppBackend("x", gguf).threads >= 1
     await built.aclose()
 
