@@ -67,6 +67,8 @@ class BackendKind:
     """The in-process kind the app offers first (the chat's default backend, a bare lane)."""
     version: Callable[[], str] | None = None
     """In-process kinds: their runtime package's version, for run cards."""
+    threads_setting: str = ""
+    """In-process kinds: the Settings field holding the kind's CPU threads (0: every core)."""
     grammar_errors: Callable[[Exception], bool] | None = None
     """Whether an error is the kind's grammar builder refusing a JSON schema (a bad request)."""
 
@@ -128,6 +130,19 @@ def kind(name: str) -> BackendKind:
         return KINDS[name]
     except KeyError:
         raise ValueError(f"unknown backend kind {name!r}; known: {', '.join(available_kinds())}") from None
+
+
+def build_in_process(
+    name: str, settings: Settings, *, path: str = "", threads: int = 0, label: str = ""
+) -> Backend:
+    """A backend of in-process kind ``name`` (benchmarks, the engine server), with ``threads``
+    CPU threads through the kind's own setting (0: the settings' value)."""
+    spec = kind(name)
+    if not spec.in_process:
+        raise ValueError(f"{name} is not an in-process kind")
+    if threads and spec.threads_setting:
+        settings = settings.with_overrides(**{spec.threads_setting: threads})
+    return spec.build(label or name, Target(path=path), settings)
 
 
 def kind_of(backend: Backend) -> BackendKind | None:
@@ -275,6 +290,7 @@ register(
         has_default=lambda: True,
         default=True,
         version=_package_version("onnxruntime-genai"),
+        threads_setting="onnx_threads",
         grammar_errors=_onnx_grammar_error,
     )
 )
@@ -288,6 +304,7 @@ register(
         requires="llama_cpp",
         has_default=_embedded_gguf,
         version=_package_version("llama-cpp-python"),
+        threads_setting="llamacpp_threads",
     )
 )
 register(
