@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -192,8 +192,11 @@ class ChatService:
         for _round in range(MAX_TOOL_ROUNDS + 1):
             request = ChatRequest(messages=tuple(messages), options=options, tools=offered)
             before = len(view.answer)
-            async for _ in self._stream_into(backend, request, view, client):
-                yield
+            # aclosing: a Stop must reach the engine now, not when the GC finalizes
+            events = self._stream_into(backend, request, view, client)
+            async with contextlib.aclosing(events):
+                async for _ in events:
+                    yield
             if not view.tool_calls:
                 return
             calls, view.tool_calls = list(view.tool_calls), []
@@ -209,15 +212,15 @@ class ChatService:
 
     async def _stream_into(
         self, backend: Backend, request: ChatRequest, view: AnswerView, client: str
-    ) -> AsyncIterator[None]:
+    ) -> AsyncGenerator[None, None]:
         """One request's events into ``view``; while an in-process engine is full, a note with
         the place in line its queue reports (the wait counts in the TTFT: the timing starts at
         the request, and the engine reports it as ``queue_s``)."""
         queue = queue_of(backend)
-        note = queue is not None and queue.busy()
+        ahead = queue.ahead() if queue is not None else 0
+        note = ahead > 0
         if note:
-            assert queue is not None
-            view.add(waiting_note(queue.waiting() + 1, backend.name))
+            view.add(waiting_note(ahead, backend.name))
             yield
         set_client(client)  # in the step that creates the engine's job: it queues as this client's
         async with contextlib.aclosing(backend.chat(request)) as stream:  # type: ignore[type-var]

@@ -182,10 +182,17 @@ class InProcessBackend(Backend):
         """Requests queued for a place (0 while every request runs)."""
         return int(self.stats().get("queued", 0))
 
+    def ahead(self) -> int:
+        """How many requests a new one would wait behind (0: it would start at once): those
+        queued, plus one to finish when every row is taken."""
+        stats = self.stats()
+        if not stats:
+            return 0
+        return max(0, int(stats["running"] + stats["queued"] - stats["max_batch"]) + 1)
+
     def busy(self) -> bool:
         """Whether a new request would wait in line."""
-        stats = self.stats()
-        return bool(stats) and stats["running"] + stats["queued"] >= stats["max_batch"]
+        return self.ahead() > 0
 
     async def _stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         """Load if needed, queue the request's job on the scheduler, yield its events."""

@@ -101,6 +101,10 @@ class InProcessQueue(Protocol):
         """Requests queued for a place."""
         ...
 
+    def ahead(self) -> int:
+        """How many requests a new one would wait behind (0: it starts at once)."""
+        ...
+
     def busy(self) -> bool:
         """Whether a new request would wait in line."""
         ...

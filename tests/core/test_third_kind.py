@@ -66,7 +66,8 @@ async def test_it_batches_queues_and_tells_its_place_in_line(scripted_kind: None
     backend.hold.clear()
     asked = [asyncio.create_task(answer(backend, f"q{i}")) for i in range(3)]
     await asyncio.to_thread(wait_until, lambda: backend.waiting() == 1)
-    assert backend.busy() and backend.stats()["running"] == 2  # two rows run, the third waits
+    assert backend.stats()["running"] == 2  # two rows run, the third waits
+    assert backend.ahead() == 2  # a fourth would wait behind the third and one row to free
     backend.hold.set()
     results = await asyncio.gather(*asked)
     assert [text for text, _ in results] == ["The answer is 42."] * 3
