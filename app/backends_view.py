@@ -13,6 +13,7 @@ from backends.base import ModelInfo
 from runtime.kinds import available_kinds
 from runtime.registry import BackendRegistry
 from runtime.settings import Endpoint
+from runtime.urls import normalise_base_url
 
 
 def mark(status: str) -> str:
@@ -38,12 +39,10 @@ def endpoint_from_form(
     kind: str, url: str, name: str, api_key: str, model: str, taken: list[str]
 ) -> Endpoint:
     """Validate the add-endpoint form into an Endpoint; raises ValueError with what to fix."""
-    url = (url or "").strip().rstrip("/")
     remote = available_kinds(in_process=False)
     if kind not in remote:
         raise ValueError(f"choose the kind of server: {', '.join(remote)}")
-    if not url.startswith(("http://", "https://")):
-        raise ValueError(f"the URL must start with http:// or https:// (got {url!r})")
+    url = normalise_base_url(url, default_scheme=None)
     endpoint = Endpoint(
         kind, url, name=(name or "").strip(), api_key=(api_key or "").strip(), model=model or ""
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,49 +32,60 @@ from app.chats import (
     unreadable_note,
     upsert,
 )
-from app.turns import PanelValues
 from app.views import ChatControls, ChatTab
 from runtime.errors import describe_validation
+from runtime.panel_fields import PanelValues, panel_fields
 
-SETTING_NAMES = [f.name for f in PanelValues.__dataclass_fields__.values()]
+
+def setting_names() -> list[str]:
+    """The chat-store keys of a chat's settings: one per panel field."""
+    return [spec.name for spec in panel_fields()]
 
 
 def settings_of(
     record: ChatRecord, labels: list[str], preset_names: list[str], cap: int
 ) -> tuple[list[Any], str]:
     """Backend, preset and panel values for the chat's saved settings (skips for what is not
-    here or does not validate), and a note on what could not be restored."""
+    here or does not validate; a field the chat was saved without takes its default), and a
+    note on what could not be restored."""
     backend = record.backend if record.backend in labels else gr.skip()
     preset = record.preset if record.preset in preset_names else gr.skip()
     note = (
         "" if record.backend in labels or not record.backend else f" (backend {record.backend!r} is not here)"
     )
-    panel: list[Any] = [gr.skip()] * len(SETTING_NAMES)
-    if set(SETTING_NAMES) <= set(record.settings):
-        values = [record.settings[name] for name in SETTING_NAMES]
+    names = setting_names()
+    panel: list[Any] = [gr.skip()] * len(names)
+    if saved := {name: record.settings[name] for name in names if name in record.settings}:
         try:
-            PanelValues(*values).options(cap)
-            panel = values
+            values = PanelValues(**saved)
+            values.options(cap)
+            panel = list(values.as_tuple())
         except (ValueError, TypeError):  # pydantic's and ours: keep the panel as it is
             note += " (its settings do not validate; the panel is unchanged)"
     return [backend, preset, *panel], note
 
 
-def wire_chat_store(
-    view: ChatTab, chats: ChatControls, cap_kb: int, labels: Callable[[str | None], list[str]], cap: int
-) -> None:
-    store, turns, picker, status = chats.store, chats.turns, chats.picker, view.status
-    private: dict[str, Any] = {"api_visibility": "private"}
-    preset_names = [str(c[1] if isinstance(c, tuple | list) else c) for c in view.preset.choices or []]
-    setting_outputs = [view.backend, view.preset, *view.panel]
+@dataclass
+class ChatStoreHandlers:
+    """One chat tab's store handlers. ``shown`` (the inputs of save and export) is the chat,
+    its turns, the store, the preset, the backend and the panel's values in table order."""
 
-    def save(
-        history: list, kept: list, raw: Any, preset: str, backend: str, *panel: Any, branch: bool = False
-    ):
-        """After a turn: the shown chat into the store (a new record for a new chat; for a
-        branch, a new record beside the chat it came from, which stays as it was)."""
-        if not history:
-            return gr.skip(), gr.skip(), gr.skip()
+    view: ChatTab
+    chats: ChatControls
+    cap_kb: int
+    labels: Callable[[str | None], list[str]]
+    cap: int
+    preset_names: list[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        choices = self.view.preset.choices or []
+        self.preset_names = [str(c[1] if isinstance(c, tuple | list) else c) for c in choices]
+
+    def record_of(
+        self, history: list, kept: list, raw: Any, preset: str, backend: str, panel: tuple, branch: bool
+    ) -> ChatRecord:
+        """The shown chat as a store record (the open chat's id and title; a new record for a
+        new chat or a branch). Raises ValidationError for a chat that cannot be kept."""
         existing, current = load_store(raw)
         old = next((c for c in existing if c.id == current), None)
         if branch and old is not None:
@@ -81,64 +93,60 @@ def wire_chat_store(
             old = old.model_copy(update={"id": ChatRecord().id, "created": time.time(), "title": title})
         models = [t.get("metrics") or {} for t in kept or []]
         model = next((m.get("model") for m in reversed(models) if m.get("model")), "")
+        record = ChatRecord(
+            **({"id": old.id, "created": old.created, "title": old.title} if old else {}),
+            tab=self.view.name,
+            preset=preset or "",
+            backend=backend or "",
+            model=model or (old.model if old else ""),
+            settings=dict(zip(setting_names(), panel, strict=False)),
+            messages=messages_of(history, kept or []),
+            updated=time.time(),
+        )
+        if old is None:
+            record.title = title_for(history)
+        return record
+
+    def save(self, history: list, kept: list, raw: Any, preset: str, backend: str, *panel: Any):
+        """After a turn: the shown chat into the store."""
+        return self._save(history, kept, raw, preset, backend, panel, branch=False)
+
+    def save_branch(self, history: list, kept: list, raw: Any, preset: str, backend: str, *panel: Any):
+        """After an edit: a new record beside the chat it came from, which stays as it was."""
+        return self._save(history, kept, raw, preset, backend, panel, branch=True)
+
+    def _save(
+        self, history: list, kept: list, raw: Any, preset: str, backend: str, panel: tuple, branch: bool
+    ):
+        if not history:
+            return gr.skip(), gr.skip(), gr.skip()
         try:
-            record = ChatRecord(
-                **({"id": old.id, "created": old.created, "title": old.title} if old else {}),
-                tab=view.name,
-                preset=preset or "",
-                backend=backend or "",
-                model=model or (old.model if old else ""),
-                settings=dict(zip(SETTING_NAMES, panel, strict=False)),
-                messages=messages_of(history, kept or []),
-                updated=time.time(),
-            )
-            if old is None:
-                record.title = title_for(history)
-            new = upsert(raw, record, cap_kb)
+            record = self.record_of(history, kept, raw, preset, backend, panel, branch)
+            new = upsert(raw, record, self.cap_kb)
         except StoreFull as exc:
             return gr.skip(), gr.skip(), f"⚠ {exc}"
         except ValidationError as exc:  # the chat stays on screen; say why it was not kept
             return gr.skip(), gr.skip(), f"⚠ This chat was not saved: {describe_validation(exc, ChatRecord)}"
         return new, gr.Dropdown(choices=choices(new), value=record.id), gr.skip()
 
-    saved_from = [view.chatbot, turns, store, view.preset, view.backend, *view.panel]
-    for event in chats.runs:
-        event.then(save, saved_from, [store, picker, status], **private)
-
-    def save_branch(*args: Any):
-        return save(*args, branch=True)
-
-    for event in chats.branches:
-        event.then(save_branch, saved_from, [store, picker, status], **private)
-
+    @staticmethod
     def new_chat(raw: Any):
         chats_, _ = load_store(raw)
         new = dump_store(chats_, None, raw)
         return [], [], "", new, gr.Dropdown(choices=choices(new), value=None), ""
 
-    new_outputs = [view.chatbot, turns, view.prompt, store, picker, chats.title]
-    chats.new_btn.click(new_chat, store, new_outputs, cancels=chats.cancels, **private)
-    # The chat's own bin icon starts a new chat too (the saved one stays in the list).
-    view.chatbot.clear(new_chat, store, new_outputs, cancels=chats.cancels, **private)
-
-    def open_chat(chat_id: str, raw: Any, request: gr.Request):
+    def open_chat(self, chat_id: str, raw: Any, request: gr.Request):
         found, _ = load_store(raw)
         record = next((c for c in found if c.id == chat_id), None)
         if record is None:
-            skips = [gr.skip()] * (4 + len(setting_outputs))
+            skips = [gr.skip()] * (4 + 2 + len(self.view.panel))
             return (*skips, "⚠ that chat is no longer here")
         new = dump_store(found, record.id, raw)
-        restored, note = settings_of(record, labels(session_of(request)), preset_names, cap)
+        restored, note = settings_of(record, self.labels(session_of(request)), self.preset_names, self.cap)
         opened = f"Opened **{record.title}** with its settings{note}."
         return (history_of(record), turns_of(record), new, record.title, *restored, opened)
 
-    picker.input(
-        open_chat,
-        [picker, store],
-        [view.chatbot, turns, store, chats.title, *setting_outputs, status],
-        **private,
-    )
-
+    @staticmethod
     def rename(chat_id: str, title: str, raw: Any):
         found, current = load_store(raw)
         record = next((c for c in found if c.id == chat_id), None)
@@ -148,8 +156,7 @@ def wire_chat_store(
         new = dump_store(found, current, raw)
         return new, gr.Dropdown(choices=choices(new), value=chat_id), f"Renamed to **{record.title}**."
 
-    chats.rename_btn.click(rename, [picker, chats.title, store], [store, picker, status], **private)
-
+    @staticmethod
     def delete(chat_id: str, raw: Any):
         found, current = load_store(raw)
         if not any(c.id == chat_id for c in found):
@@ -157,33 +164,14 @@ def wire_chat_store(
         kept = [c for c in found if c.id != chat_id]
         shown = chat_id == current
         new = dump_store(kept, None if shown else current, raw)
-        return (
-            new,
-            gr.Dropdown(choices=choices(new), value=None),
-            [] if shown else gr.skip(),
-            [] if shown else gr.skip(),
-            "Deleted the chat.",
-        )
+        cleared = [] if shown else gr.skip()
+        return new, gr.Dropdown(choices=choices(new), value=None), cleared, cleared, "Deleted the chat."
 
-    chats.delete_btn.click(delete, [picker, store], [store, picker, view.chatbot, turns, status], **private)
-
-    def export(kind: str):
+    def export(self, kind: str) -> Callable[..., Any]:
         def run(history: list, kept: list, raw: Any, preset: str, backend: str, *panel: Any):
             if not history:
                 return gr.File(visible=False), "⚠ nothing to export yet: the chat is empty"
-            found, current = load_store(raw)
-            old = next((c for c in found if c.id == current), None)
-            record = ChatRecord(
-                **({"id": old.id, "created": old.created, "title": old.title} if old else {}),
-                tab=view.name,
-                preset=preset or "",
-                backend=backend or "",
-                model=old.model if old else "",
-                settings=dict(zip(SETTING_NAMES, panel, strict=False)),
-                messages=messages_of(history, kept or []),
-            )
-            if old is None:
-                record.title = title_for(history)
+            record = self.record_of(history, kept, raw, preset, backend, panel, branch=False)
             folder = Path(tempfile.mkdtemp(prefix="slm-chat-"))
             stem = "".join(ch if ch.isalnum() else "-" for ch in record.title)[:40].strip("-") or "chat"
             path = folder / f"{stem}.{kind}"
@@ -192,20 +180,17 @@ def wire_chat_store(
 
         return run
 
-    for button, kind in ((chats.export_json, "json"), (chats.export_md, "md")):
-        button.click(export(kind), saved_from, [chats.file, status], **private)
-
-    def import_chat(file: Any, raw: Any, request: gr.Request):
+    def import_chat(self, file: Any, raw: Any, request: gr.Request):
         path = getattr(file, "name", file)
         try:
             if not path:
                 raise ChatImportError("no file was uploaded")
             record = parse_chat_file(Path(path).read_bytes()[:5_000_000])
-            new = upsert(raw, record, cap_kb)
+            new = upsert(raw, record, self.cap_kb)
         except (ChatImportError, StoreFull, OSError) as exc:
-            skip = [gr.skip()] * (5 + len(setting_outputs))
+            skip = [gr.skip()] * (5 + 2 + len(self.view.panel))
             return (*skip, f"⚠ Chat not imported: {exc}. Nothing was changed.")
-        restored, note = settings_of(record, labels(session_of(request)), preset_names, cap)
+        restored, note = settings_of(record, self.labels(session_of(request)), self.preset_names, self.cap)
         return (
             history_of(record),
             turns_of(record),
@@ -216,12 +201,32 @@ def wire_chat_store(
             f"Imported **{record.title}** with its settings{note}.",
         )
 
-    chats.import_btn.upload(
-        import_chat,
-        [chats.import_btn, store],
-        [view.chatbot, turns, store, picker, chats.title, *setting_outputs, status],
-        **private,
-    )
+
+def wire_chat_store(
+    view: ChatTab, chats: ChatControls, cap_kb: int, labels: Callable[[str | None], list[str]], cap: int
+) -> None:
+    handlers = ChatStoreHandlers(view, chats, cap_kb, labels, cap)
+    store, turns, picker, status = chats.store, chats.turns, chats.picker, view.status
+    private: dict[str, Any] = {"api_visibility": "private"}
+    settings_out = [view.backend, view.preset, *view.panel]
+    shown = [view.chatbot, turns, store, view.preset, view.backend, *view.panel]
+    for event in chats.runs:
+        event.then(handlers.save, shown, [store, picker, status], **private)
+    for event in chats.branches:
+        event.then(handlers.save_branch, shown, [store, picker, status], **private)
+    new_out = [view.chatbot, turns, view.prompt, store, picker, chats.title]
+    chats.new_btn.click(handlers.new_chat, store, new_out, cancels=chats.cancels, **private)
+    # The chat's own bin icon starts a new chat too (the saved one stays in the list).
+    view.chatbot.clear(handlers.new_chat, store, new_out, cancels=chats.cancels, **private)
+    open_out = [view.chatbot, turns, store, chats.title, *settings_out, status]
+    picker.input(handlers.open_chat, [picker, store], open_out, **private)
+    chats.rename_btn.click(handlers.rename, [picker, chats.title, store], [store, picker, status], **private)
+    delete_out = [store, picker, view.chatbot, turns, status]
+    chats.delete_btn.click(handlers.delete, [picker, store], delete_out, **private)
+    for button, kind in ((chats.export_json, "json"), (chats.export_md, "md")):
+        button.click(handlers.export(kind), shown, [chats.file, status], **private)
+    import_out = [view.chatbot, turns, store, picker, chats.title, *settings_out, status]
+    chats.import_btn.upload(handlers.import_chat, [chats.import_btn, store], import_out, **private)
 
 
 def restore_chats(chats: ChatControls, view: ChatTab):

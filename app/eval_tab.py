@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import gradio as gr
 import pandas as pd
 
 from app.api import api_error, client_of, session_of
+from app.panel_controls import SHARE_JS
 from compare.lanes import MAX_LANES
 from evals.card import EvalCard, frameworks_markdown, leaderboard_markdown, machine_line
 from evals.report import FILTERS, item_markdown, matrix_headers, matrix_rows, progress_html, shown_items
@@ -30,9 +32,6 @@ from runtime.settings import Settings
 
 OWN_PRESET = "(the set's own)"
 REFRESH_S = 0.5
-SHARE_JS = "(q) => q ? window.location.origin + window.location.pathname + q : ''"
-_ACTIVE: dict[str, Evaluation] = {}
-"""The evaluation each browser session is running, so Stop can reach it."""
 
 
 def _set_from(set_name: str, upload: str | None) -> EvalSet:
@@ -66,18 +65,69 @@ def _exports(card: EvalCard, evaluation: Evaluation) -> tuple[str, str, str]:
     return str(csv_path), str(evaluation.card_path), str(md_path)
 
 
-def build_eval_tab(
-    settings: Settings, registry: BackendRegistry, presets: Any, admission: Admission | None = None
-) -> None:
-    """Build the tab's components and events (call inside ``with gr.Tab("Eval"):``) and the API."""
-    admission = admission or Admission.of(settings)
-    labels = registry.labels()
+class RunningEvaluations:
+    """The evaluation each browser session is running, so its Stop button can reach it."""
+
+    def __init__(self) -> None:
+        self._by_session: dict[str, Evaluation] = {}
+
+    def start(self, key: str, evaluation: Evaluation) -> None:
+        self._by_session[key] = evaluation
+
+    def end(self, key: str, evaluation: Evaluation) -> None:
+        if self._by_session.get(key) is evaluation:
+            del self._by_session[key]
+
+    def stop(self, key: str) -> None:
+        if (evaluation := self._by_session.get(key)) is not None:
+            evaluation.run.stop()
+
+
+@dataclass
+class EvalTab:
+    """The tab's components."""
+
+    set_pick: gr.Dropdown
+    upload: gr.File
+    preset: gr.Dropdown
+    limit: gr.Number
+    concurrency: gr.Number
+    set_note: gr.Markdown
+    lanes: list[gr.Dropdown]
+    run_btn: gr.Button
+    stop_btn: gr.Button
+    share_btn: gr.Button
+    progress: gr.HTML
+    leaderboard: gr.Markdown
+    frameworks: gr.Markdown
+    which: gr.Radio
+    matrix: gr.Dataframe
+    detail: gr.Markdown
+    csv_btn: gr.DownloadButton
+    json_btn: gr.DownloadButton
+    md_btn: gr.DownloadButton
+    share_box: gr.Textbox
+    card_state: gr.State
+
+    def setup_inputs(self) -> set[Any]:
+        return {self.set_pick, self.upload, self.preset, self.limit, self.concurrency, *self.lanes}
+
+    def run_outputs(self) -> list[Any]:
+        return [
+            self.progress,
+            self.leaderboard,
+            self.frameworks,
+            self.matrix,
+            self.card_state,
+            *self.exports(),
+        ]
+
+    def exports(self) -> list[gr.DownloadButton]:
+        return [self.csv_btn, self.json_btn, self.md_btn]
+
+
+def _setup_rows(settings: Settings, presets: Any) -> dict[str, Any]:
     preset_names = [OWN_PRESET, *(presets.names() if presets is not None else [])]
-    gr.Markdown(
-        "Run a prompt set on 1-4 backends and rank them by **verified** correctness (sympy checks "
-        "the final answer and every step of math answers) and by the same timing for every backend. "
-        "Runs are uncached and seeded; lanes run one after another, each lane's items together."
-    )
     with gr.Row():
         set_pick = gr.Dropdown(list(BUILTIN), value="math-word", label="Built-in set", elem_id="eval-set")
         upload = gr.File(
@@ -105,8 +155,19 @@ def build_eval_tab(
             elem_id="eval-concurrency",
         )
     set_note = gr.Markdown(_set_note(load_builtin("math-word")), elem_id="eval-set-note")
+    return {
+        "set_pick": set_pick,
+        "upload": upload,
+        "preset": preset,
+        "limit": limit,
+        "concurrency": concurrency,
+        "set_note": set_note,
+    }
+
+
+def _lane_pickers(settings: Settings, labels: list[str]) -> list[gr.Dropdown]:
     with gr.Row():
-        lanes = [
+        return [
             gr.Dropdown(
                 ["", *labels],
                 value=labels[i] if i < min(2, len(labels)) else "",
@@ -117,6 +178,9 @@ def build_eval_tab(
             )
             for i in range(MAX_LANES)
         ]
+
+
+def _result_components() -> dict[str, Any]:
     with gr.Row():
         run_btn = gr.Button("Run", variant="primary", elem_id="eval-run")
         stop_btn = gr.Button("Stop", variant="stop", elem_id="eval-stop")
@@ -139,137 +203,200 @@ def build_eval_tab(
     share_box = gr.Textbox(
         label="Share link (reopens this setup)", buttons=["copy"], elem_id="eval-share-link"
     )
-    card_state = gr.State(None)
+    return {
+        "run_btn": run_btn,
+        "stop_btn": stop_btn,
+        "share_btn": share_btn,
+        "progress": progress,
+        "leaderboard": leaderboard,
+        "frameworks": frameworks,
+        "which": which,
+        "matrix": matrix,
+        "detail": detail,
+        "csv_btn": csv_btn,
+        "json_btn": json_btn,
+        "md_btn": md_btn,
+        "share_box": share_box,
+        "card_state": gr.State(None),
+    }
 
-    quiet: dict[str, Any] = {"api_visibility": "private", "concurrency_limit": None, "queue": False}
 
+def layout(settings: Settings, labels: list[str], presets: Any) -> EvalTab:
+    """The tab's components (call inside ``with gr.Tab("Eval"):``)."""
+    gr.Markdown(
+        "Run a prompt set on 1-4 backends and rank them by **verified** correctness (sympy checks "
+        "the final answer and every step of math answers) and by the same timing for every backend. "
+        "Runs are uncached and seeded; lanes run one after another, each lane's items together."
+    )
+    setup = _setup_rows(settings, presets)
+    lanes = _lane_pickers(settings, labels)
+    return EvalTab(**setup, lanes=lanes, **_result_components())
+
+
+@dataclass
+class EvalActions:
+    """The tab's handlers; each reads its inputs by component from one mapping."""
+
+    tab: EvalTab
+    settings: Settings
+    registry: BackendRegistry
+    presets: Any
+    admission: Admission
+    running: RunningEvaluations = field(default_factory=RunningEvaluations)
+
+    def lane_specs(self, data: dict[Any, Any]) -> list[str]:
+        return [v.strip() for v in (data[lane] for lane in self.tab.lanes) if v and v.strip()]
+
+    @staticmethod
     def check_upload(path: str | None, name: str) -> str:
         try:
             return _set_note(_set_from(name, path))
         except SetError as exc:
             return f"⚠ **This set cannot be used:** {exc}"
 
-    upload.change(check_upload, [upload, set_pick], set_note, **quiet)
-    set_pick.change(check_upload, [upload, set_pick], set_note, **quiet)
-
-    outputs = [progress, leaderboard, frameworks, matrix, card_state, csv_btn, json_btn, md_btn, set_note]
-
-    async def run(request: gr.Request, *args: Any) -> AsyncIterator[list[Any]]:
-        set_name, path, preset_name, count, conc, shown, *lane_values = args
-        session = session_of(request) or ""
+    async def run(self, data: dict[Any, Any], request: gr.Request) -> AsyncIterator[dict[Any, Any]]:
+        tab, session = self.tab, session_of(request) or ""
+        preset_name, count = data[tab.preset], data[tab.limit]
         try:
             setup = EvalSetup(
-                _set_from(set_name, path),
-                [v.strip() for v in lane_values if v and v.strip()],
+                _set_from(data[tab.set_pick], data[tab.upload]),
+                self.lane_specs(data),
                 preset="" if preset_name == OWN_PRESET else preset_name or "",
                 limit=int(count) if count else None,
-                concurrency=int(conc or 0),
-                timeout_s=settings.read_timeout_s,
+                concurrency=int(data[tab.concurrency] or 0),
+                timeout_s=self.settings.read_timeout_s,
             )
-            evaluation = prepare(setup, registry, presets, session=session or None)
-            with admission.enter(client_of(request)):
-                _ACTIVE[session] = evaluation
-                task = asyncio.create_task(evaluation.execute())
-                try:
-                    while not task.done():
-                        await asyncio.wait({task}, timeout=REFRESH_S)
-                        yield _live(evaluation, shown)
-                    card = task.result()
-                finally:
-                    _ACTIVE.pop(session, None)
-                    if not task.done():  # the browser went away: stop, keep what finished
-                        evaluation.run.stop()
-                        await asyncio.gather(task, return_exceptions=True)
+            evaluation = prepare(setup, self.registry, self.presets, session=session or None)
+            with self.admission.enter(client_of(request)):
+                async for update in self.progress_of(evaluation, session, data[tab.which]):
+                    yield update
         except (SetError, EvalSetupError, Busy) as exc:
-            yield [*[gr.skip()] * (len(outputs) - 1), f"⚠ {exc}"]
-            return
+            yield {tab.set_note: f"⚠ {exc}"}
+
+    async def progress_of(
+        self, evaluation: Evaluation, session: str, shown: str
+    ) -> AsyncIterator[dict[Any, Any]]:
+        """The evaluation's progress every REFRESH_S, then its results; a browser that went away
+        stops it, keeping what finished."""
+        tab = self.tab
+        self.running.start(session, evaluation)
+        task = asyncio.create_task(evaluation.execute())
+        try:
+            while not task.done():
+                await asyncio.wait({task}, timeout=REFRESH_S)
+                yield self.live(evaluation, shown)
+            card = task.result()
+        finally:
+            self.running.end(session, evaluation)
+            if not task.done():
+                evaluation.run.stop()
+                await asyncio.gather(task, return_exceptions=True)
         files = _exports(card, evaluation)
         p = evaluation.run.progress()
-        bar = progress_html(p.done, p.total, p.elapsed_s, None, "stopped" if card.stopped else "finished")
-        yield [
-            bar,
-            _summary(card),
-            _frameworks(card),
-            _matrix(card, shown),
-            card,
-            *[gr.DownloadButton(value=f, interactive=True) for f in files],
-            gr.skip(),
-        ]
+        state = "stopped" if card.stopped else "finished"
+        yield {
+            tab.progress: progress_html(p.done, p.total, p.elapsed_s, None, state),
+            tab.leaderboard: _summary(card),
+            tab.frameworks: _frameworks(card),
+            tab.matrix: _matrix(card, shown),
+            tab.card_state: card,
+            **{
+                button: gr.DownloadButton(value=f, interactive=True)
+                for button, f in zip(tab.exports(), files, strict=True)
+            },
+        }
 
-    def _live(evaluation: Evaluation, shown: str) -> list[Any]:
+    def live(self, evaluation: Evaluation, shown: str) -> dict[Any, Any]:
         p = evaluation.run.progress()
-        lane = evaluation.card.lanes[p.lane].title
         card = evaluation.card
+        lane = card.lanes[p.lane].title
         bar = progress_html(p.done, p.total, p.elapsed_s, p.eta_s, f"lane {p.lane + 1}: {lane}")
-        return [bar, _summary(card), gr.skip(), _matrix(card, shown), gr.skip(), *[gr.skip()] * 4]
+        updates = {
+            self.tab.progress: bar,
+            self.tab.leaderboard: _summary(card),
+            self.tab.matrix: _matrix(card, shown),
+        }
+        # a skip for every other output: one left out of a streamed update shows as pending
+        return {c: updates.get(c, gr.skip()) for c in [*self.tab.run_outputs(), self.tab.set_note]}
 
-    inputs = [set_pick, upload, preset, limit, concurrency, which, *lanes]
-    run_btn.click(
-        run, inputs, outputs, api_visibility="private", concurrency_limit=None, show_progress="hidden"
-    )
+    def stop(self, request: gr.Request) -> None:
+        self.running.stop(session_of(request) or "")
 
-    def stop(request: gr.Request) -> None:
-        evaluation = _ACTIVE.get(session_of(request) or "")
-        if evaluation is not None:
-            evaluation.run.stop()
-
-    stop_btn.click(stop, None, None, **quiet)
-    which.change(lambda shown, card: _matrix(card, shown), [which, card_state], matrix, **quiet)
-
+    @staticmethod
     def open_item(card: EvalCard | None, evt: gr.SelectData) -> str:
         row = evt.row_value or []
         if card is None or not row or not str(row[0]).isdigit():
             return gr.skip()
         return item_markdown(card, int(row[0]) - 1)
 
-    matrix.select(open_item, card_state, detail, **quiet)
-
-    def share(
-        set_name: str, path: str | None, preset_name: str, count: float, conc: float, *lane_values: str
-    ):
+    def share(self, data: dict[Any, Any]) -> str:
+        tab = self.tab
+        preset_name, count = data[tab.preset], data[tab.limit]
         config = EvalConfig(
-            "" if path else set_name,
-            [v for v in lane_values if v],
+            "" if data[tab.upload] else data[tab.set_pick],
+            [v for v in (data[lane] for lane in tab.lanes) if v],
             "" if preset_name == OWN_PRESET else preset_name,
             int(count) if count else None,
-            int(conc or 0),
+            int(data[tab.concurrency] or 0),
         )
         return "?" + encode_config(config)
 
-    share_btn.click(share, [set_pick, upload, preset, limit, concurrency, *lanes], share_box, **quiet).then(
-        None, share_box, share_box, js=SHARE_JS
-    )
-
-    def restore(request: gr.Request) -> list[Any]:
-        skip = [gr.skip()] * (5 + MAX_LANES)
+    def restore(self, request: gr.Request) -> dict[Any, Any]:
+        tab = self.tab
         params = list(request.query_params.multi_items()) if request is not None else []
         if dict(params).get("tab", "").lower() != "eval":
-            return skip
+            return {tab.set_note: gr.skip()}
         try:
             config = decode_config(params)
         except EvalLinkError as exc:
             gr.Warning(f"This evaluation link cannot be opened: {exc}")
-            return skip
+            return {tab.set_note: gr.skip()}
         for problem in config.problems:
             gr.Warning(problem)
-        lane_values = [config.lanes[i] if i < len(config.lanes) else "" for i in range(MAX_LANES)]
-        return [
-            config.set_name or gr.skip(),
-            config.preset or gr.skip(),
-            config.limit or gr.skip(),
-            config.concurrency,
-            _set_note(load_builtin(config.set_name)) if config.set_name else gr.skip(),
-            *(lane_values if config.lanes else [gr.skip()] * MAX_LANES),
-        ]
+        updates: dict[Any, Any] = {tab.concurrency: config.concurrency}
+        if config.set_name:
+            updates |= {tab.set_pick: config.set_name, tab.set_note: _set_note(load_builtin(config.set_name))}
+        if config.preset:
+            updates[tab.preset] = config.preset
+        if config.limit:
+            updates[tab.limit] = config.limit
+        if config.lanes:
+            updates |= {
+                lane: config.lanes[i] if i < len(config.lanes) else "" for i, lane in enumerate(tab.lanes)
+            }
+        return updates
 
-    gr.on(
-        None,
-        restore,
-        None,
-        [set_pick, preset, limit, concurrency, set_note, *lanes],
+
+def build_eval_tab(
+    settings: Settings, registry: BackendRegistry, presets: Any, admission: Admission | None = None
+) -> EvalTab:
+    """Build the tab's components and events (call inside ``with gr.Tab("Eval"):``) and the API."""
+    admission = admission or Admission.of(settings)
+    tab = layout(settings, registry.labels(), presets)
+    actions = EvalActions(tab, settings, registry, presets, admission)
+    quiet: dict[str, Any] = {"api_visibility": "private", "concurrency_limit": None, "queue": False}
+    for source in (tab.upload, tab.set_pick):
+        source.change(actions.check_upload, [tab.upload, tab.set_pick], tab.set_note, **quiet)
+    tab.run_btn.click(
+        actions.run,
+        tab.setup_inputs() | {tab.which},
+        [*tab.run_outputs(), tab.set_note],
         api_visibility="private",
+        concurrency_limit=None,
+        show_progress="hidden",
     )
+    tab.stop_btn.click(actions.stop, None, None, **quiet)
+    tab.which.change(
+        lambda shown, card: _matrix(card, shown), [tab.which, tab.card_state], tab.matrix, **quiet
+    )
+    tab.matrix.select(actions.open_item, tab.card_state, tab.detail, **quiet)
+    tab.share_btn.click(actions.share, tab.setup_inputs(), tab.share_box, **quiet).then(
+        None, tab.share_box, tab.share_box, js=SHARE_JS
+    )
+    restored = [tab.set_pick, tab.preset, tab.limit, tab.concurrency, tab.set_note, *tab.lanes]
+    gr.on(None, actions.restore, None, restored, api_visibility="private")
     register_api(settings, registry, presets, admission)
+    return tab
 
 
 def register_api(settings: Settings, registry: BackendRegistry, presets: Any, admission: Admission) -> None:

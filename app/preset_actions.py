@@ -7,8 +7,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from app.turns import PanelValues, problem_of
+from app.turns import problem_of
 from presets import Preset, PresetCatalog, PresetError, parse_preset
+from runtime.panel_fields import PanelValues
 
 
 def find_preset(name: str, catalog: PresetCatalog, mine: dict[str, Any] | None) -> Preset:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
+from app.panel_controls import SHARE_JS
 from app.preset_actions import (
     choices_for,
     find_preset,
@@ -19,82 +21,64 @@ from app.preset_actions import (
 )
 from app.render import invalid_input_message
 from app.share import ShareState, decode_query, encode_query
-from app.turns import ChatService, PanelValues
+from app.turns import ChatService
 from app.views import ChatTab, PresetControls, examples_of
 from presets import PresetCatalog, PresetError
+from runtime.panel_fields import PanelValues, panel_fields
 
-SHARE_JS = "(q) => q ? window.location.origin + window.location.pathname + q : ''"
+TEXT_KINDS = ("text", "schema", "lines")
 
 
-def wire_presets(
-    view: ChatTab,
-    controls: PresetControls,
-    service: ChatService,
-    catalog: PresetCatalog,
-    my_presets: gr.BrowserState,
-) -> None:
-    c = controls
-    share_btn, share_url, save_name, save_btn = c.share_btn, c.share_url, c.save_name, c.save_btn
-    export_btn, export_file, import_btn = c.export_btn, c.export_file, c.import_btn
-    cap = service.settings.max_new_tokens_cap
-    private: dict[str, Any] = {"api_visibility": "private"}
+@dataclass
+class PresetHandlers:
+    """A chat tab's preset and share handlers; ``*panel`` is the panel's values in table order."""
 
-    def apply(name: str, mine: dict | None):
+    view: ChatTab
+    catalog: PresetCatalog
+    cap: int
+
+    def apply(self, name: str, mine: dict | None):
         try:
-            preset = find_preset(name, catalog, mine)
+            preset = find_preset(name, self.catalog, mine)
         except PresetError as exc:
-            return (*[gr.skip()] * len(view.panel), gr.skip(), f"⚠ {exc}")
+            return (*[gr.skip()] * len(self.view.panel), gr.skip(), f"⚠ {exc}")
         values = PanelValues.of(preset).as_tuple()
         return (*values, gr.Dataset(samples=examples_of(preset)), preset.description)
 
-    view.preset.input(apply, [view.preset, my_presets], [*view.panel, view.examples, view.status], **private)
-
-    def share(preset_name: str, backend: str, prompt: str, *panel: Any) -> str:
+    def share(self, preset_name: str, backend: str, prompt: str, *panel: Any) -> str:
+        """The link's query: every setting, except text ones that are the preset's own (a long
+        system prompt would make the link long for nothing)."""
         values = PanelValues(*panel)
-        base = catalog.presets.get(preset_name)
-        system = (
-            None if base is not None and base.system_prompt == values.system_prompt else values.system_prompt
-        )
-        seed = None if values.seed in (None, "") or int(values.seed) < 0 else int(values.seed)
-        state = ShareState(
-            tab=view.name,
-            preset=preset_name,
-            backend=backend,
-            prompt=prompt or "",
-            system_prompt=system,
-            temperature=values.temperature,
-            top_p=values.top_p,
-            top_k=int(values.top_k),
-            max_new_tokens=int(values.max_new_tokens),
-            seed=seed,
-            tools=bool(values.tools),
-        )
-        return encode_query(state)
-
-    share_btn.click(share, [view.preset, view.backend, view.prompt, *view.panel], share_url, **private).then(
-        None, share_url, share_url, js=SHARE_JS, **private
-    )
-
-    def save(name: str, preset_name: str, mine: dict | None, *panel: Any):
+        base = self.catalog.presets.get(preset_name)
+        same = PanelValues.of(base) if base is not None else None
+        settings = {
+            spec.name: getattr(values, spec.name)
+            for spec in panel_fields()
+            if not (
+                spec.kind in TEXT_KINDS
+                and same is not None
+                and getattr(same, spec.name) == getattr(values, spec.name)
+            )
+        }
+        state = ShareState(self.view.name, preset_name, backend, prompt or "", settings)
         try:
-            base = find_preset(preset_name, catalog, mine)
-            store, note = save_in_browser(name, base, PanelValues(*panel), mine, catalog, cap)
+            return encode_query(state)
+        except ValueError as exc:
+            raise gr.Error(f"No link made: {exc}") from None
+
+    def save(self, name: str, preset_name: str, mine: dict | None, *panel: Any):
+        try:
+            base = find_preset(preset_name, self.catalog, mine)
+            store, note = save_in_browser(name, base, PanelValues(*panel), mine, self.catalog, self.cap)
         except PresetError as exc:
             return gr.skip(), gr.skip(), f"⚠ {exc}"
-        choices = choices_for(view.name, catalog, store)
+        choices = choices_for(self.view.name, self.catalog, store)
         return store, gr.Dropdown(choices=choices, value=name.strip()), note
 
-    save_btn.click(
-        save,
-        [save_name, view.preset, my_presets, *view.panel],
-        [my_presets, view.preset, view.status],
-        **private,
-    )
-
-    def export(preset_name: str, mine: dict | None, *panel: Any):
+    def export(self, preset_name: str, mine: dict | None, *panel: Any):
         try:
-            base = find_preset(preset_name, catalog, mine)
-            preset = preset_from_panel(base.name, base, PanelValues(*panel), cap)
+            base = find_preset(preset_name, self.catalog, mine)
+            preset = preset_from_panel(base.name, base, PanelValues(*panel), self.cap)
         except (PresetError, ValueError) as exc:
             return gr.File(visible=False), f"⚠ cannot export: {exc}"
         folder = Path(tempfile.mkdtemp(prefix="slm-preset-"))
@@ -102,25 +86,17 @@ def wire_presets(
         path.write_text(preset.to_json(), encoding="utf-8")
         return gr.File(value=str(path), visible=True), f"Exported **{preset.name}**."
 
-    export_btn.click(export, [view.preset, my_presets, *view.panel], [export_file, view.status], **private)
-
-    def import_(file: Any, history: list, mine: dict | None):
+    def import_(self, file: Any, history: list, mine: dict | None):
         path = getattr(file, "name", file)
         try:
             preset = import_preset_file(path)
         except PresetError as exc:
             note = invalid_input_message(f"{exc}\n\nThe current settings are unchanged.")
             note.metadata["title"] = "⚠ Preset not imported"
-            return (
-                gr.skip(),
-                gr.skip(),
-                *[gr.skip()] * len(view.panel),
-                gr.skip(),
-                f"⚠ {exc}",
-                [*(history or []), note],
-            )
+            skips = [gr.skip()] * (2 + len(self.view.panel) + 1)
+            return (*skips, f"⚠ {exc}", [*(history or []), note])
         store = {**(mine or {}), preset.name: preset.model_dump(mode="json")}
-        choices = choices_for(view.name, catalog, store)
+        choices = choices_for(self.view.name, self.catalog, store)
         return (
             store,
             gr.Dropdown(choices=choices, value=preset.name),
@@ -130,12 +106,31 @@ def wire_presets(
             gr.skip(),
         )
 
-    import_btn.upload(
-        import_,
-        [import_btn, view.chatbot, my_presets],
-        [my_presets, view.preset, *view.panel, view.examples, view.status, view.chatbot],
-        **private,
+
+def wire_presets(
+    view: ChatTab,
+    controls: PresetControls,
+    service: ChatService,
+    catalog: PresetCatalog,
+    my_presets: gr.BrowserState,
+) -> None:
+    c, panel = controls, view.panel
+    handlers = PresetHandlers(view, catalog, service.settings.max_new_tokens_cap)
+    private: dict[str, Any] = {"api_visibility": "private"}
+    view.preset.input(
+        handlers.apply, [view.preset, my_presets], [*panel, view.examples, view.status], **private
     )
+    share_in = [view.preset, view.backend, view.prompt, *panel]
+    c.share_btn.click(handlers.share, share_in, c.share_url, **private).then(
+        None, c.share_url, c.share_url, js=SHARE_JS, **private
+    )
+    save_out = [my_presets, view.preset, view.status]
+    c.save_btn.click(handlers.save, [c.save_name, view.preset, my_presets, *panel], save_out, **private)
+    c.export_btn.click(
+        handlers.export, [view.preset, my_presets, *panel], [c.export_file, view.status], **private
+    )
+    import_out = [my_presets, view.preset, *panel, view.examples, view.status, view.chatbot]
+    c.import_btn.upload(handlers.import_, [c.import_btn, view.chatbot, my_presets], import_out, **private)
 
 
 def restore_handler(views: dict[str, ChatTab], catalog: PresetCatalog, labels: Callable[[], list[str]]):
@@ -175,20 +170,7 @@ def _restored_values(
     except PresetError as exc:
         problems.append(str(exc))
         preset = catalog.for_tab(view.name)
-    panel = PanelValues.of(preset)
-    options = preset.options.model_dump()
-    options.update(state.options_overrides())
-    values = [
-        state.system_prompt if state.system_prompt is not None else panel.system_prompt,
-        options["temperature"],
-        options["top_p"],
-        options["top_k"],
-        options["max_new_tokens"],
-        -1 if options["seed"] is None else options["seed"],
-        panel.tools if state.tools is None else state.tools,
-        panel.json_output,  # not in share links: the preset's
-        panel.json_schema,
-    ]
+    values = PanelValues.of(preset).replace(**state.settings).as_tuple()
     backend: Any = gr.skip()
     if state.backend:
         if state.backend in labels:

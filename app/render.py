@@ -38,6 +38,7 @@ from backends.errors import (
     ContextOverflow,
     ModelNotFound,
 )
+from compare.runner import LaneUpdate
 from mathcheck import render_markdown
 from runtime.markdown_text import LATEX_DELIMITERS, shown, written
 
@@ -140,6 +141,30 @@ def metrics_line(metrics: Metrics) -> str:
 
 def metrics_dict(metrics: Metrics) -> dict[str, Any]:
     return dataclasses.asdict(metrics)
+
+
+LANE_ICONS = {"waiting": "…", "streaming": "▶", "done": "✓", "stopped": "■", "timeout": "✗", "error": "✗"}
+
+
+def lane_readout(update: LaneUpdate) -> str:
+    """A Compare lane's readout: its metrics when done (else live progress), then how long its
+    model took to load before the clock started, then how it shared the machine."""
+    if update.metrics is not None:
+        m = update.metrics
+        lines = [f"✓ {m.summary()}"]
+        if m.server:
+            lines.append("server: " + ", ".join(f"{k} {v:.3g}" for k, v in m.server.items()))
+    else:
+        rate = f" · {update.tokens_per_s:.1f} tok/s" if update.tokens_per_s else ""
+        icon = LANE_ICONS[update.status]
+        lines = [f"{icon} {update.status} · {update.tokens} tokens{rate} · {update.elapsed_s:.1f} s"]
+        if update.error:
+            lines.append(update.error)
+    if update.load_s:
+        lines.append(f"loaded in {update.load_s:.1f} s (before the clock; not in TTFT)")
+    if update.note:
+        lines.append(update.note)
+    return "  \n".join(lines)
 
 
 # --- notes and errors -----------------------------------------------------------------

@@ -1,24 +1,24 @@
 """Share links: the whole chat setup in the URL query, so a link survives restarts.
 
 ``?tab=math&preset=math&backend=onnx&temperature=0.3&...&prompt=...`` is readable, editable by
-hand and needs no server-side storage. Decoding never raises: each bad field is dropped and
-named in ``problems``, so a damaged link still restores what it can.
+hand and needs no server-side storage. Every chat-panel field has its key (the table in
+:mod:`runtime.panel_fields`), so a link carries every setting. Decoding never raises: each bad
+field is dropped and named in ``problems``, so a damaged link still restores what it can.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlencode
 
-from pydantic import ValidationError
+from app.views import CHAT_TABS
+from runtime.panel_fields import panel_fields
 
-from backends.base import SamplingOptions
-
-TABS = ("reasoning", "coding", "math")
 MAX_PROMPT_CHARS = 8000
-MAX_SYSTEM_CHARS = 16000
-_NUMBERS = {"temperature": float, "top_p": float, "top_k": int, "max_new_tokens": int, "seed": int}
+MAX_TEXT_CHARS = 16000
+"""A text setting (the system prompt) longer than a preset's may be is cut."""
 
 
 @dataclass(frozen=True)
@@ -27,55 +27,32 @@ class ShareState:
     preset: str | None = None
     backend: str | None = None
     prompt: str = ""
-    system_prompt: str | None = None
-    """None: the preset's own system prompt."""
-    temperature: float | None = None
-    top_p: float | None = None
-    top_k: int | None = None
-    max_new_tokens: int | None = None
-    seed: int | None = None
-    tools: bool | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    """Panel values the link sets, by field name; the others are the preset's."""
     problems: tuple[str, ...] = field(default=(), compare=False)
-
-    def options_overrides(self) -> dict[str, float | int]:
-        return {name: value for name in _NUMBERS if (value := getattr(self, name)) is not None}
-
-
-_QUERY_KEY = {"system_prompt": "system"}
 
 
 def encode_query(state: ShareState) -> str:
-    """The query string (with leading '?') for a share link; empty fields are left out."""
-    pairs: list[tuple[str, str]] = []
-    for item in fields(state):
-        value = getattr(state, item.name)
-        if item.name == "problems" or value is None or value == "":
-            continue
-        if isinstance(value, bool):
-            value = "1" if value else "0"
-        pairs.append((_QUERY_KEY.get(item.name, item.name), str(value)))
+    """The query string (with leading '?') for a share link; empty fields are left out.
+    Raises ValueError for a setting that cannot be written (a schema that is not JSON)."""
+    pairs = [
+        (name, value) for name in ("tab", "preset", "backend", "prompt") if (value := getattr(state, name))
+    ]
+    for spec in panel_fields():
+        if spec.name in state.settings and state.settings[spec.name] is not None:
+            pairs.append((spec.key, spec.link_text(state.settings[spec.name])))
     return "?" + urlencode(pairs)
-
-
-def _number(name: str, raw: str, problems: list[str]) -> float | int | None:
-    try:
-        value = _NUMBERS[name](raw)
-        SamplingOptions.model_validate({name: value})  # same bounds as a request
-        return value
-    except (ValueError, ValidationError):
-        problems.append(f"{name}={raw!r} is not a valid value; the preset's value is used")
-        return None
 
 
 def decode_query(params: Mapping[str, str]) -> ShareState:
     problems: list[str] = []
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}
     tab = params.get("tab", "").strip().lower()
     if tab:
-        if tab in TABS:
+        if tab in CHAT_TABS:
             values["tab"] = tab
         else:
-            problems.append(f"tab={tab!r} is unknown; expected one of {', '.join(TABS)}")
+            problems.append(f"tab={tab!r} is unknown; expected one of {', '.join(CHAT_TABS)}")
     for key in ("preset", "backend"):
         if raw := params.get(key, "").strip():
             values[key] = raw[:200]
@@ -83,14 +60,24 @@ def decode_query(params: Mapping[str, str]) -> ShareState:
         if len(prompt) > MAX_PROMPT_CHARS:
             problems.append(f"prompt was cut to {MAX_PROMPT_CHARS} characters")
         values["prompt"] = prompt[:MAX_PROMPT_CHARS]
-    if "system" in params:
-        values["system_prompt"] = params["system"][:MAX_SYSTEM_CHARS]
-    for name in _NUMBERS:
-        if (raw := params.get(name, "").strip()) and (number := _number(name, raw, problems)) is not None:
-            values[name] = number
-    if raw := params.get("tools", "").strip().lower():
-        if raw in ("1", "true", "on", "yes", "0", "false", "off", "no"):
-            values["tools"] = raw in ("1", "true", "on", "yes")
-        else:
-            problems.append(f"tools={raw!r} is not a yes/no value")
-    return ShareState(**values, problems=tuple(problems))  # type: ignore[arg-type]
+    return ShareState(**values, settings=_settings(params, problems), problems=tuple(problems))
+
+
+def _settings(params: Mapping[str, str], problems: list[str]) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
+    for spec in panel_fields():
+        if spec.key not in params:
+            continue
+        raw = params[spec.key]
+        if spec.kind == "text":
+            settings[spec.name] = raw[:MAX_TEXT_CHARS]
+            continue
+        if not raw.strip():
+            continue
+        try:
+            settings[spec.name] = spec.from_link(raw)
+        except ValueError as exc:
+            problems.append(
+                f"{spec.key}={raw[:40]!r} is not a valid value ({exc}); the preset's value is used"
+            )
+    return settings

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from app.render import (
     AnswerView,
@@ -32,80 +31,17 @@ from app.render import (
 from app.tools import run_tool, tool_specs
 from backends.base import Backend, ChatRequest, Message, SamplingOptions
 from backends.errors import BackendError
-from presets import Preset, PresetCatalog
+from presets import PresetCatalog
 from runtime.errors import Busy, InputError, describe_validation
 from runtime.gate import BackendGate
 from runtime.kinds import queue_of
 from runtime.limits import Admission, Limits, set_client
+from runtime.panel_fields import PanelValues, parse_api_settings
 from runtime.registry import BackendRegistry
 from runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 MAX_TOOL_ROUNDS = 3
-
-
-@dataclass(frozen=True)
-class PanelValues:
-    """What a tab's settings panel holds, in the order of ``ChatTab.panel``."""
-
-    system_prompt: str
-    temperature: float
-    top_p: float
-    top_k: int
-    max_new_tokens: int
-    seed: float | None
-    """-1 or empty: a random seed."""
-    tools: bool
-    json_output: bool = False
-    json_schema: str = ""
-    """JSON schema text for json_output; empty: any JSON object."""
-
-    def options(self, cap: int) -> SamplingOptions:
-        """Validated sampling options; raises ValidationError (or InputError for a schema that
-        is not JSON) with the bad field named."""
-        return SamplingOptions(
-            temperature=self.temperature,
-            top_p=self.top_p,
-            top_k=int(self.top_k or 0),
-            max_new_tokens=min(int(self.max_new_tokens), cap),
-            seed=None if self.seed in (None, "") or int(self.seed) < 0 else int(self.seed),
-            json_output=bool(self.json_output),
-            json_schema=parse_schema(self.json_schema) if self.json_output else None,
-        )
-
-    @classmethod
-    def of(cls, preset: Preset) -> PanelValues:
-        o = preset.options
-        schema = json.dumps(o.json_schema, indent=2) if o.json_schema is not None else ""
-        return cls(
-            preset.system_prompt,
-            o.temperature,
-            o.top_p,
-            o.top_k,
-            o.max_new_tokens,
-            -1 if o.seed is None else o.seed,
-            preset.tools,
-            o.json_output,
-            schema,
-        )
-
-    def as_tuple(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, f.name) for f in fields(self))
-
-
-def parse_schema(text: object) -> dict[str, Any] | None:
-    """The JSON output field's schema: empty is none; anything else must be a JSON object."""
-    if text is None or (isinstance(text, str) and not text.strip()):
-        return None
-    if isinstance(text, dict):
-        return text
-    try:
-        value = json.loads(str(text))
-    except json.JSONDecodeError as exc:
-        raise InputError("json_schema", f"is not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    if not isinstance(value, dict):
-        raise InputError("json_schema", 'must be a JSON object such as {"type": "object"}')
-    return value
 
 
 @dataclass
@@ -125,35 +61,6 @@ def fair_key(client: str, session: str | None) -> str:
 def problem_of(exc: ValidationError) -> str:
     """The one line that names the bad sampling field."""
     return describe_validation(exc, SamplingOptions)
-
-
-class ApiSettings(BaseModel):
-    """What ``/chat``'s ``settings`` may change on top of the preset; null means the preset's."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    system_prompt: str | None = Field(None, max_length=32_000)
-    temperature: float | None = Field(None, ge=0.0, le=2.0)
-    top_p: float | None = Field(None, gt=0.0, le=1.0)
-    top_k: int | None = Field(None, ge=0, le=1000)
-    max_new_tokens: int | None = Field(None, ge=1, le=32768)
-    seed: int | None = Field(None, ge=-1, le=2**31 - 1)
-    """-1: a random seed."""
-    tools: bool | None = None
-    json_output: bool | None = None
-    json_schema: dict[str, Any] | None = None
-    """With json_output: the JSON schema the answer must validate against."""
-
-    @classmethod
-    def parse(cls, raw: object) -> ApiSettings:
-        if raw is None:
-            return cls()
-        if not isinstance(raw, dict):
-            raise InputError("settings", 'must be an object such as {"temperature": 0.2}')
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as exc:
-            raise InputError("", describe_validation(exc, cls)) from None
 
 
 @dataclass
@@ -370,9 +277,8 @@ class ChatService:
         if not isinstance(label, str) or label not in self.registry.labels(session):
             known = ", ".join(self.registry.labels(session)) or "none"
             raise InputError("backend", f"no backend named {label!r}; configured: {known}")
-        changes = ApiSettings.parse(overrides).model_dump(exclude_none=True)
-        base = PanelValues.of(self.catalog.presets[preset_name])
-        panel = PanelValues(**{**base.__dict__, **changes})
+        changes = parse_api_settings(overrides)
+        panel = PanelValues.of(self.catalog.presets[preset_name]).replace(**changes)
         try:
             options = panel.options(32768)
         except ValidationError as exc:

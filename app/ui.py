@@ -28,15 +28,15 @@ from app.eval_tab import build_eval_tab
 from app.pacing import paced
 from app.preset_sharing import restore_handler, wire_presets
 from app.turns import ChatService
-from app.views import ChatTab
+from app.views import CHAT_TABS, ChatTab
 from backends.errors import BackendError
 from mathcheck import verify_response
 from presets import PresetCatalog, load_catalog
 from runtime.kinds import available_kinds, default_in_process
+from runtime.panel_fields import panel_fields
 from runtime.registry import BackendRegistry
 from runtime.settings import Settings
 
-TABS = ("reasoning", "coding", "math")
 BROWSER_KEY = "slm-playground-my-presets"
 CHATS_KEY = "slm-playground-chats"
 TAB_KEY = "slm-playground-open-tab"
@@ -228,13 +228,13 @@ def build_app(
             name: gr.BrowserState(
                 {"chats": [], "current": None}, storage_key=f"{CHATS_KEY}-{name}", secret=secret
             )
-            for name in TABS
+            for name in CHAT_TABS
         }
         open_tab = gr.BrowserState("", storage_key=TAB_KEY, secret=secret)
         last_comparison = gr.BrowserState(None, storage_key=COMPARE_KEY, secret=secret)
         tab_blocks: list[Any] = []
         with gr.Tabs() as tabs:
-            for name in TABS:
+            for name in CHAT_TABS:
                 with gr.Tab(name.title(), id=name) as tab:
                     tab_blocks.append(tab)
                     views[name], controls, chats = build_chat_tab(
@@ -321,8 +321,7 @@ def _api(service: ChatService) -> None:
             preset: "math" (step-by-step arithmetic, answer checked with sympy), "reasoning" or "coding".
             backend: a configured backend label such as "onnx" (the in-process model); see the Backends tab.
             settings: optional overrides of the preset, e.g. {"temperature": 0, "max_new_tokens": 256};
-                keys: system_prompt, temperature, top_p, top_k, max_new_tokens, seed (-1 random),
-                tools, json_output, json_schema.
+                keys: {setting_keys}.
 
         Returns:
             [answer, metrics]: the model's text; metrics (backend, model, prompt_tokens,
@@ -356,6 +355,9 @@ def _api(service: ChatService) -> None:
         except Exception as exc:  # the API's one error boundary
             raise api_error(exc) from None
 
+    # The MCP tool's help names every chat-panel field (the table), so a new one is documented.
+    keys = ", ".join(f"{f.name} (-1 random)" if f.kind == "seed" else f.name for f in panel_fields())
+    chat.__doc__ = (chat.__doc__ or "").replace("{setting_keys}", keys)
     gr.api(chat, api_name="chat", concurrency_limit=None)
     gr.api(verify, api_name="verify", concurrency_limit=None)
 

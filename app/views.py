@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
 import gradio as gr
+
+from presets import Tab
+
+CHAT_TABS: tuple[str, ...] = get_args(Tab)
+"""The chat tabs, in the order the app shows them (presets' ``tab`` names them)."""
 
 
 @dataclass
@@ -16,7 +21,7 @@ class ChatTab:
     preset: gr.Dropdown
     backend: gr.Dropdown
     panel: list[Any]
-    """system prompt, temperature, top p, top k, max new tokens, seed, tools, JSON output, schema."""
+    """One control per field of :mod:`runtime.panel_fields`, in the table's order."""
     chatbot: gr.Chatbot
     prompt: gr.Textbox
     examples: gr.Dataset

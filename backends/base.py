@@ -268,6 +268,11 @@ class Backend(ABC):
     def default_model(self) -> str:
         return ""
 
+    async def warm_up(self) -> float:
+        """Make the backend ready to answer at once (load its model); the seconds spent loading,
+        0.0 when it was ready already. Callers time requests after this, so TTFT excludes loading."""
+        return 0.0
+
     async def aclose(self) -> None:  # noqa: B027 - optional hook: most backends hold nothing
         """Release connections or the loaded model."""
 

@@ -6,6 +6,9 @@
 
 The lane kinds come from runtime.kinds (``--help`` lists those this install can run).
 
+Different in-process engines run in turn (one at a time, the order alternating between runs),
+after each model has loaded; the card says per lane what it did and how long loading took.
+
 Exit status: 0 when every lane answered, 1 when some lane failed (the card is printed anyway),
 2 when the setup is invalid (nothing was run).
 """
@@ -91,10 +94,12 @@ def run(args: argparse.Namespace, *, registry: BackendRegistry | None = None, pr
 
     def progress(run_index: int, update: Any) -> None:
         if update.finished and not args.quiet:
+            loaded = f", loaded in {update.load_s:.1f} s before the clock" if update.load_s else ""
             note = f" {update.error}" if update.error else ""
+            ran = f"; {update.note}" if update.note else ""
             print(
                 f"run {run_index + 1}/{args.runs} lane {update.lane + 1}: {update.status}"
-                f" ({update.tokens} tokens, {update.elapsed_s:.2f} s){note}",
+                f" ({update.tokens} tokens, {update.elapsed_s:.2f} s{loaded}){note}{ran}",
                 file=sys.stderr,
             )
 

@@ -25,14 +25,14 @@ from pydantic import ValidationError
 
 from backends.base import Backend, SamplingOptions
 from runtime.kinds import KINDS, Target, available_kinds, default_in_process, lane_help
+from runtime.panel_fields import field_named, option_from_text, overridable
 from runtime.settings import Endpoint
+from runtime.urls import normalise_base_url
 
 if TYPE_CHECKING:
     from runtime.gate import BackendGate
     from runtime.registry import BackendRegistry
 
-OVERRIDABLE = ("temperature", "top_p", "top_k", "max_new_tokens", "seed")
-"""Sampling settings a lane may vary; everything else stays identical across lanes."""
 MIN_LANES, MAX_LANES = 2, 4
 
 
@@ -58,24 +58,20 @@ class SettingOverride:
 
 
 def parse_override(text: str) -> SettingOverride:
-    """``temperature=0.2`` -> SettingOverride; only one of :data:`OVERRIDABLE`."""
+    """``temperature=0.2`` -> SettingOverride; only a setting the panel table lets a lane vary
+    (:func:`runtime.panel_fields.overridable`); everything else stays identical across lanes."""
     name, sep, raw = text.partition("=")
     name, raw = name.strip().replace("-", "_"), raw.strip()
     if not sep or not name or not raw:
         raise LaneSpecError(f"override {text!r} should look like SETTING=VALUE, e.g. temperature=0.2")
-    if name not in OVERRIDABLE:
-        raise LaneSpecError(f"cannot vary {name!r} per lane; choose one of: {', '.join(OVERRIDABLE)}")
-    value: float | int | None
+    if name not in (names := overridable()):
+        raise LaneSpecError(f"cannot vary {name!r} per lane; choose one of: {', '.join(names)}")
+    kind = field_named(name).kind
     try:
-        if name == "seed" and raw.lower() in ("none", "random", ""):
-            value = None
-        elif name in ("top_k", "max_new_tokens", "seed"):
-            value = int(raw)
-        else:
-            value = float(raw)
+        value = option_from_text(kind, raw)
     except ValueError:
-        kind = "a whole number" if name in ("top_k", "max_new_tokens", "seed") else "a number"
-        raise LaneSpecError(f"{name} must be {kind}, got {raw!r}") from None
+        words = "a whole number" if kind in ("int", "seed") else "a number"
+        raise LaneSpecError(f"{name} must be {words}, got {raw!r}") from None
     override = SettingOverride(name, value)
     override.apply(SamplingOptions())  # bounds check now, not at run time
     return override
@@ -136,10 +132,8 @@ def parse_lane(text: str, *, known_labels: tuple[str, ...] | list[str] = ()) -> 
             raise LaneSpecError(
                 f"lane {text!r}: {kind} lanes need a server, e.g. {kind}:MODEL@http://HOST:PORT"
             )
-        url = url.strip()
-        if "://" not in url:
-            url = KINDS[kind].default_scheme + url
-        return LaneSpec(kind, model=model.strip(), url=url.rstrip("/"), override=override)
+        url = normalise_base_url(url, default_scheme=KINDS[kind].default_scheme)
+        return LaneSpec(kind, model=model.strip(), url=url, override=override)
     # "LABEL:MODEL" naming a configured backend
     label, _, model = raw.partition(":")
     if label in known_labels:

@@ -16,11 +16,10 @@ from pydantic import BaseModel, ConfigDict
 
 from backends.base import SamplingOptions
 from compare.diff import first_divergence, markdown_diff, similarity, word_diff
-from compare.runner import ComparisonResult
+from compare.runner import ComparisonResult, LaneResult
 from compare.share import ComparisonSetup, encode_setup
 from compare.stats import METRICS, lane_stats, summarize
 from compare.verdicts import LaneVerdict, agreement
-from runtime.kinds import KINDS
 from runtime.markdown_text import shown
 
 SCHEMA_VERSION = 1
@@ -48,6 +47,31 @@ class LaneMetrics(_Card):
     total_s: float
     finish_reason: str
     server: dict[str, float] = {}
+
+
+class ScheduleCard(_Card):
+    """How the lane shared the machine in the last run, as the runner recorded it."""
+
+    mode: str
+    """"remote" (at once with every lane), "alone", "shared" (with lanes of its engine) or
+    "in_turn" (different in-process engines ran one after another)."""
+    cores: int
+    engine_peers: list[int] = []
+    turn: int = 0
+    turns: int = 0
+    turn_peers: list[int] = []
+    text: str = ""
+    """The same in words, e.g. "ran in turn with lane 2 (turn 1 of 2): in-process engines share 2 cores"."""
+
+    @property
+    def short(self) -> str:
+        if self.mode == "in_turn":
+            return f"in turn {self.turn}/{self.turns}" + (" (batched)" if self.engine_peers else "")
+        if self.mode == "shared":
+            return "with lane " + ", ".join(str(i + 1) for i in self.engine_peers)
+        if self.mode == "alone":
+            return f"alone on {self.cores} cores"
+        return "at once (remote)" if self.mode == "remote" else self.mode
 
 
 class VerdictCard(_Card):
@@ -79,6 +103,10 @@ class LaneCard(_Card):
     answer: str = ""
     reasoning: str = ""
     verdict: VerdictCard | None = None
+    load_s: float | None = None
+    """Seconds spent loading the model before the clock started, over all runs (normally the
+    first run's load; 0.0: it was ready). Never part of TTFT or total time."""
+    schedule: ScheduleCard | None = None
 
 
 class DiffCard(_Card):
@@ -103,13 +131,15 @@ class RunCard(_Card):
     """The sampling settings every lane shares (a lane's override is in its own card)."""
     runs: int
     wall_s: MetricSummary | None
-    """Wall time of a whole comparison (all lanes), over the runs."""
+    """Wall time of a whole comparison (all lanes, after loading), over the runs."""
     lanes: list[LaneCard]
     diffs: list[DiffCard]
     answers_agree: bool | None = None
     """Whether every lane's verified final answer is the same (None: not enough verdicts)."""
+    turn_orders: list[list[list[int]]] = []
+    """Per run: lane indices per in-process engine in the order the engines ran."""
     notes: list[str] = []
-    """What a reader must know to read the numbers, e.g. lanes that shared one in-process model."""
+    """What a reader must know to read the numbers: turns, shared engines, loading."""
     share_query: str
 
     def to_json(self) -> str:
@@ -177,6 +207,8 @@ def build_run_card(
                 answer=lane.text,
                 reasoning=lane.reasoning,
                 verdict=None if verdict is None else VerdictCard(**verdict.__dict__),
+                load_s=_load_s(runs, lane.index),
+                schedule=_schedule_card(lane),
             )
         )
     diffs = []
@@ -207,31 +239,66 @@ def build_run_card(
         lanes=lanes,
         diffs=diffs,
         answers_agree=agreement(verdicts, setup.prompt),
-        notes=shared_model_notes(lanes),
+        turn_orders=[r.turns for r in runs],
+        notes=schedule_notes(lanes, [r.turns for r in runs]),
         share_query=encode_setup(setup),
     )
 
 
-def shared_model_notes(lanes: list[LaneCard]) -> list[str]:
-    """Lanes on one in-process backend decode in its batch, beside each other: each lane's
-    tokens/s is its share of one engine, not what it would get alone."""
-    by_backend: dict[str, list[LaneCard]] = {}
-    for lane in lanes:
-        kind = KINDS.get(lane.backend_kind)
-        if kind is not None and kind.in_process:
-            by_backend.setdefault(lane.backend, []).append(lane)
+def _load_s(runs: list[ComparisonResult], index: int) -> float | None:
+    loads = [load for r in runs if (load := r.lanes[index].load_s) is not None]
+    return round(sum(loads), 3) if loads else None
+
+
+def _schedule_card(lane: LaneResult) -> ScheduleCard | None:
+    s = lane.schedule
+    if s is None:
+        return None
+    return ScheduleCard(
+        mode=s.mode, cores=s.cores, engine_peers=list(s.engine_peers), turn=s.turn, turns=s.turns,
+        turn_peers=list(s.turn_peers), text=lane.describe_schedule(),
+    )  # fmt: skip
+
+
+def _lane_list(indices: list[int]) -> str:
+    return " + ".join(str(i + 1) for i in indices)
+
+
+def schedule_notes(lanes: list[LaneCard], turn_orders: list[list[list[int]]]) -> list[str]:
+    """What the runner did with the CPU, from what it recorded (not from the kinds' labels)."""
     notes = []
-    for backend, group in by_backend.items():
-        if len(group) < 2:
-            continue
-        names = " and ".join(str(lane.index + 1) for lane in group)
+    turned = [order for order in turn_orders if len(order) > 1]
+    if turned:
+        cores = next(lane.schedule.cores for lane in lanes if lane.schedule is not None)
+        runs = "; ".join(
+            f"run {n}: lanes " + " → ".join(_lane_list(group) for group in order)
+            for n, order in enumerate(turn_orders, start=1)
+            if len(order) > 1
+        )
+        notes.append(
+            f"In-process engines ran in turn, one at a time, so none competed with another for the "
+            f"{cores} cores and each lane's TTFT and tokens/s are its engine's alone ({runs}); "
+            "remote lanes ran at the same time."
+        )
+    groups: dict[tuple[int, ...], list[LaneCard]] = {}
+    for lane in lanes:
+        if lane.schedule is not None and lane.schedule.engine_peers:
+            groups.setdefault(tuple(sorted([lane.index, *lane.schedule.engine_peers])), []).append(lane)
+    for members, group in groups.items():
         batches = [lane.metrics.server.get("mean_batch") for lane in group if lane.metrics is not None]
         seen = [b for b in batches if b]
-        batch = f" (mean batch {max(seen):.1f})" if seen else ""
-        notes.append(
-            f"Lanes {names} shared the in-process model `{backend}`: they decoded in one batch{batch}, "
-            "so each lane's tokens/s is its share of one engine."
-        )
+        if not seen:
+            how = "ran at the same time on it (it reports no batch figure)"
+        elif max(seen) > 1.05:
+            how = f"decoded in one batch (mean batch {max(seen):.1f}), so each lane's tokens/s is its share"
+        else:
+            how = "took turns on it (mean batch 1.0), so a lane's TTFT includes waiting for the other"
+        names = " and ".join(str(i + 1) for i in members)
+        notes.append(f"Lanes {names} shared the in-process engine `{group[0].backend}`: they {how}.")
+    loaded = [lane for lane in lanes if lane.load_s]
+    if loaded:
+        each = ", ".join(f"lane {lane.index + 1} in {lane.load_s:.1f} s" for lane in loaded)
+        notes.append(f"Models were loaded before the clock started ({each}); TTFT and total time exclude it.")
     return notes
 
 
@@ -260,6 +327,12 @@ def metrics_markdown(card: RunCard) -> list[str]:
             s = lane.stats.get(name)
             cells.append("–" if s is None else f"{_fmt(s.median)} / {_fmt(s.p95)}")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines.append(
+        "| model load before the clock (s) | " + " | ".join(_fmt(lane.load_s) for lane in card.lanes) + " |"
+    )
+    lines.append(
+        "| ran | " + " | ".join(lane.schedule.short if lane.schedule else "–" for lane in card.lanes) + " |"
+    )
     lines.append(
         "| status | "
         + " | ".join(f"{lane.status} ({lane.runs_ok}/{card.runs} ok)" for lane in card.lanes)

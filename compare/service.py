@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from backends.base import Backend, SamplingOptions
@@ -45,13 +45,19 @@ class Prepared:
     verify: bool
     """Math verdicts: on for a math preset or when a reference answer is known."""
 
+    made: int = field(default=0, init=False)
+    """Comparisons made so far: each starts the in-process engines one turn later than the last,
+    so the order alternates between repeats (run xN) wherever the comparisons are run."""
+
     def comparison(self, timeout_s: float = DEFAULT_TIMEOUT_S) -> Comparison:
+        self.made += 1
         return Comparison(
             self.lanes,
             prompt=self.setup.prompt,
             system_prompt=self.system_prompt,
             options=self.options,
             timeout_s=timeout_s,
+            first_turn=self.made - 1,
         )
 
 
@@ -177,7 +183,8 @@ async def run_card_for(
     on_update: Callable[[int, LaneUpdate], None] | None = None,
     session: str | None = None,
 ) -> RunCard:
-    """Run the setup ``setup.runs`` times (lanes in parallel each time) and return its card."""
+    """Run the setup ``setup.runs`` times and return its card (compare.runner says which lanes
+    run at once and which in turn)."""
     prepared = prepare(setup, registry, presets, session=session)
     runs = []
     for run_index in range(setup.runs):

@@ -12,7 +12,7 @@ part of a lane spec, so they never end up in a link.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -22,8 +22,8 @@ from pydantic import ValidationError
 from backends.base import SamplingOptions
 from compare.lanes import MAX_LANES, LaneSpecError, parse_lane
 from runtime.errors import InputError, describe_validation
+from runtime.panel_fields import compare_options, option_from_text, option_text
 
-SHARED_OPTIONS = ("temperature", "top_p", "top_k", "max_new_tokens", "seed")
 MAX_PROMPT_IN_LINK = 8000
 """Characters; longer prompts would make links that browsers and chat apps truncate."""
 
@@ -66,10 +66,9 @@ def encode_setup(setup: ComparisonSetup) -> str:
     pairs.append(("prompt", setup.prompt))
     if setup.system_prompt is not None:
         pairs.append(("system", setup.system_prompt))
-    for name in SHARED_OPTIONS:
-        if name in setup.options:
-            value = setup.options[name]
-            pairs.append((name, "none" if value is None else str(value)))
+    for spec in compare_options():  # the panel table: every setting Compare holds for all lanes
+        if spec.name in setup.options:
+            pairs.append((spec.key, option_text(spec.kind, setup.options[spec.name])))
     if setup.runs != 1:
         pairs.append(("runs", str(setup.runs)))
     if setup.gold:
@@ -81,13 +80,15 @@ def share_url(setup: ComparisonSetup, base_url: str = "") -> str:
     return f"{base_url.split('?', 1)[0]}?{encode_setup(setup)}"
 
 
-def _number(name: str, raw: str) -> int | float | None:
-    if name == "seed" and raw.lower() == "none":
-        return None
-    try:
-        return int(raw) if name in ("top_k", "max_new_tokens", "seed") else float(raw)
-    except ValueError:
-        raise ShareLinkError(f"share link: {name}={raw!r} is not a number") from None
+def _options(one: Callable[[str], str], present: Collection[str]) -> dict[str, Any]:
+    options = {}
+    for spec in compare_options():
+        if spec.key in present:
+            try:
+                options[spec.name] = option_from_text(spec.kind, one(spec.key))
+            except ValueError as exc:
+                raise ShareLinkError(f"share link: {spec.key}: {exc}") from None
+    return options
 
 
 def decode_setup(
@@ -120,7 +121,7 @@ def decode_setup(
     prompt = one("prompt")
     if len(prompt) > MAX_PROMPT_IN_LINK:
         raise ShareLinkError(f"share link prompt is {len(prompt)} characters; at most {MAX_PROMPT_IN_LINK}")
-    options = {name: _number(name, one(name)) for name in SHARED_OPTIONS if name in params}
+    options = _options(one, params.keys())
     runs_raw = one("runs", "1")
     if not runs_raw.isdigit() or not 1 <= int(runs_raw) <= 100:
         raise ShareLinkError(f"share link: runs={runs_raw!r} should be a whole number from 1 to 100")

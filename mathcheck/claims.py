@@ -1,18 +1,19 @@
 """Find the arithmetic claims in a response ("12 × 3 = 36", "$\\frac{3}{4} \\cdot 8 = 6$", chains
-"a = b = c") and check each link with exact arithmetic.
+"a = b = c", congruences "a = b \\equiv c \\pmod n") and check each link with exact arithmetic.
 
 Finding is pure text work; checking builds sympy values through :mod:`mathcheck.parser`. A link is
-only called wrong when both sides parse, carry no unknowns, the claim is not hypothetical and the
-text around it cannot change its meaning; anything less certain is "unchecked".
+only called wrong when both sides parse, carry no unknowns (but for an expansion or a factoring,
+checked as an identity), the claim is not hypothetical and the text around it cannot change its
+meaning; anything less certain is "unchecked". A slip carried into a later step is marked once.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
-from mathcheck.parser import FUNCTIONS, WORD_OPS
+from mathcheck.parser import FUNCTIONS, WORD_OPS, uses_imaginary_unit
 from mathcheck.units import UNITS
 
 ClaimVerdict = Literal["ok", "wrong", "unchecked"]
@@ -29,6 +30,13 @@ class Candidate:
     hypothetical: bool = False
     loose_context: bool = False
     """Words right before the claim may change its meaning ("half of 10 + 4 = 9")."""
+    imaginary: bool = False
+    """The response works with complex numbers: a lone ``i`` is the imaginary unit."""
+    modulus: int | None = None
+    """``2^3 = 8 \\equiv 1 \\pmod 7``: every link holds modulo this number."""
+    rewriting: bool = False
+    """The claim rewrites an expression (expanding, factoring, simplifying): a link with unknowns
+    is an identity to check, not an equation to solve."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,9 +47,17 @@ class Claim:
     expected: str | None = None
     """For a wrong claim: the correct value of the first false link's right side."""
     note: str = ""
+    link: tuple[str, str, str] | None = None
+    """For a wrong claim: its first false link, (left side, relation, right side)."""
+
+    @property
+    def step(self) -> str | None:
+        """The first false link as written ("\\frac{336}{6} = 54" of a longer chain)."""
+        return " ".join(self.link) if self.link else None
 
 
-_LATEX_HINT = re.compile(r"\\(?:frac|dfrac|times|cdot|sqrt|boxed|\(|\[)|\$\$|\^\{")
+_LATEX_HINT = re.compile(r"\\[A-Za-z]{2,}|\\[(\[%]|\$\$|\^\{")
+"""A LaTeX command (\\frac, \\text, \\pmod), \\( \\[ or \\%: the response's $...$ are math, not prices."""
 _REGION = re.compile(
     r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\\\((.+?)\\\)|\\begin\{(?:align|equation|gather)\*?\}(.+?)\\end\{\w+\*?\}"
     r"|(?<!\\)\$((?:[^$\\]|\\.)+?)\$",  # inline math; \$ inside it is a dollar sign
@@ -51,7 +67,20 @@ _ROUGH = re.compile(
     r"\\\$|(?<![\d.])\.\d+|\d+(?:(?:,\d{3})+|\.\d+)*(?:\.\d+)?|\\[A-Za-z]+|[A-Za-z]+(?:/[A-Za-z]+)?|\S"
 )
 _OPS = set("+-−–*/×÷·^²³√()[]{}!%=≈$|_°")
-_EQ = re.compile(r"(?<![<>!])=(?!=)|≈|\\approx|\\neq|≠")
+_EQ = re.compile(
+    r"(?<![<>!])=(?!=)|≈|\\approx|\\neq|≠|≡|\\equiv\b"
+    r"|≤|≥|\\(?:le|ge|leq|geq|leqslant|geqslant|lt|gt)\b|(?<![<>=\-\\])[<>](?![=>])"
+)
+_RELATION = {"≈": "≈", "\\approx": "≈", "≠": "≠", "\\neq": "≠", "=": "=", "≡": "≡", "\\equiv": "≡"}
+"""Each link's relation; an inequality (anything else) is "<": not checked, its neighbours are."""
+_MODULUS = (
+    r"(?:\\pmod\s*\{?\s*(\d+)\s*\}?|\(\s*(?:\\?mod|\\text\{\s*mod\s*\})\s*\{?\s*(\d+)\s*\}?\s*\)"
+    r"|(?<!\\)\bmod(?:ulo)?\s+(\d+)\b)"
+)
+_MODULUS_END = re.compile(r"\s*" + _MODULUS + r"\s*[.,]?\s*$")
+_MODULUS_AFTER = re.compile(r"[\s,]*(?:\\q?quad\s*)?" + _MODULUS)
+_MOD_OPERATOR_END = re.compile(r"\s*\\mod\s*\{?\s*(\d+)\s*\}?\s*$")
+"""``a \\equiv b \\mod n``: \\mod after a congruence names the modulus (elsewhere it is an operator)."""
 _HYPOTHETICAL = re.compile(
     r"\b(?:suppose|supposing|assume|assuming|imagine|hypothetically|let's say|say we|for example|"
     r"for instance|e\.g|instead|wrong|wrongly|incorrect|incorrectly|mistake|mistakenly|not|isn't|doesn't|"
@@ -61,6 +90,22 @@ _HYPOTHETICAL = re.compile(
 )
 """Real hypotheticals and examples. A plain "if" premise ("If there were 30 red cars, ...") and a
 "would"/"should" sentence state the solution's own facts, so they are checked."""
+_REWRITING = re.compile(
+    r"\b(?:expand\w*|multiply\w* out|FOIL|distribut\w*|simplif\w*|factor\w*|rewrit\w*|complet\w* the square)",
+    re.I,
+)
+_SOLVING = re.compile(
+    r"\b(?:solv\w*|equations?|roots?|zeros?|intersect\w*|when|where|for which|find|if|let|suppose|set)\b",
+    re.I,
+)
+
+
+def rewriting_task(prompt: str | None) -> bool:
+    """A prompt that asks to expand, factor or simplify (and solves nothing): the response's
+    links between expressions are identities."""
+    return bool(prompt and _REWRITING.search(prompt) and not _SOLVING.search(prompt))
+
+
 _CONNECTIVES = {
     "and", "or", "so", "then", "but", "is", "are", "was", "thus", "hence", "which", "while", "to",
     "in", "on", "at", "for", "with", "from", "of", "by", "per", "each", "the", "a", "an",
@@ -85,7 +130,7 @@ UNSAFE_BEFORE = {
     "more", "less", "than", "by", "per", "over", "minus", "plus", "except", "without", "remaining",
 }  # fmt: skip
 _LATEX_SPLIT = re.compile(
-    r"\\\\(?!\s*&?\s*(?:=|\\approx))|\\implies|\\Rightarrow|\\rightarrow|\\to\b|\\Longrightarrow|\\quad|\\qquad|;|,\s|"
+    r"\\\\(?!\s*&?\s*(?:=|\\approx))|\\implies|\\Rightarrow|\\rightarrow|\\to\b|\\Longrightarrow|\\quad|\\qquad|;|"
     r"\\text\{[^{}]*[A-Za-z]{2,}\s+[A-Za-z]{2,}[^{}]*\}"  # prose inside math: \text{Total cost}
     r"|\\(?:text|mathrm)\{\s*(?:and|or|so|then|since|because|thus|hence|where|which|is|are|if)\s*\}"
 )
@@ -100,36 +145,69 @@ def _sentence(text: str, start: int, end: int) -> str:
 
 def _split_chain(piece: str) -> tuple[list[str], list[str]]:
     parts, relations, last = [], [], 0
-    depth = 0
+    depth = scanned = 0
     for m in _EQ.finditer(piece):
-        segment = piece[last : m.start()]
+        segment = piece[scanned : m.start()]  # "\sum_{k=1}^{4}": an "=" inside braces links nothing
         depth += segment.count("{") + segment.count("(") - segment.count("}") - segment.count(")")
+        scanned = m.start()
         if depth != 0:
             continue
         parts.append(piece[last : m.start()])
-        relations.append("≈" if m.group(0) in ("≈", "\\approx") else ("≠" if m.group(0) != "=" else "="))
+        relations.append(_RELATION.get(m.group(0), "<"))
         last = m.end()
     parts.append(piece[last:])
     return [p.strip() for p in parts], relations
 
 
+def _modulus(piece: str, after: str) -> tuple[str, int | None]:
+    """The chain without its modulus (``\\pmod 7``, ``(mod 7)``, at its end or right after it)."""
+    m = _MODULUS_END.search(piece)
+    if m is None and re.search(r"≡|\\equiv\b", piece):
+        m = _MOD_OPERATOR_END.search(piece)
+    if m is not None:
+        return piece[: m.start()], int(next(g for g in m.groups() if g))
+    m = _MODULUS_AFTER.match(after)
+    return piece, (int(next(g for g in m.groups() if g)) if m else None)
+
+
 def _candidate(text: str, start: int, end: int, loose: bool) -> Candidate | None:
-    piece = text[start:end]
+    piece, modulus = _modulus(text[start:end], text[end : end + 40])
     parts, relations = _split_chain(piece)
     if not relations or any(not p for p in parts) or "≠" in relations:
         return None
-    if not re.search(r"\d", piece):
+    if not re.search(r"\d", piece) or modulus == 0:
         return None
-    hyp = bool(_HYPOTHETICAL.search(_sentence(text, start, end)))
-    return Candidate(piece.strip(), (start, end), tuple(parts), tuple(relations), hyp, loose)
+    sentence = _sentence(text, start, end)
+    hyp = bool(_HYPOTHETICAL.search(sentence))
+    rewriting = bool(_REWRITING.search(sentence)) and not _SOLVING.search(sentence)
+    return Candidate(
+        piece.strip(),
+        (start, end),
+        tuple(parts),
+        tuple(relations),
+        hyp,
+        loose,
+        modulus=modulus,
+        rewriting=rewriting,
+    )
+
+
+def _top_commas(chunk: str) -> list[str]:
+    """``a = 1, b = 2`` in two, but not the comma of ``\\gcd(84, 126) = 42`` or ``P(5, 2) = 20``."""
+    pieces, depth, last = [], 0, 0
+    for i, c in enumerate(chunk):
+        depth += (c in "([{") - (c in ")]}")
+        if c == "," and depth <= 0 and chunk[i + 1 : i + 2].isspace():
+            pieces.append(chunk[last:i])
+            last = i + 1
+    return [*pieces, chunk[last:]]
 
 
 def _latex_candidates(text: str, start: int, content: str) -> list[Candidate]:
     out = []
     cursor = 0
-    for piece in _LATEX_SPLIT.split(content):
-        if piece is None:
-            continue
+    pieces = [p for chunk in _LATEX_SPLIT.split(content) if chunk is not None for p in _top_commas(chunk)]
+    for piece in pieces:
         at = content.find(piece, cursor)
         cursor = at + len(piece)
         opening = re.match(r"\s*&?\s*=(?!=)", piece)
@@ -144,8 +222,15 @@ def _latex_candidates(text: str, start: int, content: str) -> list[Candidate]:
         s = start + at + lead
         cand = _candidate(text, s, s + len(piece.strip().rstrip(".,")), loose=False)
         if cand is not None:
+            chain = _modulus(stripped, "")[0] if cand.modulus else stripped
             cand = Candidate(
-                stripped, cand.span, tuple(_split_chain(stripped)[0]), cand.relations, cand.hypothetical
+                stripped,
+                cand.span,
+                tuple(_split_chain(chain)[0]),
+                cand.relations,
+                cand.hypothetical,
+                modulus=cand.modulus,
+                rewriting=cand.rewriting,
             )
             out.append(cand)
     return out
@@ -274,8 +359,9 @@ def _currency(text: str, m: re.Match[str]) -> bool:
     return content[:1].isdigit() and (content != content.rstrip() or text[m.end() : m.end() + 1].isdigit())
 
 
-def find_claims(text: str) -> list[Candidate]:
-    """Every equality/approximation chain with a digit in it, in order of appearance."""
+def find_claims(text: str, rewriting: bool = False) -> list[Candidate]:
+    """Every equality/approximation chain with a digit in it, in order of appearance.
+    ``rewriting``: the task is to expand, factor or simplify (see :func:`rewriting_task`)."""
     regions: list[tuple[int, int, str]] = []
     if _LATEX_HINT.search(text) or re.search(r"\$[^$\d]", text):
         for m in _REGION.finditer(text):
@@ -290,6 +376,10 @@ def find_claims(text: str) -> list[Candidate]:
         out += _latex_candidates(text, start, content)
         cursor = end
     out += _plain_candidates(text, cursor, len(text))
+    if uses_imaginary_unit(text):
+        out = [replace(cand, imaginary=True) for cand in out]
+    if rewriting:
+        out = [c if _SOLVING.search(_sentence(text, *c.span)) else replace(c, rewriting=True) for c in out]
     return out[:MAX_CLAIMS]
 
 

@@ -1,12 +1,14 @@
 """``slm-playground bench verify``: score the checker on hand-labelled sets, next to Math-Verify.
 
-Seven sets in tests/mathcheck/data, all written for this project: eval_set and heldout_set (mixed),
+Ten sets in tests/mathcheck/data, all written for this project: eval_set and heldout_set (mixed),
 answers (final answers of every kind against a reference), worked (human-style worked solutions
 from templates, each once correct and once with a planted slip whose step and right value are
 labelled), the two *_heldout sets (the same kinds, written by hand after the checker was tuned
-on the others) and answers_fresh ("fresh answers": final answers phrased the ways models and people
-end them, written before reading the extraction rules, with the lead's spot cases). Printed in one
-run, per kind: final-verdict agreement for mathcheck and for Math-Verify alone (default settings),
+on the others), answers_fresh ("fresh answers": final answers phrased the ways models and people
+end them, written before reading the extraction rules, with the lead's spot cases), and the
+model-style solutions (solutions, solutions_fresh, and solutions_fresh2: a fresh batch written
+after the tuning; a set's first line says who wrote it and when). Printed in one run, per kind:
+final-verdict agreement for mathcheck and for Math-Verify alone (default settings),
 slips caught (and with the right value), false "wrong" flags on correct steps, the median and
 worst time per message, and how many verdicts were not confident.
 """
@@ -36,6 +38,7 @@ SETS = tuple(
         "worked_heldout",
         "solutions",
         "solutions_fresh",
+        "solutions_fresh2",
     )
 )
 
@@ -213,6 +216,19 @@ def render(tallies: dict[str, Tally], with_mv: bool) -> str:
     return _table(head, rows) + "\n" + foot
 
 
+def render_sets(by_set: dict[str, Tally], with_mv: bool) -> str:
+    """One row per set file: final verdicts beside Math-Verify's, slips, false flags."""
+    head = ["set", "cases", "mathcheck final", "Math-Verify final", "slips caught", "false flags",
+            "correct solutions flagged"]  # fmt: skip
+    rows = [
+        [name, str(t.total), _pct(t.agree, t.total), _pct(t.mv_agree, t.total) if with_mv else "skipped",
+         _pct(t.caught, t.planted), str(t.false_flags),
+         _pct(t.flagged_correct_solutions, t.correct_solutions)]
+        for name, t in by_set.items()
+    ]  # fmt: skip
+    return _table(head, rows)
+
+
 def composition(cases: list[Case]) -> dict[str, Any]:
     tags: dict[str, int] = {}
     for case in cases:
@@ -258,15 +274,20 @@ def run(args: argparse.Namespace) -> int:
     tallies: dict[str, Tally] = {}
     misses: list[str] = []
     mv_misses: list[str] = []
+    by_set: dict[str, Tally] = {}
     for case in cases:
-        tally = tallies.setdefault(case.kind, Tally())
+        tally = Tally()
         score_mathcheck(case, tally, args.budget, misses)
         if with_mv:
             final = math_verify_final(case)
             tally.mv_agree += final == case.final
             if final != case.final:
                 mv_misses.append(f"{case.id}: final {final} (label {case.final})")
+        tallies.setdefault(case.kind, Tally()).add(tally)
+        by_set.setdefault(case.source, Tally()).add(tally)
     print(render(tallies, with_mv))
+    print()
+    print(render_sets(by_set, with_mv))
     over = sum(t > args.budget for tally in tallies.values() for t in tally.times)
     print(f"mathcheck messages over the {args.budget:.1f} s budget: {over}")
     if args.verbose:

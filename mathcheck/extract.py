@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from mathcheck.answers import Equation, Value, dimension_of, parse_answer
 from mathcheck.kinds import Text, find_text_answer
-from mathcheck.parser import ParseError
+from mathcheck.parser import ParseError, uses_imaginary_unit
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +129,9 @@ def _inline(fragment: str) -> tuple[str, Value] | None:
         found = [m for m in found if m.end() <= reason.start()]  # "$x = 3$, since $2x = 6$"
     if not found:
         return None
+    said = _predicate(fragment, found[-1])
+    if said is not None:
+        return said
     group = [found[-1]]
     for prev in reversed(found[:-1]):
         if not _LISTED.fullmatch(fragment[prev.end() : group[0].start()]):
@@ -137,10 +140,52 @@ def _inline(fragment: str) -> tuple[str, Value] | None:
     texts = [_exact(next(g for g in m.groups() if g is not None).strip().rstrip(".,;")) for m in group]
     for text in dict.fromkeys([" and ".join(texts), texts[-1]]):
         value = _try(text)
-        if isinstance(value, Equation) and not (value.lhs.free_symbols | value.rhs.free_symbols):
+        if isinstance(value, Equation) and _computed(value, text):
             text = text.rsplit("=", 1)[1].strip()
             value = _try(text)
         if value is not None:
+            return text, value
+    return None
+
+
+_PREDICATE = re.compile(
+    r"\s*(?:is|are|was|equals|has|have|ends (?:in|with)|gives|leaves|yields|contains|comes to|works out to)"
+    r"(?:\s+[A-Za-z]+){0,3}?\s+(-?\d[\d,]*(?:\.\d+)?(?:\s*\\?%|\s+percent\b)?)(?:\s+[A-Za-z]+){0,3}\s*[.!;]?\s*$",
+    re.I,
+)
+
+
+def _predicate(fragment: str, math: re.Match[str]) -> tuple[str, Value] | None:
+    """``$100!$ ends in 24 zeros``, ``$2^{10}$ is 1024``: the math names what the sentence is about,
+    the plain number after its verb is the answer (math that states a value, ``$x = 5$``, is not)."""
+    if re.search(r"=|<|>|\\(?:le|ge|neq|approx|in)\b|≤|≥|≈", math.group(0)):
+        return None
+    m = _PREDICATE.match(fragment, math.end())
+    if m is None:
+        return None
+    value = _try(m.group(1))
+    return (m.group(1), value) if value is not None else None
+
+
+def _computed(value: Equation, text: str) -> bool:
+    """``3 \\times 4 = 12``, ``|3 + 4i| \\cdot |1 - i| = 5\\sqrt{2}``: arithmetic whose result is the
+    answer; with complex numbers about, ``i`` is the imaginary unit, not an unknown."""
+    unknowns = value.lhs.free_symbols | value.rhs.free_symbols
+    if unknowns and {s.name for s in unknowns} == {"i"} and uses_imaginary_unit(text):
+        unknowns = set()
+    return not unknowns and not re.fullmatch(r"\s*i\s*", text.rsplit("=", 1)[0])
+
+
+_BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")
+
+
+def _bold(fragment: str) -> tuple[str, Value] | None:
+    """The last bold value of a sentence: models bold the answer ("$100!$ ends in **24** zeros")."""
+    for m in reversed(list(_BOLD.finditer(fragment))):
+        if re.fullmatch(r"\s*\(?\d+[.)]\s*|.*:\s*", m.group(1)):
+            continue  # a label: "**2.** So the total is 14", "**Step 2:**"
+        text = m.group(1).strip().rstrip(".,;").strip().strip("$").strip()
+        if re.search(r"\d", text) and (value := _try(text)) is not None:
             return text, value
     return None
 
@@ -158,6 +203,9 @@ def _exact(text: str) -> str:
 def _pick(fragment: str, want_dimension: str | None) -> tuple[str, Value | None]:
     """Narrow a sentence to the answer phrase and parse it."""
     fragment = _WORDED.sub(lambda m: f"{m.group(1)} {_RELATIONS[m.group(2).lower()]} ", fragment)
+    bold = _bold(fragment)
+    if bold is not None:
+        return bold
     fragment = fragment.replace("**", "").strip()
     restated = _RESTATED.search(fragment)
     if restated:  # "10 which is 1,000.99€": the value restated at the end is the answer

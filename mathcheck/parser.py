@@ -22,6 +22,7 @@ MAX_EXPONENT = 2000
 MAX_RESULT_DIGITS = 5000
 MAX_FACTORIAL = 300
 MAX_SYMBOLIC_EXPONENT = 60
+MAX_BINOMIAL = 1000
 
 
 class ParseError(ValueError):
@@ -33,6 +34,8 @@ FUNCTIONS = {
     "arcsin": sp.asin, "arccos": sp.acos, "arctan": sp.atan, "ln": sp.log, "exp": sp.exp,
     "sqrt": sp.sqrt, "abs": sp.Abs, "log": None,
 }  # fmt: skip
+MULTI_ARG: dict[str, Callable[..., sp.Expr]] = {"gcd": sp.gcd, "lcm": sp.lcm}
+"""Functions of whole numbers that take a list: \\gcd(84, 126)."""
 GREEK = {"alpha", "beta", "gamma", "theta", "lambda", "mu", "phi", "omega", "sigma", "tau"}
 WORD_OPS = {"times": "*", "plus": "+", "minus": "-", "over": "/"}
 SPACING = re.compile(r"\\[,;:! ]|\\quad|\\qquad|\\left|\\right|\\big|\\Big|\\displaystyle|~")
@@ -59,8 +62,12 @@ def _clean(text: str) -> str:
     text = text.replace("\\%", "%").replace("\\$", "$").replace("π", "\\pi ")
     for dfrac in ("\\dfrac", "\\tfrac"):
         text = text.replace(dfrac, "\\frac")
+    for dbinom in ("\\dbinom", "\\tbinom"):
+        text = text.replace(dbinom, "\\binom")
+    for latex, bracket in (("\\lfloor", "⌊"), ("\\rfloor", "⌋"), ("\\lceil", "⌈"), ("\\rceil", "⌉")):
+        text = text.replace(latex, bracket)
     text = re.sub(r"\\frac\s*(\d)\s*(\d)", r"\\frac{\1}{\2}", text)  # \frac34 is 3/4
-    text = re.sub(r"\^\s*\{?\s*\\circ\s*\}?|°", " deg ", text)  # 180^\circ: degrees, a unit
+    text = re.sub(r"\^\s*(?:\{\s*\\circ\s*\}|\\circ)|°", " deg ", text)  # 180^\circ: degrees, a unit
     return text
 
 
@@ -68,8 +75,9 @@ Functions = Mapping[str, Callable[[sp.Expr], sp.Expr]]
 """Extra one-argument functions a caller allows beside :data:`FUNCTIONS` (the calculator's)."""
 
 
-def tokenize(text: str, functions: Functions | None = None) -> list[Token]:
-    """Split text into tokens; raises ParseError on anything outside the whitelist."""
+def tokenize(text: str, functions: Functions | None = None, imaginary: bool = False) -> list[Token]:
+    """Split text into tokens; raises ParseError on anything outside the whitelist.
+    ``imaginary``: a lone ``i`` is the imaginary unit (the text works with complex numbers)."""
     extra = functions or {}
     if len(text) > MAX_EXPR_CHARS:
         raise ParseError("expression too long")
@@ -104,12 +112,14 @@ def tokenize(text: str, functions: Functions | None = None) -> list[Token]:
                 raise ParseError(f"unexpected {text[i : i + 2]!r}")
             name = m.group(1)
             i = m.end()
-            if name in ("frac", "sqrt"):
+            if name in ("frac", "sqrt", "binom"):
                 tokens.append(Token("cmd", name))
             elif name == "pi":
                 tokens.append(Token("id", "pi", sp.pi))
-            elif name in FUNCTIONS:
+            elif name in FUNCTIONS or name in MULTI_ARG:
                 tokens.append(Token("func", name))
+            elif name in ("bmod", "mod"):
+                tokens.append(Token("op", "mod"))  # 17 \bmod 5: the remainder
             elif name in GREEK:
                 tokens.append(Token("id", name, sp.Symbol(name)))
             else:
@@ -131,6 +141,8 @@ def tokenize(text: str, functions: Functions | None = None) -> list[Token]:
             i = m.end()
             if word in FUNCTIONS or word in extra:
                 tokens.append(Token("func", word))
+            elif word.lower() in MULTI_ARG and text[m.end() : m.end() + 1] == "(":
+                tokens.append(Token("func", word.lower()))  # gcd(84, 126), \operatorname{lcm}(4, 6)
             elif word == "of" and tokens and tokens[-1].text == "%":
                 tokens.append(Token("op", "*"))  # 15% of 80
             elif word in ("squared", "cubed") and tokens:
@@ -141,6 +153,8 @@ def tokenize(text: str, functions: Functions | None = None) -> list[Token]:
                 tokens.append(Token("op", "*"))
             elif word == "pi":
                 tokens.append(Token("id", "pi", sp.pi))
+            elif word == "i" and imaginary:
+                tokens.append(Token("id", "i", sp.I))
             elif len(word) == 1 or word in GREEK:
                 tokens.append(Token("id", word, sp.E if word == "e" else sp.Symbol(word)))
             elif set(word) <= set("xyz") and not after_number:
@@ -159,6 +173,11 @@ def tokenize(text: str, functions: Functions | None = None) -> list[Token]:
             continue
         if c == "_":
             # subscripted variable: x_1, x_{2}
+            base = re.compile(r"_\s*\{?\s*(\d{1,3})\s*\}?").match(text, i)
+            if base and tokens and tokens[-1].kind == "func" and tokens[-1].text == "log":
+                tokens[-1] = Token("func", "log", sp.Integer(base.group(1)))  # \log_2 64
+                i = base.end()
+                continue
             m = re.compile(r"_\{?([A-Za-z0-9]{1,3})\}?").match(text, i)
             if not m or not tokens or tokens[-1].kind != "id":
                 raise ParseError("stray subscript")
@@ -174,7 +193,7 @@ def tokenize(text: str, functions: Functions | None = None) -> list[Token]:
             tokens.append(Token("unit", rate.group(0), unit=label("per " + rate.group(1))))  # $15/hour
             i = rate.end()
             continue
-        if c in "+-*/^()[]{}!%|,":
+        if c in "+-*/^()[]{}!%|,⌊⌋⌈⌉":
             tokens.append(Token("op", c))
             i += 1
             continue
@@ -220,6 +239,14 @@ def _match_unit(text: str, i: int, after_number: bool) -> tuple[Unit, int] | Non
     return None
 
 
+def _same(value: sp.Expr) -> sp.Expr:
+    return value
+
+
+_BRACKETED: dict[str, Callable[[sp.Expr], sp.Expr]] = {"|": sp.Abs, "⌋": sp.floor, "⌉": sp.ceiling}
+"""What a bracket pair does to its content: |x|, ⌊x⌋ (\\lfloor x \\rfloor), ⌈x⌉."""
+
+
 @dataclass
 class Parsed:
     expr: sp.Expr
@@ -243,6 +270,8 @@ class _Parser:
         self.log_base = log_base
         self.units: list[Unit] = []
         self.bare_log = False
+        self.modulus: int | None = None
+        """Set where the text is a ring expression (+, -, ×, powers) read modulo this number."""
 
     def peek(self, k: int = 0) -> Token | None:
         j = self.pos + k
@@ -277,10 +306,14 @@ class _Parser:
             tok = self.peek()
             if tok is None:
                 return value
-            if tok.kind == "op" and tok.text in "*/":
+            if tok.kind == "op" and tok.text in ("*", "/", "mod"):
                 self.pos += 1
                 rhs = self.unary()
-                if tok.text == "/":
+                if tok.text == "mod":
+                    if not (value.is_Integer and rhs.is_Integer and rhs > 0):
+                        raise ParseError("mod of numbers that are not whole")
+                    value = value % rhs
+                elif tok.text == "/":
                     if rhs == 0:
                         raise ParseError("division by zero")
                     value = value / rhs
@@ -296,7 +329,7 @@ class _Parser:
 
     @staticmethod
     def _starts_atom(tok: Token) -> bool:
-        return tok.kind in ("num", "id", "func", "cmd") or (tok.kind == "op" and tok.text in "([{")
+        return tok.kind in ("num", "id", "func", "cmd") or (tok.kind == "op" and tok.text in "([{⌊⌈")
 
     def unary(self) -> sp.Expr:
         if self.at("-"):
@@ -312,7 +345,7 @@ class _Parser:
         if self.at("^"):
             self.pos += 1
             exponent = self.unary() if not self.at("{") else self.group()
-            base = safe_pow(base, exponent)
+            base = safe_pow(base, exponent, self.modulus)
             base = self.postfix_ops(base)
         return base
 
@@ -385,17 +418,22 @@ class _Parser:
         if tok.kind == "id":
             assert tok.value is not None
             return tok.value
-        if tok.kind == "op" and tok.text in "([{|":
-            close = {"(": ")", "[": "]", "{": "}", "|": "|"}[tok.text]
+        if tok.kind == "op" and tok.text in "([{|⌊⌈":
+            close = {"(": ")", "[": "]", "{": "}", "|": "|", "⌊": "⌋", "⌈": "⌉"}[tok.text]
             value = self.expr()
             self.take(close)
-            return sp.Abs(value) if close == "|" else value
+            return _BRACKETED.get(close, _same)(value)
         if tok.kind == "cmd" and tok.text == "frac":
             num = self._frac_arg()
             den = self._frac_arg()
             if den == 0:
                 raise ParseError("division by zero")
             return num / den
+        if tok.kind == "cmd" and tok.text == "binom":
+            n, k = self.group(), self.group()
+            if not (n.is_Integer and k.is_Integer and 0 <= n <= MAX_BINOMIAL):
+                raise ParseError("binomial coefficient of numbers too large or not whole")
+            return sp.binomial(n, k)
         if tok.kind == "cmd" and tok.text == "sqrt":
             if self.at("["):
                 self.pos += 1
@@ -404,7 +442,7 @@ class _Parser:
                 return safe_pow(self.group(), 1 / index)
             return sp.sqrt(self.group() if self.at("{") else self.postfix())
         if tok.kind == "func":
-            return self.function(tok.text)
+            return self.function(tok.text, tok.value)
         raise ParseError(f"unexpected {tok.text!r}")
 
     def _frac_arg(self) -> sp.Expr:
@@ -417,7 +455,10 @@ class _Parser:
             return tok.value
         raise ParseError("bad \\frac argument")
 
-    def function(self, name: str) -> sp.Expr:
+    def function(self, name: str, base: sp.Expr | None = None) -> sp.Expr:
+        """``name(arg)``; ``base``: a logarithm's written base (\\log_2 64)."""
+        if name in MULTI_ARG:
+            return self.whole_numbers_function(name)
         if name == "log" and self.at("_"):
             raise ParseError("log base")
         power = None
@@ -425,25 +466,45 @@ class _Parser:
             self.pos += 1
             power = self.group() if self.at("{") else self.atom()
         arg = self.atom() if self.at("(") or self.at("{") else self.power()
-        if name == "log":
+        if name == "log" and base is not None:
+            if base <= 1:
+                raise ParseError("log base")
+            value = sp.log(arg, base)
+        elif name == "log":
             self.bare_log = True
             value = sp.log(arg) if self.log_base is None else sp.log(arg, self.log_base)
         else:
             value = (self.functions.get(name) or FUNCTIONS[name])(arg)
         return safe_pow(value, power) if power is not None else value
 
+    def whole_numbers_function(self, name: str) -> sp.Expr:
+        self.take("(")
+        args = [self.expr()]
+        while self.at(","):
+            self.pos += 1
+            args.append(self.expr())
+        self.take(")")
+        if len(args) < 2 or not all(a.is_Integer for a in args):
+            raise ParseError(f"{name} of numbers that are not whole")
+        value = args[0]
+        for arg in args[1:]:
+            value = MULTI_ARG[name](value, arg)
+        return value
 
-def safe_pow(base: sp.Expr, exponent: sp.Expr) -> sp.Expr:
-    """``base ** exponent`` unless the result would be huge (a power tower, 9^9^9)."""
+
+def safe_pow(base: sp.Expr, exponent: sp.Expr, modulus: int | None = None) -> sp.Expr:
+    """``base ** exponent`` unless the result would be huge (a power tower, 9^9^9); with a
+    ``modulus`` (a congruence of whole numbers), a huge power is its residue: 2^{2026} mod 7 is 2."""
+    whole = base.is_Integer and exponent.is_Integer and exponent >= 0
+    if modulus and whole and (abs(exponent) > MAX_EXPONENT or _digits(base, exponent) > MAX_RESULT_DIGITS):
+        return sp.Integer(pow(int(base), int(exponent), modulus))
     if exponent.is_Number:
         if abs(exponent) > MAX_EXPONENT:
             raise ParseError("exponent too large")
         if base.free_symbols and abs(exponent) > MAX_SYMBOLIC_EXPONENT:
             raise ParseError("exponent too large")
-        if base.is_Number and base not in (0, 1, -1):
-            size = abs(float(exponent)) * max(1.0, len(str(abs(sp.floor(base)))) + 1.0)
-            if size > MAX_RESULT_DIGITS:
-                raise ParseError("power too large")
+        if base.is_Number and base not in (0, 1, -1) and _digits(base, exponent) > MAX_RESULT_DIGITS:
+            raise ParseError("power too large")
     elif not exponent.free_symbols:
         raise ParseError("non-numeric exponent")
     elif base.is_Number and base not in (0, 1, -1) and not exponent.is_Symbol and exponent.has(sp.Pow):
@@ -451,18 +512,61 @@ def safe_pow(base: sp.Expr, exponent: sp.Expr) -> sp.Expr:
     return sp.Pow(base, exponent)
 
 
+def _digits(base: sp.Expr, exponent: sp.Expr) -> float:
+    """A bound on the digits of ``base ** exponent`` (numbers only)."""
+    if base in (0, 1, -1):
+        return 1.0
+    return abs(float(exponent)) * max(1.0, len(str(abs(sp.floor(base)))) + 1.0)
+
+
+_RING_ONLY = {"num", "op", "id"}
+
+
+def _ring_only(tokens: list[Token]) -> bool:
+    """Only +, -, ×, powers and brackets on numbers: reducing a power modulo n keeps the value's residue."""
+    return all(
+        t.kind in _RING_ONLY and t.text not in ("/", "!", "%", "mod", "⌊", "⌈", "|") for t in tokens
+    ) and not any(t.kind == "id" and t.value is not None and not t.value.is_Integer for t in tokens)
+
+
 def parse_expr(
-    text: str, *, convert_units: bool = False, log_base: int | None = 10, functions: Functions | None = None
+    text: str,
+    *,
+    convert_units: bool = False,
+    log_base: int | None = 10,
+    functions: Functions | None = None,
+    imaginary: bool = False,
+    modulus: int | None = None,
 ) -> Parsed:
     """Parse one expression (no '='). Units after numbers are recorded and optionally converted.
-    ``functions``: more one-argument functions to accept, by name (the calculator's)."""
-    tokens = tokenize(text, functions)
+    ``functions``: more one-argument functions to accept, by name (the calculator's);
+    ``imaginary``: read a lone ``i`` as the imaginary unit (see :func:`uses_imaginary_unit`);
+    ``modulus``: the value only matters modulo this number, so a power too big to compute may be
+    reduced (whole numbers with +, -, × and powers only)."""
+    tokens = tokenize(text, functions, imaginary)
     if not tokens:
         raise ParseError("empty")
     parser = _Parser(tokens, convert_units, log_base, functions)
+    parser.modulus = modulus if modulus and _ring_only(tokens) else None
     expr = parser.expr()
     if parser.pos != len(tokens):
         raise ParseError(f"unexpected {tokens[parser.pos].text!r}")
     if not isinstance(expr, sp.Expr):
         raise ParseError("not an expression")
     return Parsed(expr, parser.units, parser.bare_log)
+
+
+_IMAGINARY = re.compile(
+    r"(?<![A-Za-z])i\s*(?:\^\s*\{?\s*\d+\s*\}?|[²³])\s*=\s*-?\s*[1i](?![\w.])|\\sqrt\s*\{\s*-\s*1\s*\}"
+    r"|\b(?:imaginary|complex (?:numbers?|plane|conjugates?|roots?|solutions?))\b"
+    r"|(?<![\w^])\d+(?:\.\d+)?\s*[-+−]\s*(?:\d+(?:\.\d+)?\s*(?:\\cdot\s*)?)?i(?![A-Za-z_])"
+)
+_INDEX = re.compile(r"(?<![A-Za-z\\])i\s*=\s*\d|_\{?i\b|\bfor (?:each|every|all)?\s*i\b")
+"""``i`` as an index: ``i = 1``, ``a_i``, ``\\sum_{i=1}``, "for each i"."""
+
+
+def uses_imaginary_unit(text: str) -> bool:
+    """The text works with complex numbers, so its lone ``i`` is the imaginary unit: it says
+    ``i^2 = -1`` (or ``i^3 = -i``), "imaginary" or "complex numbers", or writes a number as
+    ``a + bi``, and never uses ``i`` as an index (``i = 1``, ``a_i``). Elsewhere ``i`` stays a name."""
+    return bool(_IMAGINARY.search(text)) and not _INDEX.search(text)

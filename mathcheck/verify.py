@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from mathcheck.answers import Verdict
-from mathcheck.claims import Candidate, Claim, check_claim, find_claims
+from mathcheck.claims import Candidate, Claim, check_claim, find_claims, rewriting_task
 from mathcheck.final import READ_ERRORS, StepTimeout, judge
 
 MAX_RESPONSE_CHARS = 20_000
@@ -138,7 +138,7 @@ def verify_inprocess(
     claims: list[Claim] = []
     skipped = 0
     try:
-        candidates = _candidates(parts)
+        candidates = _candidates(parts, rewriting_task(prompt))
     except Exception as exc:  # a bug in finding claims: the final verdict still stands
         notes.append(f"the checker failed while finding the steps: {_failure(exc)}")
         candidates, failed = [], True
@@ -150,7 +150,7 @@ def verify_inprocess(
             continue
         try:
             with limiter(share):
-                claim = check_claim(cand)
+                claim = check_claim(cand, claims)
         except StepTimeout:
             claim = Claim(cand.text, cand.span, "unchecked", note="took too long")
         except (*READ_ERRORS, OverflowError):
@@ -164,7 +164,8 @@ def verify_inprocess(
         notes.append(f"{skipped} claims not checked: time budget spent")
     first = next((c for c in claims if c.verdict == "wrong"), None)
     if first is not None:  # where the solution went wrong, said once at the top of the notes
-        notes.insert(0, f"first wrong step: {first.text} (should be {first.expected})")
+        where = "" if first.step in (None, first.text) else f", in {first.text}"
+        notes.insert(0, f"first wrong step: {first.step or first.text} (should be {first.expected}){where}")
     return Verification(
         verdict=verdict,
         answer=answer,
@@ -185,10 +186,10 @@ def _failure(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"[:200]
 
 
-def _candidates(parts: list[tuple[int, str]]) -> list[Candidate]:
+def _candidates(parts: list[tuple[int, str]], rewriting: bool) -> list[Candidate]:
     out = []
     for offset, text in parts:
-        for cand in find_claims(text):
+        for cand in find_claims(text, rewriting):
             span = (cand.span[0] + offset, cand.span[1] + offset)
             out.append(replace(cand, span=span) if offset else cand)
     return out
@@ -223,7 +224,8 @@ def render_markdown(v: Verification) -> str:
             if c.verdict == "ok":
                 lines.append(f"- ✓ `{_escape(c.text)}`")
             elif c.verdict == "wrong":
-                lines.append(f"- ✗ `{_escape(c.text)}` → should be **{_escape(c.expected or '?')}**")
+                at = "" if c.step in (None, c.text) else f" (at `{_escape(c.step or '')}`)"
+                lines.append(f"- ✗ `{_escape(c.text)}` → should be **{_escape(c.expected or '?')}**{at}")
             else:
                 lines.append(f"- ? `{_escape(c.text)}`" + (f" ({c.note})" if c.note else ""))
     for note in v.notes:

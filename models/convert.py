@@ -116,7 +116,7 @@ def gguf_to_hf(gguf: Path, out_dir: Path, progress: Progress | None = None) -> P
     return out_dir
 
 
-def _cached_hf_folder(gguf: Path, home: Path, progress: Progress | None) -> Path:
+def cached_hf_folder(gguf: Path, home: Path, progress: Progress | None) -> Path:
     """The dequantized Hugging Face folder of a GGUF, kept so other precisions skip that step."""
     cached = home / ".hf-cache" / gguf.stem
     if (cached / "config.json").is_file():
@@ -243,7 +243,7 @@ def convert(
         if src.suffix == ".gguf":
             if not src.is_file():
                 raise ConversionError(f"{src} does not exist")
-            hf_folder = _cached_hf_folder(src, out.parent, progress)
+            hf_folder = cached_hf_folder(src, out.parent, progress)
             if precision in _GGUF_BLOCK_PRECISIONS:
                 _gguf_blocks_model(hf_folder, src, precision, work, staged, progress)
             else:

@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from models.convert import ConversionError, _cached_hf_folder, find_default_gguf
+from models.convert import ConversionError, cached_hf_folder, find_default_gguf
 from models.model_store import model_home
 
 
@@ -37,7 +37,7 @@ def check_hf_folder(folder: Path) -> None:
 
 def vllm_model_folder(home: Path | None = None) -> Path:
     """The Hugging Face folder of the embedded model, built from its GGUF when missing."""
-    folder = _cached_hf_folder(
+    folder = cached_hf_folder(
         find_default_gguf(), model_home(home), lambda line: print(line, file=sys.stderr)
     )
     check_hf_folder(folder)

@@ -180,13 +180,13 @@ def available_kinds(*, in_process: bool | None = None) -> list[str]:
 def endpoints_from_env(env: Mapping[str, str]) -> tuple[Endpoint, ...]:
     """One endpoint per remote kind whose URL variable is set, named after the kind."""
     from runtime.settings import Endpoint
+    from runtime.urls import normalise_base_url
 
     found = []
     for k in KINDS.values():
         if k.in_process or not k.url_env or not (url := env.get(k.url_env, "").strip()):
             continue
-        if "://" not in url:
-            url = k.default_scheme + url
+        url = normalise_base_url(url, default_scheme=k.default_scheme)
         found.append(Endpoint(k.name, url, name=k.name, api_key=env.get(k.key_env, "") if k.key_env else ""))
     return tuple(found)
 

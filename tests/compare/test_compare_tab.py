@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.compare_tab import NO_OVERRIDE, lane_spec, pickers_for, timeline_frame
+from app.compare_view import NO_OVERRIDE, lane_spec, pickers_for, timeline_frame
 from compare.lanes import LaneSpecError
 from compare.runcard import RunCard
 from compare.runner import Comparison, Lane
@@ -60,7 +60,7 @@ def test_compare_api_returns_the_run_card(registry) -> None:
 
 
 def test_a_saved_comparison_comes_back_or_says_why_not() -> None:
-    from app.compare_tab import restored_run
+    from app.compare_view import restored_run
 
     assert restored_run(None) == (None, "")  # nothing kept: nothing to say
     restored, problem = restored_run({"prompt": "hi", "lanes": 2, "texts": ["a"]})

@@ -151,10 +151,10 @@ def test_agreement_compares_values_not_text() -> None:
     assert same_answer("Paris", " paris ")
 
 
-def test_lanes_on_one_in_process_model_are_noted() -> None:
-    from compare.runcard import LaneCard, LaneMetrics, shared_model_notes
+def test_lanes_on_one_engine_are_noted_from_what_the_runner_recorded() -> None:
+    from compare.runcard import LaneCard, LaneMetrics, ScheduleCard, schedule_notes
 
-    def lane(index: int, backend: str, kind: str, batch: float) -> LaneCard:
+    def lane(index: int, backend: str, peers: list[int], batch: float | None) -> LaneCard:
         metrics = LaneMetrics(
             ttft_s=0.1,
             decode_tokens_per_s=50.0,
@@ -162,18 +162,24 @@ def test_lanes_on_one_in_process_model_are_noted() -> None:
             completion_tokens=9,
             total_s=0.3,
             finish_reason="stop",
-            server={"mean_batch": batch},
+            server={} if batch is None else {"mean_batch": batch},
         )
+        schedule = ScheduleCard(mode="shared" if peers else "remote", cores=2, engine_peers=peers)
         return LaneCard(
-            index=index, title=backend, spec=backend, backend=backend, backend_kind=kind, model="m",
-            options={}, status="done", runs_ok=1, metrics=metrics,
+            index=index, title=backend, spec=backend, backend=backend, backend_kind="any", model="m",
+            options={}, status="done", runs_ok=1, metrics=metrics, schedule=schedule,
         )  # fmt: skip
 
-    notes = shared_model_notes(
-        [lane(0, "onnx", "onnx", 1.9), lane(1, "onnx", "onnx", 2.0), lane(2, "v", "vllm", 1)]
-    )
-    assert notes == [
-        "Lanes 1 and 2 shared the in-process model `onnx`: they decoded in one batch (mean batch 2.0), "
-        "so each lane's tokens/s is its share of one engine."
+    batched = [lane(0, "onnx", [1], 1.9), lane(1, "onnx", [0], 2.0), lane(2, "v", [], None)]
+    assert schedule_notes(batched, [[[0, 1]]]) == [
+        "Lanes 1 and 2 shared the in-process engine `onnx`: they decoded in one batch (mean batch 2.0), "
+        "so each lane's tokens/s is its share."
     ]
-    assert shared_model_notes([lane(0, "onnx", "onnx", 1.0), lane(1, "v", "vllm", 1.0)]) == []
+    queued = [lane(0, "gguf", [1], 1.0), lane(1, "gguf", [0], 1.0)]
+    assert schedule_notes(queued, [[[0, 1]]]) == [
+        "Lanes 1 and 2 shared the in-process engine `gguf`: they took turns on it (mean batch 1.0), "
+        "so a lane's TTFT includes waiting for the other."
+    ]
+    silent = [lane(0, "x", [1], None), lane(1, "x", [0], None)]
+    assert "ran at the same time on it (it reports no batch figure)" in schedule_notes(silent, [[[0, 1]]])[0]
+    assert schedule_notes([lane(0, "v", [], None), lane(1, "w", [], None)], [[]]) == []

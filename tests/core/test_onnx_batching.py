@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import pytest
 
-from backends.base import ChatRequest, Message, SamplingOptions
+from backends.base import ChatRequest, Message, Metrics, SamplingOptions
 from engines.onnx_engine import OnnxBackend
 
 pytestmark = pytest.mark.model
@@ -125,7 +124,9 @@ async def test_thirty_two_concurrent_requests_all_complete_with_full_answers(bac
     assert backend.stats()["running"] == 0 and backend.stats()["queued"] == 0
 
 
-async def test_a_request_arriving_while_eight_stream_starts_within_a_second(backend: OnnxBackend) -> None:
+async def test_a_request_arriving_while_eight_stream_joins_them_at_once(backend: OnnxBackend) -> None:
+    """It is admitted into the running batch, not queued behind it: its answer arrives while the
+    eight still stream. (How fast that is, is a benchmark's job: `bench concurrency`'s TTFT.)"""
     await collect(backend, ask("Hello", greedy(4)))  # loaded and warm
     started = [asyncio.Event() for _ in range(8)]
 
@@ -137,11 +138,9 @@ async def test_a_request_arriving_while_eight_stream_starts_within_a_second(back
     eight = asyncio.gather(*(streaming(i) for i in range(8)))
     await asyncio.wait_for(asyncio.gather(*(e.wait() for e in started)), 30)
     assert backend.stats()["running"] == 8
-    t0 = time.perf_counter()
     _, metrics = await collect(backend, ask("What is two plus two?", greedy(8)))
-    assert not eight.done(), "the eight were still streaming"
-    assert metrics.ttft_s < 1.0, f"TTFT {metrics.ttft_s:.2f} s beside 8 streams"
-    assert time.perf_counter() - t0 < 10
+    assert metrics.ttft_s is not None
+    assert not eight.done(), "it waited for the eight to end"
     await eight
 
 
@@ -197,34 +196,40 @@ async def test_rows_grow_when_a_request_needs_more_than_the_window(
 
 
 async def test_a_long_prompt_arriving_does_not_stall_running_streams(backend: OnnxBackend) -> None:
-    """Its prefill is fed in chunks between decoding steps, not in one go."""
+    """Its prefill is fed in chunks between decoding steps, not in one go: the running stream
+    gets tokens while the long prompt is read (one per chunk), before that prompt's first token."""
     await collect(backend, ask("Hello", greedy(4)))
-    gaps: list[float] = []
     first = asyncio.Event()
+    reading = asyncio.Event()
+    answered = asyncio.Event()
+    tokens_while_reading = 0
 
     async def running() -> None:
-        last = None
+        nonlocal tokens_while_reading
         async for event in backend.chat(ask("Tell me a long story about the sea.", greedy(160))):
             if event.kind == "text":
-                now = time.perf_counter()
-                if last is not None and long_started.is_set():
-                    gaps.append(now - last)
-                last = now
                 first.set()
+                if reading.is_set() and not answered.is_set():
+                    tokens_while_reading += 1
 
-    long_started = asyncio.Event()
+    async def long_request() -> Metrics | None:
+        long_prompt = "Summarise this: " + " ".join(f"item {i} is blue;" for i in range(180))
+        reading.set()
+        metrics = None
+        async for event in backend.chat(ask(long_prompt, greedy(4))):
+            if event.kind == "text":
+                answered.set()
+            elif event.kind == "done":
+                metrics = event.metrics
+        return metrics
+
     stream = asyncio.create_task(running())
     await first.wait()
-    long_started.set()
-    t0 = time.perf_counter()
-    long_prompt = "Summarise this: " + " ".join(f"item {i} is blue;" for i in range(180))
-    _, metrics = await collect(backend, ask(long_prompt, greedy(4)))
-    prefill_s = time.perf_counter() - t0
+    metrics = await long_request()
     await stream
-    assert metrics.prompt_tokens > 500 and metrics.server["prefill_tokens"] > 500
-    assert gaps, "the running stream went on while the long prompt was read"
-    # one chunk budget between two of its tokens, far below the whole prefill
-    assert max(gaps) < max(0.6, prefill_s / 3), f"longest gap {max(gaps):.2f} s, prefill {prefill_s:.2f} s"
+    assert metrics is not None and metrics.prompt_tokens > 500 and metrics.server["prefill_tokens"] > 500
+    # 500+ prompt tokens are 8+ chunks of 64: a stall would give the stream no token in between
+    assert tokens_while_reading >= 4, f"{tokens_while_reading} tokens while 500+ prompt tokens were read"
 
 
 async def test_a_guided_tool_call_runs_beside_the_batch(backend: OnnxBackend) -> None:

@@ -65,8 +65,8 @@ async def test_it_batches_queues_and_tells_its_place_in_line(scripted_kind: None
     assert await backend.warm_up() >= 0.0 and await backend.warm_up() == 0.0  # loaded once
     backend.hold.clear()
     asked = [asyncio.create_task(answer(backend, f"q{i}")) for i in range(3)]
-    await asyncio.to_thread(wait_until, lambda: backend.waiting() == 1)
-    assert backend.stats()["running"] == 2  # two rows run, the third waits
+    await asyncio.to_thread(wait_until, lambda: backend.stats()["running"] == 2 and backend.waiting() == 1)
+    # two rows run, the third waits
     assert backend.ahead() == 2  # a fourth would wait behind the third and one row to free
     backend.hold.set()
     results = await asyncio.gather(*asked)

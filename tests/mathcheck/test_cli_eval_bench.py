@@ -152,6 +152,8 @@ def test_bench_verify_prints_every_column_per_kind(
     assert "1/1 (100.0%)" in lines["worked solutions"].split("|")[4]  # the slip, caught
     assert "0.00 per 100" in out
     assert "over the 3.0 s budget: 0" in out
+    by_set = [cell.strip() for cell in lines["set"].split("|")]  # one row per set file as well
+    assert by_set == ["set", "3", "3/3 (100.0%)", "3/3 (100.0%)", "1/1 (100.0%)", "0", "0/1 (0.0%)"]
 
 
 def test_the_fresh_answers_set_is_its_own_row() -> None:

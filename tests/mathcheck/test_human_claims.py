@@ -131,3 +131,26 @@ def test_times_100_equals_a_percent() -> None:
     assert _verdicts("(172.8 - 120)/120 × 100 = 45%") == [("(172.8 - 120)/120 × 100 = 45%", "wrong", "44")]
     assert _verdicts("0.44 = 44%") == []
     assert _verdicts("So 0.2 × 50 = 10%.") == [("0.2 × 50 = 10%", "wrong", "10")]
+
+
+@pytest.mark.parametrize(
+    ("right", "slipped", "expected"),
+    [
+        (r"$\sum_{k=1}^{4} k^2 = 1 + 4 + 9 + 16 = 30$", r"$\sum_{k=1}^{4} k^2 = 1 + 4 + 9 + 16 = 31$", "30"),
+        (r"$12\% \text{ of } 250 = 30$", r"$12\% \text{ of } 250 = 35$", "30"),
+        (r"$1.5 \text{ kg} = 1500 \text{ g}$", r"$1.5 \text{ kg} = 150 \text{ g}$", "1500 g"),
+        (r"$P(5, 2) = 5 \times 4 = 20$", r"$P(5, 2) = 5 \times 4 = 25$", "20"),
+        (r"$\gcd(84, 126) = 42$", r"$\gcd(84, 126) = 21$", "42"),
+        (
+            r"Each angle is $\frac{720^\circ}{6} = 120^\circ$.",
+            r"Each angle is $\frac{720^\circ}{6} = 110^\circ$.",
+            "120",
+        ),
+    ],
+)
+def test_latex_written_claims_are_found_whole(right: str, slipped: str, expected: str) -> None:
+    """An "=" inside \\sum_{k=1}, a comma inside P(5, 2), and $...$ holding only \\text or \\%."""
+    assert [v for _, v, _ in _verdicts(right)] in (["ok"], ["unchecked"]), _verdicts(right)
+    wrong = [c for c in _verdicts(slipped) if c[1] == "wrong"]
+    assert len(wrong) == 1, _verdicts(slipped)
+    assert wrong[0][2] == expected

@@ -57,7 +57,7 @@ def test_a_crash_inside_the_checker_is_reported_not_hidden(monkeypatch: pytest.M
     """A real bug stands in here by a broken step finder: the note must say the checker failed."""
     import mathcheck.verify as verify
 
-    def broken(_text: str) -> list[object]:
+    def broken(_text: str, _rewriting: bool = False) -> list[object]:
         raise IndexError("list index out of range")
 
     monkeypatch.setattr(verify, "find_claims", broken)
@@ -73,3 +73,39 @@ def test_dollar_signs_inside_inline_math_keep_the_claim_whole() -> None:
     assert [(c.verdict, c.expected) for c in slip.claims] == [("wrong", "20")]
     right = verify_inprocess(r"**Discount:** $\$80 \times 25\% = \$20$ and $3 \times 4 = 12$", gold="20")
     assert [c.verdict for c in right.claims] == ["ok", "ok"]
+
+
+def test_the_first_wrong_step_of_a_chain_is_named_by_its_link() -> None:
+    # recorded in solutions_fresh2 (fresh2-committee-slip)
+    result = verify_inprocess(
+        "We need $\\binom{8}{3}$:\n$$\\binom{8}{3} = \\frac{8 \\cdot 7 \\cdot 6}{3 \\cdot 2 \\cdot 1}"
+        " = \\frac{336}{6} = 54$$\n\nThere are $\\boxed{54}$ ways.",
+        gold="56",
+    )
+    assert result.final == "incorrect"
+    assert result.notes[0].startswith(
+        "first wrong step: \\frac{336}{6} = 54 (should be 56), in \\binom{8}{3}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("response", "gold", "final"),
+    [
+        # recorded in solutions_fresh2: the bold number is the answer, not the $100!$ before it
+        ("$20 + 4 = 24$\n\nSo $100!$ ends in **24** zeros.", "24", "correct"),
+        ("$20 + 4 = 24$\n\nSo $100!$ ends in **25** zeros.", "24", "incorrect"),
+        ("**2.** So the total is 14.", "14", "correct"),  # a bold list number is a label
+        # the math names the subject, the plain number after its verb is the answer
+        ("So $100!$ ends in 24 zeros.", "24", "correct"),
+        ("So $100!$ ends in 25 zeros.", "24", "incorrect"),
+        ("So $7^{2026}$ leaves a remainder of 49.", "49", "correct"),
+        (r"The probability $\frac{1}{2}$ is 50%.", "1/2", "correct"),
+        ("Thus $x = 5$ is 2 more than 3.", "5", "correct"),  # math that states a value keeps it
+        # recorded in solutions_fresh2 (fresh2-modulus): a complex computation's result is the answer
+        (r"Therefore, $|3 + 4i| \cdot |1 - i| = 5\sqrt{2}$.", r"5\sqrt{2}", "correct"),
+        (r"Therefore, $|3 + 4i| \cdot |1 - i| = 5\sqrt{3}$.", r"5\sqrt{2}", "incorrect"),
+    ],
+)
+def test_the_answer_phrase_models_mean(response: str, gold: str, final: str) -> None:
+    result = verify_inprocess(response, gold=gold, limiter=_alarm)
+    assert result.final == final, (result.answer, result.notes)

@@ -101,3 +101,27 @@ def test_extraction_takes_the_committed_answer(response: str, expected_text: str
 
 def test_extraction_of_a_rambling_reply_is_none() -> None:
     assert extract_answer("We can split 14 into 10 and 4 and multiply each part, then add them.") is None
+
+
+def test_binomial_coefficients_and_the_imaginary_unit() -> None:
+    assert parse_expr(r"\binom{8}{3}").expr == 56
+    assert parse_expr("-8i^2", imaginary=True).expr == 8
+    assert parse_expr("-8i^2").expr == -8 * sp.Symbol("i") ** 2  # a name unless the text is complex
+    with pytest.raises(ParseError):
+        parse_expr(r"\binom{5000}{2500}")
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        (r"\log_2 64 + \log_{3} 81 - \log_5 25", 8),
+        (r"\left\lfloor \frac{100}{5} \right\rfloor + \lfloor 100/25 \rfloor", 24),
+        (r"\lceil 7/2 \rceil", 4),
+        (r"17 \bmod 5", 2),
+        (r"\dbinom{6}{2}", 15),
+        (r"\gcd(84, 126) + \operatorname{lcm}(4, 6)", 54),
+        (r"\frac{720^\circ}{6}", 120),  # degrees inside a fraction keep the fraction's braces
+    ],
+)
+def test_notation_of_olympiad_solutions(text: str, value: object) -> None:
+    assert parse_expr(text).expr == value

@@ -2,10 +2,10 @@
 
 It answers every request with ``words`` (one per scheduler step, as many as ``max_new_tokens``
 allows) and runs ``rows`` requests at once, so tests see the batching queue, the place in
-line, fairness per client and the end-of-answer assembly without a real model. ``hold``
-pauses every step until it is set; ``admitted`` lists the clients in the order their jobs got
-a row. :func:`registered` adds it to the kinds table for one test, the way a real kind's
-module and one ``register`` call would.
+line, fairness per client and the end-of-answer assembly without a real model. While ``hold``
+is clear, steps produce nothing (requests still join and queue); ``admitted`` lists the
+clients in the order their jobs got a row. :func:`registered` adds it to the kinds table for
+one test, the way a real kind's module and one ``register`` call would.
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ class ScriptedEngine:
         self.admitted.append(job.client)
 
     def step(self, jobs: list[Job]) -> int:
-        self.hold.wait(10)
+        if not self.hold.wait(0.01):  # held: no token this step; jobs still join between steps
+            return 0
         for job in jobs:
             assert isinstance(job, ScriptedJob)
             job.batch_steps += 1

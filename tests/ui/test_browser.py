@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from backends.scripted import ScriptedBackend, ScriptedReply
+from runtime.panel_fields import field_named, panel_fields
 from runtime.registry import BackendRegistry
 from runtime.settings import Settings
 from tests.support.browser import page_in
@@ -136,6 +137,63 @@ def test_share_link_restores_tab_preset_settings_backend_and_prompt(page: object
         assert fresh.locator("#backend-coding input").input_value() == "remote"
         assert fresh.locator("#preset-coding input").input_value() == "coding"
         assert "Restored from a share link" in fresh.locator("#status-coding").inner_text()
+
+
+# A value other than the coding preset's for every chat-panel field, as typed in the browser.
+EVERY_SETTING = {
+    "system_prompt": "Answer in Rust only.",
+    "temperature": "0.35",
+    "top_p": "0.8",
+    "top_k": "12",
+    "max_new_tokens": "256",
+    "seed": "42",
+    "tools": True,
+    "json_output": True,
+    "json_schema": '{"type": "object"}',
+}
+
+
+def _fill(page: object, name: str, value: object) -> None:
+    elem = "#" + field_named(name).elem + "-coding"
+    if isinstance(value, bool):
+        page.locator(f"{elem} input").check()  # type: ignore[attr-defined]
+    elif field_named(name).control.component == "textbox":
+        page.locator(f"{elem} textarea").fill(str(value))  # type: ignore[attr-defined]
+    else:
+        box = page.locator(f"{elem} input[type=number]")  # type: ignore[attr-defined]
+        box.fill(str(value))
+        box.press("Enter")
+
+
+def _shown(page: object, name: str) -> object:
+    elem = "#" + field_named(name).elem + "-coding"
+    if field_named(name).kind == "bool":
+        return page.locator(f"{elem} input").is_checked()  # type: ignore[attr-defined]
+    if field_named(name).control.component == "textbox":
+        return page.locator(f"{elem} textarea").input_value()  # type: ignore[attr-defined]
+    return page.locator(f"{elem} input[type=number]").input_value()  # type: ignore[attr-defined]
+
+
+def test_a_share_link_restores_every_chat_setting(page: object) -> None:
+    assert set(EVERY_SETTING) == {f.name for f in panel_fields()}  # a new field belongs here too
+    with running_app(ScriptedBackend(label="onnx")) as url:
+        open_tab(page, url, "Coding")
+        for name, value in EVERY_SETTING.items():
+            _fill(page, name, value)
+        page.locator("#share-panel-coding").get_by_text("Share and presets").click()  # type: ignore[attr-defined]
+        page.locator("#share-coding").click()  # type: ignore[attr-defined]
+        link_box = page.locator("#share-url-coding textarea")  # type: ignore[attr-defined]
+        deadline = time.monotonic() + 10
+        while not link_box.input_value().startswith("http") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        fresh = page.context.new_page()  # type: ignore[attr-defined]
+        fresh.goto(link_box.input_value())
+        fresh.locator("#status-coding").get_by_text("Restored from a share link").wait_for()
+        for name, value in EVERY_SETTING.items():
+            if name == "json_schema":  # the same schema, laid out again
+                assert json.loads(str(_shown(fresh, name))) == json.loads(str(value))
+            else:
+                assert _shown(fresh, name) == value, name
 
 
 def test_importing_a_broken_preset_shows_an_error_and_keeps_settings(page: object, tmp_path: Path) -> None:
