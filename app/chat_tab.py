@@ -22,9 +22,9 @@ from app.render import LATEX_DELIMITERS, WrittenChatbot, invalid_input_message, 
 from app.turns import ChatService, TurnRecord
 from app.views import ChatControls, ChatTab, PresetControls, examples_of
 from presets import PresetCatalog, PresetError
+from runtime.kinds import default_in_process
 from runtime.markdown_text import written
 from runtime.panel_fields import PanelValues, panel_fields
-from runtime.registry import IN_PROCESS
 
 PROMPT_HINT = "Ask something… (Enter sends, Shift+Enter for a new line)"
 
@@ -51,7 +51,9 @@ def build_chat_tab(
     chat_store: gr.BrowserState,
 ) -> tuple[ChatTab, PresetControls, ChatControls]:
     preset = catalog.for_tab(name)
-    default_backend = IN_PROCESS if IN_PROCESS in labels else (labels[0] if labels else None)
+    default_backend = (
+        default_in_process() if default_in_process() in labels else (labels[0] if labels else None)
+    )
     with gr.Row(elem_classes="chat-pickers"):
         preset_dd = gr.Dropdown(
             catalog.names(name), value=preset.name, label="Preset", scale=1, elem_id=f"preset-{name}"

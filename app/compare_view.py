@@ -15,9 +15,8 @@ from compare.lanes import MAX_LANES, LaneSpecError, parse_lane
 from compare.runcard import RunCard, differences_markdown, metrics_markdown, verdicts_markdown
 from compare.runner import ComparisonResult
 from runtime.gate import BackendGate
-from runtime.kinds import KINDS
+from runtime.kinds import KINDS, default_in_process
 from runtime.panel_fields import field_named
-from runtime.registry import IN_PROCESS
 
 NO_OVERRIDE = "(none)"
 
@@ -127,4 +126,4 @@ def unconfigured(spec: str, known: list[str]) -> bool:
     if parsed.kind == "label":
         # a model beside an in-process label is a file or folder to load
         return bool(parsed.model) and getattr(KINDS.get(parsed.label), "in_process", False)
-    return bool(parsed.url) or bool(parsed.model) or parsed.kind != IN_PROCESS
+    return bool(parsed.url) or bool(parsed.model) or parsed.kind != default_in_process()

@@ -35,11 +35,12 @@ def run_ui(settings: Settings, *, block: bool = True) -> int:
 
     install_redaction()  # API keys and HF_TOKEN never reach the logs
     from app.ui import build_app
-    from runtime.kinds import Target, kind
-    from runtime.registry import IN_PROCESS, BackendRegistry
+    from runtime.kinds import Target, default_in_process, kind
+    from runtime.registry import BackendRegistry
 
     def in_process():  # built on first use: the page comes up before the model loads
-        return kind(IN_PROCESS).build(IN_PROCESS, Target(path=settings.model), settings)
+        name = default_in_process()
+        return kind(name).build(name, Target(path=settings.model), settings)
 
     registry = BackendRegistry(settings, in_process=in_process)
     from mathcheck import warm_up

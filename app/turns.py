@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
-import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,15 +29,16 @@ from app.render import (
     waiting_note,
 )
 from app.tools import run_tool, tool_specs
-from backends.base import ChatRequest, Done, Message, SamplingOptions
+from backends.base import Backend, ChatRequest, Message, SamplingOptions
 from backends.errors import BackendError
 from presets import PresetCatalog
 from runtime.errors import Busy, InputError, describe_validation
 from runtime.gate import BackendGate
-from runtime.limits import Admission, Limits
+from runtime.kinds import queue_of
+from runtime.limits import Admission, Limits, set_client
 from runtime.panel_fields import PanelValues, parse_api_settings
-from runtime.registry import IN_PROCESS, BackendRegistry
-from runtime.settings import DEFAULT_BATCH, Settings
+from runtime.registry import BackendRegistry
+from runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 MAX_TOOL_ROUNDS = 3
@@ -53,49 +52,15 @@ class TurnRecord:
     verification: dict[str, Any] | None = None
 
 
-class InProcessGate:
-    """At most ``limit`` in-process generations at once; the others wait in order and can see it."""
-
-    def __init__(self, limit: int) -> None:
-        self._semaphore = asyncio.Semaphore(max(1, limit))
-        self.waiting = 0
-
-    @property
-    def busy(self) -> bool:
-        return self._semaphore.locked()
-
-    @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        self.waiting += 1
-        try:
-            await self._semaphore.acquire()
-        finally:
-            self.waiting -= 1
-        try:
-            yield
-        finally:
-            self._semaphore.release()
+def fair_key(client: str, session: str | None) -> str:
+    """The in-process scheduler's key for a request: its browser (or API) session, else its
+    address, so two tabs behind one address still take turns with each other."""
+    return f"{client}#{session}" if session else client
 
 
 def problem_of(exc: ValidationError) -> str:
     """The one line that names the bad sampling field."""
     return describe_validation(exc, SamplingOptions)
-
-
-def with_queue_time(event: Any, queued_s: float) -> Any:
-    """The event, with the time the turn waited for the in-process gate added to its metrics'
-    TTFT and total (so a chat's TTFT is what its user waited), and shown as ``queue_s``."""
-    if not isinstance(event, Done) or queued_s < 0.001:
-        return event
-    m = event.metrics
-    return Done(
-        dataclasses.replace(
-            m,
-            ttft_s=None if m.ttft_s is None else m.ttft_s + queued_s,
-            total_s=m.total_s + queued_s,
-            server={**m.server, "queue_s": m.server.get("queue_s", 0.0) + queued_s},
-        )
-    )
 
 
 @dataclass
@@ -105,14 +70,12 @@ class ChatService:
     catalog: PresetCatalog
     verifier: Callable[..., Any] | None = None
     """mathcheck.verify_response's signature: (answer, prompt=, gold=) -> a Verification."""
-    gate: InProcessGate = field(init=False)
     limits: Limits = field(init=False)
     admission: Admission = field(init=False)
     """Requests in flight, overall and per client: the same count for the UI and the API."""
     backends: BackendGate = field(init=False)
 
     def __post_init__(self) -> None:
-        self.gate = InProcessGate(self.settings.onnx_concurrency or DEFAULT_BATCH)
         self.limits = Limits.of(self.settings)
         self.admission = Admission.of(self.settings)
         self.backends = BackendGate(self.settings)
@@ -125,43 +88,55 @@ class ChatService:
         use_tools: bool,
         view: AnswerView,
         session: str | None = None,
+        client: str = "",
     ) -> AsyncIterator[None]:
-        """Stream one assistant turn into ``view``, yielding after every change."""
+        """Stream one assistant turn into ``view``, yielding after every change. ``client``: the
+        in-process scheduler's fairness key (one per browser session or API caller)."""
         backend = self.registry.get(label, session)
-        gate = self.gate.slot() if label == IN_PROCESS else contextlib.nullcontext()
-        asked = time.monotonic()
-        if label == IN_PROCESS and self.gate.busy:
-            view.add(waiting_note(self.gate.waiting + 1, label))
-            yield
-        async with gate:
-            queued_s = time.monotonic() - asked  # counted in this turn's TTFT: the user waited it
-            if view.parts and (view.parts[-1].metadata or {}).get("id") == "waiting":
-                view.parts.pop()
-            offered = tool_specs() if use_tools and backend.supports_tools else ()
-            if use_tools and not backend.supports_tools:
-                view.add(section(f"ℹ️ {label} does not support tool calls; answering without tools"))
-            for _round in range(MAX_TOOL_ROUNDS + 1):
-                request = ChatRequest(messages=tuple(messages), options=options, tools=offered)
-                before = len(view.answer)
-                async with contextlib.aclosing(backend.chat(request)) as stream:  # type: ignore[type-var]
-                    async for event in stream:
-                        view.apply(with_queue_time(event, queued_s))
-                        yield
-                queued_s = 0.0  # later tool rounds did not wait
-                if not view.tool_calls:
-                    return
-                calls, view.tool_calls = list(view.tool_calls), []
+        offered = tool_specs() if use_tools and backend.supports_tools else ()
+        if use_tools and not backend.supports_tools:
+            view.add(section(f"ℹ️ {label} does not support tool calls; answering without tools"))
+        for _round in range(MAX_TOOL_ROUNDS + 1):
+            request = ChatRequest(messages=tuple(messages), options=options, tools=offered)
+            before = len(view.answer)
+            # aclosing: a Stop must reach the engine now, not when the GC finalizes
+            events = self._stream_into(backend, request, view, client)
+            async with contextlib.aclosing(events):
+                async for _ in events:
+                    yield
+            if not view.tool_calls:
+                return
+            calls, view.tool_calls = list(view.tool_calls), []
+            messages.append(Message(role="assistant", content=view.answer[before:], tool_calls=tuple(calls)))
+            for call in calls:
+                outcome = await run_tool(call)
+                view.record_tool_outcome(outcome)
                 messages.append(
-                    Message(role="assistant", content=view.answer[before:], tool_calls=tuple(calls))
+                    Message(role="tool", content=outcome.output, tool_call_id=call.id, name=call.name)
                 )
-                for call in calls:
-                    outcome = await run_tool(call)
-                    view.record_tool_outcome(outcome)
-                    messages.append(
-                        Message(role="tool", content=outcome.output, tool_call_id=call.id, name=call.name)
-                    )
+            yield
+        view.add(section(f"⚠ Stopped after {MAX_TOOL_ROUNDS} tool rounds", kind="error"))
+
+    async def _stream_into(
+        self, backend: Backend, request: ChatRequest, view: AnswerView, client: str
+    ) -> AsyncGenerator[None, None]:
+        """One request's events into ``view``; while an in-process engine is full, a note with
+        the place in line its queue reports (the wait counts in the TTFT: the timing starts at
+        the request, and the engine reports it as ``queue_s``)."""
+        queue = queue_of(backend)
+        ahead = queue.ahead() if queue is not None else 0
+        note = ahead > 0
+        if note:
+            view.add(waiting_note(ahead, backend.name))
+            yield
+        set_client(client)  # in the step that creates the engine's job: it queues as this client's
+        async with contextlib.aclosing(backend.chat(request)) as stream:  # type: ignore[type-var]
+            async for event in stream:
+                if note and view.parts and (view.parts[-1].metadata or {}).get("id") == "waiting":
+                    view.parts.pop()
+                note = False
+                view.apply(event)
                 yield
-            view.add(section(f"⚠ Stopped after {MAX_TOOL_ROUNDS} tool rounds", kind="error"))
 
     async def respond(
         self,
@@ -196,7 +171,10 @@ class ChatService:
             options = panel.options(self.settings.max_new_tokens_cap)
             messages = to_model_messages(panel.system_prompt, history)
             with self.admission.enter(client):
-                async for _ in self.run_turn(label, messages, options, panel.tools, view, session):
+                turn = self.run_turn(
+                    label, messages, options, panel.tools, view, session, fair_key(client, session)
+                )
+                async for _ in turn:
                     yield history + view.messages()
         except Busy as exc:
             view.add(section("Not sent: the server is busy", str(exc), kind="error"))
@@ -324,7 +302,10 @@ class ChatService:
         messages = to_model_messages(panel.system_prompt, [{"role": "user", "content": text}])
         view = AnswerView()
         with self.admission.enter(client):
-            async for _ in self.run_turn(str(label), messages, options, panel.tools, view, session):
+            turn = self.run_turn(
+                str(label), messages, options, panel.tools, view, session, fair_key(client, session)
+            )
+            async for _ in turn:
                 if view.answer:
                     yield view.answer, {}
         metrics = metrics_dict(view.last_metrics) if view.last_metrics else {}

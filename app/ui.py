@@ -32,9 +32,9 @@ from app.views import CHAT_TABS, ChatTab
 from backends.errors import BackendError
 from mathcheck import verify_response
 from presets import PresetCatalog, load_catalog
-from runtime.kinds import available_kinds
+from runtime.kinds import available_kinds, default_in_process
 from runtime.panel_fields import panel_fields
-from runtime.registry import IN_PROCESS, BackendRegistry
+from runtime.registry import BackendRegistry
 from runtime.settings import Settings
 
 BROWSER_KEY = "slm-playground-my-presets"
@@ -308,7 +308,7 @@ def _api(service: ChatService) -> None:
     async def chat(
         prompt: str,
         preset: str = "math",
-        backend: str = IN_PROCESS,
+        backend: str = default_in_process(),
         settings: dict | None = None,
         request: gr.Request | None = None,
     ) -> AsyncIterator[tuple[str, dict]]:

@@ -35,6 +35,7 @@ from typing import Any
 
 import httpx
 
+from runtime.kinds import default_in_process
 from runtime.settings import model_home_of
 
 PRESET = "reasoning"
@@ -67,13 +68,13 @@ def _backend(args: argparse.Namespace) -> Any:
         from backends.scripted import ScriptedBackend, ScriptedReply
 
         words = [f"tok{i} " for i in range(args.max_new_tokens)]
-        backend = ScriptedBackend(label="onnx", delay_s=0.01, first_token_delay_s=0.05)
+        backend = ScriptedBackend(label=default_in_process(), delay_s=0.01, first_token_delay_s=0.05)
         backend.enqueue(*(ScriptedReply(chunks=words) for _ in range(1000)))
         return backend
-    from engines.onnx_engine import OnnxBackend
-    from models.model_store import resolve_model_dir
+    from runtime.kinds import build_in_process
+    from runtime.settings import Settings
 
-    return OnnxBackend("onnx", resolve_model_dir(args.model, home=model_home_of(args)))
+    return build_in_process(default_in_process(), Settings(model_home=model_home_of(args)), path=args.model)
 
 
 async def _raw_once(backend: Any, prompt: str, system: str, max_new: int) -> dict[str, float]:
@@ -108,7 +109,7 @@ def _figures(start: float, first: float | None, last: float | None, tokens: int)
 
 
 def _chat_args(prompt: str, max_new: int) -> list[Any]:
-    return [prompt, PRESET, "onnx", {"temperature": 0.0, "max_new_tokens": max_new}]
+    return [prompt, PRESET, default_in_process(), {"temperature": 0.0, "max_new_tokens": max_new}]
 
 
 def _app_figures(
@@ -213,7 +214,11 @@ def _cold_start(args: argparse.Namespace) -> list[list[Any]]:
 
             client = Client(url, verbose=False)
             client.predict(
-                "Say hi.", PRESET, "onnx", {"max_new_tokens": 8, "temperature": 0.0}, api_name="/chat"
+                "Say hi.",
+                PRESET,
+                default_in_process(),
+                {"max_new_tokens": 8, "temperature": 0.0},
+                api_name="/chat",
             )
             rows.append(["command -> first chat answer (model loaded)", time.perf_counter() - start])
         time.sleep(2.0)  # let the server print its own timing line

@@ -139,8 +139,12 @@ async def app_stream(http: httpx.AsyncClient, url: str, i: int, max_tokens: int)
     """One chat through the app's /chat endpoint (Gradio HTTP API); its own session."""
     options = {"temperature": 0.0, "max_new_tokens": max_tokens}
     from bench.app import PRESET
+    from runtime.kinds import default_in_process
 
-    body = {"data": [_prompt(i), PRESET, "onnx", options], "session_hash": f"bench-{_ROW[0]}-{i}"}
+    body = {
+        "data": [_prompt(i), PRESET, default_in_process(), options],
+        "session_hash": f"bench-{_ROW[0]}-{i}",
+    }
     start = time.perf_counter()
     first = last = None
     seen, result, event = "", None, ""

@@ -22,7 +22,9 @@ from typing import Any
 from bench.prompts import FOLLOW_UPS, PROMPTS, SYSTEM
 from runtime.settings import model_home_of
 
-LLAMACPP_ROW = "llamacpp in-process (Q4_1 GGUF)"
+ONNX, LLAMACPP = "onnx", "llamacpp"
+"""The kinds of runtime.kinds this benchmark compares (each built through the table)."""
+LLAMACPP_ROW = f"{LLAMACPP} in-process (Q4_1 GGUF)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--context", type=int, default=128, help="--steps: tokens each row holds (default 128)"
     )
-    parser.add_argument("--worker", choices=["onnx", "llamacpp"], help=argparse.SUPPRESS)
+    parser.add_argument("--worker", metavar="KIND", help=argparse.SUPPRESS)  # an in-process kind
 
 
 def _peak_rss_mb() -> float:
@@ -102,10 +104,12 @@ async def measure_backend(backend: Any, runs: int, max_new: int) -> dict[str, An
     }
 
 
-async def _onnx_worker(model_dir: Path, runs: int, max_new: int, threads: int) -> dict[str, Any]:
-    from engines.onnx_engine import OnnxBackend
+async def _worker(kind: str, model: str, runs: int, max_new: int, threads: int) -> dict[str, Any]:
+    """One in-process kind of the table, built the way the app builds it, through Backend.chat."""
+    from runtime.kinds import build_in_process
+    from runtime.settings import Settings
 
-    backend = OnnxBackend("onnx", model_dir, threads=threads)
+    backend = build_in_process(kind, Settings(), path=model, threads=threads)
     try:
         result = await measure_backend(backend, runs, max_new)
     finally:
@@ -125,19 +129,6 @@ async def _remote_rows(labels: list[str], runs: int, max_new: int) -> dict[str, 
     finally:
         await registry.aclose()
     return rows
-
-
-async def _llamacpp_worker(runs: int, max_new: int, threads: int) -> dict[str, Any]:
-    """llama.cpp in-process through the llamacpp kind's Backend.chat, like the onnx row."""
-    from engines.llamacpp_engine import LlamaCppBackend
-    from models.convert import find_default_gguf
-
-    backend = LlamaCppBackend("llamacpp", find_default_gguf(), threads=threads)
-    try:
-        result = await measure_backend(backend, runs, max_new)
-    finally:
-        await backend.aclose()
-    return {**result, "peak_rss_mb": _peak_rss_mb()}
 
 
 def _rss(value: float | None) -> str:
@@ -169,12 +160,9 @@ def _spawn(args: argparse.Namespace, worker: str, model_dir: Path | None) -> dic
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.worker == "onnx":
-        worker = _onnx_worker(Path(args.model), args.runs, args.max_new_tokens, args.threads)
+    if args.worker:
+        worker = _worker(args.worker, args.model, args.runs, args.max_new_tokens, args.threads)
         print(json.dumps(asyncio.run(worker)))
-        return 0
-    if args.worker == "llamacpp":
-        print(json.dumps(asyncio.run(_llamacpp_worker(args.runs, args.max_new_tokens, args.threads))))
         return 0
 
     from engines.oga_native import available_cores
@@ -193,12 +181,12 @@ def run(args: argparse.Namespace) -> int:
         f"max {args.max_new_tokens} new tokens; {args.threads} CPU threads per engine",
         flush=True,
     )
-    rows = {"onnx (" + model_dir.name + ")": _spawn(args, "onnx", model_dir)}
+    rows = {f"{ONNX} (" + model_dir.name + ")": _spawn(args, ONNX, model_dir)}
     if not args.no_llamacpp:
         from runtime.kinds import KINDS
 
-        if KINDS["llamacpp"].offers_default:
-            rows[LLAMACPP_ROW] = _spawn(args, "llamacpp", None)
+        if KINDS[LLAMACPP].offers_default:
+            rows[LLAMACPP_ROW] = _spawn(args, LLAMACPP, None)
         else:
             print("no llama.cpp row: needs llama-cpp-python and the embedded GGUF (the llamacpp extra)")
     if args.backend:

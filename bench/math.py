@@ -19,19 +19,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from app.cli import settings_from_args
-    from engines.onnx_engine import OnnxBackend
-    from models.model_store import resolve_model_dir
     from presets import load_catalog
-    from runtime.registry import IN_PROCESS, BackendRegistry
+    from runtime.kinds import default_in_process
+    from runtime.registry import BackendRegistry
 
     settings = settings_from_args(args)
-    registry = BackendRegistry(
-        settings,
-        in_process=lambda: OnnxBackend(
-            IN_PROCESS, resolve_model_dir(settings.model, home=settings.model_home)
-        ),
-    )
-    labels = args.backend or [IN_PROCESS]
+    registry = BackendRegistry(settings, defaults=True)  # the in-process kinds, built from the table
+    labels = args.backend or [default_in_process()]
     try:
         backends = [registry.get(label) for label in labels]
     except KeyError as exc:

@@ -24,9 +24,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from backends.base import Backend, SamplingOptions
-from runtime.kinds import KINDS, Target, available_kinds, lane_help
+from runtime.kinds import KINDS, Target, available_kinds, default_in_process, lane_help
 from runtime.panel_fields import field_named, option_from_text, overridable
-from runtime.registry import IN_PROCESS
 from runtime.settings import Endpoint
 from runtime.urls import normalise_base_url
 
@@ -171,9 +170,9 @@ def backend_for_lane(
     if spec.in_process:
         if not spec.model and spec.kind in registry.labels(session):  # a default the registry shares
             return registry.get(spec.kind, session), None
-        if not spec.model and spec.kind == IN_PROCESS:  # the configured default model: always allowed
-            registry.add(KINDS[IN_PROCESS].build(IN_PROCESS, Target(), settings))
-            return registry.get(IN_PROCESS, session), None
+        if not spec.model and spec.kind == default_in_process():  # the configured default: always allowed
+            registry.add(KINDS[spec.kind].build(spec.kind, Target(), settings))
+            return registry.get(spec.kind, session), None
         path = gate.check_folder(spec.model) if spec.model else ""
         label = str(LaneSpec(spec.kind, model=path))
         if label not in registry.labels(session):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from backends.base import Backend, SamplingOptions
@@ -23,7 +22,7 @@ from compare.share import ComparisonSetup
 from compare.verdicts import verdicts
 from runtime.errors import InputError
 from runtime.gate import BackendGate
-from runtime.kinds import KINDS
+from runtime.kinds import runtime_version
 from runtime.limits import Limits
 
 if TYPE_CHECKING:
@@ -148,16 +147,9 @@ async def describe(backend: Backend, model: str, timeout_s: float = 3.0) -> dict
             details["server"] = health.detail[:200]
     except Exception as exc:
         details["server"] = f"health check failed: {exc}"[:200]
-    if getattr(KINDS.get(type(backend).kind), "in_process", False):
-        details.setdefault("runtime_version", _package_version("onnxruntime-genai"))
+    if (version := runtime_version(backend)) is not None:
+        details.setdefault("runtime_version", version)
     return details
-
-
-def _package_version(name: str) -> str:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "unknown"
 
 
 async def card_for(prepared: Prepared, runs: list[ComparisonResult]) -> RunCard:

@@ -6,9 +6,10 @@ does (``engines.onnx_tools``), a forced tool call or JSON output decodes under a
 grammar built from the same JSON schema, and stop strings go through ``engines.stops``.
 
 Threading: a ``Llama`` holds one context, which serves one sequence at a time and is not
-thread safe, so a single worker thread loads the model and runs every request's token loop
-(``engines.threaded`` bridges it to the event loop; requests queue behind each other).
-llama.cpp is called through ctypes, which releases the GIL during each decoding step.
+thread safe, so the engine runs on the shared scheduler (engines/scheduler.py) with one row:
+requests wait in its queue (fair per client, place in line known) and the scheduler thread
+advances the running one a token per step. llama.cpp is called through ctypes, which
+releases the GIL during each decoding step.
 
 KV-cache reuse and repeatability: llama.cpp's logits for a token depend on the batch it was
 evaluated in (alone, or in a batch of 7 or of 64 go through different kernels, which round
@@ -22,28 +23,14 @@ boundary before its new text.
 
 from __future__ import annotations
 
-import asyncio
 import codecs
-import threading
-import time
-from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from backends.base import (
-    Backend,
-    ChatRequest,
-    FinishReason,
-    Health,
-    ModelInfo,
-    StreamEvent,
-    TextDelta,
-    ToolCallEvent,
-    Usage,
-)
+from backends.base import ChatRequest, FinishReason, ModelInfo
 from backends.errors import (
     BackendError,
     BackendResponseError,
@@ -52,9 +39,9 @@ from backends.errors import (
     InvalidRequest,
 )
 from engines.chat_prompt import common_prefix, template_messages
-from engines.onnx_tools import ToolCallParser, request_guidance
-from engines.stops import StopMatcher
-from engines.threaded import Emit, stream_from_thread
+from engines.in_process import AnswerText, InProcessBackend
+from engines.onnx_tools import request_guidance
+from engines.scheduler import Engine, Job
 
 PREFILL_CHUNK = 64
 """Prompt tokens evaluated per llama.cpp batch, and the granularity of KV-cache reuse."""
@@ -96,150 +83,62 @@ class _Loaded:
         return list(self.llm.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=True))
 
 
-class LlamaCppBackend(Backend):
-    kind = "llamacpp"
-    supports_tools = True
-    supports_completion = True
+class LlamaJob(Job):
+    """One request: its prompt, token budget and llama.cpp's token generator once admitted."""
 
-    def __init__(self, name: str, model_path: Path, *, threads: int = 0, context_length: int = 0) -> None:
-        """``threads``: llama.cpp CPU threads, 0 = every core this process may use (llama-cpp-python
-        would take half); ``context_length``: 0 = :data:`DEFAULT_CONTEXT`, capped at the model's."""
-        super().__init__(name)
-        self.model_path = Path(model_path)
-        self.threads = threads or available_cores()
-        self.context_length = context_length or DEFAULT_CONTEXT
-        self._loaded: _Loaded | None = None
-        self._prefilled: list[int] = []
-        """The last prompt whose prefill finished (the worker thread's, like the context)."""
-        self._load_lock = threading.Lock()
-        self._load_task: asyncio.Future[_Loaded] | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llamacpp-gen")
+    def __init__(self, request: ChatRequest) -> None:
+        super().__init__()
+        self.request = request
+        self.prompt: list[int] = []
+        self.budget = 0
+        self.reused = 0
+        self.produced = 0
+        self.tokens: Iterator[int] | None = None
+        self.text: AnswerText | None = None
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")  # a character may span tokens
 
-    # --- loading -----------------------------------------------------------------------
 
-    def _check_file(self) -> None:
-        if not self.model_path.is_file():
-            raise BackendUnavailable(
-                self.name, f"{self.model_path} is not a file", hint="give the path of a .gguf model file"
-            )
+class LlamaEngine:
+    """The scheduler's engine for one ``Llama``: one row, a token per step."""
 
-    def _load_blocking(self) -> _Loaded:
-        with self._load_lock:
-            if self._loaded is not None:
-                return self._loaded
-            self._check_file()
-            try:
-                import llama_cpp
-                from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-            except ImportError as exc:
-                raise BackendUnavailable(
-                    self.name, f"llama-cpp-python is not installed ({exc})", hint=INSTALL_HINT
-                ) from None
-            try:
-                llm = self._open(llama_cpp, self.context_length)
-                arch = llm.metadata.get("general.architecture", "")
-                trained = int(llm.metadata.get(f"{arch}.context_length", 0) or 0)
-                if 0 < trained < llm.n_ctx():  # a window past its training only degrades the answers
-                    llm.close()
-                    llm = self._open(llama_cpp, trained)
-            except Exception as exc:  # llama.cpp says only "failed to load model"
-                raise BackendUnavailable(
-                    self.name,
-                    f"could not load {self.model_path.name}: {exc}",
-                    hint="is it a GGUF model file?",
-                ) from exc
-            vocab = llama_cpp.llama_model_get_vocab(llm.model)
-            eog = frozenset(t for t in range(llm.n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, t))
-            bos_id, eos_id = llm.token_bos(), llm.token_eos()
+    def __init__(self, loaded: _Loaded, name: str, model: str) -> None:
+        self.loaded, self.name, self.model = loaded, name, model
+        self.prefilled: list[int] = []
+        """The last prompt whose prefill finished (the scheduler thread's, like the context)."""
 
-            def text(token: int) -> str:
-                return llm.detokenize([token], special=True).decode("utf-8", "replace") if token >= 0 else ""
+    def admit(self, job: Job) -> None:
+        assert isinstance(job, LlamaJob)
+        import llama_cpp
 
-            bos, eos = text(bos_id), text(eos_id)
-            source = llm.metadata.get("tokenizer.chat_template")
-            template = Jinja2ChatFormatter(source, eos_token=eos, bos_token=bos) if source else None
-            self._loaded = _Loaded(llm, template, eog, bos)
-            return self._loaded
-
-    def _open(self, llama_cpp: Any, n_ctx: int) -> Any:
-        return llama_cpp.Llama(
-            str(self.model_path),
-            n_ctx=n_ctx,
-            n_threads=self.threads,
-            n_threads_batch=self.threads,
-            n_batch=PREFILL_CHUNK,
-            n_ubatch=PREFILL_CHUNK,
-            verbose=False,
-        )
-
-    async def _ensure_loaded(self) -> _Loaded:
-        if self._loaded is not None:
-            return self._loaded
-        if self._load_task is None:
-            self._load_task = asyncio.get_running_loop().run_in_executor(self._executor, self._load_blocking)
+        llm, request = self.loaded.llm, job.request
         try:
-            return await asyncio.shield(self._load_task)
+            job.prompt = self.loaded.encode(request, self.name)
         except BackendError:
-            self._load_task = None  # a later request tries again (the file may appear)
             raise
-
-    def default_model(self) -> str:
-        return self.model_path.stem
-
-    async def warm_up(self) -> float:
-        # Stand-in until the shared engine base implements warm_up for every in-process kind.
-        if self._loaded is not None:
-            return 0.0
-        start = time.perf_counter()
-        await self._ensure_loaded()
-        return time.perf_counter() - start
-
-    async def health(self) -> Health:
-        if self._loaded is not None:
-            return Health("ready", f"{self.model_path.name} loaded in-process (llama.cpp)")
-        if self._load_task is None:
-            try:
-                self._check_file()
-            except BackendError as exc:
-                return Health("unreachable", exc.message)
-            self._load_task = asyncio.get_running_loop().run_in_executor(self._executor, self._load_blocking)
-        if self._load_task.done():
-            try:
-                self._load_task.result()
-            except BackendError as exc:
-                self._load_task = None
-                return Health("unreachable", exc.message)
-            return Health("ready", f"{self.model_path.name} loaded in-process (llama.cpp)")
-        return Health("loading", f"loading {self.model_path.name}")
-
-    async def list_models(self) -> list[ModelInfo]:
-        self._check_file()
-        details = {"format": "gguf", "runtime": "llama.cpp", "runtime_version": _llama_cpp_version()}
-        context = None
-        if self._loaded is not None:
-            meta = self._loaded.llm.metadata
-            details.update({k: str(meta[m]) for k, m in (("type", "general.architecture"),) if m in meta})
-            if "general.file_type" in meta:
-                details["file_type"] = str(meta["general.file_type"])
-            context = self._loaded.llm.n_ctx()
-        return [ModelInfo(self.default_model(), context_length=context, details=details)]
-
-    async def aclose(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
-        if self._loaded is not None:
-            self._loaded.llm.close()
-            self._loaded = None
-
-    # --- generation --------------------------------------------------------------------
-
-    async def _stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        loaded = await self._ensure_loaded()
-
-        def produce(emit: Emit[StreamEvent], cancel: threading.Event) -> None:
-            self._generate(loaded, request, emit, cancel)
-
-        async for event in stream_from_thread(self._executor, produce):
-            yield event
+        except Exception as exc:  # the GGUF's template refusing these messages (raise_exception)
+            raise InvalidRequest(self.name, f"the model's chat template refused the messages: {exc}") from exc
+        context = llm.n_ctx()
+        if len(job.prompt) >= context:
+            raise ContextOverflow(self.name, prompt_tokens=len(job.prompt), context_length=context)
+        options = request.options
+        job.budget = min(options.max_new_tokens, context - len(job.prompt))
+        grammar = self._grammar(request)
+        job.text = AnswerText(job, request)
+        job.reused = reusable_prefix(self.prefilled, job.prompt)
+        self.prefilled = []  # until this prompt's prefill finishes
+        llm.n_tokens = job.reused  # generate(reset=False) evaluates from here, dropping the cache after it
+        llm.set_seed(options.seed if options.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED)
+        job.tokens = llm.generate(
+            job.prompt[job.reused :],
+            reset=False,
+            temp=options.temperature,
+            top_p=options.top_p,
+            top_k=options.top_k,  # 0: off, as in SamplingOptions
+            min_p=0.0,
+            typical_p=1.0,
+            repeat_penalty=1.0,
+            grammar=grammar,
+        )
 
     def _grammar(self, request: ChatRequest) -> Any:
         guidance = request_guidance(request)  # a forced tool call, else JSON output; None: free text
@@ -254,90 +153,156 @@ class LlamaCppBackend(Backend):
                 self.name, f"cannot decode under this schema: {exc}", hint="check the JSON schema"
             ) from None
 
-    def _generate(
-        self, loaded: _Loaded, request: ChatRequest, emit: Emit[StreamEvent], cancel: threading.Event
-    ) -> None:
-        """The token loop; runs in the worker thread, which owns the context throughout."""
-        import llama_cpp
-
-        llm, options = loaded.llm, request.options
-        try:
-            prompt = loaded.encode(request, self.name)
-        except BackendError:
-            raise
-        except Exception as exc:  # the GGUF's template refusing these messages (raise_exception)
-            raise InvalidRequest(self.name, f"the model's chat template refused the messages: {exc}") from exc
-        context = llm.n_ctx()
-        if len(prompt) >= context:
-            raise ContextOverflow(self.name, prompt_tokens=len(prompt), context_length=context)
-        budget = min(options.max_new_tokens, context - len(prompt))
-        grammar = self._grammar(request)
-        offered = bool(request.tools) and request.tool_choice != "none"
-        tools = ToolCallParser(request.tools, request.tool_choice) if offered else None
-        stops = StopMatcher(options.stop)
-        reused = reusable_prefix(self._prefilled, prompt)
-        self._prefilled = []  # until this prompt's prefill finishes
-        llm.n_tokens = reused  # generate(reset=False) evaluates from here, dropping the cache after it
-        llm.set_seed(options.seed if options.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED)
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")  # a character may span tokens
+    def step(self, jobs: list[Job]) -> int:
         produced = 0
-        tokens = llm.generate(
-            prompt[reused:],
-            reset=False,
-            temp=options.temperature,
-            top_p=options.top_p,
-            top_k=options.top_k,  # 0: off, as in SamplingOptions
-            min_p=0.0,
-            typical_p=1.0,
-            repeat_penalty=1.0,
-            grammar=grammar,
-        )
-        finish_reason: FinishReason = "length"
+        for job in jobs:
+            assert isinstance(job, LlamaJob)
+            if not job.done and not job.cancelled.is_set():
+                produced += self._next_token(job)
+        return produced
+
+    def _next_token(self, job: LlamaJob) -> int:
+        assert job.tokens is not None and job.text is not None
         try:
-            for token in tokens:
-                self._prefilled = prompt
-                if cancel.is_set():
-                    finish_reason = "cancelled"
-                    break
-                produced += 1
-                if token in loaded.eog:
-                    finish_reason = "stop"
-                    break
-                piece = decoder.decode(llm.detokenize([token]))
-                if tools is not None and piece:
-                    piece = tools.feed(piece)
-                if text := stops.feed(piece) if piece else "":
-                    emit(TextDelta(text))
-                if stops.stopped:
-                    finish_reason = "stop"
-                    break
-                if produced >= budget:
-                    break
+            token = next(job.tokens)
+        except StopIteration:
+            self._finish(job, "length")
+            return 0
         except Exception as exc:
             raise BackendResponseError(self.name, f"generation failed: {exc}") from exc
-        finally:
-            tokens.close()
-        last = "" if stops.stopped else decoder.decode(b"", final=True)  # an unfinished character
-        if last and (text := stops.feed(tools.feed(last) if tools else last)):
-            emit(TextDelta(text))
-        if tail := stops.flush():  # held back as a possible stop string; it was not one
-            emit(TextDelta(tail))
-        if tools is not None:
-            if rest := tools.flush():
-                emit(TextDelta(rest))
-            for call in tools.calls():
-                emit(ToolCallEvent(call))
-            if tools.calls() and finish_reason == "stop":
-                finish_reason = "tool_calls"
-        emit(
-            Usage(
-                prompt_tokens=len(prompt),
-                completion_tokens=produced,
-                finish_reason=finish_reason,
-                model=self.default_model(),
-                server={"prefill_tokens": float(len(prompt) - reused), "reused_tokens": float(reused)},
-            )
+        self.prefilled = job.prompt
+        job.produced += 1
+        if token in self.loaded.eog:
+            self._finish(job, "stop")
+            return 1
+        job.text.feed(job.decoder.decode(self.loaded.llm.detokenize([token])))
+        if job.text.stopped:
+            self._finish(job, "stop")
+        elif job.produced >= job.budget:
+            self._finish(job, "length")
+        return 1
+
+    def _finish(self, job: LlamaJob, finish: FinishReason) -> None:
+        assert job.text is not None
+        if not job.text.stopped and (last := job.decoder.decode(b"", final=True)):  # an unfinished character
+            job.text.feed(last)
+        job.text.finish(
+            finish,
+            prompt_tokens=len(job.prompt),
+            completion_tokens=job.produced,
+            model=self.model,
+            server={
+                "prefill_tokens": float(len(job.prompt) - job.reused),
+                "reused_tokens": float(job.reused),
+            },
         )
+
+    def release(self, job: Job) -> None:
+        assert isinstance(job, LlamaJob)
+        if job.tokens is not None:
+            tokens, job.tokens = job.tokens, None
+            tokens.close()  # type: ignore[attr-defined]
+
+
+class LlamaCppBackend(InProcessBackend):
+    kind = "llamacpp"
+    supports_tools = True
+    supports_completion = True
+
+    def __init__(
+        self, name: str, model_path: Path, *, threads: int = 0, context_length: int = 0, max_queue: int = 64
+    ) -> None:
+        """``threads``: llama.cpp CPU threads, 0 = every core this process may use (llama-cpp-python
+        would take half); ``context_length``: 0 = :data:`DEFAULT_CONTEXT`, capped at the model's."""
+        super().__init__(name, max_queue=max_queue)
+        self.model_path = Path(model_path)
+        self.threads = threads or available_cores()
+        self.context_length = context_length or DEFAULT_CONTEXT
+
+    # --- loading -----------------------------------------------------------------------
+
+    def check_source(self) -> None:
+        if not self.model_path.is_file():
+            raise BackendUnavailable(
+                self.name, f"{self.model_path} is not a file", hint="give the path of a .gguf model file"
+            )
+
+    def capacity(self) -> int:
+        return 1  # one llama.cpp context, one sequence at a time
+
+    def ready_note(self) -> str:
+        return f"{self.model_path.name} loaded in-process (llama.cpp)"
+
+    def load_blocking(self) -> _Loaded:
+        self.check_source()
+        try:
+            import llama_cpp
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+        except ImportError as exc:
+            raise BackendUnavailable(
+                self.name, f"llama-cpp-python is not installed ({exc})", hint=INSTALL_HINT
+            ) from None
+        try:
+            llm = self._open(llama_cpp, self.context_length)
+            arch = llm.metadata.get("general.architecture", "")
+            trained = int(llm.metadata.get(f"{arch}.context_length", 0) or 0)
+            if 0 < trained < llm.n_ctx():  # a window past its training only degrades the answers
+                llm.close()
+                llm = self._open(llama_cpp, trained)
+        except Exception as exc:  # llama.cpp says only "failed to load model"
+            raise BackendUnavailable(
+                self.name,
+                f"could not load {self.model_path.name}: {exc}",
+                hint="is it a GGUF model file?",
+            ) from exc
+        vocab = llama_cpp.llama_model_get_vocab(llm.model)
+        eog = frozenset(t for t in range(llm.n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, t))
+        bos_id, eos_id = llm.token_bos(), llm.token_eos()
+
+        def text(token: int) -> str:
+            return llm.detokenize([token], special=True).decode("utf-8", "replace") if token >= 0 else ""
+
+        bos, eos = text(bos_id), text(eos_id)
+        source = llm.metadata.get("tokenizer.chat_template")
+        template = Jinja2ChatFormatter(source, eos_token=eos, bos_token=bos) if source else None
+        return _Loaded(llm, template, eog, bos)
+
+    def _open(self, llama_cpp: Any, n_ctx: int) -> Any:
+        return llama_cpp.Llama(
+            str(self.model_path),
+            n_ctx=n_ctx,
+            n_threads=self.threads,
+            n_threads_batch=self.threads,
+            n_batch=PREFILL_CHUNK,
+            n_ubatch=PREFILL_CHUNK,
+            verbose=False,
+        )
+
+    def engine_for(self, loaded: _Loaded) -> tuple[Engine, int]:
+        return LlamaEngine(loaded, self.name, self.default_model()), 1
+
+    def unload(self, loaded: _Loaded) -> None:
+        loaded.llm.close()
+
+    def default_model(self) -> str:
+        return self.model_path.stem
+
+    async def list_models(self) -> list[ModelInfo]:
+        self.check_source()
+        details = {"format": "gguf", "runtime": "llama.cpp", "runtime_version": llama_cpp_version()}
+        context = None
+        if self._loaded is not None:
+            meta = self._loaded.llm.metadata
+            details.update({k: str(meta[m]) for k, m in (("type", "general.architecture"),) if m in meta})
+            if "general.file_type" in meta:
+                details["file_type"] = str(meta["general.file_type"])
+            context = self._loaded.llm.n_ctx()
+        return [ModelInfo(self.default_model(), context_length=context, details=details)]
+
+    # --- generation --------------------------------------------------------------------
+
+    async def job_for(self, request: ChatRequest, loaded: _Loaded) -> LlamaJob:
+        return LlamaJob(request)  # encoded when admitted, on the thread that owns the context
 
 
 def reusable_prefix(prefilled: list[int], prompt: list[int], chunk: int = PREFILL_CHUNK) -> int:
@@ -347,7 +312,7 @@ def reusable_prefix(prefilled: list[int], prompt: list[int], chunk: int = PREFIL
     return shared // chunk * chunk
 
 
-def _llama_cpp_version() -> str:
+def llama_cpp_version() -> str:
     try:
         return version("llama-cpp-python")
     except PackageNotFoundError:

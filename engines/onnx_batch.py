@@ -141,7 +141,18 @@ class Graph:
 
     @property
     def bytes_per_token(self) -> int:
+        """KV-cache bytes one token takes in one row (every layer's key and value)."""
         return len(self.kv_names) * self.kv_heads * self.head_size * np.dtype(self.kv_dtype).itemsize
+
+    def keep_rows(self, rows: int) -> None:
+        """Shrink to ``rows`` rows before first use (the buffers are untouched, so free)."""
+        if rows >= len(self.rows):
+            return
+        assert not any(r.tokens for r in self.rows), "keep_rows after rows were used"
+        self.rows = self.rows[:rows]
+        length, self.length = self.length, 0
+        self.buffers = []
+        self.grow(length)
 
     def grow(self, length: int) -> None:
         """Make room for ``length`` tokens per row, keeping what every row holds."""

@@ -17,27 +17,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from backends.base import (
-    ChatRequest,
-    FinishReason,
-    SamplingOptions,
-    TextDelta,
-    ToolCallEvent,
-    Usage,
-)
+from backends.base import ChatRequest, FinishReason, SamplingOptions
 from engines import oga_native
 from engines.chat_prompt import common_prefix, template_messages
+from engines.in_process import AnswerText
 from engines.logprobs import TokenTexts, token_logprob
 from engines.onnx_batch import Graph
-from engines.onnx_tools import (
-    SchemaError,
-    ToolCallParser,
-    is_grammar_error,
-    request_guidance,
-)
+from engines.onnx_tools import SchemaError, is_grammar_error, request_guidance
 from engines.sampling import Sampler
 from engines.scheduler import Job
-from engines.stops import StopMatcher
 from models.model_store import ModelFolder
 
 KV_WINDOW = 4096
@@ -84,20 +72,18 @@ class LoadedModel:
 
 
 class _Answer:
-    """Token ids in, the request's events out: detokenizing, stop strings, tool calls, usage."""
+    """Token ids in, the request's events out: detokenizing and logprobs here, the rest (stop
+    strings, tool calls, usage) in :class:`~engines.in_process.AnswerText`."""
 
     def __init__(self, job: OnnxJob, loaded: LoadedModel) -> None:
-        request = job.request
         self.job = job
         with loaded.lock:
             self.stream = loaded.tokenizer.create_stream()
-        self.stops = StopMatcher(request.options.stop)
-        offered = bool(request.tools) and request.tool_choice != "none"
-        self.tools = ToolCallParser(request.tools, request.tool_choice) if offered else None
+        self.text = AnswerText(job, job.request)
         self.eos = set(loaded.folder.eos_token_ids)
         self.model = loaded.folder.name
         self.produced = 0
-        self.logprobs = request.logprobs
+        self.logprobs = job.request.logprobs
         """None: not asked; else how many alternatives each token's entry lists."""
         self.texts = TokenTexts(loaded.tokenizer, loaded.lock)
         self.pending: list[Any] = []
@@ -111,46 +97,25 @@ class _Answer:
             return "stop"
         if self.logprobs is not None and logits is not None:
             self.pending.append(token_logprob(logits, token, self.logprobs, self.texts))
-        piece = self.stream.decode(token)
-        if self.tools is not None:
-            piece = self.tools.feed(piece)
-        text = self.stops.feed(piece) if piece else ""
-        if text:
-            self.job.emit(TextDelta(text, logprobs=tuple(self.pending)))
+        if self.text.feed(self.stream.decode(token), tuple(self.pending)):
             self.pending.clear()
-        if self.stops.stopped:
+        if self.text.stopped:
             return "stop"
         return "length" if self.produced >= self.job.budget else None
 
     def close(self, finish: FinishReason) -> None:
-        if tail := self.stops.flush():
-            self.job.emit(
-                TextDelta(self.tools.feed(tail) if self.tools else tail, logprobs=tuple(self.pending))
-            )
-        if self.tools is not None:
-            if rest := self.tools.flush():
-                self.job.emit(TextDelta(rest))
-            for call in self.tools.calls():
-                self.job.emit(ToolCallEvent(call))
-            if self.tools.calls() and finish == "stop":
-                finish = "tool_calls"
         job = self.job
-        server = {
-            "prefill_tokens": float(len(job.prompt) - job.reused),
-            "reused_tokens": float(job.reused),
-            "queue_s": job.queue_s,
-            "mean_batch": job.mean_batch,
-        }
-        job.emit(
-            Usage(
-                prompt_tokens=len(job.prompt),
-                completion_tokens=self.produced,
-                finish_reason=finish,
-                model=self.model,
-                server=server,
-            )
+        self.text.finish(
+            finish,
+            prompt_tokens=len(job.prompt),
+            completion_tokens=self.produced,
+            model=self.model,
+            server={
+                "prefill_tokens": float(len(job.prompt) - job.reused),
+                "reused_tokens": float(job.reused),
+            },
+            logprobs=tuple(self.pending),
         )
-        job.end()
 
 
 class OnnxJob(Job):

@@ -12,9 +12,10 @@ Nothing here knows about ONNX: an engine implements ``admit`` / ``step`` / ``rel
 metrics.
 
 Admission: at most ``max_batch`` jobs run; the rest wait in arrival order, except that the
-next free slot goes to the waiting job whose client has the fewest jobs running, so one client
-holding many connections cannot starve the others; nor, while others use the model, can it
-fill more than half the queue.
+next free slot goes to the waiting job whose client has the fewest jobs running, and among
+those to the client served least recently (so clients take turns even on a one-row engine such
+as llama.cpp's): one client holding many connections cannot starve the others; nor, while
+others use the model, can it fill more than half the queue.
 Beyond that, or ``max_queue`` waiting jobs, ``submit`` raises :class:`QueueFull` (the engine
 server answers 429 with Retry-After).
 """
@@ -34,7 +35,8 @@ from typing import Any, Protocol
 from backends.errors import BackendError, BackendResponseError, BackendUnavailable
 
 CLIENT: contextvars.ContextVar[str] = contextvars.ContextVar("slm_client", default="")
-"""Who is asking (the engine server sets the peer address); jobs of one client share a turn."""
+"""Who is asking; jobs of one client share a turn. Every entry point sets it (the app's through
+runtime.limits: the browser session or the API caller; the engine server: the peer address)."""
 
 log = logging.getLogger("slm_playground.scheduler")
 RATE_WINDOW_S = 10.0
@@ -121,6 +123,9 @@ class Scheduler:
         step computes (with one wake-up per token, the GIL went back and forth for each)."""
         self.batch_now = 0
         """Jobs in the last step (what /metrics shows as the batch size)."""
+        self._admissions = 0
+        self._served: dict[str, int] = {}
+        """Per client with jobs here: when it last got a slot (the count of admissions then)."""
 
     # --- the caller's side (event loop) -------------------------------------------------
 
@@ -210,11 +215,22 @@ class Scheduler:
         return sum(n for _, n in self._produced) / span
 
     def _next_waiting(self) -> Job:
-        """FIFO, but a client with fewer running jobs goes first."""
+        """FIFO, but a client with fewer running jobs goes first, then the one served longest ago."""
         running = Counter(j.client for j in self._running)
-        best = min(range(len(self._waiting)), key=lambda i: (running[self._waiting[i].client], i))
+        served = self._served
+
+        def turn(i: int) -> tuple[int, int, int]:
+            client = self._waiting[i].client
+            return running[client], served.get(client, -1), i
+
+        best = min(range(len(self._waiting)), key=turn)
         job = self._waiting[best]
         del self._waiting[best]
+        self._admissions += 1
+        served[job.client] = self._admissions
+        present = {j.client for j in (*self._waiting, *self._running)} | {job.client}
+        for client in [c for c in served if c not in present]:  # gone: forget them
+            del served[client]
         return job
 
     def _loop(self) -> None:

@@ -5,6 +5,11 @@ variables that configure an endpoint of it, the fields of the Backends tab's for
 do, and a factory that imports its backend's module only when it builds one (so start-up
 stays fast). The UI's kind dropdown, the lane parser, env parsing and CLI help all
 read :data:`KINDS`. Adding a kind is one backend module plus one :func:`register` call below.
+
+In-process kinds also answer, through :class:`InProcessQueue` (engines/in_process.py's base
+implements it), how many requests run at once, how many wait, their stats and how to load
+before timing; :func:`default_in_process` names the kind the app offers first. So the app,
+Compare, the engine server and the benchmarks ask the table, never a kind by name.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import importlib.util
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from backends.base import Backend
@@ -58,6 +63,14 @@ class BackendKind:
     has_default: Callable[[], bool] | None = None
     """In-process kinds: whether a default model is at hand (then the app offers a backend
     labelled with the kind's name, built on first use); None: the kind has no default."""
+    default: bool = False
+    """The in-process kind the app offers first (the chat's default backend, a bare lane)."""
+    version: Callable[[], str] | None = None
+    """In-process kinds: their runtime package's version, for run cards."""
+    threads_setting: str = ""
+    """In-process kinds: the Settings field holding the kind's CPU threads (0: every core)."""
+    grammar_errors: Callable[[Exception], bool] | None = None
+    """Whether an error is the kind's grammar builder refusing a JSON schema (a bad request)."""
 
     @property
     def available(self) -> bool:
@@ -76,6 +89,36 @@ def _importable(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
+@runtime_checkable
+class InProcessQueue(Protocol):
+    """What an in-process backend tells about its queue (engines.in_process.InProcessBackend)."""
+
+    def capacity(self) -> int:
+        """Requests that run at once."""
+        ...
+
+    def waiting(self) -> int:
+        """Requests queued for a place."""
+        ...
+
+    def ahead(self) -> int:
+        """How many requests a new one would wait behind (0: it starts at once)."""
+        ...
+
+    def busy(self) -> bool:
+        """Whether a new request would wait in line."""
+        ...
+
+    def stats(self) -> dict[str, float]: ...
+
+    async def warm_up(self) -> float: ...
+
+
+def queue_of(backend: Any) -> InProcessQueue | None:
+    """The backend's queue, when it runs in this process."""
+    return backend if isinstance(backend, InProcessQueue) else None
+
+
 KINDS: dict[str, BackendKind] = {}
 
 
@@ -91,6 +134,41 @@ def kind(name: str) -> BackendKind:
         return KINDS[name]
     except KeyError:
         raise ValueError(f"unknown backend kind {name!r}; known: {', '.join(available_kinds())}") from None
+
+
+def build_in_process(
+    name: str, settings: Settings, *, path: str = "", threads: int = 0, label: str = ""
+) -> Backend:
+    """A backend of in-process kind ``name`` (benchmarks, the engine server), with ``threads``
+    CPU threads through the kind's own setting (0: the settings' value)."""
+    spec = kind(name)
+    if not spec.in_process:
+        raise ValueError(f"{name} is not an in-process kind")
+    if threads and spec.threads_setting:
+        settings = settings.with_overrides(**{spec.threads_setting: threads})
+    return spec.build(label or name, Target(path=path), settings)
+
+
+def kind_of(backend: Backend) -> BackendKind | None:
+    """The table's entry for a backend (by its class's ``kind``), None for one not registered."""
+    return KINDS.get(getattr(type(backend), "kind", ""))
+
+
+def default_in_process() -> str:
+    """The name of the in-process kind the app offers first."""
+    found = [k.name for k in KINDS.values() if k.in_process and k.default]
+    return found[0] if found else next(k.name for k in KINDS.values() if k.in_process)
+
+
+def runtime_version(backend: Backend) -> str | None:
+    """The in-process runtime's name and version for a run card; None for remote backends."""
+    spec = kind_of(backend)
+    return spec.version() if spec is not None and spec.version is not None else None
+
+
+def is_grammar_error(exc: Exception) -> bool:
+    """Whether any kind recognises ``exc`` as its grammar builder refusing a schema."""
+    return any(k.grammar_errors(exc) for k in KINDS.values() if k.grammar_errors is not None)
 
 
 def available_kinds(*, in_process: bool | None = None) -> list[str]:
@@ -140,8 +218,30 @@ def _llamacpp(label: str, target: Target, settings: Settings) -> Backend:
     from models.convert import find_default_gguf
 
     return LlamaCppBackend(
-        label, Path(target.path) if target.path else find_default_gguf(), threads=settings.onnx_threads
+        label,
+        Path(target.path) if target.path else find_default_gguf(),
+        threads=settings.llamacpp_threads,
+        max_queue=settings.queue_size,
     )
+
+
+def _package_version(package: str) -> Callable[[], str]:
+    def version() -> str:
+        from importlib.metadata import PackageNotFoundError
+        from importlib.metadata import version as installed
+
+        try:
+            return installed(package)
+        except PackageNotFoundError:
+            return "not installed"
+
+    return version
+
+
+def _onnx_grammar_error(exc: Exception) -> bool:
+    from engines.onnx_tools import is_grammar_error as onnx_grammar_error
+
+    return onnx_grammar_error(exc)
 
 
 def _embedded_gguf() -> bool:
@@ -192,6 +292,10 @@ register(
         lane_syntax="onnx[:FOLDER]",
         factory=_onnx,
         has_default=lambda: True,
+        default=True,
+        version=_package_version("onnxruntime-genai"),
+        threads_setting="onnx_threads",
+        grammar_errors=_onnx_grammar_error,
     )
 )
 register(
@@ -203,6 +307,8 @@ register(
         factory=_llamacpp,
         requires="llama_cpp",
         has_default=_embedded_gguf,
+        version=_package_version("llama-cpp-python"),
+        threads_setting="llamacpp_threads",
     )
 )
 register(

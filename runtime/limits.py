@@ -3,7 +3,9 @@ refuse the same things with the same words.
 
 :class:`Limits` checks a request's size (prompt characters, new tokens, repeat runs) before any
 work starts; :class:`Admission` counts requests in flight, overall and per client, and refuses
-one more with :class:`~runtime.errors.Busy` instead of letting it pile up.
+one more with :class:`~runtime.errors.Busy` instead of letting it pile up; entering also names
+the client to the in-process scheduler (its fairness key, :func:`set_client`), so every entry
+point that admits a request carries who asked down to the engine.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from engines.scheduler import CLIENT
 from runtime.errors import Busy, InputError
 from runtime.settings import Settings
 
@@ -61,6 +64,13 @@ class Limits:
         return number
 
 
+def set_client(client: str) -> None:
+    """Name who is asking to the in-process schedulers: jobs created after this, in this context
+    (this task, and tasks it starts), queue as that client's. Not reset on purpose: it is set in
+    the request's own task, by every entry point, before each request."""
+    CLIENT.set(client)
+
+
 class Admission:
     """Requests in flight: at most ``total`` overall and ``per_client`` for one client."""
 
@@ -93,6 +103,7 @@ class Admission:
             )
         self.running += 1
         self._by_client[client] = mine + 1
+        set_client(client)
         try:
             yield
         finally:

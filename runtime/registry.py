@@ -9,8 +9,8 @@ block the page.
 
 In-process backends: where the registry runs models in-process (the app passes ``in_process``;
 ``defaults=True`` elsewhere), every in-process kind of :mod:`runtime.kinds` whose default
-model is at hand is offered under the kind's name ("onnx", "llamacpp" when the extra is
-installed), built on first use, so nothing loads until someone picks it.
+model is at hand is offered under the kind's name, built on first use, so nothing loads
+until someone picks it; the table's default in-process kind comes first.
 """
 
 from __future__ import annotations
@@ -21,11 +21,9 @@ from collections.abc import Callable
 from functools import partial
 
 from backends.base import Backend, Health
-from runtime.kinds import KINDS, Target, kind
+from runtime.kinds import KINDS, Target, default_in_process, kind
 from runtime.settings import Endpoint, Settings
 
-IN_PROCESS = "onnx"
-"""Label of the default in-process backend."""
 MAX_SESSIONS = 256
 """Sessions whose own backends are kept; the least recently used are closed beyond that."""
 MAX_PER_SESSION = 8
@@ -44,8 +42,9 @@ class BackendRegistry:
     def __init__(
         self, settings: Settings, *, in_process: Callable[[], Backend] | None = None, defaults: bool = False
     ) -> None:
-        """``in_process``: builds the default "onnx" backend; with it or ``defaults``, the other
-        in-process kinds' defaults are offered too (``defaults`` alone builds onnx from the table)."""
+        """``in_process``: builds the default in-process kind's backend (runtime.kinds'
+        default_in_process); with it or ``defaults``, the other in-process kinds' defaults are
+        offered too (``defaults`` alone builds every one from the table)."""
         self.settings = settings
         self._backends: dict[str, Backend] = {}
         self._sessions: OrderedDict[str, dict[str, Backend]] = OrderedDict()
@@ -54,8 +53,11 @@ class BackendRegistry:
             for spec in KINDS.values():
                 if spec.offers_default:
                     self._lazy[spec.name] = partial(spec.build, spec.name, Target(), settings)
+        first = default_in_process()
         if in_process is not None:
-            self._lazy = {IN_PROCESS: in_process, **{k: v for k, v in self._lazy.items() if k != IN_PROCESS}}
+            self._lazy[first] = in_process
+        if first in self._lazy:  # the default first: the chat's default backend, a bare lane
+            self._lazy = {first: self._lazy[first], **{k: v for k, v in self._lazy.items() if k != first}}
         self._closing: set[asyncio.Task[None]] = set()
         for endpoint in settings.endpoints:
             self.add_endpoint(endpoint)

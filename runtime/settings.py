@@ -74,6 +74,8 @@ class Settings:
     """False: every in-process request on onnxruntime-genai's Generator, one at a time."""
     onnx_threads: int = 0
     """onnxruntime intra-op threads for the in-process model; 0: every core the process may use."""
+    llamacpp_threads: int = 0
+    """llama.cpp threads for the llamacpp kind; 0: every core the process may use."""
     ui_refresh_s: float = 0.15
     """Shortest gap between two states a chat sends the browser (see app.pacing.paced)."""
     browser_secret: str = field(default="", repr=False)
@@ -125,6 +127,12 @@ OPTIONS: tuple[Option, ...] = (
         "presets_dir", "folder of extra preset files", "PRESETS_DIR", "--presets-dir", ("ui",), parse=Path
     ),
     Option("onnx_threads", "in-process model's CPU threads (0: every core)", "ONNX_THREADS", "--threads"),
+    Option(
+        "llamacpp_threads",
+        "llama.cpp model's CPU threads (0: every core)",
+        "LLAMACPP_THREADS",
+        "--llamacpp-threads",
+    ),
     Option(
         "onnx_concurrency",
         "in-process requests decoded together in one batch (0: chosen from the model and memory)",

@@ -191,18 +191,19 @@ async def _bench(args: argparse.Namespace, base_url: str) -> int:
 def run(args: argparse.Namespace) -> int:
     if args.url:
         return asyncio.run(_bench(args, args.url.rstrip("/")))
-    from engines.onnx_engine import OnnxBackend
-    from models.model_store import resolve_model_dir
+    from runtime.kinds import build_in_process, default_in_process, queue_of
+    from runtime.settings import Settings
     from serve.server import create_app
     from serve.threaded import ServerThread
 
-    model_dir = resolve_model_dir(args.model, home=model_home_of(args))
     queue = max(64, args.clients * args.requests_per_client)
-    backend = OnnxBackend("onnx", model_dir, concurrency=args.concurrency, max_queue=queue)
+    settings = Settings(model_home=model_home_of(args), onnx_concurrency=args.concurrency, queue_size=queue)
+    backend = build_in_process(default_in_process(), settings, path=args.model)
+    engine_queue = queue_of(backend)
     app = create_app(  # as `slm-playground engine` does: the scheduler batches and queues
         backend,
-        model_id=model_dir.name,
-        max_concurrency=backend.capacity() + queue,
+        model_id=backend.default_model(),
+        max_concurrency=(engine_queue.capacity() if engine_queue is not None else 1) + queue,
         max_queue=0,
         close_backend=True,
     )

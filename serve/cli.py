@@ -1,7 +1,8 @@
-"""`slm-playground engine`: the in-process ONNX model behind an OpenAI-compatible API.
+"""`slm-playground engine`: an in-process model behind an OpenAI-compatible API.
 
     slm-playground engine --port 8000                      # the embedded default model
     slm-playground engine --model /models/phi4-cpu-int4 --served-model-name phi-4-mini
+    slm-playground engine --lane llamacpp:/models/smollm2.gguf  # any in-process kind (runtime.kinds)
 
 Settings shared with the app (model, home, threads, limits) are declared once in
 runtime.settings: the same environment variables (SLM_MODEL, SLM_HOME, SLM_ONNX_THREADS,
@@ -13,8 +14,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+from dataclasses import dataclass
+from typing import Any
 
-from runtime.settings import add_flags, load_settings
+from runtime.kinds import Target, available_kinds, default_in_process, kind, queue_of
+from runtime.settings import Settings, add_flags, load_settings
 
 log = logging.getLogger("slm_playground.serve")
 # `docker stop` waits 10 s before it kills: streams still running when SIGTERM comes get 3 s
@@ -30,6 +34,63 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--default-max-tokens", type=int, default=512)
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument(
+        "--lane",
+        default="",
+        metavar="KIND[:PATH]",
+        help="the in-process kind and model to serve, e.g. llamacpp:FILE.gguf "
+        f"(kinds: {', '.join(available_kinds(in_process=True))}; default: {default_in_process()} "
+        "with --model)",
+    )
+
+
+@dataclass
+class Engine:
+    """What `engine` serves: the backend, the model id clients send, the ASGI app."""
+
+    backend: Any
+    model_id: str
+    app: Any
+
+
+class LaneError(ValueError):
+    """A --lane that names no in-process kind."""
+
+
+def build_engine(args: argparse.Namespace, settings: Settings) -> Engine:
+    """The backend ``--lane`` names (BackendError when its model is unusable) behind the server."""
+    from serve.protocol import Limits
+    from serve.server import create_app
+
+    name, _, path = (args.lane or default_in_process()).partition(":")
+    try:
+        spec = kind(name)
+    except ValueError as exc:
+        raise LaneError(str(exc)) from None
+    if not spec.in_process or not spec.available:
+        raise LaneError(
+            f"{name} is not an in-process kind here; serve one of {available_kinds(in_process=True)}"
+        )
+    backend = spec.build(name, Target(path=path), settings)
+    model_id = args.served_model_name or backend.default_model()
+    backend.name = f"{name} · {model_id}"
+    queue = queue_of(backend)
+    limits = Limits(
+        max_prompt_chars=settings.max_prompt_chars,
+        max_tokens_cap=settings.max_new_tokens_cap,
+        default_max_tokens=args.default_max_tokens,
+    )
+    app = create_app(
+        backend,
+        model_id=model_id,
+        # the backend's scheduler batches and queues (fairly across clients); the server only
+        # turns away what neither the batch nor the queue can take (429)
+        max_concurrency=(queue.capacity() if queue is not None else 1) + settings.queue_size,
+        max_queue=0,
+        limits=limits,
+        close_backend=True,
+    )
+    return Engine(backend, model_id, app)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,10 +107,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from backends.errors import BackendError
-    from runtime.kinds import Target, kind
-    from serve.protocol import Limits
     from serve.safety import install_redaction
-    from serve.server import create_app
 
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -57,31 +115,18 @@ def _serve(args: argparse.Namespace) -> int:
     install_redaction()
     settings = load_settings(args=args)
     try:
-        backend = kind("onnx").build("onnx", Target(path=settings.model), settings)
+        engine = build_engine(args, settings)
+    except LaneError as exc:
+        print(f"error: --lane: {exc}")
+        return 2
     except BackendError as exc:
         print(f"error: {exc.message}" + (f"\n  hint: {exc.hint}" if exc.hint else ""))
         return 2
-    model_dir = backend.model_dir  # type: ignore[attr-defined]
-    model_id = args.served_model_name or model_dir.name
-    backend.name = f"onnx · {model_id}"
-    limits = Limits(
-        max_prompt_chars=settings.max_prompt_chars,
-        max_tokens_cap=settings.max_new_tokens_cap,
-        default_max_tokens=args.default_max_tokens,
+    log.info(
+        "serving %s as %r on http://%s:%d/v1", engine.backend.name, engine.model_id, args.host, args.port
     )
-    app = create_app(
-        backend,
-        model_id=model_id,
-        # the backend's scheduler batches and queues (fairly across clients); the server only
-        # turns away what neither the batch nor the queue can take (429)
-        max_concurrency=backend.capacity() + settings.queue_size,  # type: ignore[attr-defined]
-        max_queue=0,
-        limits=limits,
-        close_backend=True,
-    )
-    log.info("serving %s as %r on http://%s:%d/v1", model_dir, model_id, args.host, args.port)
     uvicorn.run(
-        app,
+        engine.app,
         host=args.host,
         port=args.port,
         log_level=args.log_level,

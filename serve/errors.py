@@ -20,8 +20,9 @@ from backends.errors import (
     InvalidRequest,
     ModelNotFound,
 )
-from engines.onnx_tools import is_grammar_error, tool_guidance
+from engines.onnx_tools import tool_guidance
 from engines.scheduler import QueueFull
+from runtime.kinds import is_grammar_error
 from serve.metrics import ServerMetrics
 
 log = logging.getLogger("slm_playground.serve")

@@ -35,7 +35,7 @@ def gguf() -> Path:
 @pytest.fixture(scope="module")
 def backend(gguf: Path) -> Iterator[LlamaCppBackend]:
     engine = LlamaCppBackend("llamacpp", gguf)
-    engine._load_blocking()  # loaded once for the module, outside any one test's event loop
+    asyncio.run(engine.warm_up())  # loaded once for the module, outside any one test's event loop
     yield engine
     asyncio.run(engine.aclose())
 
@@ -206,8 +206,8 @@ async def test_threads_default_to_every_core_and_follow_the_setting(gguf: Path) 
     from runtime.kinds import KINDS, Target
     from runtime.settings import Settings
 
-    built = KINDS["llamacpp"].build("llamacpp", Target(), Settings(onnx_threads=1))
-    assert isinstance(built, LlamaCppBackend) and built.threads == 1 and built.model_path == gguf
+    built = KINDS["llamacpp"].build("llamacpp", Target(), Settings(llamacpp_threads=1, onnx_threads=2))
+    assert isinstance(built, LlamaCppBackend) and built.threads == 1 and built.model_path == gguf  # its own
     assert LlamaCppBackend("x", gguf).threads >= 1
     await built.aclose()
 
@@ -234,3 +234,30 @@ def test_one_registration_reaches_the_lane_parser_registry_and_gate(gguf: Path) 
     public = BackendRegistry(Settings(public=True), defaults=True)
     with pytest.raises(BackendRefused, match="not a folder"):
         backend_for_lane(parse_lane(f"llamacpp:{gguf}"), public, BackendGate(public.settings))
+
+
+def test_the_engine_server_serves_the_gguf_to_the_openai_client(gguf: Path) -> None:
+    """`slm-playground engine --lane llamacpp:FILE`: llama.cpp behind the same server as onnx."""
+    import argparse
+
+    import openai
+
+    from runtime.settings import Settings
+    from serve.cli import add_arguments, build_engine
+    from serve.threaded import ServerThread
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    engine = build_engine(parser.parse_args(["--lane", f"llamacpp:{gguf}"]), Settings())
+    assert isinstance(engine.backend, LlamaCppBackend) and engine.model_id == gguf.stem
+    with ServerThread(engine.app) as server:
+        client = openai.OpenAI(base_url=f"{server.base_url}/v1", api_key="unused", max_retries=0, timeout=120)
+        question = [{"role": "user", "content": "What is the capital of France? One sentence."}]
+        result = client.chat.completions.create(
+            model=gguf.stem, messages=question, max_tokens=20, temperature=0
+        )
+        listed = [m.id for m in client.models.list()]
+        client.close()
+    assert "Paris" in (result.choices[0].message.content or "")
+    assert result.usage is not None and result.usage.completion_tokens > 1
+    assert listed == [gguf.stem]

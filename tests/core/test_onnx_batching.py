@@ -162,9 +162,9 @@ async def test_batched_greedy_output_matches_onnxruntime_genai_generator(default
     generator = OnnxBackend("generator", default_model_dir, batching=False)
     try:
         expected = [await collect(generator, ask(p, greedy(40))) for p in PROMPTS]
+        assert generator._loaded is not None and generator._loaded.graph is None
     finally:
         await generator.aclose()
-    assert generator._loaded is not None and generator._loaded.graph is None
     batched = OnnxBackend("batched", default_model_dir)
     try:
         together = await asyncio.gather(*(collect(batched, ask(p, greedy(40))) for p in PROMPTS))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import threading
+import time
 from typing import Any
 
 import pytest
@@ -145,26 +145,45 @@ async def test_stop_ends_the_turn_with_the_note_as_its_last_update() -> None:
 
 
 async def test_stop_while_queued_for_the_in_process_model_drops_the_waiting_note() -> None:
-    local = ScriptedBackend(label="onnx", delay_s=0.05, replies=[ScriptedReply(chunks=["x"] * 20)] * 2)
-    service = service_with(local, onnx_concurrency=1)  # a batch of one: the second one queues
+    from tests.support.scripted_engine import ScriptedEngineBackend
+
+    local = ScriptedEngineBackend("local", rows=1)  # one row: the second one queues
+    service = ChatService(Settings(), BackendRegistry.with_backends(Settings(), local), load_catalog())
+    local.hold.clear()
     stops = StopSignals()
-    first = asyncio.create_task(run(service, "q", label="onnx"))
-    await asyncio.sleep(0.05)
+    first = asyncio.create_task(run(service, "q", label="local"))
+    await asyncio.to_thread(wait_until, local.busy)
     seen: list[list] = []
 
     async def queued() -> None:
         with stops.watch("second") as stop:
-            async for value in chat_states(service.respond("q2", [], "onnx", PANEL), stop, [], 0):
+            async for value in chat_states(service.respond("q2", [], "local", PANEL), stop, [], 0):
                 seen.append(as_dicts(value))
 
     second = asyncio.create_task(queued())
-    await asyncio.sleep(0.1)
+    await asyncio.to_thread(wait_until, lambda: local.waiting() == 1)
+    await asyncio.sleep(0.05)  # the note reaches the view
     assert kinds(seen[-1])[-1] == "waiting"
     stops.stop("second")
     await asyncio.wait_for(second, 2)
     assert kinds(seen[-1]) == ["user", "stopped"]
+    assert local.waiting() == 0  # it left the engine's queue
+    local.hold.set()
     assert kinds((await first)[-1])[-1] == "metrics"  # the running turn is untouched
-    assert len(local.requests) == 1  # the stopped one never reached the model
+    assert local.engine is not None and len(local.engine.admitted) == 1  # the stopped one never ran
+    await local.aclose()
+
+
+async def collect_states(turn: Any) -> list[list[Any]]:
+    return [list(state) async for state in turn]
+
+
+def wait_until(condition: Any, timeout_s: float = 10.0) -> None:
+    """Poll a condition another thread makes true (the scheduler's queue)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
 
 
 async def test_paced_sends_first_and_last_and_flushes_a_held_update_when_the_stream_stalls() -> None:
@@ -249,9 +268,13 @@ async def test_bad_tool_call_is_shown_and_not_run() -> None:
 
 
 async def test_in_process_requests_queue_visibly_and_remote_ones_do_not_wait() -> None:
-    local = ScriptedBackend(label="onnx", delay_s=0.02, replies=[ScriptedReply(chunks=["x"] * 10)] * 2)
+    from tests.support.scripted_engine import ScriptedEngineBackend
+
+    local = ScriptedEngineBackend("local", rows=1)  # one row: the second one queues
     remote = ScriptedBackend(label="remote", replies=[ScriptedReply(chunks=["fast"])])
-    service = service_with(local, remote, onnx_concurrency=1)  # a batch of one: the second one queues
+    config = Settings()
+    service = ChatService(config, BackendRegistry.with_backends(config, local, remote), load_catalog())
+    local.hold.clear()
     order: list[str] = []
     waits: list[bool] = []
 
@@ -261,11 +284,16 @@ async def test_in_process_requests_queue_visibly_and_remote_ones_do_not_wait() -
         assert kinds(states[-1])[-1] == "metrics"
         order.append(label)
 
-    first = asyncio.create_task(chat("onnx"))
-    await asyncio.sleep(0.01)
-    await asyncio.gather(first, chat("onnx"), chat("remote"))
+    first = asyncio.create_task(chat("local"))
+    await asyncio.to_thread(wait_until, local.busy)
+    second = asyncio.create_task(chat("local"))
+    await asyncio.to_thread(wait_until, lambda: local.waiting() == 1)
+    await chat("remote")  # while the local engine is held: nothing queues it
+    local.hold.set()
+    await asyncio.gather(first, second)
     assert order[0] == "remote"
     assert waits.count(True) == 1
+    await local.aclose()
 
 
 def test_to_model_messages_reads_gradio_block_content() -> None:
@@ -300,28 +328,32 @@ async def test_health_strip_and_endpoint_form() -> None:
         endpoint_from_form("ollama", "http://x", "onnx", "", "", ["onnx"])
 
 
-async def test_a_turn_that_waited_for_the_in_process_model_counts_the_wait_in_its_ttft() -> None:
-    hold = threading.Event()
-    local = ScriptedBackend(label="onnx", hold=hold, replies=[ScriptedReply(chunks=["a", "b"])] * 2)
-    service = service_with(local, onnx_concurrency=1)  # a batch of one: the second one queues
+async def test_a_turn_that_waits_for_an_in_process_engine_shows_its_place_and_counts_the_wait() -> None:
+    """The engine's own queue is the queue: a turn behind a full engine shows its place in line
+    (from the engine, for any in-process kind), and the wait is in its TTFT and its queue_s."""
+    from app.turns import TurnRecord
+    from tests.support.scripted_engine import ScriptedEngineBackend
 
-    async def ask() -> dict:
-        last: dict = {}
-        async for _answer, metrics in service.answer("q", "math", "onnx", {}):
-            last = metrics
-        return last
-
-    first = asyncio.create_task(ask())
-    assert await asyncio.to_thread(local.arrived.acquire, True, 10)  # the first is in the model
-    second = asyncio.create_task(ask())
-    for _ in range(10_000):  # let the second reach the gate (each sleep(0) is one loop turn)
-        if service.gate.waiting:
-            break
-        await asyncio.sleep(0)
-    assert service.gate.waiting == 1
+    local = ScriptedEngineBackend("local", rows=1)  # one row: the second turn queues
+    service = ChatService(Settings(), BackendRegistry.with_backends(Settings(), local), load_catalog())
+    local.hold.clear()
+    first = asyncio.create_task(run(service, "q1", label="local", session="a"))
+    await asyncio.to_thread(wait_until, local.busy)  # the first holds the engine's only row
+    record = TurnRecord()
+    states: list[list[Any]] = []
+    second = service.respond("q2", [], "local", PANEL, session="b", record=record)
+    states.append(list(await anext(second)))  # the question
+    states.append(list(await anext(second)))  # the place in line
+    assert "1 request ahead" in str(as_dicts(states[-1])[-1])
+    rest = asyncio.create_task(collect_states(second))
+    await asyncio.to_thread(wait_until, lambda: local.waiting() == 1)  # in the engine's queue
     await asyncio.sleep(0.3)  # the time the second one waits: it must show in its TTFT
-    hold.set()
-    alone, queued = await first, await second
-    assert "queue_s" not in alone["server"]
-    assert queued["server"]["queue_s"] >= 0.3
-    assert queued["ttft_s"] >= 0.3  # without the wait it would be a few ms: its backend was free
+    local.hold.set()
+    states += await rest
+    await first
+    assert "waiting" not in kinds(states[-1])  # the note is gone once the answer flows
+    assert "The answer is 42." in str(as_dicts(states[-1]))
+    assert record.metrics is not None
+    assert record.metrics["server"]["queue_s"] >= 0.3
+    assert record.metrics["ttft_s"] >= 0.3  # without the wait it would be a few ms
+    await local.aclose()
