@@ -246,8 +246,8 @@ def _wire_chat(
     chat_inputs = [view.prompt, view.chatbot, chats.turns, *rest_in]
     history_in = [view.chatbot, chats.turns, *rest_in]
     to_chat, to_all = [view.chatbot, chats.turns], [view.chatbot, view.prompt, chats.turns]
-    # The in-process model is queued by service.gate (with a visible "waiting" note); Gradio
-    # itself must not serialise chats, or a remote backend would wait behind the local model.
+    # An in-process model queues requests in its engine's scheduler (with a visible place in
+    # line); Gradio itself must not serialise chats, or a remote backend would wait behind it.
     run: dict[str, Any] = {"concurrency_limit": None, "api_visibility": "private"}
     send_evt = buttons.send.click(turns.respond, chat_inputs, to_all, **run)
     submit_evt = view.prompt.submit(turns.respond, chat_inputs, to_all, **run)

@@ -172,7 +172,7 @@ class CompareActions:
         results: list[ComparisonResult] = []
         texts, notes = [""] * MAX_LANES, [""] * MAX_LANES
         try:
-            with self.admission.enter(client_of(request)):
+            with self.admission.enter(client_of(request), session_of(request)):
                 async for texts, notes, result in self.stream_runs(prepared, timeout_s, session or "api"):
                     if result is not None:
                         results.append(result)
@@ -384,7 +384,7 @@ class CompareActions:
                 runs=runs,  # prepare checks the range
             )
             prepared = prepare(setup, self.registry, self.presets, session=session)
-            with self.admission.enter(client_of(request)):
+            with self.admission.enter(client_of(request), session_of(request)):
                 results = []
                 for _ in range(prepared.setup.runs):
                     results.append(await prepared.comparison(self.settings.read_timeout_s).run())

@@ -267,7 +267,7 @@ class EvalActions:
                 timeout_s=self.settings.read_timeout_s,
             )
             evaluation = prepare(setup, self.registry, self.presets, session=session or None)
-            with self.admission.enter(client_of(request)):
+            with self.admission.enter(client_of(request), session_of(request)):
                 async for update in self.progress_of(evaluation, session, data[tab.which]):
                     yield update
         except (SetError, EvalSetupError, Busy) as exc:
@@ -443,7 +443,7 @@ def register_api(settings: Settings, registry: BackendRegistry, presets: Any, ad
                 timeout_s=settings.read_timeout_s,
             )
             evaluation = prepare(setup, registry, presets, session=session_of(request))
-            with admission.enter(client_of(request)):
+            with admission.enter(client_of(request), session_of(request)):
                 card = await evaluation.execute()
             return card.contract()
         except Exception as exc:  # the API's one error boundary

@@ -35,7 +35,7 @@ from presets import PresetCatalog
 from runtime.errors import Busy, InputError, describe_validation
 from runtime.gate import BackendGate
 from runtime.kinds import queue_of
-from runtime.limits import Admission, Limits, set_client
+from runtime.limits import Admission, Limits, fairness_key, set_client
 from runtime.panel_fields import PanelValues, parse_api_settings
 from runtime.registry import BackendRegistry
 from runtime.settings import Settings
@@ -50,12 +50,6 @@ class TurnRecord:
 
     metrics: dict[str, Any] | None = None
     verification: dict[str, Any] | None = None
-
-
-def fair_key(client: str, session: str | None) -> str:
-    """The in-process scheduler's key for a request: its browser (or API) session, else its
-    address, so two tabs behind one address still take turns with each other."""
-    return f"{client}#{session}" if session else client
 
 
 def problem_of(exc: ValidationError) -> str:
@@ -172,7 +166,7 @@ class ChatService:
             messages = to_model_messages(panel.system_prompt, history)
             with self.admission.enter(client):
                 turn = self.run_turn(
-                    label, messages, options, panel.tools, view, session, fair_key(client, session)
+                    label, messages, options, panel.tools, view, session, fairness_key(client, session)
                 )
                 async for _ in turn:
                     yield history + view.messages()
@@ -303,7 +297,7 @@ class ChatService:
         view = AnswerView()
         with self.admission.enter(client):
             turn = self.run_turn(
-                str(label), messages, options, panel.tools, view, session, fair_key(client, session)
+                str(label), messages, options, panel.tools, view, session, fairness_key(client, session)
             )
             async for _ in turn:
                 if view.answer:

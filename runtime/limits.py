@@ -64,6 +64,12 @@ class Limits:
         return number
 
 
+def fairness_key(client: str, session: str | None) -> str:
+    """The in-process scheduler's key for a request: its browser (or API) session, else its
+    address, so two tabs behind one address still take turns with each other."""
+    return f"{client}#{session}" if session else client
+
+
 def set_client(client: str) -> None:
     """Name who is asking to the in-process schedulers: jobs created after this, in this context
     (this task, and tasks it starts), queue as that client's. Not reset on purpose: it is set in
@@ -85,8 +91,9 @@ class Admission:
         return cls(settings.queue_size, settings.per_client)
 
     @contextlib.contextmanager
-    def enter(self, client: str) -> Iterator[None]:
-        """Hold a place for one request of ``client``; raises Busy when a limit is reached.
+    def enter(self, client: str, session: str | None = None) -> Iterator[None]:
+        """Hold a place for one request of ``client``; raises Busy when a limit is reached. The
+        in-process schedulers then see it as ``session``'s (see :func:`fairness_key`).
 
         Synchronous on purpose: check and count happen with no await between them."""
         mine = self._by_client.get(client, 0)
@@ -103,7 +110,7 @@ class Admission:
             )
         self.running += 1
         self._by_client[client] = mine + 1
-        set_client(client)
+        set_client(fairness_key(client, session))
         try:
             yield
         finally:
