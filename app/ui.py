@@ -215,7 +215,9 @@ def build_app(
     with gr.Blocks(title="SLM Playground") as demo:
         my_presets = gr.BrowserState({}, storage_key=BROWSER_KEY, secret=secret)
         with gr.Row(elem_classes="app-header"):
-            gr.Markdown("## SLM Playground\nSmall language models on ONNX Runtime GenAI, llama.cpp, vLLM and Ollama.")
+            gr.Markdown(
+                "## SLM Playground\nSmall language models on ONNX Runtime GenAI, llama.cpp, vLLM and Ollama."
+            )
             health = gr.Markdown("**Backends:** checking…", elem_id="health-strip")
         if catalog.problems:
             gr.Markdown("⚠ Some preset files were skipped:\n" + "\n".join(f"- {p}" for p in catalog.problems))
