@@ -26,7 +26,6 @@ Graphs without one of those ops (or configured not to share buffers) cannot do t
 from __future__ import annotations
 
 import mmap
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,8 +99,6 @@ class Graph:
         decoder = model["decoder"]
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
-        if os.environ.get("SLM_ORT_SPIN", "1") == "0":  # experiment: idle workers sleep, not spin
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if profile_prefix is not None:
             options.enable_profiling = True
             options.profile_file_prefix = profile_prefix
