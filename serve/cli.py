@@ -59,7 +59,7 @@ class LaneError(ValueError):
 
 def build_engine(args: argparse.Namespace, settings: Settings) -> Engine:
     """The backend ``--lane`` names (BackendError when its model is unusable) behind the server."""
-    from serve.protocol import Limits
+    from serve.protocol import RequestLimits
     from serve.server import create_app
 
     name, _, path = (args.lane or default_in_process()).partition(":")
@@ -75,7 +75,7 @@ def build_engine(args: argparse.Namespace, settings: Settings) -> Engine:
     model_id = args.served_model_name or backend.default_model()
     backend.name = f"{name} · {model_id}"
     queue = queue_of(backend)
-    limits = Limits(
+    limits = RequestLimits(
         max_prompt_chars=settings.max_prompt_chars,
         max_tokens_cap=settings.max_new_tokens_cap,
         default_max_tokens=args.default_max_tokens,

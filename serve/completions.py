@@ -16,7 +16,7 @@ from pydantic import Field, ValidationError
 from backends.base import ChatRequest, Message, SamplingOptions, TokenLogprob
 from serve.errors import RequestProblem
 from serve.params import VLLM_DEFAULTS, Strict, load_body, problem_from_validation, refuse_unsupported
-from serve.protocol import LOGPROB_FLOOR, Limits, StreamOptions, openai_finish_reason
+from serve.protocol import LOGPROB_FLOOR, RequestLimits, StreamOptions, openai_finish_reason
 
 DEFAULT_MAX_TOKENS = 16
 """OpenAI's default for this endpoint (the chat endpoint's is the server's own)."""
@@ -76,7 +76,7 @@ def parse_completion_request(body: bytes, content_type: str | None = None) -> Co
     return request
 
 
-def to_chat_requests(req: CompletionRequest, limits: Limits) -> list[ChatRequest]:
+def to_chat_requests(req: CompletionRequest, limits: RequestLimits) -> list[ChatRequest]:
     prompts = req.prompts()
     chars = sum(len(p) for p in prompts)
     if chars > limits.max_prompt_chars:

@@ -34,7 +34,7 @@ class ClientGone(Exception):
     """Raised when the client disconnected before its answer started."""
 
 
-class Admission:
+class SlotQueue:
     """A bounded queue in front of ``slots`` generation slots (counts feed /metrics)."""
 
     def __init__(self, slots: int, queue: int, metrics: ServerMetrics) -> None:

@@ -29,7 +29,7 @@ from serve.params import (
     refuse_unsupported,
 )
 
-__all__ = ["Limits", "RequestProblem", "error_body", "parse_request", "to_chat_request"]
+__all__ = ["RequestLimits", "RequestProblem", "error_body", "parse_request", "to_chat_request"]
 
 
 # --- request models -------------------------------------------------------------------------
@@ -179,7 +179,7 @@ class ChatCompletionRequest(Strict):
 
 
 @dataclass(frozen=True)
-class Limits:
+class RequestLimits:
     """What one request may ask for; public deployments lower these."""
 
     max_prompt_chars: int = 32_000
@@ -237,7 +237,7 @@ def _messages(incoming: list[ChatMessageIn]) -> list[Message]:
     return out
 
 
-def to_chat_request(req: ChatCompletionRequest, limits: Limits) -> ChatRequest:
+def to_chat_request(req: ChatCompletionRequest, limits: RequestLimits) -> ChatRequest:
     """Translate a validated OpenAI request into the backend contract, enforcing the limits."""
     messages = _messages(req.messages)
     chars = sum(len(m.content) for m in messages)

@@ -61,12 +61,12 @@ from serve.errors import (
     problem_for,
     problem_from_backend,
 )
-from serve.generation import Admission, ClientGone, Generation, unless_disconnected
+from serve.generation import ClientGone, Generation, SlotQueue, unless_disconnected
 from serve.metrics import ServerMetrics, engine_gauges
 from serve.protocol import (
     SSE_DONE,
     ChunkWriter,
-    Limits,
+    RequestLimits,
     completion_json,
     new_completion_id,
     parse_request,
@@ -88,14 +88,14 @@ class EngineServer:
         model_id: str,
         max_concurrency: int,
         max_queue: int,
-        limits: Limits,
+        limits: RequestLimits,
         close_backend: bool,
     ) -> None:
         self.backend = backend
         self.model_id = model_id
         self.limits = limits
         self.metrics = ServerMetrics(model_id)
-        self.admission = Admission(max_concurrency, max_queue, self.metrics)
+        self.admission = SlotQueue(max_concurrency, max_queue, self.metrics)
         self.close_backend = close_backend
         self.created = int(time.time())
 
@@ -432,7 +432,7 @@ def create_app(
     model_id: str,
     max_concurrency: int = 1,
     max_queue: int = 64,
-    limits: Limits | None = None,
+    limits: RequestLimits | None = None,
     close_backend: bool = False,
 ) -> Starlette:
     """An ASGI app serving ``backend`` as ``model_id``; ``close_backend`` closes it at shutdown."""
@@ -441,7 +441,7 @@ def create_app(
         model_id=model_id,
         max_concurrency=max_concurrency,
         max_queue=max_queue,
-        limits=limits or Limits(),
+        limits=limits or RequestLimits(),
         close_backend=close_backend,
     )
 

@@ -9,7 +9,7 @@ import openai
 import pytest
 
 from backends.scripted import ScriptedBackend
-from serve.protocol import Limits
+from serve.protocol import RequestLimits
 from serve.server import create_app
 from serve.threaded import ServerThread
 
@@ -34,7 +34,7 @@ def start_engine() -> Iterator[Callable[..., Engine]]:
 
     def start(backend: ScriptedBackend | None = None, **app_options: Any) -> Engine:
         backend = backend or ScriptedBackend()
-        app_options.setdefault("limits", Limits(max_prompt_chars=2000, max_tokens_cap=256))
+        app_options.setdefault("limits", RequestLimits(max_prompt_chars=2000, max_tokens_cap=256))
         server = ServerThread(create_app(backend, model_id=MODEL, **app_options)).start()
         engine = Engine(backend, server)
         started.append(engine)

@@ -15,7 +15,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from serve.protocol import Limits
+from serve.protocol import RequestLimits
 from serve.server import create_app
 from serve.threaded import ServerThread
 
@@ -43,7 +43,7 @@ def client() -> Iterator[openai.OpenAI]:
     app = create_app(
         backend,
         model_id=MODEL_ID,
-        limits=Limits(max_prompt_chars=200_000, max_tokens_cap=256),
+        limits=RequestLimits(max_prompt_chars=200_000, max_tokens_cap=256),
         close_backend=True,
     )
     with ServerThread(app) as server:

@@ -9,7 +9,7 @@ import pytest
 from backends.base import ToolCall
 from serve.protocol import (
     ChunkWriter,
-    Limits,
+    RequestLimits,
     RequestProblem,
     completion_json,
     parse_request,
@@ -17,7 +17,7 @@ from serve.protocol import (
     to_chat_request,
 )
 
-LIMITS = Limits(max_prompt_chars=100, max_tokens_cap=64, default_max_tokens=32)
+LIMITS = RequestLimits(max_prompt_chars=100, max_tokens_cap=64, default_max_tokens=32)
 WEATHER = {
     "type": "function",
     "function": {

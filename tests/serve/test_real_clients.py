@@ -12,7 +12,7 @@ import openai
 import pytest
 from pydantic import BaseModel, Field
 
-from serve.protocol import Limits
+from serve.protocol import RequestLimits
 from serve.server import create_app
 from serve.threaded import ServerThread
 from tests.serve.test_engine_real_model import default_model_dir
@@ -45,7 +45,7 @@ def base_url() -> Iterator[str]:
     from engines.onnx_engine import OnnxBackend
 
     backend = OnnxBackend("onnx", default_model_dir())
-    app = create_app(backend, model_id=MODEL_ID, limits=Limits(max_tokens_cap=256), close_backend=True)
+    app = create_app(backend, model_id=MODEL_ID, limits=RequestLimits(max_tokens_cap=256), close_backend=True)
     with ServerThread(app) as server:
         yield f"{server.base_url}/v1"
 
