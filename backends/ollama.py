@@ -8,6 +8,7 @@ module pulls models (with progress) and creates the seed's preset models via /ap
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -301,6 +302,19 @@ class OllamaBackend(Backend):
             not_found = isinstance(exc, ollama.ResponseError) and exc.status_code == 404
             available = await self._available() if not_found else None
             raise self._error(exc, model, available=available, started=started) from exc
+
+    async def warm_up(self) -> float:
+        """Load the model into Ollama's memory before the clock starts: a chat with no messages,
+        as Ollama documents for loading one (it answers done_reason "load"). The seconds are the
+        call's: Ollama's load reply carries no durations."""
+        model = await self._resolve_model(None)
+        started = time.perf_counter()
+        try:
+            await self._client.chat(model=model, messages=[], keep_alive=self.keep_alive, stream=False)
+        except (ollama.ResponseError, ConnectionError, httpx.HTTPError, json.JSONDecodeError) as exc:
+            not_found = isinstance(exc, ollama.ResponseError) and exc.status_code == 404
+            raise self._error(exc, model, available=await self._available() if not_found else None) from exc
+        return time.perf_counter() - started
 
     async def health(self) -> Health:
         """GET /api/version (the ollama client has no call for it)."""

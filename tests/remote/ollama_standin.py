@@ -35,6 +35,14 @@ class OllamaStandIn(StandIn):
         self.models = models or {"phi4-mini:latest": ["completion", "tools"], "smollm2:135m": ["completion"]}
         """Installed models and their capabilities."""
         self.pullable = set(pullable) or {"phi4-mini", "qwen3:0.6b"}
+        self.load_s = 0.0
+        """How long loading a model takes (the first request for it waits this long)."""
+        self.loaded: set[str] = set()
+
+    def reset(self) -> None:
+        super().reset()
+        self.load_s = 0.0
+        self.loaded = set()
 
 
 def _now() -> str:
@@ -173,6 +181,19 @@ def build_app(state: OllamaStandIn) -> Starlette:
             return error(*state.script.status_error)
         if state.script.hang_before_headers:
             await state.hang()
+        if model not in state.loaded:  # Ollama loads a model on its first request
+            await asyncio.sleep(state.load_s)
+            state.loaded.add(model)
+        if not body.get("messages"):  # "load a model": one JSON object, whatever "stream" says
+            return JSONResponse(
+                {
+                    "model": body["model"],
+                    "created_at": _now(),
+                    "message": {"role": "assistant", "content": ""},
+                    "done": True,
+                    "done_reason": "load",
+                }
+            )
         return StreamingResponse(_chat_lines(state, body, model), media_type=NDJSON)
 
     async def tags(request: Request) -> Response:

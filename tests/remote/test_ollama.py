@@ -247,3 +247,26 @@ def test_host_forms():
     assert ollama_base_url("0.0.0.0:11434") == "http://127.0.0.1:11434"
     assert ollama_base_url("http://gpu-box:8080/") == "http://gpu-box:8080"
     assert ollama_base_url("https://ollama.example.com") == "https://ollama.example.com:443"
+
+
+async def test_warm_up_loads_the_model_before_the_clock_starts(ollama_standin, ollama_backend):
+    """Ollama loads a model on its first request; warm_up asks for that load (a chat with no
+    messages, answered done_reason "load"), so the first answer's TTFT no longer includes it."""
+    ollama_standin.load_s = 0.3
+    ollama_standin.script.text = ["Hi."]
+    assert await ollama_backend.warm_up() >= 0.3  # the load's seconds, reported apart
+    assert ollama_standin.bodies("/api/chat")[0]["messages"] == []
+    assert ollama_standin.loaded == {"phi4-mini:latest"}
+    ollama_standin.load_s = 60.0  # a second load would now time the test out
+    await ollama_backend.warm_up()  # loaded already: nothing to wait for
+    events, _ = await collect(ollama_backend, ask("Hello"))
+    assert text_of(events) == "Hi."
+
+
+async def test_warm_up_of_a_model_ollama_lacks_names_it(ollama_standin):
+    backend = OllamaBackend("ollama-standin", host=ollama_standin.url, model="nope", read_timeout_s=10)
+    try:
+        with pytest.raises(ModelNotFound, match="nope"):
+            await backend.warm_up()
+    finally:
+        await backend.aclose()
