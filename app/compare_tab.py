@@ -211,8 +211,9 @@ def layout(settings: Settings, labels: list[str], presets: Any) -> CompareTab:
     default_preset = "math" if "math" in preset_names else (preset_names[0] if preset_names else None)
     first_preset = presets.get(default_preset) if default_preset else None
     gr.Markdown(
-        "Same prompt and settings on 2-4 backends at once; every lane is timed the same way. "
-        "Vary one setting per lane on purpose with *Vary*."
+        "Same prompt and settings on 2-4 backends; every lane is timed the same way, after its "
+        "model has loaded. Remote lanes run at once; in-process engines of different kinds take "
+        "turns (they would share the same cores). Vary one setting per lane on purpose with *Vary*."
     )
     setup = _setup_rows(settings, preset_names, first_preset)
     link_warning = gr.Markdown("", visible=False, elem_id="cmp-link-warning")
