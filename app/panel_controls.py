@@ -13,8 +13,9 @@ import gradio as gr
 
 from runtime.panel_fields import PanelField, PanelValues
 
-SHARE_JS = "(q) => q ? window.location.origin + window.location.pathname + q : ''"
-"""After a handler returned a share link's query: the page's own address before it."""
+SHARE_JS = "(q) => q && q.startsWith('?') ? window.location.origin + window.location.pathname + q : q || ''"
+"""After a handler returned a share link's query: the page's own address before it. A link that
+has its address already is left alone (a stored run shown again runs this a second time)."""
 
 
 def control_for(

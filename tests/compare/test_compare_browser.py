@@ -66,6 +66,18 @@ def test_two_lanes_stream_and_finish_with_chart_diff_and_card(page) -> None:
         assert page.get_by_role("tab", name="Compare").get_attribute("aria-selected") == "true"
         assert page.locator("#cmp-prompt textarea").is_visible()
 
+        # a run from that page: its link gets the page's address once (the stored run shown
+        # again must not put the address in front a second time)
+        page.locator("#cmp-run").click()
+        page.locator("#cmp-summary").get_by_text("Metrics (median / p95)").wait_for()
+        again = page.wait_for_function(
+            """() => {
+                const box = document.querySelector('#cmp-share-link textarea, #cmp-share-link input');
+                return box && box.value.includes('lane=fast') && box.value;
+            }"""
+        ).json_value()
+        assert again.startswith(url.rstrip("/")) and again.count("://") == 1, again
+
 
 def test_stop_one_lane_in_the_browser(page) -> None:
     long = paced("long", " ".join(["word"] * 400), 0.02)
