@@ -65,10 +65,11 @@ class AnswerText:
         prompt_tokens: int,
         completion_tokens: int,
         model: str,
-        server: dict[str, float],
+        reused_tokens: int = 0,
         logprobs: tuple[Any, ...] = (),
     ) -> None:
-        """Emit what was held, the tool calls and the usage record; end the job."""
+        """Emit what was held, the tool calls and the usage record; end the job.
+        ``reused_tokens``: prompt tokens the KV cache held already (not prefilled again)."""
         if tail := self.stops.flush():  # held back as a possible stop string; it was not one
             self.job.emit(TextDelta(tail, logprobs=logprobs))
         if self.tools is not None:
@@ -78,7 +79,12 @@ class AnswerText:
                 self.job.emit(ToolCallEvent(call))
             if self.tools.calls() and finish == "stop":
                 finish = "tool_calls"
-        server = {**server, "queue_s": self.job.queue_s, "mean_batch": self.job.mean_batch}
+        server = {
+            "prefill_tokens": float(prompt_tokens - reused_tokens),
+            "reused_tokens": float(reused_tokens),
+            "queue_s": self.job.queue_s,
+            "mean_batch": self.job.mean_batch,
+        }
         self.job.emit(
             Usage(
                 prompt_tokens=prompt_tokens,

@@ -191,10 +191,7 @@ class LlamaEngine:
             prompt_tokens=len(job.prompt),
             completion_tokens=job.produced,
             model=self.model,
-            server={
-                "prefill_tokens": float(len(job.prompt) - job.reused),
-                "reused_tokens": float(job.reused),
-            },
+            reused_tokens=job.reused,
         )
 
     def release(self, job: Job) -> None:

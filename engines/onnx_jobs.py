@@ -110,10 +110,7 @@ class _Answer:
             prompt_tokens=len(job.prompt),
             completion_tokens=self.produced,
             model=self.model,
-            server={
-                "prefill_tokens": float(len(job.prompt) - job.reused),
-                "reused_tokens": float(job.reused),
-            },
+            reused_tokens=job.reused,
             logprobs=tuple(self.pending),
         )
 

@@ -60,7 +60,6 @@ class ScriptedEngine:
                     prompt_tokens=sum(len(m.content.split()) for m in job.request.messages),
                     completion_tokens=job.produced,
                     model="scripted-model",
-                    server={},
                 )
         return len(jobs)
 
