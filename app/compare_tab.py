@@ -249,15 +249,17 @@ def build_compare_tab(
     presets: Any,
     admission: Admission | None = None,
     last_run: gr.BrowserState | None = None,
+    on_load: Any = None,
 ) -> CompareTab:
     """Build the tab's components and events; call inside ``with gr.Tab("Compare"):``.
 
     ``admission`` counts comparisons with the chats (the app passes the chat service's);
-    ``last_run``, a browser store made outside the tabs, keeps the last comparison across a reload."""
+    ``last_run``, a browser store made outside the tabs, keeps the last comparison across a reload,
+    shown again by ``on_load`` (the app's ``demo.load``) when the page opens."""
     tab = layout(settings, registry.labels(), presets)
     actions = CompareActions(tab, settings, registry, presets, admission or Admission.of(settings), last_run)
     _wire_runs(tab, actions)
-    _wire_setup(tab, actions)
+    _wire_setup(tab, actions, on_load)
     gr.api(actions.compare, api_name="compare", concurrency_limit=None)
     return tab
 
@@ -286,7 +288,7 @@ def _lane_columns(count: int) -> list[gr.Column]:
     return [gr.Column(visible=i < int(count)) for i in range(MAX_LANES)]
 
 
-def _wire_setup(tab: CompareTab, actions: CompareActions) -> None:
+def _wire_setup(tab: CompareTab, actions: CompareActions, on_load: Any) -> None:
     """The preset, Share link, a link's setup on load and the last run kept in the browser."""
     options = list(tab.options.values())
     tab.preset.input(actions.apply_preset, tab.preset, [tab.system, *options], **QUIET)
@@ -297,7 +299,9 @@ def _wire_setup(tab: CompareTab, actions: CompareActions) -> None:
     restored: list[Any] = [tab.link_warning, tab.trust, tab.untrusted, tab.lane_count, tab.prompt, tab.preset]
     restored += [tab.system, tab.runs, *options, *pickers, *tab.columns()]
     gr.on(None, actions.restore, None, restored, api_visibility="private")
-    if actions.last_run is not None:
+    # on page load only: a trigger-less gr.on would also fire on every change of the store, that
+    # is after every run, redrawing the lanes and writing the run card's files a second time
+    if actions.last_run is not None and on_load is not None:
         lanes = [c for lane in tab.lanes for c in (lane.output, lane.readout)]
         shown_again: list[Any] = [
             *lanes,
@@ -308,6 +312,6 @@ def _wire_setup(tab: CompareTab, actions: CompareActions) -> None:
             tab.card_json,
         ]
         shown_again += [tab.card_md, tab.share_box]
-        gr.on(None, actions.show_last_run, actions.last_run, shown_again, api_visibility="private").then(
+        on_load(actions.show_last_run, actions.last_run, shown_again, api_visibility="private").then(
             None, tab.share_box, tab.share_box, js=SHARE_JS
         )

@@ -253,7 +253,7 @@ def build_app(
                     loads.append(restore_chats(chats, views[name]))
             with gr.Tab("Compare", id="compare") as tab:
                 tab_blocks.append(tab)
-                build_compare_tab(settings, registry, catalog, service.admission, last_comparison)
+                build_compare_tab(settings, registry, catalog, service.admission, last_comparison, demo.load)
             with gr.Tab("Eval", id="eval") as tab:
                 tab_blocks.append(tab)
                 build_eval_tab(settings, registry, catalog, service.admission)
