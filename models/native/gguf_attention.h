@@ -31,9 +31,11 @@ typedef struct {
 const char *attention_problem(const AttentionTask *t);
 /* Rotate the new keys and write them and the new values into the cache (before any head runs). */
 void attention_store(const AttentionTask *t);
-/* Task INDEX of attention_tasks(t) (batch x heads): every query of head INDEX % heads of row
- * INDEX / heads. Tasks write disjoint outputs. (Grouping the heads that share a KV head into one
- * task, to read its keys and values once, measured no faster.) */
+/* Task INDEX of attention_tasks(t): every query of one or more query heads of one row. With rows
+ * x kv_heads >= 8, a task takes the query heads that share a KV head (up to 3), so each cached
+ * element is widened from float16 once for all of them; else one head a task, so that a single
+ * row still spreads over the threads. A head's arithmetic is the same either way (a row gives
+ * the same bits alone and in a batch). Tasks write disjoint outputs. */
 size_t attention_tasks(const AttentionTask *t);
 void attention_head(void *task, size_t index);
 
