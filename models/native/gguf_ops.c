@@ -18,7 +18,9 @@
  * B holds the GGUF's blocks with 8 output columns interleaved (gguf_kernels.h documents the
  * layout; models/gguf_blocks.py writes it). N is a multiple of 8; the graph pads and slices.
  * Attributes: layout_version (required: the layout the graph was written for, checked against
- * SLM_GGUF_LAYOUT_VERSION when the kernel is created) and, on the matmuls, activation_levels.
+ * SLM_GGUF_LAYOUT_VERSION when the kernel is created) and, on the matmuls, activation_levels and
+ * last_position_only (the lm_head's: for A [B, S, K], only A[:, S-1] is multiplied; the other
+ * positions of the output are zeros).
  * The onnxruntime ABI used is in ort_abi.h, checked at registration below.
  */
 #include <math.h>
@@ -82,6 +84,7 @@ static OrtStatus *input(OrtKernelContext *ctx, size_t index, const OrtValue **va
 typedef struct {
   const GgufOp *op;
   int levels; /* the node's activation_levels: 1 or 2 */
+  int last_position_only; /* the node's last_position_only: A [..., S, K] -> only position S-1 */
 } Kernel;
 
 /* B [groups, blocks, bytes] and scales (and mins) [groups, blocks, 8] of one op's inputs. */
@@ -123,6 +126,42 @@ static OrtStatus *block_shapes(const GgufOp *op, OrtKernelContext *ctx, size_t f
   return NULL;
 }
 
+static OrtStatus *matmul_rows(const Kernel *kernel, OrtKernelContext *ctx, const float *a, int64_t rows,
+                              int64_t blocks, const void *w, const float *scales, const float *mins, float *out,
+                              int64_t n) {
+  void *scratch = malloc(scratch_bytes(rows, blocks, kernel->levels));
+  if (scratch == NULL) return fail("slm.gguf: out of memory for the quantized activations");
+  const int chosen = chosen_kernel(); /* create_kernel checked that it is one this CPU runs */
+  const QuantizedRows x = quantize_rows(a, rows, blocks, kernel->levels, scratch, chosen == KERNEL_SCALAR);
+  MatMulTask task = {&x, w, scales, mins, out, n};
+  OrtStatus *status = API(KernelContext_ParallelFor)(ctx, columns_task(chosen, kernel->op->format, kernel->levels),
+                                                     column_tasks(n), 0, &task);
+  free(scratch);
+  return status;
+}
+
+/* last_position_only: a prompt chunk of S tokens needs the logits of its last token only (the
+ * next token is sampled from them), so the lm_head multiplies only A[b, S-1] for each of the
+ * BATCH sequences; the other positions of OUT are zeros. (For a 64-token chunk of SmolLM2 the
+ * lm_head was a fifth of the chunk's time.) A row's result is the same as in a full product. */
+static OrtStatus *last_positions(const Kernel *kernel, OrtKernelContext *ctx, const void *a, int64_t batch,
+                                 int64_t steps, int64_t k, int64_t n, const void *w, const float *scales,
+                                 const float *mins, float *out) {
+  float *last = (float *)malloc((size_t)(batch * (k + n)) * sizeof(float));
+  if (last == NULL) return fail("slm.gguf: out of memory for the last positions");
+  float *product = last + batch * k;
+  for (int64_t b = 0; b < batch; b++)
+    memcpy(last + b * k, (const float *)a + (b * steps + steps - 1) * k, (size_t)k * sizeof(float));
+  OrtStatus *status = matmul_rows(kernel, ctx, last, batch, k / QK, w, scales, mins, product, n);
+  if (status == NULL) {
+    memset(out, 0, (size_t)(batch * steps * n) * sizeof(float));
+    for (int64_t b = 0; b < batch; b++)
+      memcpy(out + (b * steps + steps - 1) * n, product + b * n, (size_t)n * sizeof(float));
+  }
+  free(last);
+  return status;
+}
+
 static OrtStatus *compute_matmul(const Kernel *kernel, OrtKernelContext *ctx) {
   const GgufOp *op = kernel->op;
   const OrtValue *a_value;
@@ -153,16 +192,10 @@ static OrtStatus *compute_matmul(const Kernel *kernel, OrtKernelContext *ctx) {
   TRY(API(GetTensorMutableData)(out_value, &out));
   if (rows == 0 || n == 0) return NULL;
 
-  void *scratch = malloc(scratch_bytes(rows, blocks, kernel->levels));
-  if (scratch == NULL) return fail("slm.gguf: out of memory for the quantized activations");
-  const int chosen = chosen_kernel(); /* create_kernel checked that it is one this CPU runs */
-  const QuantizedRows x =
-      quantize_rows((const float *)a, rows, blocks, kernel->levels, scratch, chosen == KERNEL_SCALAR);
-  MatMulTask task = {&x, w, scales, mins, (float *)out, n};
-  OrtStatus *status = API(KernelContext_ParallelFor)(ctx, columns_task(chosen, op->format, kernel->levels),
-                                                     column_tasks(n), 0, &task);
-  free(scratch);
-  return status;
+  const int64_t steps = a_rank >= 3 ? a_dims[a_rank - 2] : 1;
+  if (kernel->last_position_only && steps > 1) return last_positions(kernel, ctx, a, rows / steps, steps, k, n, w,
+                                                                        scales, mins, (float *)out);
+  return matmul_rows(kernel, ctx, (const float *)a, rows, blocks, w, scales, mins, (float *)out, n);
 }
 
 static OrtStatus *compute_gather(const Kernel *kernel, OrtKernelContext *ctx) {
@@ -237,6 +270,7 @@ static OrtStatus *create_kernel(const OrtCustomOp *base, const OrtApi *api, cons
   if (state == NULL) return fail("slm.gguf: out of memory for a kernel");
   state->op = op;
   state->levels = (int)levels;
+  state->last_position_only = !op->gather && attribute(info, "last_position_only", 0) != 0;
   *kernel = state;
   return NULL;
 }

@@ -48,7 +48,7 @@ def rounded_activations(a: np.ndarray, levels: int = 1) -> np.ndarray:
     return rounded.reshape(a.shape)
 
 
-def session(library: Path, blocks: Q41 | Q80, levels: int = 1) -> object:
+def session(library: Path, blocks: Q41 | Q80, levels: int = 1, last_position_only: bool = False) -> object:
     """A one-MatMul graph rewritten the way gguf_blocks.rewrite does it (a Slice follows the op
     when N is not a multiple of 8)."""
     import onnxruntime as ort
@@ -59,8 +59,9 @@ def session(library: Path, blocks: Q41 | Q80, levels: int = 1) -> object:
     inits = [numpy_helper.from_array(v, n) for n, v in zip(names, tensors.values(), strict=True)]
     matmul = helper.make_node("MatMul", ["A", "W"], ["Y"], name="/lm_head/MatMul")
     nodes = gguf_blocks._op_nodes(
-        op, matmul, names, columns=blocks.scales.shape[0], inits=inits, levels=levels
-    )
+        op, matmul, names, columns=blocks.scales.shape[0], inits=inits, levels=levels,
+        last_position_only=last_position_only,
+    )  # fmt: skip
     graph = helper.make_graph(
         nodes,
         "one_op",
@@ -106,6 +107,24 @@ def test_q8_0_op_multiplies_by_the_blocks(
     assert y.shape == (*a_shape[:-1], n)
     w = blocks.dequantize().astype(np.float64)
     np.testing.assert_allclose(y, rounded_activations(a, levels) @ w.T, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize(("a_shape", "n"), [((2, 5, 576), 53), ((3, 1, 96), 16), ((1, 70, 64), 8), ((4, 64), 7)])
+def test_the_lm_head_of_a_prompt_chunk_computes_only_each_rows_last_position(
+    library: Path, a_shape: tuple[int, ...], n: int
+) -> None:
+    """last_position_only: A [B, S, K] gives each row's logits at S-1, the same bits as the full
+    product there, and zeros elsewhere; a decoding step (S = 1) and a 2-D A are products in full."""
+    blocks = random_q8_0(n, a_shape[-1])
+    a = rng.standard_normal(a_shape).astype(np.float32)
+    (full,) = session(library, blocks).run(None, {"A": a})  # type: ignore[attr-defined]
+    (last,) = session(library, blocks, last_position_only=True).run(None, {"A": a})  # type: ignore[attr-defined]
+    assert last.shape == full.shape == (*a_shape[:-1], n)
+    if len(a_shape) == 2 or a_shape[1] == 1:
+        assert last.tobytes() == full.tobytes()
+        return
+    assert last[:, -1].tobytes() == full[:, -1].tobytes()
+    assert not last[:, :-1].any()
 
 
 def test_two_activation_levels_come_much_closer_to_the_float_product(library: Path) -> None:
@@ -259,6 +278,8 @@ def test_the_default_model_runs_the_gguf_blocks(default_model_dir: Path) -> None
     assert {"MatMulQ4_1", "MatMulQ8_0", "GatherQ8_0"} <= ops
     two_level = {n.name for n in graph.node if any(a.name == "activation_levels" for a in n.attribute)}
     assert two_level == {f"/model/layers.{i}/attn/qkv_proj/MatMul" for i in range(30)}
+    last_only = {n.name for n in graph.node if any(a.name == "last_position_only" for a in n.attribute)}
+    assert last_only == {"/lm_head/MatMul"}  # prompt chunks: logits at the last token only
     assert (default_model_dir / native_ops.LIBRARY_NAME).is_file()
     # the embedding reads the lm_head's blocks: no float table beside them
     (embed,) = [n for n in graph.node if n.op_type == "GatherQ8_0"]
