@@ -109,7 +109,9 @@ def test_q8_0_op_multiplies_by_the_blocks(
     np.testing.assert_allclose(y, rounded_activations(a, levels) @ w.T, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize(("a_shape", "n"), [((2, 5, 576), 53), ((3, 1, 96), 16), ((1, 70, 64), 8), ((4, 64), 7)])
+@pytest.mark.parametrize(
+    ("a_shape", "n"), [((2, 5, 576), 53), ((3, 1, 96), 16), ((1, 70, 64), 8), ((4, 64), 7)]
+)
 def test_the_lm_head_of_a_prompt_chunk_computes_only_each_rows_last_position(
     library: Path, a_shape: tuple[int, ...], n: int
 ) -> None:
