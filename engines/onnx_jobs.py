@@ -31,7 +31,10 @@ from models.model_store import ModelFolder
 KV_WINDOW = 4096
 """Tokens of KV cache a row, or a reusable Generator, starts with (grown when one needs more)."""
 PREFILL_CHUNK = 64
-"""Prompt tokens fed per graph run."""
+"""Prompt tokens fed to one row per graph run."""
+PREFILL_RUN_TOKENS = 256
+"""Prompt tokens one graph run feeds at most, over all its rows (its logits are rows x tokens x
+vocabulary floats; a run's time grows with its tokens, so splitting costs next to nothing)."""
 PREFILL_BUDGET_S = 0.15
 """Prefill chunks run back to back for up to this long before the running streams get their
 next token: a burst of new requests reaches first tokens sooner, and no stream waits long."""
@@ -157,6 +160,8 @@ class OnnxEngine:
         self.loaded = loaded
         self.max_batch = max_batch
         self.solo_pool: list[_Solo] = []
+        self.prefill_token_s = 0.0
+        """Seconds the last prefill run took per token fed (sizes runs while streams wait)."""
 
     # --- admission ---------------------------------------------------------------------
 
@@ -243,14 +248,17 @@ class OnnxEngine:
             if job.solo is not None:
                 produced += self._solo_step(job)
         graph = self.loaded.graph
-        rows = [j for j in live if j.row is not None]
+        rows = [j for j in live if j.row is not None]  # oldest first
         if graph is None or not rows:
             return produced
         started = time.perf_counter()
-        for job in [j for j in rows if j.feed]:  # oldest first
-            produced += self._prefill(graph, job)
-            while job.feed and time.perf_counter() - started < PREFILL_BUDGET_S:
-                produced += self._prefill(graph, job)
+        while feeding := [j for j in rows if j.feed]:
+            decoding = [j for j in rows if not j.feed and not j.done]
+            room = PREFILL_RUN_TOKENS
+            if decoding and self.prefill_token_s:  # streams wait: fit the run in the time left
+                left = PREFILL_BUDGET_S - (time.perf_counter() - started)
+                room = min(room, max(PREFILL_CHUNK, int(left / self.prefill_token_s)))
+            produced += self._prefill(graph, decoding, *_prefill_group(feeding, room))
             if time.perf_counter() - started >= PREFILL_BUDGET_S:
                 break
         decoding = [j for j in rows if not j.feed and not j.done and j.pending is not None]
@@ -258,25 +266,35 @@ class OnnxEngine:
             produced += self._decode(graph, decoding)
         return produced
 
-    def _prefill(self, graph: Graph, job: OnnxJob) -> int:
+    def _prefill(self, graph: Graph, decoding: list[OnnxJob], jobs: list[OnnxJob], size: int) -> int:
+        """Feed the next ``size`` prompt tokens of each of ``jobs`` in one graph run.
+
+        Their rows go right after the decoding rows, shortest feed first: the jobs whose feed
+        ends in this run come first, so they are the next decoding rows, and the rest stay
+        contiguous for the next run, with no more swaps."""
         import numpy as np
 
-        assert job.row is not None
-        chunk, job.feed = job.feed[:PREFILL_CHUNK], job.feed[PREFILL_CHUNK:]
-        logits = graph.run(job.row, np.array([chunk]))
-        if job.feed:
-            return 0
-        return job.take(job.sampler.pick(logits[0, -1]), logits[0, -1])
+        _to_front(graph, decoding)
+        jobs = sorted(jobs, key=lambda j: len(j.feed))  # stable: oldest first among equals
+        first = len(decoding)
+        for i, job in enumerate(jobs):
+            assert job.row is not None
+            graph.swap(job.row, first + i)
+        chunks = np.array([j.feed[:size] for j in jobs])
+        logits = graph.run(first, chunks)
+        self.prefill_token_s = graph.last_run_s / chunks.size
+        produced = 0
+        for i, job in enumerate(jobs):
+            del job.feed[:size]
+            if not job.feed:  # only the last position's logits: the graph may compute no others
+                produced += job.take(job.sampler.pick(logits[i, -1]), logits[i, -1])
+        return produced
 
     def _decode(self, graph: Graph, jobs: list[OnnxJob]) -> int:
         import numpy as np
 
         d = len(jobs)
-        holes = iter(sorted(set(range(d)) - {j.row for j in jobs}))
-        for job in jobs:  # decoding rows must be rows 0..d-1
-            assert job.row is not None
-            if job.row >= d:
-                graph.swap(job.row, next(holes))
+        _to_front(graph, jobs)
         jobs.sort(key=lambda j: j.row)  # type: ignore[arg-type, return-value]
         logits = graph.run(0, np.array([[j.pending] for j in jobs]))
         for i, job in enumerate(jobs):
@@ -298,6 +316,28 @@ class OnnxEngine:
         job.batch_steps += 1
         job.batch_rows += 1
         return job.take(generator.next_token(), logits)
+
+
+def _to_front(graph: Graph, jobs: list[OnnxJob]) -> None:
+    """Move the jobs' rows to rows 0..len(jobs)-1, in any order (the fewest swaps)."""
+    d = len(jobs)
+    holes = iter(sorted(set(range(d)) - {j.row for j in jobs}))
+    for job in jobs:
+        assert job.row is not None
+        if job.row >= d:
+            graph.swap(job.row, next(holes))
+
+
+def _prefill_group(feeding: list[OnnxJob], room: int) -> tuple[list[OnnxJob], int]:
+    """The jobs of the next prefill run and how many tokens each is fed: the oldest that fit in
+    ``room`` tokens (at least one), each fed as many as the shortest feed among them (at most
+    PREFILL_CHUNK): no padding, so a job whose feed ends there takes the run's last logits."""
+    count = len(feeding)
+    while count > 1 and count * min(PREFILL_CHUNK, *(len(j.feed) for j in feeding[:count])) > room:
+        count -= 1
+    group = feeding[:count]
+    size = min(PREFILL_CHUNK, *(len(j.feed) for j in group), max(1, room // count))
+    return group, size
 
 
 def _sampling_key(options: SamplingOptions) -> tuple[Any, ...]:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from backends.base import ChatRequest, Message, Metrics, SamplingOptions
 from engines.onnx_engine import OnnxBackend
+from engines.onnx_jobs import PREFILL_CHUNK, LoadedModel, OnnxEngine, OnnxJob
 
 pytestmark = pytest.mark.model
 
@@ -61,6 +64,97 @@ def test_the_default_folder_batches_and_q4_1_runs_the_slm_attention(default_mode
     if native:  # its KV cache is float16: half the bytes a decoding step reads per cached token
         kinds = {i.name: i.type.tensor_type.elem_type for i in graph.input}
         assert kinds["past_key_values.0.key"] == onnx.TensorProto.FLOAT16
+
+
+SYSTEM = "You are a terse assistant who answers in plain words."
+ARRIVING_TOGETHER = (
+    (SYSTEM, "Name three fruits."),
+    (SYSTEM, "Why is the sky blue? One sentence."),
+    (None, "Count from one to ten in words."),
+    (SYSTEM, "Summarise this list: " + " ".join(f"item {i} is red;" for i in range(30))),
+    (None, "Hi"),
+)
+"""Prompts of different lengths, three sharing a system prompt, one longer than PREFILL_CHUNK."""
+
+
+class Recorded:
+    """A job on the engine directly (no scheduler), with the events it emits."""
+
+    def __init__(self, loaded: LoadedModel, system: str | None, prompt: str, max_tokens: int) -> None:
+        system_message = (Message(role="system", content=system),) if system else ()
+        request = ChatRequest(
+            messages=(*system_message, Message(role="user", content=prompt)), options=greedy(max_tokens)
+        )
+        self.job = OnnxJob(request, loaded.encode_chat(request), max_tokens)
+        self.events: list = []
+        self.job._emit = self.events.append
+
+    @property
+    def text(self) -> str:
+        return "".join(e.text for e in self.events if getattr(e, "kind", None) == "text")
+
+
+def run_together(loaded: LoadedModel, recorded: list[Recorded]) -> tuple[list[tuple[int, int]], int]:
+    """Admit the jobs at once into empty rows and step until all are done: the shape of every
+    graph run on the way, and how many of those runs were decoding steps."""
+    graph = loaded.graph
+    assert graph is not None
+    for row in graph.rows:  # nothing cached: each prompt is fed whole
+        row.tokens.clear()
+    engine = OnnxEngine(loaded, len(graph.rows))
+    jobs = [r.job for r in recorded]
+    shapes: list[tuple[int, int]] = []
+    decode_steps = 0
+    real_run, real_decode = graph.run, engine._decode
+
+    def run(first_row: int, ids: np.ndarray) -> np.ndarray:
+        shapes.append(ids.shape)
+        return real_run(first_row, ids)
+
+    def decode(*args: object) -> int:
+        nonlocal decode_steps
+        decode_steps += 1
+        return real_decode(*args)
+
+    graph.run, engine._decode = run, decode
+    try:
+        for job in jobs:
+            engine.admit(job)
+        while not all(j.done for j in jobs):
+            engine.step(list(jobs))
+    finally:
+        del graph.run  # the class's own again
+        for job in jobs:
+            engine.release(job)
+    return shapes, decode_steps
+
+
+@pytest.fixture(scope="module")
+def loaded(default_model_dir: Path) -> LoadedModel:
+    return OnnxBackend("engine", default_model_dir).load_blocking()
+
+
+def test_prompts_arriving_together_are_prefilled_together_and_answer_as_alone(loaded: LoadedModel) -> None:
+    def new() -> list[Recorded]:
+        return [Recorded(loaded, system, prompt, 24) for system, prompt in ARRIVING_TOGETHER]
+
+    alone = []
+    for recorded in new():
+        run_together(loaded, [recorded])
+        alone.append(recorded.text)
+    assert all(alone)
+    together = new()
+    feeds = sorted(len(r.job.prompt) for r in together)
+    assert feeds[-1] > PREFILL_CHUNK and len(set(feeds)) == len(feeds)
+    shapes, decode_steps = run_together(loaded, together)
+    assert [r.text for r in together] == alone
+    # the first run feeds every prompt as many tokens as the shortest has; the rest go on after
+    assert shapes[0] == (len(together), feeds[0])
+    prefill_runs = len(shapes) - decode_steps
+    assert prefill_runs <= sum(math.ceil(f / PREFILL_CHUNK) for f in feeds), "more runs than one per chunk"
+    # no padding: each prompt token is fed once, then each generated token but the last
+    answered = sum(r.job.answer.produced for r in together if r.job.answer is not None)
+    assert sum(rows * tokens for rows, tokens in shapes) == sum(feeds) + answered - len(together)
 
 
 async def test_greedy_output_is_the_same_alone_and_in_a_batch(backend: OnnxBackend) -> None:
