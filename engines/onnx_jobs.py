@@ -252,8 +252,12 @@ class OnnxEngine:
         if graph is None or not rows:
             return produced
         started = time.perf_counter()
-        while feeding := [j for j in rows if j.feed]:
+        while True:
             decoding = [j for j in rows if not j.feed and not j.done]
+            # while streams decode, a prompt's last token joins their step, not a run of its own
+            feeding = [j for j in rows if len(j.feed) > (1 if decoding else 0)]
+            if not feeding:
+                break
             room = PREFILL_RUN_TOKENS
             if decoding and self.prefill_token_s:  # streams wait: fit the run in the time left
                 left = PREFILL_BUDGET_S - (time.perf_counter() - started)
@@ -261,9 +265,9 @@ class OnnxEngine:
             produced += self._prefill(graph, decoding, *_prefill_group(feeding, room))
             if time.perf_counter() - started >= PREFILL_BUDGET_S:
                 break
-        decoding = [j for j in rows if not j.feed and not j.done and j.pending is not None]
-        if decoding:
-            produced += self._decode(graph, decoding)
+        stepping = [j for j in rows if not j.done and (len(j.feed) == 1 or j.pending is not None)]
+        if stepping:
+            produced += self._decode(graph, stepping)
         return produced
 
     def _prefill(self, graph: Graph, decoding: list[OnnxJob], jobs: list[OnnxJob], size: int) -> int:
@@ -291,12 +295,17 @@ class OnnxEngine:
         return produced
 
     def _decode(self, graph: Graph, jobs: list[OnnxJob]) -> int:
+        """One token into each of ``jobs``' rows in one run: the token it sampled last, or
+        its prompt's last one; each samples its next token from the run's logits."""
         import numpy as np
 
         d = len(jobs)
         _to_front(graph, jobs)
         jobs.sort(key=lambda j: j.row)  # type: ignore[arg-type, return-value]
-        logits = graph.run(0, np.array([[j.pending] for j in jobs]))
+        fed = [[j.feed[0] if j.feed else j.pending] for j in jobs]
+        for job in jobs:
+            job.feed = []
+        logits = graph.run(0, np.array(fed))
         for i, job in enumerate(jobs):
             job.batch_steps += 1
             job.batch_rows += d

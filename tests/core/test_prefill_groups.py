@@ -40,7 +40,7 @@ def test_a_short_newer_prompt_joins_the_run_when_all_fit() -> None:
     assert _prefill_group(jobs, room=128) == (jobs, 4)  # the short one's answer starts now
 
 
-def test_rows_are_dropped_newest_first_until_each_fed_one_fits() -> None:
+def test_rows_are_dropped_newest_first_until_a_chunk_each_fits() -> None:
     jobs = feeding(100, 100, 100)
     assert _prefill_group(jobs, room=128) == (jobs[:2], PREFILL_CHUNK)
 
