@@ -157,6 +157,16 @@ def test_prompts_arriving_together_are_prefilled_together_and_answer_as_alone(lo
     assert sum(rows * tokens for rows, tokens in shapes) == sum(feeds) + answered - len(together)
 
 
+def test_a_prompt_one_token_longer_feeds_its_last_token_in_the_decoding_step(loaded: LoadedModel) -> None:
+    short, longer = (Recorded(loaded, None, p, 8) for p in ("Name three fruits.", "Name three red fruits."))
+    n = len(short.job.prompt)
+    assert len(longer.job.prompt) == n + 1
+    shapes, _ = run_together(loaded, [short, longer])
+    # one prefill run for both, then the short one's first decoding step takes the other's last token
+    assert shapes[:2] == [(2, n), (2, 1)]
+    assert short.text and longer.text
+
+
 async def test_greedy_output_is_the_same_alone_and_in_a_batch(backend: OnnxBackend) -> None:
     alone = [await collect(backend, ask(p, greedy(40))) for p in PROMPTS]
     together = await asyncio.gather(*(collect(backend, ask(p, greedy(40))) for p in PROMPTS))
