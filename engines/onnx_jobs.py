@@ -1,12 +1,13 @@
 """The in-process model's side of the scheduler: one request's state, and one step of work.
 
 :class:`OnnxEngine` is what engines/scheduler.py drives on its thread. A request whose
-graph batches gets a KV row (engines/onnx_batch.py): its prompt is fed in chunks, then it
-decodes one token per step beside every other decoding row. A guided request (tool_choice
-"required" or a named function: onnxruntime-genai's grammar is tied to its Generator), or any
-request on a graph that cannot batch, gets a Generator instead and takes one token per step
-beside the batch. Either way the tokens go through :class:`_Answer`: detokenizing, stop
-strings, tool-call parsing and the final usage record.
+graph batches gets a KV row (engines/onnx_batch.py): its prompt is fed in chunks, in one run
+with the other prompts waiting to be fed, then it decodes one token per step beside every
+other decoding row. A guided request (tool_choice "required" or a named function:
+onnxruntime-genai's grammar is tied to its Generator), or any request on a graph that cannot
+batch, gets a Generator instead and takes one token per step beside the batch. Either way
+the tokens go through :class:`_Answer`: detokenizing, stop strings, tool-call parsing and
+the final usage record.
 """
 
 from __future__ import annotations
@@ -253,11 +254,11 @@ class OnnxEngine:
             return produced
         started = time.perf_counter()
         while True:
-            decoding = [j for j in rows if not j.feed and not j.done]
-            # while streams decode, a prompt's last token joins their step, not a run of its own
-            feeding = [j for j in rows if len(j.feed) > (1 if decoding else 0)]
+            # a prompt's last token is fed in the decoding run below, not in a run of its own
+            feeding = [j for j in rows if len(j.feed) > 1]
             if not feeding:
                 break
+            decoding = [j for j in rows if not j.feed and not j.done]
             room = PREFILL_RUN_TOKENS
             if decoding and self.prefill_token_s:  # streams wait: fit the run in the time left
                 left = PREFILL_BUDGET_S - (time.perf_counter() - started)
