@@ -339,15 +339,16 @@ def _to_front(graph: Graph, jobs: list[OnnxJob]) -> None:
 
 
 def _prefill_group(feeding: list[OnnxJob], room: int) -> tuple[list[OnnxJob], int]:
-    """The jobs of the next prefill run and how many tokens each is fed: the oldest that fit in
-    ``room`` tokens (at least one), each fed as many as the shortest feed among them (at most
-    PREFILL_CHUNK): no padding, so a job whose feed ends there takes the run's last logits."""
-    count = len(feeding)
-    while count > 1 and count * min(PREFILL_CHUNK, *(len(j.feed) for j in feeding[:count])) > room:
-        count -= 1
-    group = feeding[:count]
-    size = min(PREFILL_CHUNK, *(len(j.feed) for j in group), max(1, room // count))
-    return group, size
+    """The jobs of the next prefill run and how many tokens each is fed: the oldest, and the
+    others whose next chunk is as long as its, as many as fit in ``room`` tokens (at least the
+    oldest, at least one token). Same-length chunks: no padding, a job whose feed ends there
+    takes the run's last logits, and none waits for another's longer prompt (measured: sharing
+    runs of the shortest's length cost 8 prompts arriving together ~25% mean time to first
+    token and gained no throughput; a run's fixed cost is small beside its tokens' here)."""
+    size = min(PREFILL_CHUNK, len(feeding[0].feed))
+    same = [j for j in feeding if min(PREFILL_CHUNK, len(j.feed)) == size]
+    count = max(1, min(len(same), room // size))
+    return same[:count], max(1, min(size, room // count))
 
 
 def _sampling_key(options: SamplingOptions) -> tuple[Any, ...]:

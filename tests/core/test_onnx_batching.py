@@ -69,12 +69,14 @@ def test_the_default_folder_batches_and_q4_1_runs_the_slm_attention(default_mode
 SYSTEM = "You are a terse assistant who answers in plain words."
 ARRIVING_TOGETHER = (
     (SYSTEM, "Name three fruits."),
-    (SYSTEM, "Why is the sky blue? One sentence."),
+    (SYSTEM, "Name three birds."),
     (None, "Count from one to ten in words."),
+    (SYSTEM, "Name three trees."),
     (SYSTEM, "Summarise this list: " + " ".join(f"item {i} is red;" for i in range(30))),
-    (None, "Hi"),
+    (SYSTEM, "Summarise this list: " + " ".join(f"item {i} is blue;" for i in range(20))),
 )
-"""Prompts of different lengths, three sharing a system prompt, one longer than PREFILL_CHUNK."""
+"""Prompts sharing a system prompt (three of one length), one without, two longer than
+PREFILL_CHUNK of different lengths."""
 
 
 class Recorded:
@@ -94,12 +96,14 @@ class Recorded:
         return "".join(e.text for e in self.events if getattr(e, "kind", None) == "text")
 
 
-def run_together(loaded: LoadedModel, recorded: list[Recorded]) -> tuple[list[tuple[int, int]], int]:
-    """Admit the jobs at once into empty rows and step until all are done: the shape of every
-    graph run on the way, and how many of those runs were decoding steps."""
+def run_together(
+    loaded: LoadedModel, recorded: list[Recorded], *, fresh: bool = True
+) -> tuple[list[tuple[int, int]], int]:
+    """Admit the jobs at once and step until all are done (FRESH: into empty rows, each prompt
+    fed whole): the shape of every graph run on the way, and how many were decoding steps."""
     graph = loaded.graph
     assert graph is not None
-    for row in graph.rows:  # nothing cached: each prompt is fed whole
+    for row in graph.rows if fresh else ():
         row.tokens.clear()
     engine = OnnxEngine(loaded, len(graph.rows))
     jobs = [r.job for r in recorded]
@@ -144,27 +148,37 @@ def test_prompts_arriving_together_are_prefilled_together_and_answer_as_alone(lo
         alone.append(recorded.text)
     assert all(alone)
     together = new()
-    feeds = sorted(len(r.job.prompt) for r in together)
-    assert feeds[-1] > PREFILL_CHUNK and len(set(feeds)) == len(feeds)
+    feeds = [len(r.job.prompt) for r in together]
+    assert feeds[0] == feeds[1] == feeds[3] != feeds[2] and min(feeds[4:]) > PREFILL_CHUNK
     shapes, decode_steps = run_together(loaded, together)
     assert [r.text for r in together] == alone
-    # the first run feeds every prompt as many tokens as the shortest has; the rest go on after
-    assert shapes[0] == (len(together), feeds[0])
+    assert shapes[0] == (3, feeds[0]), "the three of one length in one run"
     prefill_runs = len(shapes) - decode_steps
-    assert prefill_runs <= sum(math.ceil(f / PREFILL_CHUNK) for f in feeds), "more runs than one per chunk"
+    assert prefill_runs < sum(math.ceil(f / PREFILL_CHUNK) for f in feeds), "fewer runs than one per chunk"
     # no padding: each prompt token is fed once, then each generated token but the last
     answered = sum(r.job.answer.produced for r in together if r.job.answer is not None)
     assert sum(rows * tokens for rows, tokens in shapes) == sum(feeds) + answered - len(together)
 
 
-def test_a_prompt_one_token_longer_feeds_its_last_token_in_the_decoding_step(loaded: LoadedModel) -> None:
-    short, longer = (Recorded(loaded, None, p, 8) for p in ("Name three fruits.", "Name three red fruits."))
-    n = len(short.job.prompt)
-    assert len(longer.job.prompt) == n + 1
-    shapes, _ = run_together(loaded, [short, longer])
-    # one prefill run for both, then the short one's first decoding step takes the other's last token
-    assert shapes[:2] == [(2, n), (2, 1)]
-    assert short.text and longer.text
+def test_long_prompts_of_different_lengths_share_their_full_chunks(loaded: LoadedModel) -> None:
+    long = [Recorded(loaded, system, prompt, 4) for system, prompt in ARRIVING_TOGETHER[4:]]
+    assert len(long[0].job.prompt) > len(long[1].job.prompt) > 2 * PREFILL_CHUNK
+    shapes, _ = run_together(loaded, long)
+    assert shapes[:2] == [(2, PREFILL_CHUNK)] * 2  # nothing decodes yet: no run is cut short
+    assert all(r.text for r in long)
+
+
+def test_a_cached_prompts_last_token_is_fed_in_the_decoding_step(loaded: LoadedModel) -> None:
+    """Asked again, a prompt has one token left to feed (its logits): that rides in the other
+    request's first decoding step instead of a run of its own."""
+    first = Recorded(loaded, None, "Name three fruits.", 8)
+    run_together(loaded, [first])
+    again, other = Recorded(loaded, None, "Name three fruits.", 8), Recorded(loaded, None, "Hi", 8)
+    shapes, _ = run_together(loaded, [again, other], fresh=False)
+    assert again.job.reused == len(again.job.prompt) - 1
+    fed = len(other.job.prompt) - other.job.reused
+    assert fed > 1 and shapes[:2] == [(1, fed), (2, 1)]
+    assert again.text == first.text and other.text
 
 
 async def test_greedy_output_is_the_same_alone_and_in_a_batch(backend: OnnxBackend) -> None:

@@ -17,32 +17,26 @@ def feeding(*lengths: int) -> list[OnnxJob]:
     return jobs
 
 
-def test_all_waiting_prompts_share_a_run_of_the_shortest_ones_length() -> None:
-    jobs = feeding(30, 12, 45, 20)
+def test_prompts_of_the_oldest_ones_length_share_its_run() -> None:
+    jobs = feeding(20, 12, 20, 45, 20)
     group, size = _prefill_group(jobs, room=256)
-    assert group == jobs and size == 12
+    assert group == [jobs[0], jobs[2], jobs[4]] and size == 20
 
 
-def test_a_run_feeds_no_row_more_than_a_chunk() -> None:
-    jobs = feeding(500, 300)
+def test_a_shorter_newer_prompt_waits_rather_than_cut_the_oldest_ones_chunk() -> None:
+    jobs = feeding(30, 12)
+    assert _prefill_group(jobs, room=256) == ([jobs[0]], 30)
+
+
+def test_long_prompts_share_full_chunks_whatever_their_lengths() -> None:
+    jobs = feeding(500, 300, 20, 64)
     group, size = _prefill_group(jobs, room=1024)
-    assert group == jobs and size == PREFILL_CHUNK
+    assert group == [jobs[0], jobs[1], jobs[3]] and size == PREFILL_CHUNK
 
 
 def test_when_the_room_is_short_the_oldest_prompts_go_first() -> None:
     jobs = feeding(30, 30, 30, 30, 30)
-    group, size = _prefill_group(jobs, room=64)
-    assert group == jobs[:2] and size == 30
-
-
-def test_a_short_newer_prompt_joins_the_run_when_all_fit() -> None:
-    jobs = feeding(100, 100, 4)
-    assert _prefill_group(jobs, room=128) == (jobs, 4)  # the short one's answer starts now
-
-
-def test_rows_are_dropped_newest_first_until_a_chunk_each_fits() -> None:
-    jobs = feeding(100, 100, 100)
-    assert _prefill_group(jobs, room=128) == (jobs[:2], PREFILL_CHUNK)
+    assert _prefill_group(jobs, room=64) == (jobs[:2], 30)
 
 
 def test_one_prompt_alone_is_cut_to_the_room_and_always_makes_progress() -> None:
