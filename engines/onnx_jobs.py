@@ -274,17 +274,21 @@ class OnnxEngine:
     def _prefill(self, graph: Graph, decoding: list[OnnxJob], jobs: list[OnnxJob], size: int) -> int:
         """Feed the next ``size`` prompt tokens of each of ``jobs`` in one graph run.
 
-        Their rows go right after the decoding rows, shortest feed first: the jobs whose feed
-        ends in this run come first, so they are the next decoding rows, and the rest stay
+        Several jobs' rows go right after the decoding rows, shortest feed first: the jobs whose
+        feed ends in this run come first, so they are the next decoding rows, and the rest stay
         contiguous for the next run, with no more swaps."""
         import numpy as np
 
-        _to_front(graph, decoding)
-        jobs = sorted(jobs, key=lambda j: len(j.feed))  # stable: oldest first among equals
-        first = len(decoding)
-        for i, job in enumerate(jobs):
-            assert job.row is not None
-            graph.swap(job.row, first + i)
+        if len(jobs) == 1:  # one row runs where it is (moving rows copies their KV cache)
+            assert jobs[0].row is not None
+            first = jobs[0].row
+        else:
+            _to_front(graph, decoding)
+            jobs = sorted(jobs, key=lambda j: len(j.feed))  # stable: oldest first among equals
+            first = len(decoding)
+            for i, job in enumerate(jobs):
+                assert job.row is not None
+                graph.swap(job.row, first + i)
         chunks = np.array([j.feed[:size] for j in jobs])
         logits = graph.run(first, chunks)
         self.prefill_token_s = graph.last_run_s / chunks.size
