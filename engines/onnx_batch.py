@@ -12,9 +12,9 @@ itself with onnxruntime:
   or slm.gguf's CausalAttention in q4_1 folders, then writes each new token in place at its
   row's own position, from the per-row lengths it reads off attention_mask).
   Untouched pages cost no memory, so a row's RSS grows with the tokens it holds.
-* A decoding step runs rows [0, d) at once, so the rows of decoding sequences are kept at the
-  front (two rows swap their used prefix when that changes). A prefill chunk runs on its own
-  row alone (batch 1), pointed into the same buffers.
+* A run feeds rows next to each other: a decoding step runs rows [0, d) at once, and prompts
+  waiting to be fed run together in the rows right after them, so rows are moved (two rows
+  swap their used prefix) to keep the sequences that run together side by side.
 * A finished sequence leaves its row parked with its tokens: the next request whose prompt
   shares a prefix with it (the next turn of that chat, or any request with the same system
   prompt) reuses that row, or copies the shared prefix from a row still in use.

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from backends.base import ChatRequest, Message, Metrics, SamplingOptions
 from engines.onnx_engine import OnnxBackend
+from engines.onnx_jobs import PREFILL_CHUNK, LoadedModel, OnnxEngine, OnnxJob
 
 pytestmark = pytest.mark.model
 
@@ -61,6 +64,121 @@ def test_the_default_folder_batches_and_q4_1_runs_the_slm_attention(default_mode
     if native:  # its KV cache is float16: half the bytes a decoding step reads per cached token
         kinds = {i.name: i.type.tensor_type.elem_type for i in graph.input}
         assert kinds["past_key_values.0.key"] == onnx.TensorProto.FLOAT16
+
+
+SYSTEM = "You are a terse assistant who answers in plain words."
+ARRIVING_TOGETHER = (
+    (SYSTEM, "Name three fruits."),
+    (SYSTEM, "Name three birds."),
+    (None, "Count from one to ten in words."),
+    (SYSTEM, "Name three trees."),
+    (SYSTEM, "Summarise this list: " + " ".join(f"item {i} is red;" for i in range(30))),
+    (SYSTEM, "Summarise this list: " + " ".join(f"item {i} is blue;" for i in range(20))),
+)
+"""Prompts sharing a system prompt (three of one length), one without, two longer than
+PREFILL_CHUNK of different lengths."""
+
+
+class Recorded:
+    """A job on the engine directly (no scheduler), with the events it emits."""
+
+    def __init__(self, loaded: LoadedModel, system: str | None, prompt: str, max_tokens: int) -> None:
+        system_message = (Message(role="system", content=system),) if system else ()
+        request = ChatRequest(
+            messages=(*system_message, Message(role="user", content=prompt)), options=greedy(max_tokens)
+        )
+        self.job = OnnxJob(request, loaded.encode_chat(request), max_tokens)
+        self.events: list = []
+        self.job._emit = self.events.append
+
+    @property
+    def text(self) -> str:
+        return "".join(e.text for e in self.events if getattr(e, "kind", None) == "text")
+
+
+def run_together(
+    loaded: LoadedModel, recorded: list[Recorded], *, fresh: bool = True
+) -> tuple[list[tuple[int, int]], int]:
+    """Admit the jobs at once and step until all are done (FRESH: into empty rows, each prompt
+    fed whole): the shape of every graph run on the way, and how many were decoding steps."""
+    graph = loaded.graph
+    assert graph is not None
+    for row in graph.rows if fresh else ():
+        row.tokens.clear()
+    engine = OnnxEngine(loaded, len(graph.rows))
+    jobs = [r.job for r in recorded]
+    shapes: list[tuple[int, int]] = []
+    decode_steps = 0
+    real_run, real_decode = graph.run, engine._decode
+
+    def run(first_row: int, ids: np.ndarray) -> np.ndarray:
+        shapes.append(ids.shape)
+        return real_run(first_row, ids)
+
+    def decode(*args: object) -> int:
+        nonlocal decode_steps
+        decode_steps += 1
+        return real_decode(*args)
+
+    graph.run, engine._decode = run, decode
+    try:
+        for job in jobs:
+            engine.admit(job)
+        while not all(j.done for j in jobs):
+            engine.step(list(jobs))
+    finally:
+        del graph.run  # the class's own again
+        for job in jobs:
+            engine.release(job)
+    return shapes, decode_steps
+
+
+@pytest.fixture(scope="module")
+def loaded(default_model_dir: Path) -> LoadedModel:
+    return OnnxBackend("engine", default_model_dir).load_blocking()
+
+
+def test_prompts_arriving_together_are_prefilled_together_and_answer_as_alone(loaded: LoadedModel) -> None:
+    def new() -> list[Recorded]:
+        return [Recorded(loaded, system, prompt, 24) for system, prompt in ARRIVING_TOGETHER]
+
+    alone = []
+    for recorded in new():
+        run_together(loaded, [recorded])
+        alone.append(recorded.text)
+    assert all(alone)
+    together = new()
+    feeds = [len(r.job.prompt) for r in together]
+    assert feeds[0] == feeds[1] == feeds[3] != feeds[2] and min(feeds[4:]) > PREFILL_CHUNK
+    shapes, decode_steps = run_together(loaded, together)
+    assert [r.text for r in together] == alone
+    assert shapes[0] == (3, feeds[0]), "the three of one length in one run"
+    prefill_runs = len(shapes) - decode_steps
+    assert prefill_runs < sum(math.ceil(f / PREFILL_CHUNK) for f in feeds), "fewer runs than one per chunk"
+    # no padding: each prompt token is fed once, then each generated token but the last
+    answered = sum(r.job.answer.produced for r in together if r.job.answer is not None)
+    assert sum(rows * tokens for rows, tokens in shapes) == sum(feeds) + answered - len(together)
+
+
+def test_long_prompts_of_different_lengths_share_their_full_chunks(loaded: LoadedModel) -> None:
+    long = [Recorded(loaded, system, prompt, 4) for system, prompt in ARRIVING_TOGETHER[4:]]
+    assert len(long[0].job.prompt) > len(long[1].job.prompt) > 2 * PREFILL_CHUNK
+    shapes, _ = run_together(loaded, long)
+    assert shapes[:2] == [(2, PREFILL_CHUNK)] * 2  # nothing decodes yet: no run is cut short
+    assert all(r.text for r in long)
+
+
+def test_a_cached_prompts_last_token_is_fed_in_the_decoding_step(loaded: LoadedModel) -> None:
+    """Asked again, a prompt has one token left to feed (its logits): that rides in the other
+    request's first decoding step instead of a run of its own."""
+    first = Recorded(loaded, None, "Name three fruits.", 8)
+    run_together(loaded, [first])
+    again, other = Recorded(loaded, None, "Name three fruits.", 8), Recorded(loaded, None, "Hi", 8)
+    shapes, _ = run_together(loaded, [again, other], fresh=False)
+    assert again.job.reused == len(again.job.prompt) - 1
+    fed = len(other.job.prompt) - other.job.reused
+    assert fed > 1 and shapes[:2] == [(1, fed), (2, 1)]
+    assert again.text == first.text and other.text
 
 
 async def test_greedy_output_is_the_same_alone_and_in_a_batch(backend: OnnxBackend) -> None:
