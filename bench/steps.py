@@ -12,6 +12,10 @@ ms" is the process's CPU time per step, every thread's (onnxruntime's workers sp
 wait, so it counts that too): with --threads 1, what a step costs when the shared machine's
 other work preempts it, which wall times do not show.
 
+Under the table, a PROMPT_CHUNK-token prompt chunk fed to one row holding ``--context`` tokens,
+timed once per round between the steps: a prompt's cost per token, which batching does not share
+out (the lm_head of a folder built with last_position_only multiplies only its last token).
+
 Below it, the kernel table: every GGUF matmul shape of the graph (slm.gguf MatMulQ4_1 and
 MatMulQ8_0 nodes: N x K, activation levels, nodes per step) called alone through the folder's
 own library on one thread, at each batch size: the least thread CPU time of KERNEL_CALLS calls
@@ -41,6 +45,8 @@ from models.native_ops import LIBRARY_NAME, machine_line
 
 STEPS_PER_ROUND = 8
 WARM_UP = 2
+PROMPT_CHUNK = 64
+"""Tokens of the prompt chunk timed beside the steps (the engine's PREFILL_CHUNK)."""
 OP_COLUMNS = {
     "MatMulQ4_1": "q4_1 matmuls",
     "MatMulQ8_0": "lm_head q8_0",
@@ -54,7 +60,7 @@ COLUMNS = ["q4_1 matmuls", "lm_head q8_0", "attention", "other ops", "between op
 def _filled_graph(
     folder: Path, config: dict[str, Any], rows: int, context: int, threads: int, **kw: Any
 ) -> Graph:
-    graph = Graph(folder, config, threads=threads, rows=rows, length=context + 16, **kw)
+    graph = Graph(folder, config, threads=threads, rows=rows, length=context + PROMPT_CHUNK + 16, **kw)
     vocab = int(config["model"]["vocab_size"])
     prompts = np.random.default_rng(0).integers(100, vocab, (rows, context))
     for row in range(rows):
@@ -79,16 +85,30 @@ def _step(graph: Graph, rows: int, context: int) -> tuple[float, float, float]:
     return wall, wall - graph.last_run_s, cpu
 
 
+def _prompt_chunk(graph: Graph, context: int) -> float:
+    """Seconds to feed one PROMPT_CHUNK-token chunk to row 0 holding CONTEXT tokens (a new
+    prompt after a cached system prompt): a prompt's cost per token, which batching does not
+    share out (the lm_head of folders built since last_position_only runs on its last token only)."""
+    ids = np.random.default_rng(1).integers(100, graph.vocab, (1, PROMPT_CHUNK))
+    start = time.perf_counter()
+    graph.run(0, ids)
+    wall = time.perf_counter() - start
+    del graph.rows[0].tokens[context:]
+    return wall
+
+
 def _rounds(graph: Graph, counts: list[int], context: int, rounds: int) -> dict[int, list[tuple[float, ...]]]:
     """Per batch size, the median (wall, Python, CPU) of each round's steps."""
-    out: dict[int, list[tuple[float, ...]]] = {n: [] for n in counts}
+    out: dict[int, list[tuple[float, ...]]] = {n: [] for n in [*counts, 0]}  # 0: the prompt chunk
     for n in counts:
         for _ in range(WARM_UP):
             _step(graph, n, context)
+    _prompt_chunk(graph, context)
     for _ in range(rounds):
         for n in counts:
             steps = [_step(graph, n, context) for _ in range(STEPS_PER_ROUND)]
             out[n].append(tuple(statistics.median(s[i] for s in steps) for i in range(3)))
+        out[0].append((_prompt_chunk(graph, context),))
     return out
 
 
@@ -121,7 +141,8 @@ def _op_split(profile: Path, labels: list[int | None]) -> dict[int, dict[str, fl
 
 def measure_steps(
     folder: Path, counts: list[int], context: int, rounds: int, threads: int
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], float]:
+    """The table's rows, and the median ms of a PROMPT_CHUNK-token prompt chunk."""
     config = json.loads((folder / "genai_config.json").read_text(encoding="utf-8"))
     graph = _filled_graph(folder, config, max(counts), context, threads)
     timed = _rounds(graph, counts, context, rounds)
@@ -145,7 +166,7 @@ def measure_steps(
                 **{c: split[n].get(c, 0.0) for c in COLUMNS},
             }
         )
-    return rows
+    return rows, statistics.median(t[0] for t in timed[0]) * 1000
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -263,8 +284,13 @@ def run_steps(folder: Path, counts: list[int], context: int, runs: int, threads:
         f"per step from a profiled session",
         flush=True,
     )
-    rows = measure_steps(folder, counts, context, rounds, threads)
+    rows, prompt_ms = measure_steps(folder, counts, context, rounds, threads)
     print(f"\n{machine_line()}\n{table(rows)}", flush=True)
+    print(
+        f"a {PROMPT_CHUNK}-token prompt chunk into a row holding {context}: {prompt_ms:.2f} ms "
+        f"({prompt_ms / PROMPT_CHUNK:.2f} ms a token; median of the rounds)",
+        flush=True,
+    )
     shapes = matmul_shapes(folder)
     if shapes:
         timed = kernel_times(folder / LIBRARY_NAME, shapes, counts, KERNEL_CALLS)

@@ -102,3 +102,13 @@ def test_the_kernel_table_times_each_shape_at_each_batch_size(default_model_dir:
         f"| Q4_1 | 64 x 96 | 2 | 30 | {q4_1[1]:.1f} | {q4_1[4]:.1f} | {q4_1[4] / q4_1[1]:.2f}x |"
     )
     assert lines[4].startswith("| all |  |  | 31 |")
+
+
+def test_the_prompt_chunk_leaves_the_row_as_the_steps_found_it(default_model_dir: Path) -> None:
+    """Timed between the rounds' steps: the row must hold the same tokens afterwards, or every
+    later step would read a longer cache than the table says."""
+    config = json.loads((default_model_dir / "genai_config.json").read_text())
+    graph = steps._filled_graph(default_model_dir, config, rows=2, context=70, threads=1)
+    held = [list(r.tokens) for r in graph.rows]
+    assert steps._prompt_chunk(graph, context=70) > 0
+    assert [list(r.tokens) for r in graph.rows] == held
