@@ -3,9 +3,29 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from runtime.settings import Settings
+
+LOCALHOST_PATIENCE_S = 30.0
+"""How long launch waits for its own page to answer before Gradio's "localhost is not
+accessible" error: Gradio asks once with a 3 s timeout, which a loaded 2-core machine missed
+(a test launch failed that way during a full test run)."""
+
+
+def patient(check: Callable[[str], bool], patience_s: float, wait_s: float = 0.5) -> Callable[[str], bool]:
+    """CHECK(url), asked again until it says yes or PATIENCE_S have passed."""
+
+    def ask(url: str) -> bool:
+        deadline = time.monotonic() + patience_s
+        while not check(url):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(wait_s)
+        return True
+
+    return ask
 
 
 def launch(demo: Any, settings: Settings, **options: Any) -> None:
@@ -13,11 +33,15 @@ def launch(demo: Any, settings: Settings, **options: Any) -> None:
     app's CSS, the guard that answers over-long links with a page instead of a 500, and the
     public API endpoints (chat, compare, verify, eval) as MCP tools at /gradio_api/mcp/ unless
     ``settings.mcp`` is off (``SLM_MCP=0``)."""
+    from gradio import networking
     from starlette.middleware import Middleware
 
     from app.links import LongLinkGuard
     from app.ui import APP_CSS
 
+    if not getattr(networking.url_ok, "patient", False):  # once per process; see LOCALHOST_PATIENCE_S
+        networking.url_ok = patient(networking.url_ok, LOCALHOST_PATIENCE_S)  # type: ignore[assignment]
+        networking.url_ok.patient = True  # type: ignore[attr-defined]
     demo.launch(
         server_name=settings.host,
         server_port=settings.port,
