@@ -15,7 +15,6 @@ import openai
 import pytest
 
 from app.turns import ChatService, PanelValues
-from backends.base import ChatRequest, Message, SamplingOptions
 from compare.lanes import backend_for_lane, parse_lane
 from compare.service import run_card_for
 from compare.share import ComparisonSetup
@@ -23,6 +22,7 @@ from presets import load_catalog
 from runtime.kinds import available_kinds, kind_of, lane_help, queue_of
 from runtime.registry import BackendRegistry
 from runtime.settings import Settings
+from tests.remote.helpers import ask, collect, text_of
 from tests.support.scripted_engine import KIND, VERSION, ScriptedEngineBackend, registered
 
 PANEL = PanelValues("", 0.0, 1.0, 0, 16, None, tools=False)
@@ -42,20 +42,9 @@ def wait_until(condition: Any, timeout_s: float = 10.0) -> None:
         time.sleep(0.005)
 
 
-def ask(text: str) -> ChatRequest:
-    return ChatRequest(
-        messages=(Message(role="user", content=text),), options=SamplingOptions(temperature=0.0)
-    )
-
-
 async def answer(backend: ScriptedEngineBackend, text: str) -> tuple[str, Any]:
-    got, metrics = "", None
-    async for event in backend.chat(ask(text)):
-        if event.kind == "text":
-            got += event.text
-        elif event.kind == "done":
-            metrics = event.metrics
-    return got, metrics
+    events, done = await collect(backend, ask(text, temperature=0.0))
+    return text_of(events), done.metrics
 
 
 async def test_it_batches_queues_and_tells_its_place_in_line(scripted_kind: None) -> None:
