@@ -41,12 +41,13 @@ from typing import Any
 import numpy as np
 
 from engines.onnx_batch import Graph
+from engines.onnx_jobs import PREFILL_CHUNK
 from models.native_ops import LIBRARY_NAME, machine_line
 
 STEPS_PER_ROUND = 8
 WARM_UP = 2
-PROMPT_CHUNK = 64
-"""Tokens of the prompt chunk timed beside the steps (the engine's PREFILL_CHUNK)."""
+PROMPT_CHUNK = PREFILL_CHUNK
+"""Tokens of the prompt chunk timed beside the steps: what the engine feeds a row per run."""
 OP_COLUMNS = {
     "MatMulQ4_1": "q4_1 matmuls",
     "MatMulQ8_0": "lm_head q8_0",
