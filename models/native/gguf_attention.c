@@ -212,18 +212,14 @@ static inline __attribute__((always_inline)) void group_queries(const AttentionT
   }
 }
 
-static void group_f32(const AttentionTask *t, int64_t b, int64_t first, int count) {
-  switch (count) {
-    case 1: group_queries(t, b, first, 1, 0); break;
-    case 2: group_queries(t, b, first, 2, 0); break;
-    default: group_queries(t, b, first, 3, 0); break;
-  }
-}
-
-static void group_f16(const AttentionTask *t, int64_t b, int64_t first, int count) {
-  switch (count) {
-    case 1: group_queries(t, b, first, 1, 1); break;
-    case 2: group_queries(t, b, first, 2, 1); break;
+/* group_queries with COUNT and the cache's type as constants (one inlined copy each). */
+static void group_task(const AttentionTask *t, int64_t b, int64_t first, int count) {
+  switch (2 * (count < MAX_GROUP ? count : MAX_GROUP) + (t->half != 0)) {
+    case 2: group_queries(t, b, first, 1, 0); break;
+    case 3: group_queries(t, b, first, 1, 1); break;
+    case 4: group_queries(t, b, first, 2, 0); break;
+    case 5: group_queries(t, b, first, 2, 1); break;
+    case 6: group_queries(t, b, first, 3, 0); break;
     default: group_queries(t, b, first, 3, 1); break;
   }
 }
@@ -244,5 +240,5 @@ size_t attention_tasks(const AttentionTask *t) { return (size_t)(t->batch * t->h
 void attention_head(void *task, size_t index) {
   const AttentionTask *t = (const AttentionTask *)task;
   const int64_t per = heads_per_task(t), tasks_per_row = t->heads / per;
-  (t->half ? group_f16 : group_f32)(t, (int64_t)index / tasks_per_row, (int64_t)index % tasks_per_row * per, (int)per);
+  group_task(t, (int64_t)index / tasks_per_row, (int64_t)index % tasks_per_row * per, (int)per);
 }
