@@ -34,3 +34,62 @@ def test_temperature_spreads_the_draws() -> None:
     draws = [Sampler(SamplingOptions(temperature=2.0, seed=s)).pick(LOGITS) for s in range(300)]
     counts = np.bincount(draws, minlength=LOGITS.size)
     assert counts[1] > counts[3] and counts[2] > 0 and counts.sum() == 300
+
+
+def _softmax(logits: np.ndarray, temperature: float) -> np.ndarray:
+    scaled = logits.astype(np.float64) / temperature
+    weights = np.exp(scaled - scaled.max())
+    return weights / weights.sum()
+
+
+# 2500 tokens (more than two of the sampler's blocks, and a partial one): a few heavy tokens on
+# block edges, the rest a long light tail
+WIDE = np.random.default_rng(3).normal(-4.0, 1.0, 2500).astype(np.float32)
+WIDE[[3, 1023, 1024, 2047, 2499]] = [2.0, 1.5, 1.0, 0.5, 1.8]
+
+
+def _frequencies(options: SamplingOptions, draws: int) -> np.ndarray:
+    sampler = Sampler(options)
+    return np.bincount([sampler.pick(WIDE) for _ in range(draws)], minlength=WIDE.size) / draws
+
+
+def test_draws_from_the_whole_vocabulary_follow_the_softmax() -> None:
+    draws = 6000
+    seen = _frequencies(SamplingOptions(temperature=0.8, seed=11), draws)
+    exact = _softmax(WIDE, 0.8)
+    heavy = [3, 1023, 1024, 2047, 2499]
+    sigma = np.sqrt(exact[heavy] * (1 - exact[heavy]) / draws)
+    assert np.all(np.abs(seen[heavy] - exact[heavy]) < 4 * sigma), (seen[heavy], exact[heavy])
+    tail = np.setdiff1d(np.arange(WIDE.size), heavy)
+    assert abs(seen[tail].sum() - exact[tail].sum()) < 4 * np.sqrt(exact[tail].sum() / draws)
+
+
+def test_a_nucleus_is_the_most_likely_tokens_up_to_top_p_renormalized() -> None:
+    exact = _softmax(WIDE, 1.0)
+    order = np.argsort(-exact)
+    cut = int(np.searchsorted(np.cumsum(exact[order]), 0.7)) + 1
+    nucleus = order[:cut]
+    draws = 4000
+    seen = _frequencies(SamplingOptions(temperature=1.0, top_p=0.7, seed=5), draws)
+    assert set(np.flatnonzero(seen)) <= set(nucleus.tolist())
+    inside = exact[nucleus] / exact[nucleus].sum()
+    sigma = np.sqrt(inside * (1 - inside) / draws)
+    assert np.all(np.abs(seen[nucleus] - inside) < 4 * sigma + 1e-9)
+
+
+def test_top_k_draws_follow_the_softmax_of_the_k_largest() -> None:
+    draws = 3000
+    seen = _frequencies(SamplingOptions(temperature=0.5, top_k=3, seed=9), draws)
+    top = np.argsort(-WIDE)[:3]
+    assert set(np.flatnonzero(seen)) == set(top.tolist())
+    inside = _softmax(WIDE[top], 0.5)
+    assert np.all(np.abs(seen[top] - inside) < 4 * np.sqrt(inside * (1 - inside) / draws))
+
+
+def test_heaviest_holds_the_mass_asked_for_or_every_token() -> None:
+    from engines.sampling import _heaviest
+
+    weights = np.array([1.0, 0.5, 1e-4, 1e-7, 1e-10], np.float32)
+    assert sorted(_heaviest(weights, 1.4).tolist()) == [0, 1]
+    assert sorted(_heaviest(weights, 1.50005).tolist()) == [0, 1, 2]
+    assert sorted(_heaviest(weights, float(weights.sum(dtype=np.float64))).tolist()) == [0, 1, 2, 3, 4]
