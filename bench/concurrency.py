@@ -2,7 +2,7 @@
 
 Every row serves the same work: ``--repeats`` rounds of ROUND requests (the fixed prompt set
 four times over; each request new to the server: a row and round number in front of the
-question; greedy, the same system prompt). In a round of the N-stream row, N clients start at
+question; greedy unless --temperature says, the same system prompt). In a round of the N-stream row, N clients start at
 the same moment and each sends its next request as soon as its previous one has ended (as vLLM's
 benchmark does with --max-concurrency), so N streams are in flight until the round runs out.
 The rows' rounds are interleaved (1, 2, 4, 8 streams, then again), so the shared machine's drift
@@ -56,6 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", type=int, default=0, help="engine batch size (default: automatic)")
     parser.add_argument("--no-app", action="store_true", help="skip the app rows")
     parser.add_argument(
+        "--temperature", type=float, default=0.0, help="sampling temperature of every request (0: greedy)"
+    )
+    parser.add_argument("--top-p", type=float, default=1.0, help="nucleus of every request (with --temperature)")
+    parser.add_argument(
         "--llamacpp-url",
         default=None,
         help="an OpenAI-compatible llama.cpp server, e.g. http://127.0.0.1:8080/v1",
@@ -96,6 +100,9 @@ def _prompt(i: int) -> str:
 
 
 _ROW = [0]
+SAMPLING: dict[str, float] = {"temperature": 0.0}
+"""Every request's sampling settings (run() sets them from --temperature and --top-p): users
+sample, and the greedy rows never pay for it."""
 
 
 def _messages(i: int) -> list[dict[str, str]]:
@@ -107,7 +114,7 @@ async def openai_stream(http: httpx.AsyncClient, base: str, model: str, i: int, 
         "model": model,
         "messages": _messages(i),
         "max_tokens": max_tokens,
-        "temperature": 0.0,
+        **SAMPLING,
         "stream": True,
         "stream_options": {"include_usage": True},
     }
@@ -137,7 +144,7 @@ async def openai_stream(http: httpx.AsyncClient, base: str, model: str, i: int, 
 
 async def app_stream(http: httpx.AsyncClient, url: str, i: int, max_tokens: int) -> Stream:
     """One chat through the app's /chat endpoint (Gradio HTTP API); its own session."""
-    options = {"temperature": 0.0, "max_new_tokens": max_tokens}
+    options = {**SAMPLING, "max_new_tokens": max_tokens}
     from bench.app import PRESET
     from runtime.kinds import default_in_process
 
@@ -401,11 +408,14 @@ def run(args: argparse.Namespace) -> int:
     from models.model_store import resolve_model_dir
 
     counts = [int(n) for n in args.streams.split(",") if n.strip()]
+    SAMPLING.clear()
+    SAMPLING.update(temperature=args.temperature, **({"top_p": args.top_p} if args.temperature > 0 else {}))
+    sampling = f"temperature {args.temperature}, top_p {args.top_p}" if args.temperature > 0 else "greedy"
     model_dir = resolve_model_dir(args.model, home=model_home_of(args))
     print(
         f"model: {model_dir}\nstreams {counts}: that many clients at once, each sending its next request "
         f"when one ends; every row serves the same {ROUND * args.repeats} requests ({args.repeats} "
-        f"rounds of {ROUND}, the rows' rounds interleaved), greedy, max {args.max_tokens} new tokens\n",
+        f"rounds of {ROUND}, the rows' rounds interleaved), {sampling}, max {args.max_tokens} new tokens\n",
         flush=True,
     )
     rows: list[dict[str, Any]] = []
