@@ -34,6 +34,18 @@ async def test_a_row_of_streams_through_an_openai_server() -> None:
     assert len(questions) == 64
 
 
+async def test_the_rows_sample_as_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(concurrency, "SAMPLING", {"temperature": 0.3, "top_p": 0.8})
+    backend = ScriptedBackend()
+    backend.enqueue(ScriptedReply(chunks=("a ", "b")))
+    with ServerThread(create_app(backend, model_id="m", max_concurrency=1)) as server:
+        async with httpx.AsyncClient() as http:
+            result = await concurrency.openai_stream(http, f"{server.base_url}/v1", "m", 0, 4)
+    assert result.ok
+    options = backend.requests[0].options
+    assert (options.temperature, options.top_p) == (0.3, 0.8)
+
+
 # /v1/models answers as the servers send them (trimmed to the fields read)
 _VLLM_MODELS = {
     "object": "list",
