@@ -2,9 +2,10 @@
 
 Every row serves the same work: ``--repeats`` rounds of ROUND requests (the fixed prompt set
 four times over; each request new to the server: a row and round number in front of the
-question; greedy unless --temperature says, the same system prompt). In a round of the N-stream row, N clients start at
-the same moment and each sends its next request as soon as its previous one has ended (as vLLM's
-benchmark does with --max-concurrency), so N streams are in flight until the round runs out.
+question; greedy unless --temperature says, the same system prompt). In a round of the N-stream
+row, N clients start at the same moment and each sends its next request as soon as its previous
+one has ended (as vLLM's benchmark does with --max-concurrency), so N streams are in flight until
+the round runs out.
 The rows' rounds are interleaved (1, 2, 4, 8 streams, then again), so the shared machine's drift
 falls on every row alike. (Measuring bursts of N prompts against a one-stream row of only the
 first prompt compared different work: short answers leave a burst decoding fewer rows at its
@@ -58,7 +59,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--temperature", type=float, default=0.0, help="sampling temperature of every request (0: greedy)"
     )
-    parser.add_argument("--top-p", type=float, default=1.0, help="nucleus of every request (with --temperature)")
+    parser.add_argument(
+        "--top-p", type=float, default=1.0, help="nucleus of every request (with --temperature)"
+    )
     parser.add_argument(
         "--llamacpp-url",
         default=None,
