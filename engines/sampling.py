@@ -39,12 +39,17 @@ class Sampler:
         """The next token for one row of logits (shape [vocab])."""
         if self.greedy:
             return int(np.argmax(logits))
-        scaled = np.asarray(logits, np.float32) / np.float32(self.temperature)
-        if 0 < self.top_k < scaled.size:
-            ids = np.argpartition(scaled, -self.top_k)[-self.top_k :]
-            weights = np.exp(scaled[ids] - scaled[ids].max())
-            return self._nucleus(ids, weights, float(weights.sum(dtype=np.float64)))
-        scaled -= scaled.max()
+        row = np.asarray(logits, np.float32)
+        # the maximum is subtracted before dividing: logits over a tiny temperature would
+        # overflow float32, their differences from the maximum only reach -inf (weight 0)
+        temperature = np.float32(self.temperature)
+        with np.errstate(over="ignore"):
+            if 0 < self.top_k < row.size:
+                ids = np.argpartition(row, -self.top_k)[-self.top_k :]
+                weights = np.exp((row[ids] - row[ids].max()) / temperature)
+                return self._nucleus(ids, weights, float(weights.sum(dtype=np.float64)))
+            scaled = row - row.max()
+            scaled /= temperature
         weights = np.exp(scaled, out=scaled)  # in place: one vocabulary-sized array a token
         if self.top_p >= 1.0:
             return self._anywhere(weights)

@@ -93,3 +93,26 @@ def test_heaviest_holds_the_mass_asked_for_or_every_token() -> None:
     assert sorted(_heaviest(weights, 1.4).tolist()) == [0, 1]
     assert sorted(_heaviest(weights, 1.50005).tolist()) == [0, 1, 2]
     assert sorted(_heaviest(weights, float(weights.sum(dtype=np.float64))).tolist()) == [0, 1, 2, 3, 4]
+
+
+def test_the_nucleus_keeps_the_token_that_crosses_top_p() -> None:
+    logits = np.log(np.array([0.05, 0.5, 0.15, 0.3], np.float32))
+    drawn = {Sampler(SamplingOptions(temperature=1.0, top_p=0.7, seed=s)).pick(logits) for s in range(200)}
+    assert drawn == {1, 3}, "0.5 alone is under 0.7; with 0.3 the nucleus reaches it"
+
+
+def test_top_k_then_top_p_within_the_k_renormalized() -> None:
+    logits = np.log(np.array([0.06, 0.4, 0.2, 0.3, 0.04], np.float32))
+    options = {"temperature": 1.0, "top_k": 3, "top_p": 0.6}
+    draws = [Sampler(SamplingOptions(**options, seed=s)).pick(logits) for s in range(600)]
+    # among the 3 largest (0.4, 0.3, 0.2 -> 0.44, 0.33, 0.22), 0.44 + 0.33 is the first to reach 0.6
+    assert set(draws) == {1, 3}
+    share = draws.count(1) / len(draws)
+    assert abs(share - 0.4 / 0.7) < 4 * np.sqrt(0.57 * 0.43 / len(draws))
+
+
+def test_a_tiny_temperature_picks_the_largest_logit() -> None:
+    row = np.zeros(49152, np.float32)
+    row[777] = 20.0
+    for top_p in (1.0, 0.8):
+        assert Sampler(SamplingOptions(temperature=1e-38, top_p=top_p, seed=1)).pick(row) == 777
