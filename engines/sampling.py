@@ -6,8 +6,8 @@ request draws the same tokens whatever else shares the decoding step.
 Why no full sort: sorting SmolLM2's 49k-token vocabulary (and exponentials in float64) cost
 5-6 ms a token at this project's default temperature and top-p on an AMD EPYC, as much as a
 one-row decoding step of the model, and the scheduler samples every row of a step in turn.
-Only a nucleus needs an order, and it is made of the heaviest tokens: one comparison over the
-vocabulary finds them, and only they are sorted. The whole distribution (top_p 1) needs no order
+Only a nucleus's cut needs an order, and it is made of the heaviest tokens: one comparison over
+the vocabulary finds them, and only their weights are sorted. The whole distribution (top_p 1) needs no order
 at all: a draw walks block sums, then one block. Weights are float32 (numpy's float32
 exponential took a fifth of float64's time here), sums float64.
 """
@@ -58,15 +58,21 @@ class Sampler:
         return self._nucleus(ids, weights[ids], total)
 
     def _nucleus(self, ids: np.ndarray, weights: np.ndarray, total: float) -> int:
-        """Draw among IDS (weights WEIGHTS, shares of TOTAL): the most likely first, as few as
-        reach top_p of TOTAL (always at least the most likely one)."""
-        order = np.argsort(-weights, kind="stable")  # ties: the lower token id first
-        ids = ids[order]
-        cumulative = np.cumsum(weights[order], dtype=np.float64)
+        """Draw among IDS (weights WEIGHTS, shares of TOTAL) those that are the most likely, as
+        few as reach top_p of TOTAL (always at least the most likely one; among equal weights
+        at the cut, the lower token ids). The cut comes from the sorted weights alone (numpy
+        sorts float32 ~10x faster than a stable argsort); the draw needs no order."""
         if self.top_p < 1.0:
-            cut = int(np.searchsorted(cumulative / total, self.top_p)) + 1
-            ids, cumulative = ids[:cut], cumulative[:cut]
-        return int(ids[self._draw(cumulative)])
+            ordered = np.sort(weights)[::-1]
+            cumulative = np.cumsum(ordered, dtype=np.float64)
+            cut = min(int(np.searchsorted(cumulative / total, self.top_p)) + 1, ordered.size)
+            lightest = ordered[cut - 1]
+            keep = weights > lightest
+            ties = np.flatnonzero(weights == lightest)
+            ties = ties[np.argsort(ids[ties], kind="stable")][: cut - int(keep.sum())]
+            keep[ties] = True
+            ids, weights = ids[keep], weights[keep]
+        return int(ids[self._draw(np.cumsum(weights, dtype=np.float64))])
 
     def _anywhere(self, weights: np.ndarray) -> int:
         """A token drawn from all of WEIGHTS: the block its share falls in, then the token."""
