@@ -411,9 +411,12 @@ def run(args: argparse.Namespace) -> int:
     from models.model_store import resolve_model_dir
 
     counts = [int(n) for n in args.streams.split(",") if n.strip()]
+    greedy = args.temperature <= 0
     SAMPLING.clear()
-    SAMPLING.update(temperature=args.temperature, **({"top_p": args.top_p} if args.temperature > 0 else {}))
-    sampling = f"temperature {args.temperature}, top_p {args.top_p}" if args.temperature > 0 else "greedy"
+    SAMPLING["temperature"] = 0.0 if greedy else args.temperature
+    if not greedy:
+        SAMPLING["top_p"] = args.top_p
+    sampling = "greedy" if greedy else f"temperature {args.temperature}, top_p {args.top_p}"
     model_dir = resolve_model_dir(args.model, home=model_home_of(args))
     print(
         f"model: {model_dir}\nstreams {counts}: that many clients at once, each sending its next request "

@@ -235,8 +235,8 @@ def test_a_chat_survives_a_server_restart(page: object) -> None:
         box.press("Enter")  # type: ignore[attr-defined]
         wait_for_text(page, "reasoning", "TTFT")
         time.sleep(1.0)  # the save runs after the turn
-        # leave the page before its server stops: a page left open reloads itself when a server
-        # answers on its port again, and that reload aborted the goto below (CI, 560a06d)
+        # leave the page before its server stops: the goto below failed once with ERR_ABORTED (CI,
+        # 560a06d), most likely the old page reloading itself when a server answered on its port
         page.goto("about:blank")  # type: ignore[attr-defined]
     with running_app(ScriptedBackend(label="onnx"), port=port) as url:  # a new server, same secret
         open_reasoning(page, url)
