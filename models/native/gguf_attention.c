@@ -118,36 +118,26 @@ static inline __m256 load8(const void *cache, int64_t at, int half) {
               : _mm256_loadu_ps((const float *)cache + at);
 }
 
-/* Attention waits on memory here, not on arithmetic: 8 rows x 128 cached tokens x 30 layers
- * (23 MB of float16) ran 2.5-4x faster with the cache in L2 than read afresh, at about half of
- * what one core streams. A head's keys and values are short streams (16 KB each at 128 tokens),
- * and its values were only asked for once the softmax was done. So the score loop asks for the
- * same keys' values (read right after it) and for the next task's keys (into L2: a thread runs
- * a contiguous range of tasks; when another thread runs it, the request is wasted, not wrong).
- * One-off harness over the tasks in order, AMD EPYC Zen 3, float16 cache: a quarter to a third
- * less time at 4-8 rows of 128-1024 tokens; a whole decoding step 5-8% less at 1, 4 and 8 rows
- * (12 interleaved rounds). Prefetches never fault, so running past a cache's end is harmless. */
-static inline void prefetch_rows(const char *p, int64_t bytes, int hint_l2) {
-  for (int64_t off = 0; off < bytes; off += 64) {
-    if (hint_l2)
-      _mm_prefetch(p + off, _MM_HINT_T1);
-    else
-      _mm_prefetch(p + off, _MM_HINT_T0);
-  }
-}
-
 /* scores[g][i] = scale * q[g] . k_i for keys 0..n-1 of the cache (rows of H elements from
- * element AT), four keys a pass; the last n % 4 one at a time. Asks for the values at AT and for
- * NEXT_KEYS (NULL: none) along the way (see prefetch_rows). */
+ * element AT), four keys a pass; the last n % 4 one at a time.
+ * A group of heads also asks for the same keys' values as it goes, which it reads right after
+ * (mix_columns): attention waits on memory here, not on arithmetic (8 rows x 128 cached tokens x
+ * 30 layers, 23 MB of float16, ran 2.5-4x faster held in L2 than read afresh), and a head's
+ * values are a short stream (16 KB at 128 tokens) that was only asked for once its softmax was
+ * done. One-off harness (30 layers' caches, two threads taking tasks from a shared counter one
+ * at a time; AMD EPYC Zen 3, five alternations): 4 rows x 128 tokens 7% less time, 8 x 128 20%,
+ * 8 x 256 30%. A head alone (one or two rows) ran slower with it, so it does not; asking for the
+ * next task's keys as well gained nothing there (the other thread often runs that task).
+ * Prefetches never fault. */
 static inline __attribute__((always_inline)) void score_group(const AttentionTask *t, const void *cache, int64_t at,
                                                              int64_t n, float q[][MAX_HEAD], int count, int half,
-                                                             float **scores, const char *next_keys) {
+                                                             float **scores) {
   const int64_t h = t->head_size, row_bytes = h * (half ? 2 : 4);
   const char *values = (const char *)t->value + at * (half ? 2 : 4);
   int64_t i = 0;
   for (; i + 4 <= n; i += 4) {
-    prefetch_rows(values + i * row_bytes, 4 * row_bytes, 0);
-    if (next_keys != NULL) prefetch_rows(next_keys + i * row_bytes, 4 * row_bytes, 1);
+    if (count > 1)
+      for (int64_t off = 0; off < 4 * row_bytes; off += 64) _mm_prefetch(values + i * row_bytes + off, _MM_HINT_T0);
     __m256 a[MAX_GROUP][4];
     for (int g = 0; g < count; g++)
       for (int j = 0; j < 4; j++) a[g][j] = _mm256_setzero_ps();
@@ -210,10 +200,9 @@ static inline __attribute__((always_inline)) void mix_columns(const AttentionTas
 }
 
 /* Query heads FIRST .. FIRST+COUNT-1 of row B (one KV head between them): every query of this
- * call; NEXT_KEYS are the next task's (prefetched). Inlined per (COUNT, half) so the loops above
- * unroll into registers. */
+ * call. Inlined per (COUNT, half) so the loops above unroll into registers. */
 static inline __attribute__((always_inline)) void group_queries(const AttentionTask *t, int64_t b, int64_t first,
-                                                               int count, int half, const char *next_keys) {
+                                                               int count, int half) {
   const int64_t h = t->head_size, total = (int64_t)t->seqlens[b] + 1, past = total - t->steps;
   const int64_t kv = first / (t->heads / t->kv_heads);
   const int64_t at = (b * t->kv_heads + kv) * t->length * h;
@@ -227,7 +216,7 @@ static inline __attribute__((always_inline)) void group_queries(const AttentionT
       weights[g] = t->scratch + (b * t->heads + first + g) * t->scratch_stride;
       out[g] = t->out + ((b * t->steps + s) * t->heads + first + g) * h;
     }
-    score_group(t, t->key, at, seen, q, count, half, weights, s + 1 == t->steps ? next_keys : NULL);
+    score_group(t, t->key, at, seen, q, count, half, weights);
     for (int g = 0; g < count; g++) softmax(weights[g], seen);
     int64_t d0 = 0;
     for (; d0 + 8 * lanes <= h; d0 += 8 * lanes) mix_columns(t, t->value, at, seen, weights, count, half, d0, lanes, out);
@@ -236,14 +225,14 @@ static inline __attribute__((always_inline)) void group_queries(const AttentionT
 }
 
 /* group_queries with COUNT and the cache's type as constants (one inlined copy each). */
-static void group_task(const AttentionTask *t, int64_t b, int64_t first, int count, const char *next_keys) {
+static void group_task(const AttentionTask *t, int64_t b, int64_t first, int count) {
   switch (2 * (count < MAX_GROUP ? count : MAX_GROUP) + (t->half != 0)) {
-    case 2: group_queries(t, b, first, 1, 0, next_keys); break;
-    case 3: group_queries(t, b, first, 1, 1, next_keys); break;
-    case 4: group_queries(t, b, first, 2, 0, next_keys); break;
-    case 5: group_queries(t, b, first, 2, 1, next_keys); break;
-    case 6: group_queries(t, b, first, 3, 0, next_keys); break;
-    default: group_queries(t, b, first, 3, 1, next_keys); break;
+    case 2: group_queries(t, b, first, 1, 0); break;
+    case 3: group_queries(t, b, first, 1, 1); break;
+    case 4: group_queries(t, b, first, 2, 0); break;
+    case 5: group_queries(t, b, first, 2, 1); break;
+    case 6: group_queries(t, b, first, 3, 0); break;
+    default: group_queries(t, b, first, 3, 1); break;
   }
 }
 
@@ -260,17 +249,8 @@ static int64_t heads_per_task(const AttentionTask *t) {
 
 size_t attention_tasks(const AttentionTask *t) { return (size_t)(t->batch * t->heads / heads_per_task(t)); }
 
-/* The keys of task INDEX, NULL past the last (see prefetch_rows). */
-static const char *task_keys(const AttentionTask *t, int64_t index) {
-  const int64_t per = heads_per_task(t), tasks_per_row = t->heads / per;
-  if (index >= t->batch * tasks_per_row) return NULL;
-  const int64_t b = index / tasks_per_row, kv = index % tasks_per_row * per / (t->heads / t->kv_heads);
-  return (const char *)t->key + (b * t->kv_heads + kv) * t->length * t->head_size * (t->half ? 2 : 4);
-}
-
 void attention_head(void *task, size_t index) {
   const AttentionTask *t = (const AttentionTask *)task;
   const int64_t per = heads_per_task(t), tasks_per_row = t->heads / per;
-  group_task(t, (int64_t)index / tasks_per_row, (int64_t)index % tasks_per_row * per, (int)per,
-             task_keys(t, (int64_t)index + 1));
+  group_task(t, (int64_t)index / tasks_per_row, (int64_t)index % tasks_per_row * per, (int)per);
 }
