@@ -122,13 +122,14 @@ static inline __m256 load8(const void *cache, int64_t at, int half) {
  * element AT), four keys a pass; the last n % 4 one at a time.
  * A group of heads also asks for the same keys' values as it goes, which it reads right after
  * (mix_columns): attention waits on memory here, not on arithmetic (8 rows x 128 cached tokens x
- * 30 layers, 23 MB of float16, ran 2.5-4x faster held in L2 than read afresh), and a head's
- * values are a short stream (16 KB at 128 tokens) that was only asked for once its softmax was
- * done. One-off harness (30 layers' caches, two threads taking tasks from a shared counter one
- * at a time; AMD EPYC Zen 3, five alternations): 4 rows x 128 tokens 7% less time, 8 x 128 20%,
- * 8 x 256 30%. A head alone (one or two rows) ran slower with it, so it does not; asking for the
- * next task's keys as well gained nothing there (the other thread often runs that task).
- * Prefetches never fault. */
+ * 30 layers, 23 MB of float16, took 2.5-4x as long as the same work on one layer's 0.8 MB of
+ * cache, which stays cached), and a head's values are a short stream (16 KB at 128 tokens) that
+ * was only asked for once its softmax was done. One-off harness (30 layers' caches, two threads
+ * taking tasks from a shared counter one at a time; AMD EPYC Zen 3, five alternations): 4 rows x
+ * 128 tokens 7% less time, 8 x 128 20%, 8 x 256 31%. A task of one head (fewer than 8 rows x KV
+ * heads: one or two rows of SmolLM2) ran slower with it, so it does not ask; asking for the next
+ * task's keys as well gained nothing (the other thread often runs that task). Prefetches never
+ * fault. */
 static inline __attribute__((always_inline)) void score_group(const AttentionTask *t, const void *cache, int64_t at,
                                                              int64_t n, float q[][MAX_HEAD], int count, int half,
                                                              float **scores) {
