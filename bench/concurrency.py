@@ -23,7 +23,10 @@ time), per-request decode tokens/s (median; first to last token of each), time t
 p50/p95/max (client side: from sending, so queueing is included) over every request and over
 the first N of each round (sent at the same moment), and the serving process's peak RSS during
 the row's first round (its high-water mark is reset before it; the rows' first rounds run in
-ascending order, as a fresh server meets them; not for a URL).
+ascending order, as a fresh server meets them; not for a URL). For the engine server, from its
+/metrics before and after each round: the share of its graph's time spent on prompts, and the
+rows a decoding step held (a prompt token costs about what an added row does, so at many
+streams the prompts are a large part of where the time goes).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -191,10 +194,19 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 class Served:
-    """A serving process (or just a URL) and how to send it one stream."""
+    """A serving process (or just a URL) and how to send it one stream; METRICS_URL: its /metrics,
+    where it reports what its graph ran (the engine server)."""
 
-    def __init__(self, name: str, base: str, send: Any, process: subprocess.Popen[bytes] | None) -> None:
+    def __init__(
+        self,
+        name: str,
+        base: str,
+        send: Any,
+        process: subprocess.Popen[bytes] | None,
+        metrics_url: str | None = None,
+    ) -> None:
         self.name, self.base, self.send, self.process = name, base, send, process
+        self.metrics_url = metrics_url
 
     def reset_peak(self) -> None:
         if self.process is not None:
@@ -214,6 +226,31 @@ class Served:
             self.process.wait(timeout=15)
 
 
+GRAPH_COUNTERS = ("prompt_seconds", "prompt_tokens", "decode_seconds", "decode_steps", "decode_rows")
+"""The engine server's slm_engine:graph_<name>_total counters (serve/metrics.py ENGINE_COUNTERS)."""
+
+
+def graph_counters(metrics_text: str) -> dict[str, float]:
+    """The graph counters from a /metrics page (Prometheus text); none for a server without them."""
+    wanted = {f"slm_engine:graph_{name}_total": name for name in GRAPH_COUNTERS}
+    found = {}
+    for line in metrics_text.splitlines():
+        metric, _, value = line.rpartition(" ")
+        name = wanted.get(metric.split("{", 1)[0])
+        if name is not None:
+            found[name] = float(value)
+    return found
+
+
+async def _graph_counters(http: httpx.AsyncClient, served: Served) -> dict[str, float]:
+    if served.metrics_url is None:
+        return {}
+    try:
+        return graph_counters((await http.get(served.metrics_url)).text)
+    except httpx.HTTPError:
+        return {}
+
+
 ROUND_PASSES = 4
 ROUND = ROUND_PASSES * len(PROMPTS)
 """Requests in one round of a row: the prompt set four times over. With fewer, the end of each
@@ -228,6 +265,8 @@ class Round:
     results: list[tuple[int, Stream]]
     wall: float
     rss: float
+    graph: dict[str, float] = field(default_factory=dict)
+    """What the server's graph ran during the round (GRAPH_COUNTERS' growth), when it says."""
 
 
 async def measure_round(served: Served, streams: int, max_tokens: int, first: int) -> Round:
@@ -244,14 +283,27 @@ async def measure_round(served: Served, streams: int, max_tokens: int, first: in
             results.append((i, await served.send(http, i, max_tokens)))
 
     async with httpx.AsyncClient(timeout=httpx.Timeout(600, connect=10)) as http:
+        before = await _graph_counters(http, served)
         start = time.perf_counter()
         await asyncio.gather(*(client(http) for _ in range(streams)))
         wall = time.perf_counter() - start
+        after = await _graph_counters(http, served)
     try:
         rss = served.peak_rss_mb()
     except OSError:
         rss = float("nan")
-    return Round(results, wall, rss)
+    graph = {k: after[k] - before[k] for k in GRAPH_COUNTERS if k in before and k in after}
+    return Round(results, wall, rss, graph)
+
+
+def _graph_shares(rounds: list[Round]) -> dict[str, float]:
+    """The prompts' share of the graph's time, and rows a decoding step, over the rounds."""
+    total = {k: sum(r.graph.get(k, 0.0) for r in rounds) for k in GRAPH_COUNTERS}
+    busy, steps = total["prompt_seconds"] + total["decode_seconds"], total["decode_steps"]
+    return {
+        "prompt_share": total["prompt_seconds"] / busy if busy > 0 else float("nan"),
+        "rows_per_step": total["decode_rows"] / steps if steps > 0 else float("nan"),
+    }
 
 
 def summarize(served: Served, streams: int, rounds: list[Round]) -> dict[str, Any]:
@@ -274,6 +326,7 @@ def summarize(served: Served, streams: int, rounds: list[Round]) -> dict[str, An
         "burst_p95": _percentile(first_wave, 0.95),
         # the first round's: later ones follow bigger rows, whose KV pages stay resident
         "rss": rounds[0].rss if rounds else float("nan"),
+        **_graph_shares(rounds),
         "errors": sorted({r.error for _, r in results if not r.ok}),
     }
 
@@ -316,7 +369,8 @@ def _engine(args: argparse.Namespace, name: str, extra: list[str]) -> Served:
     base = f"http://127.0.0.1:{port}/v1"
     process = _start(command, f"http://127.0.0.1:{port}/health")
     model = httpx.get(f"{base}/models").json()["data"][0]["id"]
-    return Served(name, base, lambda http, i, n: openai_stream(http, base, model, i, n), process)
+    send = lambda http, i, n: openai_stream(http, base, model, i, n)  # noqa: E731
+    return Served(name, base, send, process, metrics_url=f"http://127.0.0.1:{port}/metrics")
 
 
 def _app(args: argparse.Namespace) -> Served:
@@ -373,6 +427,8 @@ def _table(rows: list[dict[str, Any]]) -> str:
         "max",
         "first N p95",
         "peak RSS MB",
+        "graph on prompts",
+        "rows a step",
     ]
     ones = {r["target"]: r["agg"] for r in rows if r["streams"] == 1}
     cells = []
@@ -388,6 +444,8 @@ def _table(rows: list[dict[str, Any]]) -> str:
                 f"{r['per_request']:.1f}",
                 *(f"{r[k]:.2f} s" for k in ("p50", "p95", "max", "burst_p95")),
                 f"{r['rss']:.0f}" if r["rss"] == r["rss"] else "-",
+                _figure(r.get("prompt_share"), "{:.0%}"),
+                _figure(r.get("rows_per_step"), "{:.2f}"),
             ]
         )
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
@@ -399,6 +457,10 @@ def _table(rows: list[dict[str, Any]]) -> str:
         return "| " + " | ".join(padded) + " |"
 
     return "\n".join([line(headers), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, cells)])
+
+
+def _figure(value: float | None, form: str) -> str:
+    return form.format(value) if value is not None and value == value else "-"
 
 
 async def _rows(served: Served, counts: list[int], max_tokens: int, repeats: int) -> list[dict[str, Any]]:

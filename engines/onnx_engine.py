@@ -116,6 +116,14 @@ class OnnxBackend(InProcessBackend):
         batch = len(graph.rows) - PARKED_ROWS if graph is not None else 1
         return OnnxEngine(loaded, batch), batch
 
+    def stats(self) -> dict[str, float]:
+        """The scheduler's gauges, plus what the batched graph has run (GraphWork's counters)."""
+        stats = super().stats()
+        engine = self.scheduler.engine if self.scheduler is not None else None
+        if isinstance(engine, OnnxEngine):
+            stats.update(engine.work.counters())
+        return stats
+
     def batch_size(self, bytes_per_token: int | None = None) -> int:
         """The batch: as asked, else as many rows as memory holds (:func:`rows_for_memory`) of a
         cache taking ``bytes_per_token`` (the graph's; None: MAX_BATCH)."""

@@ -146,6 +146,28 @@ class OnnxJob(Job):
 
 
 @dataclass
+class GraphWork:
+    """What the batched graph has run since the engine started, for /metrics: prompt runs and
+    decoding steps apart. A prompt token costs about what an added decoding row does, so with
+    many streams the prompts' share of the graph's time is a large part of where time goes."""
+
+    prompt_s: float = 0.0
+    prompt_tokens: int = 0
+    decode_s: float = 0.0
+    decode_steps: int = 0
+    decode_rows: int = 0
+
+    def counters(self) -> dict[str, float]:
+        return {
+            "graph_prompt_seconds": self.prompt_s,
+            "graph_prompt_tokens": float(self.prompt_tokens),
+            "graph_decode_seconds": self.decode_s,
+            "graph_decode_steps": float(self.decode_steps),
+            "graph_decode_rows": float(self.decode_rows),
+        }
+
+
+@dataclass
 class _Solo:
     generator: oga_native.Generator
     key: tuple[Any, ...] | None
@@ -163,6 +185,7 @@ class OnnxEngine:
         self.solo_pool: list[_Solo] = []
         self.prefill_token_s = 0.0
         """Seconds the last prefill run took per token fed (sizes runs while streams wait)."""
+        self.work = GraphWork()
 
     # --- admission ---------------------------------------------------------------------
 
@@ -292,6 +315,8 @@ class OnnxEngine:
         chunks = np.array([j.feed[:size] for j in jobs])
         logits = graph.run(first, chunks)
         self.prefill_token_s = graph.last_run_s / chunks.size
+        self.work.prompt_s += graph.last_run_s
+        self.work.prompt_tokens += int(chunks.size)
         produced = 0
         for i, job in enumerate(jobs):
             del job.feed[:size]
@@ -311,6 +336,9 @@ class OnnxEngine:
         for job in jobs:
             job.feed = []
         logits = graph.run(0, np.array(fed))
+        self.work.decode_s += graph.last_run_s
+        self.work.decode_steps += 1
+        self.work.decode_rows += d
         for i, job in enumerate(jobs):
             job.batch_steps += 1
             job.batch_rows += d

@@ -128,12 +128,24 @@ ENGINE_GAUGES = {
 }
 
 
+ENGINE_COUNTERS = {
+    "graph_prompt_seconds": ("graph_prompt_seconds_total", "Seconds the batched graph spent on prompts."),
+    "graph_prompt_tokens": ("graph_prompt_tokens_total", "Prompt tokens the batched graph was fed."),
+    "graph_decode_seconds": ("graph_decode_seconds_total", "Seconds the batched graph spent decoding."),
+    "graph_decode_steps": ("graph_decode_steps_total", "Decoding steps the batched graph ran."),
+    "graph_decode_rows": ("graph_decode_rows_total", "Rows (one token each) over all decoding steps."),
+}
+"""What an ONNX engine's batched graph has run (engines/onnx_jobs.py GraphWork): the prompts'
+share of its time, and rows a decoding step, between two scrapes (bench concurrency reads them)."""
+
+
 def engine_gauges(model: str, stats: dict[str, float]) -> str:
-    """Gauges an in-process scheduler reports about itself (Backend.stats())."""
+    """Gauges and counters an in-process scheduler reports about itself (Backend.stats())."""
     labels = f'model_name="{_escape(model)}"'
     lines = []
-    for key, (name, help_) in ENGINE_GAUGES.items():
-        if key in stats:
-            lines += [f"# HELP {PREFIX}{name} {help_}", f"# TYPE {PREFIX}{name} gauge"]
-            lines.append(f"{PREFIX}{name}{{{labels}}} {stats[key]!r}")
+    for kind, table in (("gauge", ENGINE_GAUGES), ("counter", ENGINE_COUNTERS)):
+        for key, (name, help_) in table.items():
+            if key in stats:
+                lines += [f"# HELP {PREFIX}{name} {help_}", f"# TYPE {PREFIX}{name} {kind}"]
+                lines.append(f"{PREFIX}{name}{{{labels}}} {stats[key]!r}")
     return "\n".join(lines) + "\n" if lines else ""

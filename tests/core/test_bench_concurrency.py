@@ -28,10 +28,51 @@ async def test_a_row_of_streams_through_an_openai_server() -> None:
     assert 0 < row["p50"] <= row["p95"] <= row["max"]
     assert 0 < row["burst_p95"] <= row["max"]
     assert row["rss"] != row["rss"]  # no process of its own: no RSS figure
+    assert row["prompt_share"] != row["prompt_share"]  # no /metrics asked: no graph figures
     assert len(backend.requests) == 64  # both rows' rounds
     # each request is new to the server: only the system prompt repeats
     questions = {r.messages[-1].content for r in backend.requests}
     assert len(questions) == 64
+
+
+class CountingGraph(ScriptedBackend):
+    """Reports graph counters the way the ONNX engine does, growing with every request: 0.03 s of
+    prompt (9 tokens) and 0.09 s of decoding (3 steps of 2 rows) each, after earlier work of
+    other proportions (a round's figures are what grew during it)."""
+
+    def stats(self) -> dict[str, float]:
+        n = float(len(self.requests))
+        return {
+            "graph_prompt_seconds": 5.0 + 0.03 * n,
+            "graph_prompt_tokens": 100 + 9 * n,
+            "graph_decode_seconds": 0.5 + 0.09 * n,
+            "graph_decode_steps": 7 + 3 * n,
+            "graph_decode_rows": 7 + 6 * n,
+        }
+
+
+async def test_the_engine_rows_say_where_its_graph_time_went() -> None:
+    backend = CountingGraph()
+    backend.enqueue(*(ScriptedReply(chunks=("a ", "b")) for _ in range(32)))
+    with ServerThread(create_app(backend, model_id="m", max_concurrency=2)) as server:
+        base = f"{server.base_url}/v1"
+        send = lambda h, i, n: concurrency.openai_stream(h, base, "m", i, n)  # noqa: E731
+        served = concurrency.Served("engine", base, send, None, metrics_url=f"{server.base_url}/metrics")
+        (row,) = await concurrency.measure_rows(served, [2], 4, repeats=1)
+    assert row["completed"] == "32/32"
+    assert row["prompt_share"] == pytest.approx(0.25)  # 0.03 of 0.12 s a request
+    assert row["rows_per_step"] == pytest.approx(2.0)
+    assert "25%" in concurrency._table([row]) and "2.00" in concurrency._table([row])
+
+
+def test_graph_counters_are_read_from_the_engines_metrics_page() -> None:
+    from serve.metrics import engine_gauges
+
+    stats = {"batch_size": 8.0, "graph_prompt_seconds": 1.75, "graph_decode_rows": 1948.0}
+    page = '# HELP x\nslm_engine:num_requests_running{model_name="m"} 3\n' + engine_gauges("m", stats)
+    assert "# TYPE slm_engine:graph_decode_rows_total counter" in page
+    assert concurrency.graph_counters(page) == {"prompt_seconds": 1.75, "decode_rows": 1948.0}
+    assert concurrency.graph_counters('vllm:num_requests_running{model_name="m"} 2.0\n') == {}
 
 
 async def test_the_rows_sample_as_asked(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -108,6 +149,8 @@ def test_the_table_and_the_verdict_name_the_targets(capsys) -> None:
     ]
     table = concurrency._table(rows)
     assert "2.60x" in table and "peak RSS MB" in table
+    cells = [c.strip() for c in table.splitlines()[2].split("|")]
+    assert "graph on prompts" in table and cells[-3:] == ["-", "-", ""]  # no counters: no figures
     assert concurrency._verdict(rows) == 0
     out = capsys.readouterr().out
     assert "4 streams: 2.60x" in out and "TTFT p95 0.90 s" in out and "98.0%" in out

@@ -97,15 +97,16 @@ class Recorded:
 
 
 def run_together(
-    loaded: LoadedModel, recorded: list[Recorded], *, fresh: bool = True
+    loaded: LoadedModel, recorded: list[Recorded], *, fresh: bool = True, engine: OnnxEngine | None = None
 ) -> tuple[list[tuple[int, int]], int]:
     """Admit the jobs at once and step until all are done (FRESH: into empty rows, each prompt
-    fed whole): the shape of every graph run on the way, and how many were decoding steps."""
+    fed whole) on ENGINE (default: a new one): the shape of every graph run on the way, and how
+    many were decoding steps."""
     graph = loaded.graph
     assert graph is not None
     for row in graph.rows if fresh else ():
         row.tokens.clear()
-    engine = OnnxEngine(loaded, len(graph.rows))
+    engine = engine or OnnxEngine(loaded, len(graph.rows))
     jobs = [r.job for r in recorded]
     shapes: list[tuple[int, int]] = []
     decode_steps = 0
@@ -158,6 +159,22 @@ def test_prompts_arriving_together_are_prefilled_together_and_answer_as_alone(lo
     # no padding: each prompt token is fed once, then each generated token but the last
     answered = sum(r.job.answer.produced for r in together if r.job.answer is not None)
     assert sum(rows * tokens for rows, tokens in shapes) == sum(feeds) + answered - len(together)
+
+
+def test_the_engine_counts_what_its_graph_ran(loaded: LoadedModel) -> None:
+    """GraphWork (what /metrics and bench concurrency report): prompt runs and decoding steps
+    apart, each with the graph's own time."""
+    assert loaded.graph is not None
+    engine = OnnxEngine(loaded, len(loaded.graph.rows))
+    recorded = [Recorded(loaded, system, prompt, 6) for system, prompt in ARRIVING_TOGETHER[:4]]
+    shapes, decode_steps = run_together(loaded, recorded, engine=engine)
+    work = engine.work
+    prompt_runs = [(rows, tokens) for rows, tokens in shapes if tokens > 1]
+    assert work.prompt_tokens == sum(rows * tokens for rows, tokens in prompt_runs) > 0
+    assert work.decode_steps == decode_steps == len(shapes) - len(prompt_runs)
+    assert work.decode_rows == sum(rows for rows, tokens in shapes if tokens == 1)
+    assert work.prompt_s > 0 and work.decode_s > 0
+    assert engine.work.counters()["graph_decode_rows"] == work.decode_rows
 
 
 def test_long_prompts_of_different_lengths_share_their_full_chunks(loaded: LoadedModel) -> None:
@@ -239,7 +256,11 @@ async def test_thirty_two_concurrent_requests_all_complete_with_full_answers(bac
         assert metrics.completion_tokens == 16 or metrics.finish_reason == "stop"
         if prompt in alone:
             assert text == alone[prompt][0]
-    assert backend.stats()["running"] == 0 and backend.stats()["queued"] == 0
+    stats = backend.stats()
+    assert stats["running"] == 0 and stats["queued"] == 0
+    # what the graph ran, for /metrics: every answer's tokens but each one's first came from a step
+    assert stats["graph_decode_rows"] >= sum(m.completion_tokens - 1 for _, m in results)
+    assert stats["graph_prompt_tokens"] > 0 and stats["graph_decode_seconds"] > 0
 
 
 async def test_a_request_arriving_while_eight_stream_joins_them_at_once(backend: OnnxBackend) -> None:
