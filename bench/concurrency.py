@@ -247,7 +247,7 @@ async def _graph_counters(http: httpx.AsyncClient, served: Served) -> dict[str, 
         return {}
     try:
         return graph_counters((await http.get(served.metrics_url)).text)
-    except httpx.HTTPError:
+    except (httpx.HTTPError, ValueError):  # unreachable, or not numbers: no figures, not a failed run
         return {}
 
 
@@ -366,11 +366,17 @@ def _engine(args: argparse.Namespace, name: str, extra: list[str]) -> Served:
     command = [sys.executable, "-m", "app", "engine", "--port", str(port), "--log-level", "warning", *extra]
     command += ["--model", args.model] if args.model else []
     command += ["--home", str(model_home_of(args))] if model_home_of(args) else []
-    base = f"http://127.0.0.1:{port}/v1"
-    process = _start(command, f"http://127.0.0.1:{port}/health")
+    root = f"http://127.0.0.1:{port}"
+    base = f"{root}/v1"
+    process = _start(command, f"{root}/health")
     model = httpx.get(f"{base}/models").json()["data"][0]["id"]
-    send = lambda http, i, n: openai_stream(http, base, model, i, n)  # noqa: E731
-    return Served(name, base, send, process, metrics_url=f"http://127.0.0.1:{port}/metrics")
+    return Served(
+        name,
+        base,
+        lambda h, i, n: openai_stream(h, base, model, i, n),
+        process,
+        metrics_url=f"{root}/metrics",
+    )
 
 
 def _app(args: argparse.Namespace) -> Served:

@@ -120,7 +120,7 @@ class OnnxBackend(InProcessBackend):
         """The scheduler's gauges, plus what the batched graph has run (GraphWork's counters)."""
         stats = super().stats()
         engine = self.scheduler.engine if self.scheduler is not None else None
-        if isinstance(engine, OnnxEngine):
+        if isinstance(engine, OnnxEngine) and engine.loaded.graph is not None:  # else nothing batches
             stats.update(engine.work.counters())
         return stats
 

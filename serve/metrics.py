@@ -130,7 +130,10 @@ ENGINE_GAUGES = {
 
 ENGINE_COUNTERS = {
     "graph_prompt_seconds": ("graph_prompt_seconds_total", "Seconds the batched graph spent on prompts."),
-    "graph_prompt_tokens": ("graph_prompt_tokens_total", "Prompt tokens the batched graph was fed."),
+    "graph_prompt_tokens": (
+        "graph_prompt_tokens_total",
+        "Prompt tokens fed in prompt runs (a prompt's last token, fed with a decoding step, is a row there).",
+    ),
     "graph_decode_seconds": ("graph_decode_seconds_total", "Seconds the batched graph spent decoding."),
     "graph_decode_steps": ("graph_decode_steps_total", "Decoding steps the batched graph ran."),
     "graph_decode_rows": ("graph_decode_rows_total", "Rows (one token each) over all decoding steps."),
@@ -139,7 +142,7 @@ ENGINE_COUNTERS = {
 share of its time, and rows a decoding step, between two scrapes (bench concurrency reads them)."""
 
 
-def engine_gauges(model: str, stats: dict[str, float]) -> str:
+def engine_metrics(model: str, stats: dict[str, float]) -> str:
     """Gauges and counters an in-process scheduler reports about itself (Backend.stats())."""
     labels = f'model_name="{_escape(model)}"'
     lines = []

@@ -62,7 +62,7 @@ from serve.errors import (
     problem_from_backend,
 )
 from serve.generation import ClientGone, Generation, SlotQueue, unless_disconnected
-from serve.metrics import ServerMetrics, engine_gauges
+from serve.metrics import ServerMetrics, engine_metrics
 from serve.protocol import (
     SSE_DONE,
     ChunkWriter,
@@ -147,7 +147,7 @@ class EngineServer:
 
     async def prometheus(self, request: Request) -> Response:
         stats = getattr(self.backend, "stats", None)
-        body = self.metrics.render() + (engine_gauges(self.model_id, stats()) if stats else "")
+        body = self.metrics.render() + (engine_metrics(self.model_id, stats()) if stats else "")
         return PlainTextResponse(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     # --- shared ---------------------------------------------------------------------------

@@ -66,10 +66,13 @@ async def test_the_engine_rows_say_where_its_graph_time_went() -> None:
 
 
 def test_graph_counters_are_read_from_the_engines_metrics_page() -> None:
-    from serve.metrics import engine_gauges
+    from engines.onnx_jobs import GraphWork
+    from serve.metrics import ENGINE_COUNTERS, engine_metrics
+
+    assert set(GraphWork().counters()) == set(ENGINE_COUNTERS)  # every count the engine keeps is shown
 
     stats = {"batch_size": 8.0, "graph_prompt_seconds": 1.75, "graph_decode_rows": 1948.0}
-    page = '# HELP x\nslm_engine:num_requests_running{model_name="m"} 3\n' + engine_gauges("m", stats)
+    page = '# HELP x\nslm_engine:num_requests_running{model_name="m"} 3\n' + engine_metrics("m", stats)
     assert "# TYPE slm_engine:graph_decode_rows_total counter" in page
     assert concurrency.graph_counters(page) == {"prompt_seconds": 1.75, "decode_rows": 1948.0}
     assert concurrency.graph_counters('vllm:num_requests_running{model_name="m"} 2.0\n') == {}

@@ -97,16 +97,21 @@ class Recorded:
 
 
 def run_together(
-    loaded: LoadedModel, recorded: list[Recorded], *, fresh: bool = True, engine: OnnxEngine | None = None
+    loaded: LoadedModel,
+    recorded: list[Recorded],
+    *,
+    fresh: bool = True,
+    engine: OnnxEngine | None = None,
+    run_times: list[float] | None = None,
 ) -> tuple[list[tuple[int, int]], int]:
     """Admit the jobs at once and step until all are done (FRESH: into empty rows, each prompt
     fed whole) on ENGINE (default: a new one): the shape of every graph run on the way, and how
-    many were decoding steps."""
+    many were decoding steps; RUN_TIMES gets each run's time in onnxruntime."""
     graph = loaded.graph
     assert graph is not None
     for row in graph.rows if fresh else ():
         row.tokens.clear()
-    engine = engine or OnnxEngine(loaded, len(graph.rows))
+    engine = engine if engine is not None else OnnxEngine(loaded, len(graph.rows))
     jobs = [r.job for r in recorded]
     shapes: list[tuple[int, int]] = []
     decode_steps = 0
@@ -114,7 +119,10 @@ def run_together(
 
     def run(first_row: int, ids: np.ndarray) -> np.ndarray:
         shapes.append(ids.shape)
-        return real_run(first_row, ids)
+        logits = real_run(first_row, ids)
+        if run_times is not None:
+            run_times.append(graph.last_run_s)
+        return logits
 
     def decode(*args: object) -> int:
         nonlocal decode_steps
@@ -128,7 +136,7 @@ def run_together(
         while not all(j.done for j in jobs):
             engine.step(list(jobs))
     finally:
-        del graph.run  # the class's own again
+        del graph.run, engine._decode  # the classes' own again
         for job in jobs:
             engine.release(job)
     return shapes, decode_steps
@@ -167,12 +175,15 @@ def test_the_engine_counts_what_its_graph_ran(loaded: LoadedModel) -> None:
     assert loaded.graph is not None
     engine = OnnxEngine(loaded, len(loaded.graph.rows))
     recorded = [Recorded(loaded, system, prompt, 6) for system, prompt in ARRIVING_TOGETHER[:4]]
-    shapes, decode_steps = run_together(loaded, recorded, engine=engine)
+    times: list[float] = []
+    shapes, decode_steps = run_together(loaded, recorded, engine=engine, run_times=times)
     work = engine.work
-    prompt_runs = [(rows, tokens) for rows, tokens in shapes if tokens > 1]
+    prompt_runs = [(rows, tokens) for rows, tokens in shapes if tokens > 1]  # a prompt run feeds 2+
     assert work.prompt_tokens == sum(rows * tokens for rows, tokens in prompt_runs) > 0
     assert work.decode_steps == decode_steps == len(shapes) - len(prompt_runs)
     assert work.decode_rows == sum(rows for rows, tokens in shapes if tokens == 1)
+    prompt_s = sum(t for t, (_, tokens) in zip(times, shapes, strict=True) if tokens > 1)
+    assert work.prompt_s == pytest.approx(prompt_s) and work.decode_s == pytest.approx(sum(times) - prompt_s)
     assert work.prompt_s > 0 and work.decode_s > 0
     assert engine.work.counters()["graph_decode_rows"] == work.decode_rows
 
