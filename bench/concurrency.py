@@ -45,8 +45,10 @@ from typing import Any
 
 import httpx
 
+from backends.vllm import prometheus_totals
 from bench.prompts import PROMPTS, SYSTEM
 from runtime.settings import model_home_of
+from serve.metrics import ENGINE_COUNTERS, PREFIX
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -226,20 +228,13 @@ class Served:
             self.process.wait(timeout=15)
 
 
-GRAPH_COUNTERS = ("prompt_seconds", "prompt_tokens", "decode_seconds", "decode_steps", "decode_rows")
-"""The engine server's slm_engine:graph_<name>_total counters (serve/metrics.py ENGINE_COUNTERS)."""
-
-
 def graph_counters(metrics_text: str) -> dict[str, float]:
-    """The graph counters from a /metrics page (Prometheus text); none for a server without them."""
-    wanted = {f"slm_engine:graph_{name}_total": name for name in GRAPH_COUNTERS}
-    found = {}
-    for line in metrics_text.splitlines():
-        metric, _, value = line.rpartition(" ")
-        name = wanted.get(metric.split("{", 1)[0])
-        if name is not None:
-            found[name] = float(value)
-    return found
+    """The engine's graph counters (serve/metrics.py ENGINE_COUNTERS, by their stats keys) from a
+    /metrics page; none for a server without them."""
+    totals = prometheus_totals(metrics_text.splitlines())
+    return {
+        key: totals[PREFIX + name] for key, (name, _) in ENGINE_COUNTERS.items() if PREFIX + name in totals
+    }
 
 
 async def _graph_counters(http: httpx.AsyncClient, served: Served) -> dict[str, float]:
@@ -247,7 +242,7 @@ async def _graph_counters(http: httpx.AsyncClient, served: Served) -> dict[str, 
         return {}
     try:
         return graph_counters((await http.get(served.metrics_url)).text)
-    except (httpx.HTTPError, ValueError):  # unreachable, or not numbers: no figures, not a failed run
+    except httpx.HTTPError:  # unreachable: no figures, not a failed run
         return {}
 
 
@@ -266,7 +261,7 @@ class Round:
     wall: float
     rss: float
     graph: dict[str, float] = field(default_factory=dict)
-    """What the server's graph ran during the round (GRAPH_COUNTERS' growth), when it says."""
+    """What the server's graph ran during the round (its counters' growth), when it says."""
 
 
 async def measure_round(served: Served, streams: int, max_tokens: int, first: int) -> Round:
@@ -292,17 +287,18 @@ async def measure_round(served: Served, streams: int, max_tokens: int, first: in
         rss = served.peak_rss_mb()
     except OSError:
         rss = float("nan")
-    graph = {k: after[k] - before[k] for k in GRAPH_COUNTERS if k in before and k in after}
+    graph = {k: after[k] - before[k] for k in after.keys() & before.keys()}
     return Round(results, wall, rss, graph)
 
 
 def _graph_shares(rounds: list[Round]) -> dict[str, float]:
     """The prompts' share of the graph's time, and rows a decoding step, over the rounds."""
-    total = {k: sum(r.graph.get(k, 0.0) for r in rounds) for k in GRAPH_COUNTERS}
-    busy, steps = total["prompt_seconds"] + total["decode_seconds"], total["decode_steps"]
+    total = {k: sum(r.graph.get(k, 0.0) for r in rounds) for k in ENGINE_COUNTERS}
+    prompt_s, steps = total["graph_prompt_seconds"], total["graph_decode_steps"]
+    busy = prompt_s + total["graph_decode_seconds"]
     return {
-        "prompt_share": total["prompt_seconds"] / busy if busy > 0 else float("nan"),
-        "rows_per_step": total["decode_rows"] / steps if steps > 0 else float("nan"),
+        "prompt_share": prompt_s / busy if busy > 0 else float("nan"),
+        "rows_per_step": total["graph_decode_rows"] / steps if steps > 0 else float("nan"),
     }
 
 

@@ -74,7 +74,7 @@ def test_graph_counters_are_read_from_the_engines_metrics_page() -> None:
     stats = {"batch_size": 8.0, "graph_prompt_seconds": 1.75, "graph_decode_rows": 1948.0}
     page = '# HELP x\nslm_engine:num_requests_running{model_name="m"} 3\n' + engine_metrics("m", stats)
     assert "# TYPE slm_engine:graph_decode_rows_total counter" in page
-    assert concurrency.graph_counters(page) == {"prompt_seconds": 1.75, "decode_rows": 1948.0}
+    assert concurrency.graph_counters(page) == {"graph_prompt_seconds": 1.75, "graph_decode_rows": 1948.0}
     assert concurrency.graph_counters('vllm:num_requests_running{model_name="m"} 2.0\n') == {}
 
 
