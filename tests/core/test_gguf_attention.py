@@ -211,6 +211,31 @@ def test_a_row_gives_the_same_bits_alone_and_in_a_batch(library: Path, op: str) 
         assert alone.tobytes() == batch[b : b + 1].tobytes()
 
 
+@pytest.mark.parametrize("rows", [1, 4], ids=["a-head-a-task", "heads-grouped"])
+def test_one_key_far_above_the_rest_is_found_at_any_position(library: Path, rows: int) -> None:
+    """The softmax's shift is the row's maximum score, found 8 lanes at a time: one cached key
+    scoring ~500 above the others, at each position of a 19-key row (both halves of a vector and
+    the tail), must take all the weight. A missed maximum overflows exp, so the output would be
+    NaN or far off, where other tests' scores of about 1 would hide it (softmax ignores a shift)."""
+    session = _session(library, "ours")
+    cos, sin = _rotary()
+    cached = 19
+    for spike in range(cached):
+        rng = np.random.default_rng(spike)
+        qkv, key, value, seqlens = _case(rng, [cached] * rows, 1)
+        query = qkv[0, 0, :HEAD].astype(np.float64)  # head 0 of row 0, rotated at its position
+        half = ROTARY // 2
+        a, b = query[:half], query[half:ROTARY]
+        c, s = cos[cached].astype(np.float64), sin[cached].astype(np.float64)
+        rotated = np.concatenate([a * c - b * s, b * c + a * s, query[ROTARY:]])
+        key[0, 0, spike] = (rotated * 100).astype(np.float32)
+        want, _, _ = _reference(qkv, key, value, seqlens)
+        out = _run_shared(session, qkv, key.copy(), value.copy(), seqlens)
+        assert np.isfinite(out).all()
+        np.testing.assert_allclose(out[0, 0, :HEAD], value[0, 0, spike], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(out, want, rtol=1e-4, atol=2e-5)
+
+
 def test_separate_present_buffers_get_the_cache_copied(library: Path) -> None:
     session = _session(library, "ours")
     rng = np.random.default_rng(11)
