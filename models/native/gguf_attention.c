@@ -208,12 +208,18 @@ static inline __attribute__((always_inline)) void mix_columns(const AttentionTas
     for (int j = 0; j < lanes; j++) _mm256_storeu_ps(out[g] + d0 + 8 * j, acc[g][j]);
 }
 
-/* Query heads FIRST .. FIRST+COUNT-1 of row B (one KV head between them): every query of this
- * call. Inlined per (COUNT, half) so the loops above unroll into registers. */
-static inline __attribute__((always_inline)) void group_queries(const AttentionTask *t, int64_t b, int64_t first,
-                                                               int count, int half) {
-  const int64_t h = t->head_size, total = (int64_t)t->seqlens[b] + 1, past = total - t->steps;
-  const int64_t kv = first / (t->heads / t->kv_heads);
+/* One task's share of a call: query heads FIRST .. FIRST+COUNT-1 of row B (one KV head between
+ * them), at steps S0 .. S1-1; its softmax weights go to COUNT scratch rows from SCRATCH. */
+typedef struct {
+  int64_t b, first, s0, s1;
+  float *scratch;
+} Part;
+
+/* Every query of a Part. Inlined per (COUNT, half) so the loops above unroll into registers. */
+static inline __attribute__((always_inline)) void group_queries(const AttentionTask *t, const Part *p, int count,
+                                                               int half) {
+  const int64_t h = t->head_size, b = p->b, past = (int64_t)t->seqlens[b] + 1 - t->steps;
+  const int64_t kv = p->first / (t->heads / t->kv_heads);
   const int64_t at = (b * t->kv_heads + kv) * t->length * h;
   /* count * lanes sums in registers, at most 12 of the 16: a group of 3 heads takes 4 lanes (32
    * columns a pass). With 2 lanes its 6 sums waited on the multiply-add latency (each adds one
@@ -221,13 +227,13 @@ static inline __attribute__((always_inline)) void group_queries(const AttentionT
    * order, so the bits are the same. */
   const int lanes = count == 1 ? 8 : 4;
   float q[MAX_GROUP][MAX_HEAD];
-  for (int64_t s = 0; s < t->steps; s++) {
+  for (int64_t s = p->s0; s < p->s1; s++) {
     const int64_t seen = past + s + 1; /* causal: positions 0 .. past+s */
     float *weights[MAX_GROUP], *out[MAX_GROUP];
     for (int g = 0; g < count; g++) {
-      rotate(t, t->qkv + (b * t->steps + s) * width(t) + (first + g) * h, past + s, q[g]);
-      weights[g] = t->scratch + (b * t->heads + first + g) * t->scratch_stride;
-      out[g] = t->out + ((b * t->steps + s) * t->heads + first + g) * h;
+      rotate(t, t->qkv + (b * t->steps + s) * width(t) + (p->first + g) * h, past + s, q[g]);
+      weights[g] = p->scratch + g * t->scratch_stride;
+      out[g] = t->out + ((b * t->steps + s) * t->heads + p->first + g) * h;
     }
     score_group(t, t->key, at, seen, q, count, half, weights);
     for (int g = 0; g < count; g++) softmax(weights[g], seen);
@@ -238,32 +244,53 @@ static inline __attribute__((always_inline)) void group_queries(const AttentionT
 }
 
 /* group_queries with COUNT and the cache's type as constants (one inlined copy each). */
-static void group_task(const AttentionTask *t, int64_t b, int64_t first, int count) {
+static void group_task(const AttentionTask *t, const Part *p, int count) {
   switch (2 * (count < MAX_GROUP ? count : MAX_GROUP) + (t->half != 0)) {
-    case 2: group_queries(t, b, first, 1, 0); break;
-    case 3: group_queries(t, b, first, 1, 1); break;
-    case 4: group_queries(t, b, first, 2, 0); break;
-    case 5: group_queries(t, b, first, 2, 1); break;
-    case 6: group_queries(t, b, first, 3, 0); break;
-    default: group_queries(t, b, first, 3, 1); break;
+    case 2: group_queries(t, p, 1, 0); break;
+    case 3: group_queries(t, p, 1, 1); break;
+    case 4: group_queries(t, p, 2, 0); break;
+    case 5: group_queries(t, p, 2, 1); break;
+    case 6: group_queries(t, p, 3, 0); break;
+    default: group_queries(t, p, 3, 1); break;
   }
 }
 
-/* Heads a task takes: the query heads of one KV head (the largest divisor of the group up to
- * MAX_GROUP) when the call has rows enough to keep the threads busy, else one head each (a
- * single decoding row has only kv_heads groups). */
-static int64_t heads_per_task(const AttentionTask *t) {
-  const int64_t group = t->heads / t->kv_heads;
-  if (t->batch * t->kv_heads < 8) return 1;
-  for (int64_t per = MAX_GROUP; per > 1; per--)
-    if (group % per == 0) return per;
-  return 1;
+/* How a call is cut into tasks: PER query heads and up to STEPS_PER_TASK steps a task, in CHUNKS
+ * step ranges. The query heads of one KV head go together (the largest divisor of the group up
+ * to MAX_GROUP) when there are tasks enough to keep the threads busy: rows x KV heads x step
+ * ranges >= 8. Else one head a task, all its steps (a single decoding row has only kv_heads
+ * groups). A prompt chunk of 64 tokens on one row thus takes 3 groups x 8 step ranges: each
+ * widened key and value feeds 3 heads, where it used to be a head a task. Every query's
+ * arithmetic is the same however the call is cut. */
+enum { STEPS_PER_TASK = 8 };
+typedef struct {
+  int64_t per, chunks;
+} Split;
+
+static Split split_of(const AttentionTask *t) {
+  const int64_t group = t->heads / t->kv_heads, chunks = (t->steps + STEPS_PER_TASK - 1) / STEPS_PER_TASK;
+  if (t->batch * t->kv_heads * chunks >= 8)
+    for (int64_t per = MAX_GROUP; per > 1; per--)
+      if (group % per == 0) return (Split){per, chunks};
+  return (Split){1, 1};
 }
 
-size_t attention_tasks(const AttentionTask *t) { return (size_t)(t->batch * t->heads / heads_per_task(t)); }
+size_t attention_tasks(const AttentionTask *t) {
+  const Split split = split_of(t);
+  return (size_t)(t->batch * t->heads / split.per * split.chunks);
+}
+
+size_t attention_scratch_floats(const AttentionTask *t) {
+  return attention_tasks(t) * (size_t)split_of(t).per * (size_t)t->scratch_stride;
+}
 
 void attention_head(void *task, size_t index) {
   const AttentionTask *t = (const AttentionTask *)task;
-  const int64_t per = heads_per_task(t), tasks_per_row = t->heads / per;
-  group_task(t, (int64_t)index / tasks_per_row, (int64_t)index % tasks_per_row * per, (int)per);
+  const Split split = split_of(t);
+  const int64_t chunk = (int64_t)index % split.chunks, rest = (int64_t)index / split.chunks;
+  const int64_t tasks_per_row = t->heads / split.per, s0 = split.chunks == 1 ? 0 : chunk * STEPS_PER_TASK;
+  const int64_t s1 = split.chunks == 1 ? t->steps : (s0 + STEPS_PER_TASK < t->steps ? s0 + STEPS_PER_TASK : t->steps);
+  const Part part = {rest / tasks_per_row, rest % tasks_per_row * split.per, s0, s1,
+                     t->scratch + (int64_t)index * split.per * t->scratch_stride};
+  group_task(t, &part, (int)split.per);
 }

@@ -19,7 +19,7 @@ typedef struct {
   const float *cos, *sin; /* [positions, rotary / 2] */
   void *key, *value;      /* the cache, [B, kv_heads, length, head_size]: float, or IEEE half */
   float *out;             /* [B, S, heads * head_size] */
-  float *scratch;         /* B * heads * scratch_stride floats: each head's softmax weights */
+  float *scratch;         /* attention_scratch_floats(): each task's softmax weights */
   int64_t scratch_stride; /* at least the longest row + 8 */
   int64_t batch, steps, heads, kv_heads, head_size, rotary, positions, length;
   float scale;
@@ -31,12 +31,15 @@ typedef struct {
 const char *attention_problem(const AttentionTask *t);
 /* Rotate the new keys and write them and the new values into the cache (before any head runs). */
 void attention_store(const AttentionTask *t);
-/* Task INDEX of attention_tasks(t): every query of one or more query heads of one row. With rows
- * x kv_heads >= 8, a task takes the query heads that share a KV head (up to 3), so each cached
- * element is widened from float16 once for all of them; else one head a task, so that a single
- * row still spreads over the threads. A head's arithmetic is the same either way (a row gives
- * the same bits alone and in a batch). Tasks write disjoint outputs. */
+/* Task INDEX of attention_tasks(t): the queries of one or more query heads of one row, all its
+ * steps or a range of them. With rows x kv_heads x step ranges (8 steps each) >= 8, a task takes
+ * the query heads that share a KV head (up to 3), so each cached element is widened from float16
+ * once for all of them; else one head a task, every step, so that a single decoding row still
+ * spreads over the threads. A query's arithmetic is the same either way (a row gives the same
+ * bits alone and in a batch). Tasks write disjoint outputs. */
 size_t attention_tasks(const AttentionTask *t);
 void attention_head(void *task, size_t index);
+/* Floats of t->scratch the tasks use (each its own rows of scratch_stride). */
+size_t attention_scratch_floats(const AttentionTask *t);
 
 #endif

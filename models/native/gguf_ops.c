@@ -395,7 +395,7 @@ static OrtStatus *compute_attention(void *state, OrtKernelContext *ctx) {
           memcpy((char *)out[i] + (size_t)((b * kv_heads + j) * length * h) * cell,
                  (const char *)data[i] + (size_t)((b * kv_heads + j) * dims[1][2] * h) * cell,
                  (size_t)((seqlens[b] + 1 - steps) * h) * cell);
-  task.scratch = (float *)malloc((size_t)(batch * kernel->heads * stride) * sizeof(float));
+  task.scratch = (float *)malloc(attention_scratch_floats(&task) * sizeof(float));
   if (task.scratch == NULL) return attention_fail("out of memory for the softmax weights");
   attention_store(&task);
   OrtStatus *status = API(KernelContext_ParallelFor)(ctx, attention_head, attention_tasks(&task), 0, &task);

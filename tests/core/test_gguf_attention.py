@@ -144,8 +144,17 @@ def _case(rng: np.random.Generator, lengths: list[int], steps: int):
 
 @pytest.mark.parametrize(
     ("lengths", "steps"),
-    [([5, 17, 0, 40], 1), ([3, 33], 1), ([20], 7), ([0], 9), ([1], 1), ([30], 18)],
-    ids=["decode-4-rows", "decode-2-rows", "chunk-on-cache", "first-prompt", "second-token", "long-chunk"],
+    [([5, 17, 0, 40], 1), ([3, 33], 1), ([20], 7), ([0], 9), ([1], 1), ([30], 18), ([5], 37), ([0, 0], 20)],
+    ids=[
+        "decode-4-rows",
+        "decode-2-rows",
+        "chunk-on-cache",
+        "first-prompt",
+        "second-token",
+        "long-chunk",
+        "chunk-in-step-ranges",
+        "two-chunks-in-step-ranges",
+    ],
 )
 def test_it_computes_what_group_query_attention_computes(
     library: Path, lengths: list[int], steps: int
@@ -234,6 +243,21 @@ def test_one_key_far_above_the_rest_is_found_at_any_position(library: Path, rows
         assert np.isfinite(out).all()
         np.testing.assert_allclose(out[0, 0, :HEAD], value[0, 0, spike], rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(out, want, rtol=1e-4, atol=2e-5)
+
+
+@pytest.mark.parametrize("op", ["ours", "ours16"])
+def test_a_prompt_chunk_gives_the_bits_of_its_tokens_fed_one_at_a_time(library: Path, op: str) -> None:
+    """37 tokens in one call are cut into step ranges with a KV head's query heads together; one
+    token a call is a head a task. Each query's arithmetic must not depend on which."""
+    session = _session(library, op)
+    qkv, key, value, seqlens = _case(np.random.default_rng(3), [4], 37)
+    if op == "ours16":
+        key, value = key.astype(np.float16), value.astype(np.float16)
+    whole = _run_shared(session, qkv, key.copy(), value.copy(), seqlens)
+    for s in range(37):
+        seen = np.array([4 + s], np.int32)  # 4 cached, then the tokens before s
+        one = _run_shared(session, qkv[:, s : s + 1], key, value, seen)  # KEY, VALUE grow in place
+        assert one.tobytes() == whole[:, s : s + 1].tobytes(), f"token {s}"
 
 
 def test_separate_present_buffers_get_the_cache_copied(library: Path) -> None:

@@ -300,3 +300,35 @@ def test_the_kernels_under_address_and_undefined_behaviour_sanitizers(tmp_path: 
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "cases 25" in proc.stdout
     assert "runtime error" not in proc.stderr  # UBSan's report line
+
+
+@pytest.mark.slow
+def test_the_attention_op_under_address_and_undefined_behaviour_sanitizers(tmp_path: Path) -> None:
+    """Decoding rows, prompt chunks cut into step ranges (each task its own softmax scratch) and
+    both cache types, through onnxruntime, on the sanitizer build."""
+    pytest.importorskip("onnx")
+    asan = _runtime("libasan.so")
+    if asan is None:
+        pytest.skip("this compiler has no AddressSanitizer runtime (libasan.so)")
+    path = native_ops.build_library(tmp_path, sanitize=True)
+    code = (
+        "from pathlib import Path; import tests.core.test_gguf_attention as t; "
+        f"lib = Path({str(path)!r}); "
+        "[t.test_a_prompt_chunk_gives_the_bits_of_its_tokens_fed_one_at_a_time(lib, op) "
+        "for op in ('ours', 'ours16')]; "
+        "[t.test_it_computes_what_group_query_attention_computes(lib, n, s) "
+        "for n, s in (([5], 37), ([0, 0], 20), ([5, 17, 0, 40], 1), ([30], 18))]; "
+        "print('attention ok')"
+    )
+    env = {
+        **os.environ,
+        "LD_PRELOAD": asan,
+        "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1",
+        "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=Path(__file__).parents[2]
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "attention ok" in proc.stdout
+    assert "runtime error" not in proc.stderr
