@@ -126,8 +126,8 @@ static inline __m256 load8(const void *cache, int64_t at, int half) {
  * cache, which stays cached), and a head's values are a short stream (16 KB at 128 tokens) that
  * was only asked for once its softmax was done. One-off harness (30 layers' caches, two threads
  * taking tasks from a shared counter one at a time; AMD EPYC Zen 3, five alternations): 4 rows x
- * 128 tokens 7% less time, 8 x 128 20%, 8 x 256 31%. A task of one head (fewer than 8 rows x KV
- * heads: one or two rows of SmolLM2) ran slower with it, so it does not ask; asking for the next
+ * 128 tokens 7% less time, 8 x 128 20%, 8 x 256 31%. A task of one head (split_of: one or two
+ * decoding rows of SmolLM2) ran slower with it, so it does not ask; asking for the next
  * task's keys as well gained nothing (the other thread often runs that task). Prefetches never
  * fault. */
 static inline __attribute__((always_inline)) void score_group(const AttentionTask *t, const void *cache, int64_t at,
@@ -166,11 +166,11 @@ static inline __attribute__((always_inline)) void score_group(const AttentionTas
 }
 
 /* weights[0..n) = softmax(scores) in place; the buffer has room for n rounded up to 8.
- * The maximum is taken 8 lanes at a time: a scalar running maximum is a chain of dependent
- * compares, and over a long row it cost more than the exponentials (a 64-token prompt chunk
- * into a row holding 1024 tokens: 16% less attention time without it; one-off harness, two
- * threads, AMD EPYC Zen 3). A maximum is exact
- * in any order; max_ps(x, most) returns MOST when x is NaN, as the scalar compare skipped it. */
+ * The maximum is taken 8 lanes at a time: the scalar running maximum it replaces was a chain of
+ * dependent compares that cost more than the exponentials over a long row (a 64-token prompt
+ * chunk into a row holding 1024 tokens took 16% less attention time with the vector one; one-off
+ * harness, two threads, AMD EPYC Zen 3). A maximum is exact in any order, and max_ps(x, most)
+ * returns MOST when x is NaN, as the scalar compare skipped it. */
 static void softmax(float *w, int64_t n) {
   const int64_t padded = (n + 7) / 8 * 8;
   for (int64_t i = n; i < padded; i++) w[i] = -INFINITY;
@@ -239,6 +239,10 @@ static inline __attribute__((always_inline)) void group_queries(const AttentionT
     for (int g = 0; g < count; g++) softmax(weights[g], seen);
     int64_t d0 = 0;
     for (; d0 + 8 * lanes <= h; d0 += 8 * lanes) mix_columns(t, t->value, at, seen, weights, count, half, d0, lanes, out);
+    if (lanes == 4 && d0 + 16 <= h) { /* a head of 48 or 80: 16 columns left, in one pass */
+      mix_columns(t, t->value, at, seen, weights, count, half, d0, 2, out);
+      d0 += 16;
+    }
     for (; d0 < h; d0 += 8) mix_columns(t, t->value, at, seen, weights, count, half, d0, 1, out);
   }
 }
@@ -255,29 +259,32 @@ static void group_task(const AttentionTask *t, const Part *p, int count) {
   }
 }
 
-/* How a call is cut into tasks: PER query heads and up to STEPS_PER_TASK steps a task, in CHUNKS
- * step ranges. The query heads of one KV head go together (the largest divisor of the group up
- * to MAX_GROUP) when there are tasks enough to keep the threads busy: rows x KV heads x step
- * ranges >= 8. Else one head a task, all its steps (a single decoding row has only kv_heads
- * groups). A prompt chunk of 64 tokens on one row thus takes 3 groups x 8 step ranges: each
- * widened key and value feeds 3 heads, where it used to be a head a task. Every query's
- * arithmetic is the same however the call is cut. */
-enum { STEPS_PER_TASK = 8 };
+/* How a call is cut into tasks: PER query heads and SPAN steps a task, RANGES step ranges. The
+ * query heads of one KV head go together (the largest divisor of the group up to MAX_GROUP, so
+ * they share each widened key and value) when that leaves tasks enough for the threads: rows x
+ * KV heads x step ranges >= 8, with ranges of 8 steps, at most MAX_RANGES of them (each task has
+ * its own softmax scratch, so the ranges bound what a long prompt in one call allocates). Else,
+ * and for a group with no such divisor, one head a task with all its steps: a single decoding
+ * row then still spreads over the threads. (SmolLM2-135M, a 64-token prompt chunk on one row: 3
+ * groups x 8 ranges.) Every query's arithmetic is the same however the call is cut. */
+enum { STEPS_PER_RANGE = 8, MAX_RANGES = 16 };
 typedef struct {
-  int64_t per, chunks;
+  int64_t per, ranges, span;
 } Split;
 
 static Split split_of(const AttentionTask *t) {
-  const int64_t group = t->heads / t->kv_heads, chunks = (t->steps + STEPS_PER_TASK - 1) / STEPS_PER_TASK;
-  if (t->batch * t->kv_heads * chunks >= 8)
+  const int64_t group = t->heads / t->kv_heads;
+  int64_t ranges = (t->steps + STEPS_PER_RANGE - 1) / STEPS_PER_RANGE;
+  ranges = ranges < MAX_RANGES ? ranges : MAX_RANGES;
+  if (t->batch * t->kv_heads * ranges >= 8)
     for (int64_t per = MAX_GROUP; per > 1; per--)
-      if (group % per == 0) return (Split){per, chunks};
-  return (Split){1, 1};
+      if (group % per == 0) return (Split){per, ranges, (t->steps + ranges - 1) / ranges};
+  return (Split){1, 1, t->steps};
 }
 
 size_t attention_tasks(const AttentionTask *t) {
   const Split split = split_of(t);
-  return (size_t)(t->batch * t->heads / split.per * split.chunks);
+  return (size_t)(t->batch * t->heads / split.per * split.ranges);
 }
 
 size_t attention_scratch_floats(const AttentionTask *t) {
@@ -287,10 +294,10 @@ size_t attention_scratch_floats(const AttentionTask *t) {
 void attention_head(void *task, size_t index) {
   const AttentionTask *t = (const AttentionTask *)task;
   const Split split = split_of(t);
-  const int64_t chunk = (int64_t)index % split.chunks, rest = (int64_t)index / split.chunks;
-  const int64_t tasks_per_row = t->heads / split.per, s0 = split.chunks == 1 ? 0 : chunk * STEPS_PER_TASK;
-  const int64_t s1 = split.chunks == 1 ? t->steps : (s0 + STEPS_PER_TASK < t->steps ? s0 + STEPS_PER_TASK : t->steps);
-  const Part part = {rest / tasks_per_row, rest % tasks_per_row * split.per, s0, s1,
+  const int64_t range = (int64_t)index % split.ranges, rest = (int64_t)index / split.ranges;
+  const int64_t groups = t->heads / split.per, s0 = range * split.span;
+  const int64_t s1 = s0 + split.span < t->steps ? s0 + split.span : t->steps;
+  const Part part = {rest / groups, rest % groups * split.per, s0, s1,
                      t->scratch + (int64_t)index * split.per * t->scratch_stride};
   group_task(t, &part, (int)split.per);
 }

@@ -32,11 +32,11 @@ const char *attention_problem(const AttentionTask *t);
 /* Rotate the new keys and write them and the new values into the cache (before any head runs). */
 void attention_store(const AttentionTask *t);
 /* Task INDEX of attention_tasks(t): the queries of one or more query heads of one row, all its
- * steps or a range of them. With rows x kv_heads x step ranges (8 steps each) >= 8, a task takes
- * the query heads that share a KV head (up to 3), so each cached element is widened from float16
- * once for all of them; else one head a task, every step, so that a single decoding row still
- * spreads over the threads. A query's arithmetic is the same either way (a row gives the same
- * bits alone and in a batch). Tasks write disjoint outputs. */
+ * steps or a range of them. With rows x kv_heads x step ranges (of 8 steps, at most 16 ranges)
+ * >= 8, a task takes the query heads that share a KV head (up to 3), so each cached element is
+ * widened from float16 once for all of them; else one head a task, every step, so that a single
+ * decoding row still spreads over the threads. A query's arithmetic is the same either way (a row
+ * gives the same bits alone and in a batch). Tasks write disjoint outputs. */
 size_t attention_tasks(const AttentionTask *t);
 void attention_head(void *task, size_t index);
 /* Floats of t->scratch the tasks use (each its own rows of scratch_stride). */

@@ -176,6 +176,27 @@ def test_it_computes_what_group_query_attention_computes(
     np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=2e-5)
 
 
+@pytest.mark.parametrize(
+    ("heads", "kv_heads", "head"),
+    [(8, 2, 48), (6, 2, 48), (5, 1, 32)],
+    ids=["twos-of-a-group-of-4", "threes-with-a-16-column-tail", "a-group-of-5-a-head-a-task"],
+)
+def test_other_head_shapes_compute_what_group_query_attention_computes(
+    library: Path, monkeypatch: pytest.MonkeyPatch, heads: int, kv_heads: int, head: int
+) -> None:
+    """The task split and the value passes for shapes other than SmolLM2's 3 heads of 64 a KV
+    head: two heads a task (a group of 4), heads whose columns leave 16 after the 32-column
+    passes, and a group with no divisor up to 3 (a head a task, all its steps; 8-column passes).
+    (onnxruntime's op takes head sizes that are multiples of 16 only.)"""
+    module = sys.modules[__name__]
+    for name, value in (("HEADS", heads), ("KV_HEADS", kv_heads), ("HEAD", head), ("ROTARY", head)):
+        monkeypatch.setattr(module, name, value)
+    monkeypatch.setattr(module, "WIDTH", (heads + 2 * kv_heads) * head)
+    for lengths, steps in (([5, 17, 0, 40], 1), ([5], 37)):
+        test_it_computes_what_group_query_attention_computes(library, lengths, steps)
+    test_a_prompt_chunk_gives_the_bits_of_its_tokens_fed_one_at_a_time(library, "ours16")
+
+
 @pytest.mark.parametrize(("lengths", "steps"), [([5, 17, 0, 40], 1), ([20], 7)])
 def test_rotary_over_part_of_each_head_leaves_the_rest_as_group_query_attention_does(
     library: Path, monkeypatch: pytest.MonkeyPatch, lengths: list[int], steps: int
@@ -223,9 +244,10 @@ def test_a_row_gives_the_same_bits_alone_and_in_a_batch(library: Path, op: str) 
 @pytest.mark.parametrize("rows", [1, 4], ids=["a-head-a-task", "heads-grouped"])
 def test_one_key_far_above_the_rest_is_found_at_any_position(library: Path, rows: int) -> None:
     """The softmax's shift is the row's maximum score, found 8 lanes at a time: one cached key
-    scoring ~500 above the others, at each position of a 19-key row (both halves of a vector and
-    the tail), must take all the weight. A missed maximum overflows exp, so the output would be
-    NaN or far off, where other tests' scores of about 1 would hide it (softmax ignores a shift)."""
+    scoring ~500 above the others, at each of the 19 cached positions of a 20-key row (both halves
+    of a vector and the tail), must take all the weight. A missed maximum overflows exp, so the
+    output would be NaN or far off, where other tests' scores of about 1 would hide it (softmax
+    ignores a shift)."""
     session = _session(library, "ours")
     cos, sin = _rotary()
     cached = 19
@@ -255,8 +277,8 @@ def test_a_prompt_chunk_gives_the_bits_of_its_tokens_fed_one_at_a_time(library: 
         key, value = key.astype(np.float16), value.astype(np.float16)
     whole = _run_shared(session, qkv, key.copy(), value.copy(), seqlens)
     for s in range(37):
-        seen = np.array([4 + s], np.int32)  # 4 cached, then the tokens before s
-        one = _run_shared(session, qkv[:, s : s + 1], key, value, seen)  # KEY, VALUE grow in place
+        seqlens_k = np.array([4 + s], np.int32)  # 4 cached, then the tokens before s
+        one = _run_shared(session, qkv[:, s : s + 1], key, value, seqlens_k)  # KEY, VALUE grow in place
         assert one.tobytes() == whole[:, s : s + 1].tobytes(), f"token {s}"
 
 
