@@ -7,9 +7,10 @@ row, N clients start at the same moment and each sends its next request as soon 
 one has ended (as vLLM's benchmark does with --max-concurrency), so N streams are in flight until
 the round runs out.
 The rows' rounds are interleaved (1, 2, 4, 8 streams, then again), so the shared machine's drift
-falls on every row alike. (Measuring bursts of N prompts against a one-stream row of only the
-first prompt compared different work: short answers leave a burst decoding fewer rows at its
-tail, and that, not the engine, set the ratio.) Through
+falls on every row alike; the engine server and its Generator path run at the same time, their
+rounds interleaved too, as the one-stream target compares them. (Measuring bursts of N prompts
+against a one-stream row of only the first prompt compared different work: short answers leave a
+burst decoding fewer rows at its tail, and that, not the engine, set the ratio.) Through
   engine server   - `python -m app engine` in its own process, OpenAI streaming API;
   engine, Generator path - the same server with --no-batching: onnxruntime-genai's Generator,
                     one request at a time (the engine before batching), 1 stream: today's speed;
@@ -34,11 +35,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -332,11 +335,22 @@ async def measure_rows(
 ) -> list[dict[str, Any]]:
     """Every row's rounds, interleaved (1, 2, 4, 8 streams, then again): the machine's drift
     over a run then falls on every row alike, so the ratios between rows hold still."""
-    rounds: dict[int, list[Round]] = {n: [] for n in counts}
+    return await measure_together([(served, counts)], max_tokens, repeats)
+
+
+async def measure_together(
+    plan: list[tuple[Served, list[int]]], max_tokens: int, repeats: int
+) -> list[dict[str, Any]]:
+    """The rows of several servers, their rounds interleaved across all of them (each server's
+    rows, then the next server's, then again), so that the ratios between servers hold still too."""
+    rounds: dict[tuple[int, int], list[Round]] = {
+        (i, n): [] for i, (_, counts) in enumerate(plan) for n in counts
+    }
     for r in range(repeats):
-        for n in counts:
-            rounds[n].append(await measure_round(served, n, max_tokens, first=r * ROUND))
-    return [summarize(served, n, rounds[n]) for n in counts]
+        for i, (served, counts) in enumerate(plan):
+            for n in counts:
+                rounds[(i, n)].append(await measure_round(served, n, max_tokens, first=r * ROUND))
+    return [summarize(plan[i][0], n, taken) for (i, n), taken in rounds.items()]
 
 
 def _start(command: list[str], url: str) -> subprocess.Popen[bytes]:
@@ -465,10 +479,11 @@ def _figure(value: float | None, form: str) -> str:
     return form.format(value) if value is not None and value == value else "-"
 
 
-async def _rows(served: Served, counts: list[int], max_tokens: int, repeats: int) -> list[dict[str, Any]]:
+async def _rows(plan: list[tuple[Served, list[int]]], max_tokens: int, repeats: int) -> list[dict[str, Any]]:
     async with httpx.AsyncClient(timeout=600) as http:  # load, warm up, and cache the system prompt
-        await served.send(http, -1, 8)
-    return await measure_rows(served, counts, max_tokens, repeats)
+        for served, _ in plan:
+            await served.send(http, -1, 8)
+    return await measure_together(plan, max_tokens, repeats)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -489,27 +504,35 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     rows: list[dict[str, Any]] = []
-    plan: list[tuple[Any, list[int]]] = [
-        (lambda: _engine(args, "engine server", ["--concurrency", str(args.batch)]), counts),
-        (lambda: _engine(args, "engine, Generator path", ["--no-batching"]), [1]),
+    # groups of servers up at once, their rounds interleaved; the engine and its Generator path
+    # go together: the one-stream target is a ratio between them, and measured as rows minutes
+    # apart it moved by 20 points between runs of the same code
+    plan: list[list[tuple[Callable[[], Served], list[int]]]] = [
+        [
+            (lambda: _engine(args, "engine server", ["--concurrency", str(args.batch)]), counts),
+            (lambda: _engine(args, "engine, Generator path", ["--no-batching"]), [1]),
+        ]
     ]
     if not args.no_app:
-        plan.append((lambda: _app(args), counts))
+        plan.append([(lambda: _app(args), counts)])
     if args.llamacpp_url:
         base = args.llamacpp_url.rstrip("/")
         llama = Served(
             "llama.cpp server", base, lambda h, i, n: openai_stream(h, base, args.llamacpp_model, i, n), None
         )
-        plan.append((lambda: llama, counts))
+        plan.append([(lambda: llama, counts)])
     for url in args.peer:
-        plan.append((lambda url=url: _peer(url), counts))
-    for start, row_counts in plan:
-        served = start()
+        plan.append([(functools.partial(_peer, url), counts)])
+    for group in plan:
+        started: list[tuple[Served, list[int]]] = []
         try:
-            rows += asyncio.run(_rows(served, row_counts, args.max_tokens, args.repeats))
+            for start, row_counts in group:
+                started.append((start(), row_counts))
+            rows += asyncio.run(_rows(started, args.max_tokens, args.repeats))
         finally:
-            served.stop()
-        print(f"measured {served.name}", flush=True)
+            for served, _ in started:
+                served.stop()
+        print(f"measured {', '.join(served.name for served, _ in started)}", flush=True)
     from models.native_ops import machine_line
 
     print()

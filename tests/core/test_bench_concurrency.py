@@ -157,3 +157,36 @@ def test_the_table_and_the_verdict_name_the_targets(capsys) -> None:
     assert concurrency._verdict(rows) == 0
     out = capsys.readouterr().out
     assert "4 streams: 2.60x" in out and "TTFT p95 0.90 s" in out and "98.0%" in out
+
+
+async def test_two_servers_rounds_are_interleaved() -> None:
+    """The engine and its Generator path take turns round by round, so the drift of a shared
+    machine falls on both alike: each server's rounds alternate with the other's."""
+    order: list[str] = []
+    backends = {}
+    for name in ("a", "b"):
+        backend = ScriptedBackend(delay_s=0.001)
+        backend.enqueue(*(ScriptedReply(chunks=("x ", "y ")) for _ in range(96)))
+        backends[name] = backend
+    with (
+        ServerThread(create_app(backends["a"], model_id="m", max_concurrency=4)) as a,
+        ServerThread(create_app(backends["b"], model_id="m", max_concurrency=4)) as b,
+    ):
+
+        def served(name: str, url: str) -> concurrency.Served:
+            base = f"{url}/v1"
+
+            async def send(http: httpx.AsyncClient, i: int, n: int) -> concurrency.Stream:
+                if not order or order[-1] != name:
+                    order.append(name)
+                return await concurrency.openai_stream(http, base, "m", i, n)
+
+            return concurrency.Served(name, base, send, None)
+
+        rows = await concurrency.measure_together(
+            [(served("a", a.base_url), [1, 2]), (served("b", b.base_url), [1])], 4, repeats=2
+        )
+    assert [(r["target"], r["streams"]) for r in rows] == [("a", 1), ("a", 2), ("b", 1)]
+    assert order == ["a", "b", "a", "b"]  # a's two rows, b's row, then again
+    assert all(r["completed"] == "64/64" for r in rows)
+    assert len(backends["a"].requests) == 128 and len(backends["b"].requests) == 64
