@@ -102,32 +102,33 @@ def _run_shared(session: ort.InferenceSession, qkv, key, value, seqlens) -> np.n
     return out
 
 
+def _rotate(x: np.ndarray, pos: int) -> np.ndarray:
+    """Float64 rotate-half rotary of one head's vector X at position POS."""
+    cos, sin = (t.astype(np.float64) for t in _rotary())
+    half = ROTARY // 2
+    a, b, rest = x[:half], x[half:ROTARY], x[ROTARY:]
+    return np.concatenate([a * cos[pos] - b * sin[pos], b * cos[pos] + a * sin[pos], rest])
+
+
 def _reference(qkv, key, value, seqlens, half: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Float64: rotate-half rotary at each token's position, causal softmax(scale q.k) v; HALF
     rounds the keys and values it stores to float16 first."""
     store = (lambda x: x.astype(np.float16).astype(np.float64)) if half else (lambda x: x)
-    cos, sin = (t.astype(np.float64) for t in _rotary())
     key, value = key.astype(np.float64).copy(), value.astype(np.float64).copy()
     batch, steps, _ = qkv.shape
-    half = ROTARY // 2
-
-    def rotate(x: np.ndarray, pos: int) -> np.ndarray:
-        a, b, rest = x[:half], x[half:ROTARY], x[ROTARY:]
-        return np.concatenate([a * cos[pos] - b * sin[pos], b * cos[pos] + a * sin[pos], rest])
-
     out = np.zeros((batch, steps, HEADS * HEAD))
     for b in range(batch):
         past = int(seqlens[b]) + 1 - steps
         token = qkv[b].astype(np.float64).reshape(steps, HEADS + 2 * KV_HEADS, HEAD)
         for s in range(steps):
             for j in range(KV_HEADS):
-                key[b, j, past + s] = store(rotate(token[s, HEADS + j], past + s))
+                key[b, j, past + s] = store(_rotate(token[s, HEADS + j], past + s))
                 value[b, j, past + s] = store(token[s, HEADS + KV_HEADS + j])
         for s in range(steps):
             seen = past + s + 1
             for n in range(HEADS):
                 j = n // (HEADS // KV_HEADS)
-                scores = key[b, j, :seen] @ rotate(token[s, n], past + s) * 0.17
+                scores = key[b, j, :seen] @ _rotate(token[s, n], past + s) * 0.17
                 weights = np.exp(scores - scores.max())
                 out[b, s, n * HEAD : (n + 1) * HEAD] = weights @ value[b, j, :seen] / weights.sum()
     return out, key, value
@@ -249,16 +250,11 @@ def test_one_key_far_above_the_rest_is_found_at_any_position(library: Path, rows
     output would be NaN or far off, where other tests' scores of about 1 would hide it (softmax
     ignores a shift)."""
     session = _session(library, "ours")
-    cos, sin = _rotary()
     cached = 19
     for spike in range(cached):
         rng = np.random.default_rng(spike)
         qkv, key, value, seqlens = _case(rng, [cached] * rows, 1)
-        query = qkv[0, 0, :HEAD].astype(np.float64)  # head 0 of row 0, rotated at its position
-        half = ROTARY // 2
-        a, b = query[:half], query[half:ROTARY]
-        c, s = cos[cached].astype(np.float64), sin[cached].astype(np.float64)
-        rotated = np.concatenate([a * c - b * s, b * c + a * s, query[ROTARY:]])
+        rotated = _rotate(qkv[0, 0, :HEAD].astype(np.float64), cached)  # head 0 of row 0, at its position
         key[0, 0, spike] = (rotated * 100).astype(np.float32)
         want, _, _ = _reference(qkv, key, value, seqlens)
         out = _run_shared(session, qkv, key.copy(), value.copy(), seqlens)

@@ -277,16 +277,13 @@ def _runtime(name: str) -> str | None:
     return found if found and os.path.isabs(found) and os.path.exists(found) else None
 
 
-@pytest.mark.slow
-def test_the_kernels_under_address_and_undefined_behaviour_sanitizers(tmp_path: Path) -> None:
+def _under_sanitizers(tmp_path: Path, code: str) -> str:
+    """Run CODE (Python; LIB in it is the sanitizer build of the library) in a subprocess with
+    AddressSanitizer and UBSan loaded; its stdout, once it exited cleanly with no UBSan report."""
     asan = _runtime("libasan.so")
     if asan is None:
         pytest.skip("this compiler has no AddressSanitizer runtime (libasan.so)")
     path = native_ops.build_library(tmp_path, sanitize=True)
-    code = (
-        "from pathlib import Path; from tests.core.test_native_kernels import compare_kernels; "
-        f"print('cases', compare_kernels(Path({str(path)!r}), seed=5, cases=25))"
-    )
     env = {
         **os.environ,
         "LD_PRELOAD": asan,
@@ -295,11 +292,24 @@ def test_the_kernels_under_address_and_undefined_behaviour_sanitizers(tmp_path: 
         "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
     }
     proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=Path(__file__).parents[2]
+        [sys.executable, "-c", f"from pathlib import Path; lib = Path({str(path)!r}); {code}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).parents[2],
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "cases 25" in proc.stdout
     assert "runtime error" not in proc.stderr  # UBSan's report line
+    return proc.stdout
+
+
+@pytest.mark.slow
+def test_the_kernels_under_address_and_undefined_behaviour_sanitizers(tmp_path: Path) -> None:
+    code = (
+        "from tests.core.test_native_kernels import compare_kernels; "
+        "print('cases', compare_kernels(lib, seed=5, cases=25))"
+    )
+    assert "cases 25" in _under_sanitizers(tmp_path, code)
 
 
 @pytest.mark.slow
@@ -307,28 +317,12 @@ def test_the_attention_op_under_address_and_undefined_behaviour_sanitizers(tmp_p
     """Decoding rows, prompt chunks cut into step ranges (each task its own softmax scratch) and
     both cache types, through onnxruntime, on the sanitizer build."""
     pytest.importorskip("onnx")
-    asan = _runtime("libasan.so")
-    if asan is None:
-        pytest.skip("this compiler has no AddressSanitizer runtime (libasan.so)")
-    path = native_ops.build_library(tmp_path, sanitize=True)
     code = (
-        "from pathlib import Path; import tests.core.test_gguf_attention as t; "
-        f"lib = Path({str(path)!r}); "
+        "import tests.core.test_gguf_attention as t; "
         "[t.test_a_prompt_chunk_gives_the_bits_of_its_tokens_fed_one_at_a_time(lib, op) "
         "for op in ('ours', 'ours16')]; "
         "[t.test_it_computes_what_group_query_attention_computes(lib, n, s) "
         "for n, s in (([5], 37), ([0, 0], 20), ([5, 17, 0, 40], 1), ([30], 18))]; "
         "print('attention ok')"
     )
-    env = {
-        **os.environ,
-        "LD_PRELOAD": asan,
-        "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1",
-        "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
-    }
-    proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=Path(__file__).parents[2]
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "attention ok" in proc.stdout
-    assert "runtime error" not in proc.stderr
+    assert "attention ok" in _under_sanitizers(tmp_path, code)
